@@ -1,0 +1,90 @@
+"""The seam between "the bot submits a job" and "a GPU worker runs it".
+
+The bot and the engine worker only ever talk to a `JobBackend`. Today the one implementation is
+`drawme.store.SqliteJobStore` (one SQLite file shared by the processes). A distributed backend
+(Celery/Redis or similar, one worker per GPU) can replace the dispatch half without touching the
+bot; docs/ARCHITECTURE.md says how.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from drawme.models import (
+    Job,
+    JobProgress,
+    JobRequest,
+    QueueInfo,
+    Stats,
+    StoredImage,
+    UserSettings,
+    WorkerInfo,
+)
+
+
+class JobBackend(Protocol):
+    # --- the bot's half -------------------------------------------------------------------
+    async def store_image(self, owner_id: int, data: bytes, width: int, height: int) -> StoredImage:
+        """Keep an input image (deduplicated by content hash per owner) and return its record."""
+
+    async def get_image(self, image_id: int) -> StoredImage | None: ...
+
+    async def submit(self, request: JobRequest) -> Job:
+        """Queue a job. Raises `LimitExceeded` naming the limit and when it frees up."""
+
+    async def get(self, job_id: int) -> Job | None: ...
+
+    async def jobs_of(self, user_id: int, active_only: bool = True) -> list[Job]: ...
+
+    async def position(self, job_id: int) -> QueueInfo: ...
+
+    async def cancel(self, job_id: int) -> Job:
+        """Queued: cancelled at once. Running: cancel_requested, the worker stops within a step."""
+
+    async def undelivered(self) -> list[Job]:
+        """Jobs whose user has not yet been told the outcome: active ones (for progress) and
+        finished ones with `delivered_at` unset, oldest first. The bot polls this."""
+
+    async def set_status_message(self, job_id: int, message_id: int) -> None: ...
+
+    async def mark_delivered(self, job_id: int, message_id: int | None) -> Job:
+        """done -> delivered (recording the sent message id); failed/cancelled: sets delivered_at."""
+
+    async def get_settings(self, user_id: int) -> UserSettings: ...
+
+    async def save_settings(self, user_id: int, settings: UserSettings) -> None: ...
+
+    async def forget(self, user_id: int) -> int:
+        """Delete every image, job, file and setting of a user. Returns the number of files removed."""
+
+    async def stats(self) -> Stats: ...
+
+    # --- the worker's half ----------------------------------------------------------------
+    async def register_worker(self, worker_id: str, device: str) -> None: ...
+
+    async def workers(self) -> list[WorkerInfo]: ...
+
+    async def claim(self, worker_id: str, lease_seconds: float) -> Job | None:
+        """Atomically take the fairest queued job and lease it to `worker_id`."""
+
+    async def heartbeat(self, job_id: int, worker_id: str, lease_seconds: float) -> bool:
+        """Extend the lease. Returns True if the user asked to cancel. Raises if the lease was lost."""
+
+    async def report_progress(self, job_id: int, worker_id: str, progress: JobProgress) -> None: ...
+
+    async def complete(self, job_id: int, worker_id: str, result_path: str,
+                       note: str | None = None) -> Job: ...
+
+    async def fail(self, job_id: int, worker_id: str, error: str) -> Job:
+        """running -> failed with a user-readable message."""
+
+    async def mark_cancelled(self, job_id: int, worker_id: str) -> Job:
+        """running -> cancelled, after the worker honoured cancel_requested."""
+
+    async def release(self, job_id: int, worker_id: str) -> Job:
+        """running -> queued without counting an attempt (clean shutdown)."""
+
+    async def requeue_expired(self) -> int:
+        """Expired leases go back to queued with attempts+1, or to failed after max_attempts."""
+
+    async def close(self) -> None: ...

@@ -1,0 +1,206 @@
+"""All configuration, in one typed place: dataclasses read from the environment and `.env`.
+
+The environment wins over `.env`; `.env` wins over the defaults below. Nothing here imports torch
+or Telegram, so both processes (and the tests) can load it cheaply.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """Parse a `.env` file: KEY=VALUE lines, `#` comments, optional quotes. Missing file: {}."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        key = key.strip().removeprefix("export ").strip()
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key] = value
+    return values
+
+
+def load_env(environ: Mapping[str, str] | None = None, dotenv: Path | None = None) -> dict[str, str]:
+    """The effective settings: `.env` (default ./.env) overlaid by the real environment."""
+    merged = read_dotenv(dotenv if dotenv is not None else Path(".env"))
+    merged.update(os.environ if environ is None else environ)
+    return merged
+
+
+def _int(env: Mapping[str, str], key: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(key, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{key} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{key} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], key: str, default: float, minimum: float = 0.0) -> float:
+    raw = env.get(key, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{key} must be a number, got {raw!r}") from None
+    if not value >= minimum:
+        raise ConfigError(f"{key} must be at least {minimum}, got {raw}")
+    return value
+
+
+def _int_list(env: Mapping[str, str], key: str) -> tuple[int, ...]:
+    raw = env.get(key, "").replace(";", ",")
+    try:
+        return tuple(int(part) for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(f"{key} must be comma-separated Telegram user ids, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Fair-use limits, enforced inside the job store's enqueue transaction."""
+
+    max_queued_per_user: int = 3
+    max_queue: int = 200
+    daily_quota: int = 50
+    max_attempts: int = 3
+    retention_days: float = 7.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Limits:
+        return cls(
+            max_queued_per_user=_int(env, "MAX_QUEUED_PER_USER", cls.max_queued_per_user, 1),
+            max_queue=_int(env, "MAX_QUEUE", cls.max_queue, 1),
+            daily_quota=_int(env, "DAILY_QUOTA", cls.daily_quota, 1),
+            max_attempts=_int(env, "MAX_ATTEMPTS", cls.max_attempts, 1),
+            retention_days=_float(env, "RETENTION_DAYS", cls.retention_days, 0.0),
+        )
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Output long side in pixels for /size small, medium and large."""
+
+    small: int
+    medium: int
+    large: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"small": self.small, "medium": self.medium, "large": self.large}
+
+
+CPU_SIZES = Sizes(small=256, medium=384, large=512)
+GPU_SIZES = Sizes(small=512, medium=768, large=1024)
+
+
+@dataclass(frozen=True)
+class CommonConfig:
+    """Settings both processes share: where the data lives and how to log."""
+
+    data_dir: Path = Path("data")
+    log_level: str = "INFO"
+    log_format: str = "text"  # "text" or "json"
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "drawme.sqlite3"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> CommonConfig:
+        log_format = env.get("LOG_FORMAT", "text").strip().lower() or "text"
+        if log_format not in ("text", "json"):
+            raise ConfigError(f"LOG_FORMAT must be 'text' or 'json', got {log_format!r}")
+        return cls(
+            data_dir=Path(env.get("DATA_DIR", "").strip() or "data"),
+            log_level=env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
+            log_format=log_format,
+            limits=Limits.from_env(env),
+        )
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """The painting worker: which device, how long a lease lasts, how big a painting may be."""
+
+    common: CommonConfig
+    device: str = "auto"  # auto | cuda | mps | cpu
+    lease_seconds: float = 30.0
+    poll_seconds: float = 0.5
+    max_size: int = 0  # 0: the device's "large" size
+    worker_id: str = ""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> EngineConfig:
+        env = load_env() if env is None else env
+        return cls(
+            common=CommonConfig.from_env(env),
+            device=env.get("ENGINE_DEVICE", "auto").strip().lower() or "auto",
+            lease_seconds=_float(env, "LEASE_SECONDS", cls.lease_seconds, 2.0),
+            poll_seconds=_float(env, "POLL_SECONDS", cls.poll_seconds, 0.05),
+            max_size=_int(env, "MAX_SIZE", cls.max_size, 0),
+            worker_id=env.get("WORKER_ID", "").strip(),
+        )
+
+
+BOTFATHER_HINT = (
+    "BOT_TOKEN is not set. Talk to @BotFather in Telegram, send /newbot, and put the token it "
+    "gives you into .env as BOT_TOKEN=123456:ABC... (see .env.example)."
+)
+
+
+@dataclass(frozen=True)
+class BotConfig:
+    """The Telegram side: token, admins, an optional self-hosted Bot API server."""
+
+    common: CommonConfig
+    token: str
+    admin_ids: tuple[int, ...] = ()
+    api_url: str = ""  # e.g. http://127.0.0.1:8081 for a self-hosted Bot API server
+    poll_seconds: float = 1.5  # how often the bot looks at the store for progress
+    edit_interval: float = 3.0  # at most one edit of a status message per this many seconds
+    gpu: bool | None = None  # None: ask the engine's heartbeat; decides the /size limits
+
+    @property
+    def base_url(self) -> str | None:
+        return f"{self.api_url.rstrip('/')}/bot" if self.api_url else None
+
+    @property
+    def base_file_url(self) -> str | None:
+        return f"{self.api_url.rstrip('/')}/file/bot" if self.api_url else None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> BotConfig:
+        env = load_env() if env is None else env
+        token = env.get("BOT_TOKEN", "").strip()
+        if not token:
+            raise ConfigError(BOTFATHER_HINT)
+        gpu_raw = env.get("ENGINE_GPU", "").strip().lower()
+        return cls(
+            common=CommonConfig.from_env(env),
+            token=token,
+            admin_ids=_int_list(env, "ADMIN_IDS"),
+            api_url=env.get("TELEGRAM_API_URL", "").strip(),
+            poll_seconds=_float(env, "BOT_POLL_SECONDS", cls.poll_seconds, 0.05),
+            edit_interval=_float(env, "EDIT_INTERVAL", cls.edit_interval, 0.0),
+            gpu={"1": True, "true": True, "0": False, "false": False}.get(gpu_raw),
+        )

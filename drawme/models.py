@@ -1,0 +1,200 @@
+"""The vocabulary the bot and the engine share through the job store. Plain data, no I/O.
+
+A job's parameters are frozen at submit time as `PaintParams` (stored as JSON), so a later change of
+the user's settings never alters a job already queued.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+# Bounds for the user's relative weights; documented in /weights and the README.
+WEIGHT_MIN = 0.0
+WEIGHT_MAX = 10.0
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    DELIVERED = "delivered"  # set by the bot once the painting reached the user
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.DELIVERED)
+
+
+@dataclass(frozen=True)
+class Blend:
+    """The user's blend: relative multipliers of the recipe's own content, style and TV weights."""
+
+    content: float = 1.0
+    style: float = 1.0
+    tv: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("content", "style", "tv"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value)):
+                raise ValueError(f"{name} must be a finite number")
+            if not WEIGHT_MIN <= value <= WEIGHT_MAX:
+                raise ValueError(f"{name} must be between {WEIGHT_MIN:g} and {WEIGHT_MAX:g}")
+
+
+@dataclass(frozen=True)
+class UserSettings:
+    """What a user chose with /weights, /size and /colors; copied into each new job."""
+
+    blend: Blend = field(default_factory=Blend)
+    size: str = "medium"  # small | medium | large
+    preserve_colors: bool = False
+    last_preset: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> UserSettings:
+        data = dict(data)
+        data["blend"] = Blend(**data.get("blend", {}))
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class PaintParams:
+    """Everything the engine needs besides the pixels, frozen into the job at submit time."""
+
+    size: int = 384  # output long side, px
+    blend: Blend = field(default_factory=Blend)
+    preserve_colors: bool = False
+    recipe: str = "default"
+    style_scale: float = 1.0
+    seed: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PaintParams:
+        data = dict(data)
+        data["blend"] = Blend(**data.get("blend", {}))
+        return cls(**data)
+
+    def with_size(self, size: int) -> PaintParams:
+        return replace(self, size=size)
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What the bot submits. Exactly one of `style_preset` and `style_image_id` is set."""
+
+    user_id: int
+    chat_id: int
+    content_image_id: int
+    params: PaintParams
+    style_preset: str | None = None
+    style_image_id: int | None = None
+    priority: int = 0
+
+    def __post_init__(self) -> None:
+        if (self.style_preset is None) == (self.style_image_id is None):
+            raise ValueError("a job needs exactly one style: a preset id or an image id")
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    id: int
+    owner_id: int
+    sha256: str
+    path: str  # relative to DATA_DIR
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """What the worker reports while painting; the bot renders it."""
+
+    scale: int = 0  # 1-based index of the current scale
+    scales: int = 0
+    step: int = 0  # steps done so far, over all scales
+    total: int = 0  # steps planned, over all scales
+    eta_seconds: float | None = None
+    preview_path: str | None = None  # relative to DATA_DIR; the latest scale-end preview
+    losses: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.step / self.total) if self.total else 0.0
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    user_id: int
+    chat_id: int
+    status: JobStatus
+    params: PaintParams
+    content_image_id: int
+    style_preset: str | None
+    style_image_id: int | None
+    priority: int
+    attempts: int
+    progress: JobProgress
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    delivered_at: float | None = None  # also set when a failure/cancel was reported to the user
+    result_path: str | None = None  # relative to DATA_DIR
+    error: str | None = None  # user-readable, never a traceback
+    status_message_id: int | None = None
+    cancel_requested: bool = False
+    lease_owner: str | None = None
+    lease_expires_at: float | None = None
+    note: str | None = None  # e.g. "painted at 384 px after running out of GPU memory"
+
+
+@dataclass(frozen=True)
+class QueueInfo:
+    """Where a queued job stands: how many jobs are ahead and roughly how long until it is done."""
+
+    ahead: int
+    eta_seconds: float | None
+
+
+class LimitExceeded(Exception):
+    """A submit was refused. `limit` names which one; `retry_at` (epoch seconds) says when it frees."""
+
+    def __init__(self, limit: str, message: str, retry_at: float | None = None) -> None:
+        super().__init__(message)
+        self.limit = limit  # "per_user" | "queue_full" | "daily_quota" | "banned"
+        self.message = message
+        self.retry_at = retry_at
+
+
+class IllegalTransition(Exception):
+    """A job was asked to move between states that do not connect (e.g. done -> running)."""
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    worker_id: str
+    device: str  # "cuda" | "mps" | "cpu"
+    heartbeat_at: float
+
+
+@dataclass(frozen=True)
+class Stats:
+    queued: int
+    running: int
+    oldest_queued_age: float | None
+    done_last_hour: int
+    failed_last_hour: int
+    avg_duration_seconds: float | None
+    users_today: int
+    workers: list[WorkerInfo] = field(default_factory=list)
