@@ -1,0 +1,60 @@
+"""Logging for both processes: plain text to the terminal by default, JSON lines with LOG_FORMAT=json.
+
+Secrets never reach a log line: the bot token is masked wherever it appears, and httpx's request
+logging (whose URLs carry the token) is silenced.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+
+from drawme.config import CommonConfig
+
+# Telegram bot tokens look like 123456789:AA...; mask any that slip into a message.
+_TOKEN = re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{30,}\b")
+# Extra fields a caller may pass with `extra=`; they become JSON keys or trailing key=value pairs.
+FIELDS = ("job_id", "user_id", "status", "duration", "size", "worker_id", "attempts", "event")
+
+
+def redact(text: str) -> str:
+    return _TOKEN.sub("<token>", text)
+
+
+class _TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extras = " ".join(f"{k}={getattr(record, k)}" for k in FIELDS if hasattr(record, k))
+        return redact(f"{line} {extras}" if extras else line)
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": round(record.created, 3),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        entry.update({k: getattr(record, k) for k in FIELDS if hasattr(record, k)})
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return redact(json.dumps(entry, default=str))
+
+
+def setup_logging(config: CommonConfig, process: str) -> None:
+    """Configure the root logger once for `process` ("bot" or "engine")."""
+    handler = logging.StreamHandler(sys.stderr)
+    if config.log_format == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(_TextFormatter(f"%(asctime)s {process} %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(config.log_level)
+    for noisy in ("httpx", "httpcore", "telegram.ext.Updater", "aiosqlite"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
