@@ -121,9 +121,30 @@ class CommonConfig:
     log_format: str = "text"  # "text" or "json"
     limits: Limits = field(default_factory=Limits)
 
+    # The data directory's layout. Paths stored in the database are relative to data_dir.
     @property
     def db_path(self) -> Path:
         return self.data_dir / "drawme.sqlite3"
+
+    @property
+    def images_dir(self) -> Path:  # users' inputs, by content hash
+        return self.data_dir / "images"
+
+    @property
+    def results_dir(self) -> Path:  # finished paintings
+        return self.data_dir / "results"
+
+    @property
+    def previews_dir(self) -> Path:  # scale-end previews while painting
+        return self.data_dir / "previews"
+
+    @property
+    def cache_dir(self) -> Path:  # presets' style targets (Gram matrices)
+        return self.data_dir / "cache"
+
+    @property
+    def health_dir(self) -> Path:  # heartbeat files of the running processes
+        return self.data_dir / "health"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> CommonConfig:
