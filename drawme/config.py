@@ -72,7 +72,7 @@ def _int_list(env: Mapping[str, str], key: str) -> tuple[int, ...]:
     try:
         return tuple(int(part) for part in raw.split(",") if part.strip())
     except ValueError:
-        raise ConfigError(f"{key} must be comma-separated Telegram user ids, got {raw!r}") from None
+        raise ConfigError(f"{key} must be comma-separated whole numbers, got {raw!r}") from None
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,15 @@ class Sizes:
 
 CPU_SIZES = Sizes(small=256, medium=384, large=512)
 GPU_SIZES = Sizes(small=512, medium=768, large=1024)
+
+
+def _sizes(env: Mapping[str, str], key: str) -> Sizes | None:
+    values = _int_list(env, key)
+    if not values:
+        return None
+    if len(values) != 3 or not 16 <= values[0] <= values[1] <= values[2] <= 4096:
+        raise ConfigError(f"{key} must be three increasing sizes in px, e.g. 256,384,512")
+    return Sizes(*values)
 
 
 @dataclass(frozen=True)
@@ -199,7 +208,12 @@ class BotConfig:
     api_url: str = ""  # e.g. http://127.0.0.1:8081 for a self-hosted Bot API server
     poll_seconds: float = 1.5  # how often the bot looks at the store for progress
     edit_interval: float = 3.0  # at most one edit of a status message per this many seconds
-    gpu: bool | None = None  # None: ask the engine's heartbeat; decides the /size limits
+    gpu: bool | None = None  # None: ask the registered workers; decides the /size limits
+    sizes: Sizes | None = None  # PAINT_SIZES=small,medium,large overrides the CPU/GPU defaults
+    recipe: str = "default"  # PAINT_RECIPE: the engine recipe new jobs use
+
+    def sizes_for(self, gpu: bool) -> Sizes:
+        return self.sizes or (GPU_SIZES if gpu else CPU_SIZES)
 
     @property
     def base_url(self) -> str | None:
@@ -224,4 +238,6 @@ class BotConfig:
             poll_seconds=_float(env, "BOT_POLL_SECONDS", cls.poll_seconds, 0.05),
             edit_interval=_float(env, "EDIT_INTERVAL", cls.edit_interval, 0.0),
             gpu={"1": True, "true": True, "0": False, "false": False}.get(gpu_raw),
+            sizes=_sizes(env, "PAINT_SIZES"),
+            recipe=env.get("PAINT_RECIPE", "").strip() or cls.recipe,
         )
