@@ -1,0 +1,90 @@
+"""Configuration: environment over .env over defaults, with clear errors for bad values."""
+
+from pathlib import Path
+
+import pytest
+
+from drawme.config import (
+    BOTFATHER_HINT,
+    CPU_SIZES,
+    GPU_SIZES,
+    BotConfig,
+    ConfigError,
+    EngineConfig,
+    Sizes,
+    load_env,
+    read_dotenv,
+)
+
+
+def test_dotenv_parsing_handles_comments_quotes_and_export(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        '# comment\nBOT_TOKEN="123:abc"\nexport DATA_DIR=/srv/drawme\n\nJUNK\nADMIN_IDS=1, 2\n'
+    )
+    assert read_dotenv(env_file) == {"BOT_TOKEN": "123:abc", "DATA_DIR": "/srv/drawme", "ADMIN_IDS": "1, 2"}
+
+
+def test_environment_wins_over_dotenv(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("DATA_DIR=from-dotenv\nLOG_LEVEL=debug\n")
+    merged = load_env({"DATA_DIR": "from-env"}, env_file)
+    assert merged["DATA_DIR"] == "from-env"
+    assert merged["LOG_LEVEL"] == "debug"
+
+
+def test_missing_token_explains_botfather() -> None:
+    with pytest.raises(ConfigError) as error:
+        BotConfig.from_env({})
+    assert str(error.value) == BOTFATHER_HINT
+    assert "@BotFather" in BOTFATHER_HINT
+
+
+def test_bot_config_reads_everything() -> None:
+    config = BotConfig.from_env(
+        {
+            "BOT_TOKEN": "1:x",
+            "ADMIN_IDS": "10,20",
+            "TELEGRAM_API_URL": "http://127.0.0.1:8081/",
+            "DATA_DIR": "/tmp/d",
+            "MAX_QUEUED_PER_USER": "5",
+            "PAINT_SIZES": "64,80,96",
+        }
+    )
+    assert config.admin_ids == (10, 20)
+    assert config.base_url == "http://127.0.0.1:8081/bot"
+    assert config.base_file_url == "http://127.0.0.1:8081/file/bot"
+    assert config.common.db_path == Path("/tmp/d/drawme.sqlite3")
+    assert config.common.limits.max_queued_per_user == 5
+    assert config.sizes_for(gpu=True) == Sizes(64, 80, 96)
+
+
+def test_default_sizes_depend_on_gpu() -> None:
+    config = BotConfig.from_env({"BOT_TOKEN": "1:x"})
+    assert config.base_url is None
+    assert config.sizes_for(gpu=False) == CPU_SIZES
+    assert config.sizes_for(gpu=True) == GPU_SIZES
+    assert GPU_SIZES.large > CPU_SIZES.large
+
+
+@pytest.mark.parametrize(
+    ("reader", "key", "value"),
+    [
+        (BotConfig, "MAX_QUEUED_PER_USER", "many"),
+        (BotConfig, "MAX_QUEUED_PER_USER", "0"),
+        (EngineConfig, "LEASE_SECONDS", "-1"),
+        (EngineConfig, "LOG_FORMAT", "xml"),
+        (BotConfig, "PAINT_SIZES", "512,256,128"),
+        (BotConfig, "ADMIN_IDS", "alice"),
+    ],
+)
+def test_bad_values_name_the_setting(reader, key: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=key):
+        reader.from_env({"BOT_TOKEN": "1:x", key: value})
+
+
+def test_engine_config_defaults() -> None:
+    config = EngineConfig.from_env({})
+    assert config.device == "auto"
+    assert config.common.data_dir == Path("data")
+    assert config.common.limits.retention_days == 7

@@ -1,0 +1,33 @@
+"""The shared vocabulary validates what users can set and round-trips through JSON."""
+
+import json
+import math
+
+import pytest
+
+from drawme.models import Blend, JobRequest, JobStatus, PaintParams, UserSettings
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -0.5, 10.5])
+def test_blend_refuses_out_of_range_weights(bad: float) -> None:
+    with pytest.raises(ValueError):
+        Blend(style=bad)
+
+
+def test_params_and_settings_round_trip_through_json() -> None:
+    params = PaintParams(size=256, blend=Blend(0.5, 2.0, 0.0), preserve_colors=True, seed=7)
+    assert PaintParams.from_json(json.loads(json.dumps(params.to_json()))) == params
+    settings = UserSettings(blend=Blend(style=3), size="large", preserve_colors=True, last_preset="udnie")
+    assert UserSettings.from_json(json.loads(json.dumps(settings.to_json()))) == settings
+
+
+def test_job_request_needs_exactly_one_style() -> None:
+    with pytest.raises(ValueError):
+        JobRequest(user_id=1, chat_id=1, content_image_id=1, params=PaintParams())
+    with pytest.raises(ValueError):
+        JobRequest(1, 1, 1, PaintParams(), style_preset="udnie", style_image_id=2)
+    assert JobRequest(1, 1, 1, PaintParams(), style_image_id=2).style_image_id == 2
+
+
+def test_finished_statuses() -> None:
+    assert {s for s in JobStatus if s.finished} == {"done", "failed", "cancelled", "delivered"}
