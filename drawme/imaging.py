@@ -7,12 +7,14 @@ the very same rules when it loads the job's inputs.
 from __future__ import annotations
 
 import io
+import struct
 import warnings
+import zlib
 from pathlib import Path
 
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-# Pillow's decompression-bomb guard: over this many pixels is refused outright.
+# Over this many pixels is refused from the header, before anything is decoded.
 MAX_PIXELS = 40_000_000
 MIN_SIDE = 64
 
@@ -83,6 +85,46 @@ def _flatten(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+# What Pillow's decoders raise on truncated or damaged data, depending on the format.
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error, zlib.error)
+
+
+def _open(data: bytes, max_pixels: int, min_side: int) -> Image.Image:
+    """Read the header, refuse what we will not paint, and only then decode the pixels."""
+    try:
+        # Pillow's own bomb check (a process-wide setting, so we leave it alone) still guards absurd
+        # sizes; ours below, read from the header, refuses before any pixel is allocated.
+        image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError:
+        raise ImageTooLarge() from None
+    except UnidentifiedImageError:
+        raise NotAnImage() from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error):
+        raise CorruptImage() from None  # e.g. a JPEG cut off inside its header: "Truncated File Read"
+    if image.width * image.height > max_pixels:
+        raise ImageTooLarge()
+    if min(image.size) < min_side:
+        raise ImageTooSmall()
+    try:
+        # Phones save multi-picture JPEGs (MPO: the photo plus a depth map or preview); frame 0 is the photo.
+        animated = getattr(image, "n_frames", 1) > 1 and image.format != "MPO"
+        if not animated:
+            image.load()
+    except _DECODE_ERRORS:
+        raise CorruptImage() from None
+    if animated:
+        raise AnimatedImage()
+    return image
+
+
+def _orient(image: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation; malformed EXIF is ignored rather than costing the user their photo."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except (OSError, SyntaxError, ValueError, TypeError, KeyError, IndexError, struct.error):
+        return image
+
+
 def load_image(
     source: bytes | str | Path, *, max_pixels: int = MAX_PIXELS, min_side: int = MIN_SIDE
 ) -> Image.Image:
@@ -91,32 +133,11 @@ def load_image(
     Raises a subclass of `ImageError` for anything that is not a still picture of a sane size.
     """
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, max_pixels
-            try:
-                image = Image.open(io.BytesIO(data))
-                if getattr(image, "n_frames", 1) > 1:
-                    raise AnimatedImage()
-                if image.width * image.height > max_pixels:
-                    raise ImageTooLarge()
-                image.load()
-            finally:
-                Image.MAX_IMAGE_PIXELS = previous
-    except ImageError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageTooLarge() from None
-    except UnidentifiedImageError:
-        raise NotAnImage() from None
-    except (OSError, SyntaxError, ValueError, EOFError) as error:
-        # Truncated JPEGs and PNGs fail in load() with OSError("image file is truncated").
-        raise CorruptImage() from error
-    if min(image.size) < min_side:
-        raise ImageTooSmall()
-    image = ImageOps.exif_transpose(image)
-    return _flatten(_to_srgb(image))
+    with warnings.catch_warnings():
+        # Between our limit and Pillow's there is only a warning; we refuse those ourselves.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        image = _open(data, max_pixels, min_side)
+    return _flatten(_to_srgb(_orient(image)))
 
 
 def fit_long_side(image: Image.Image, long_side: int) -> Image.Image:

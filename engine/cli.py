@@ -1,0 +1,406 @@
+"""`python -m engine paint` (also `drawme-paint`): paint one picture from the command line.
+
+The seed project's command works unchanged:
+
+    python -m engine paint base.jpg ref.jpg results/prefix --iter 10 \\
+        --content_weight 0.025 --style_weight 1.0 --tv_weight 1.0 --recipe seed
+
+and so does the bot's way, with a preset painting instead of a reference image:
+
+    python -m engine paint tests/data/photos/astronaut.jpg --preset starry_night results/astro --size 384
+
+The weights on the command line are ABSOLUTE, as in the Keras example (0.025 content, 1.0 style, 1.0 TV
+are the seed recipe's own); the engine takes multipliers of the recipe's weights, so we divide.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from drawme.imaging import ImageError
+from engine.imageio import load_image, save_image
+from engine.presets import PRESETS, get_preset
+from engine.recipes import RECIPES, Recipe, get_recipe
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from engine.painter import PaintOptions, PaintResult, Progress
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """Bad arguments or inputs: one line for the user, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `paint` command's arguments (underscore and dash spellings of the weights both work)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m engine paint",
+        description="Paint a photo in the style of a painting (Gatys et al. neural style transfer).",
+    )
+    parser.add_argument("base", type=Path, help="the photo to paint (content image)")
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        metavar="[reference] prefix",
+        help="the painting to copy the style of (omit it with --preset), then the result prefix",
+    )
+    parser.add_argument("--preset", help=f"a preset painting instead of a reference: {', '.join(PRESETS)}")
+    parser.add_argument("--recipe", default="default", help=f"one of: {', '.join(RECIPES)}; default: default")
+    parser.add_argument("--size", type=int, default=384, help="output long side in px (default: 384)")
+    parser.add_argument(
+        "--iter",
+        "--iterations",
+        dest="iterations",
+        type=int,
+        default=None,
+        help="seed recipe: L-BFGS rounds (default 10); others: total steps",
+    )
+    for term in ("content", "style", "tv"):
+        parser.add_argument(
+            f"--{term}_weight",
+            f"--{term}-weight",
+            dest=f"{term}_weight",
+            type=float,
+            default=None,
+            help=f"absolute {term} weight (default: the recipe's own)",
+        )
+    parser.add_argument(
+        "--preserve-colors",
+        "--preserve_colors",
+        action="store_true",
+        help="transfer texture only, keep the photo's colours",
+    )
+    parser.add_argument(
+        "--style-scale",
+        "--style_scale",
+        type=float,
+        default=1.0,
+        help="style image size relative to the output (default: 1.0)",
+    )
+    parser.add_argument("--device", default="auto", help="auto, cuda, mps or cpu (default: auto)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed; -1 for a different run each time")
+    parser.add_argument("--preview-every", type=int, default=0, help="also save a preview every N steps")
+    parser.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        default=None,
+        help="final image path (default: <prefix>.png; a .jpg suffix saves JPEG)",
+    )
+    parser.add_argument("--jpeg", action="store_true", help="save the final image as <prefix>.jpg")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="cache presets' style targets here")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    return parser
+
+
+def relative_weight(term: str, given: float | None, recipe: Recipe) -> float:
+    """Turn an absolute weight from the command line into a multiplier of the recipe's own weight."""
+    if given is None:
+        return 1.0
+    own = getattr(recipe, f"{term}_weight")
+    if given < 0:
+        raise UsageError(f"--{term}_weight must not be negative, got {given}")
+    if own == 0:
+        if given == 0:
+            return 1.0
+        raise UsageError(f"the {recipe.name} recipe has no {term} term, so --{term}_weight cannot be set")
+    return given / own
+
+
+class ProgressBar:
+    """A one-line text progress bar with an ETA, redrawn in place with `\r` (at most every 0.2 s).
+
+    `step_costs` (one number per planned step) weighs the steps: a step on a full-size canvas costs
+    about nine of those at a third of the size, so counting steps alone would promise too early an end.
+    """
+
+    def __init__(
+        self,
+        stream: TextIO,
+        width: int = 24,
+        interval: float = 0.2,
+        step_costs: Sequence[float] | None = None,
+    ) -> None:
+        self.stream, self.width, self.interval = stream, width, interval
+        self._work_done = list(itertools.accumulate(step_costs, initial=0.0)) if step_costs else None
+        self._last_draw = -math.inf
+        self._drawn = False
+
+    def __call__(self, progress: Progress) -> None:
+        self.update(progress)
+
+    def _fraction(self, progress: Progress) -> float:
+        """How much of the work is done: by step cost when known (and matching), else by step count."""
+        if self._work_done is not None and len(self._work_done) == progress.total + 1:
+            return self._work_done[min(progress.step, progress.total)] / self._work_done[-1]
+        return min(1.0, progress.step / progress.total) if progress.total else 0.0
+
+    def update(self, progress: Progress) -> None:
+        """Redraw for `progress` unless the last redraw was under `interval` ago (the end always draws)."""
+        now = time.monotonic()
+        if now - self._last_draw < self.interval and progress.step < progress.total:
+            return
+        self._last_draw = now
+        fraction = self._fraction(progress)
+        filled = int(fraction * self.width)
+        eta = progress.elapsed / fraction * (1.0 - fraction) if fraction > 0 else None
+        loss = progress.losses.get("total")
+        parts = [
+            f"\r[{'#' * filled}{'.' * (self.width - filled)}] {fraction:4.0%}",
+            f"step {progress.step}/{progress.total}",
+            f"scale {progress.scale}/{progress.scales}",
+            f"loss {loss:.4g}" if loss is not None else "",
+            f"elapsed {_clock(progress.elapsed)} ETA {_clock(eta)}  ",
+        ]
+        self.stream.write(" ".join(part for part in parts if part))
+        self.stream.flush()
+        self._drawn = True
+
+    def close(self) -> None:
+        if self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def step_costs(options: PaintOptions) -> list[float]:
+    """The relative cost of each planned step: its canvas's area (the square of the stage's scale)."""
+    stages = get_recipe(options.recipe).schedule(options.iterations)
+    return [stage.scale**2 for stage in stages for _ in range(stage.steps)]
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "--:--"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}" if minutes >= 60 else f"{minutes}:{secs:02d}"
+
+
+def _inputs(args: argparse.Namespace) -> tuple[Path | None, Path]:
+    """(reference image or None, result prefix) from the positional arguments."""
+    if len(args.paths) > 2:
+        raise UsageError("expected: base [reference] prefix")
+    if len(args.paths) == 2:
+        if args.preset:
+            raise UsageError("give either a reference image or --preset, not both")
+        return Path(args.paths[0]), Path(args.paths[1])
+    if not args.preset:
+        raise UsageError("no style: give a reference image (base reference prefix) or --preset ID")
+    return None, Path(args.paths[0])
+
+
+def _read(path: Path, role: str) -> Image.Image:
+    try:
+        return load_image(path)
+    except FileNotFoundError:
+        raise UsageError(f"{role} image {str(path)!r} does not exist") from None
+    except IsADirectoryError:
+        raise UsageError(f"{role} image {str(path)!r} is a directory") from None
+    except ImageError as error:
+        raise UsageError(f"{role} image {str(path)!r}: {error.user_message}") from None
+
+
+def _final_path(args: argparse.Namespace, prefix: Path) -> Path | None:
+    if args.output is not None:
+        return args.output
+    if args.recipe == "seed" and not args.jpeg:
+        return None  # the Keras example writes only its per-round images
+    return prefix.with_name(prefix.name + (".jpg" if args.jpeg else ".png"))
+
+
+class _StopOnInterrupt:
+    """The first Ctrl-C asks the painter to stop (the canvas so far is saved); a second one aborts."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self) -> _StopOnInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+
+def prepare(args: argparse.Namespace) -> tuple[Image.Image, Image.Image, PaintOptions, Path]:
+    """Check the arguments and load the pictures: (photo, painting, options, result prefix).
+
+    Raises UsageError for anything wrong, before torch is even imported.
+    """
+    try:
+        recipe = get_recipe(args.recipe)
+    except KeyError:
+        raise UsageError(f"unknown recipe {args.recipe!r}; choose one of: {', '.join(RECIPES)}") from None
+    reference, prefix = _inputs(args)
+    if args.size < 16 or (args.iterations is not None and args.iterations < 1) or args.style_scale <= 0:
+        raise UsageError("--size must be at least 16, --iter at least 1 and --style-scale positive")
+    weights = {
+        term: relative_weight(term, getattr(args, f"{term}_weight"), recipe)
+        for term in ("content", "style", "tv")
+    }
+    content = _read(args.base, "base")
+    if reference is not None:
+        style = _read(reference, "reference")
+    else:
+        try:
+            style = get_preset(args.preset).image()
+        except KeyError:
+            raise UsageError(f"unknown preset {args.preset!r}; choose one of: {', '.join(PRESETS)}") from None
+
+    from engine.painter import PaintOptions  # torch loads only now, once the arguments are good
+
+    options = PaintOptions(
+        size=args.size,
+        recipe=recipe.name,
+        content_weight=weights["content"],
+        style_weight=weights["style"],
+        tv_weight=weights["tv"],
+        preserve_colors=args.preserve_colors,
+        style_scale=args.style_scale,
+        seed=None if args.seed < 0 else args.seed,
+        iterations=args.iterations,
+        preview_every=args.preview_every,
+    )
+    return content, style, options, prefix
+
+
+def paint(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Run one painting as `args` describe (report to `out`, progress bar on `err`); the exit status.
+
+    Raises UsageError for bad arguments or inputs.
+    """
+    out, err = out or sys.stdout, err or sys.stderr
+    content, style, options, prefix = prepare(args)
+    import torch
+
+    from engine.painter import Painter
+
+    try:
+        painter = Painter(device=args.device, cache_dir=args.cache_dir)
+        torch.zeros(1, device=painter.device)  # "cuda" on a machine without one fails here, not mid-paint
+    except (RuntimeError, ValueError, AssertionError) as error:
+        raise UsageError(f"device {args.device!r} is not available: {error}") from None
+    bar = None if args.quiet else ProgressBar(err, step_costs=step_costs(options))
+    saver = PreviewSaver(prefix, per_round=options.recipe == "seed", every_preview=args.preview_every > 0)
+    with _StopOnInterrupt() as interrupt:
+        try:
+            result = painter.paint(
+                content,
+                [style],
+                options,
+                on_progress=_each(bar, saver),
+                should_stop=lambda: interrupt.requested,
+                cache_styles=args.preset is not None and args.cache_dir is not None,
+            )
+        except torch.OutOfMemoryError:
+            print(
+                f"error: out of memory painting at --size {args.size} on {painter.device}; "
+                "try a smaller --size",
+                file=err,
+            )
+            return EXIT_FAILED
+        finally:
+            if bar is not None:
+                bar.close()
+    saver.finish(result)
+    final = _final_path(args, prefix)
+    if final is not None:
+        saver.written.append(save_image(result.image, final))
+    report(result, saver.written, out)
+    return EXIT_INTERRUPTED if result.cancelled else EXIT_OK
+
+
+class PreviewSaver:
+    """Saves the painter's previews as files, as the Keras example does.
+
+    Seed recipe: `<prefix>_at_iteration_<i>.png` at the end of each round (i counts from 0).
+    Other recipes with --preview-every: `<prefix>_at_step_<n>.png` for every preview.
+    """
+
+    def __init__(self, prefix: Path, per_round: bool, every_preview: bool) -> None:
+        self.prefix, self.per_round, self.every_preview = prefix, per_round, every_preview
+        self.written: list[Path] = []
+
+    def _path(self, suffix: str) -> Path:
+        return self.prefix.with_name(f"{self.prefix.name}_{suffix}.png")
+
+    def __call__(self, progress: Progress) -> None:
+        if progress.preview is None:
+            return
+        if self.per_round:
+            path = self._path(f"at_iteration_{progress.scale - 1}")
+        elif self.every_preview:
+            path = self._path(f"at_step_{progress.step}")
+        else:
+            return
+        save_image(progress.preview, path)
+        if path not in self.written:  # a round may report twice (early convergence): overwritten
+            self.written.append(path)
+
+    def finish(self, result: PaintResult) -> None:
+        """Make sure the last round's image is the final canvas, even if no preview came for it."""
+        if self.per_round and self.written and not result.cancelled:
+            save_image(result.image, self.written[-1])
+
+
+def _each(*callbacks: Callable[[Progress], None] | None) -> Callable[[Progress], None]:
+    """One on_progress callback that calls each of `callbacks` (None ones skipped) in turn."""
+    active = [callback for callback in callbacks if callback is not None]
+
+    def on_progress(progress: Progress) -> None:
+        for callback in active:
+            callback(progress)
+
+    return on_progress
+
+
+def report(result: PaintResult, written: Sequence[Path], out: TextIO) -> None:
+    """Print the final loss terms, the time taken and the files written."""
+    losses = "  ".join(f"{name} {value:.6g}" for name, value in result.losses.items())
+    state = "stopped early" if result.cancelled else "done"
+    print(f"{state}: {result.steps} steps in {result.seconds:.1f} s on {result.device}", file=out)
+    print(f"losses: {losses}", file=out)
+    for path in written:
+        print(f"saved {path}", file=out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `python -m engine paint` and `drawme-paint`; returns the exit status."""
+    try:
+        args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as exit:  # --help (0) or a usage error (2), already printed by argparse
+        return int(exit.code or 0)
+    try:
+        return paint(args)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as error:  # e.g. the result directory is not writable
+        print(f"error: {error.strerror or error} ({error.filename or ''})", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
