@@ -8,6 +8,7 @@ bot; docs/ARCHITECTURE.md says how.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 
 from drawme.models import (
@@ -28,6 +29,9 @@ class JobBackend(Protocol):
         """Keep an input image (deduplicated by content hash per owner) and return its record."""
 
     async def get_image(self, image_id: int) -> StoredImage | None: ...
+
+    def image_path(self, image: StoredImage) -> Path:
+        """Where the image's bytes can be read (the worker loads inputs from here)."""
 
     async def submit(self, request: JobRequest) -> Job:
         """Queue a job. Raises `LimitExceeded` naming the limit and when it frees up."""
@@ -61,6 +65,9 @@ class JobBackend(Protocol):
 
     # --- the worker's half ----------------------------------------------------------------
     async def register_worker(self, worker_id: str, device: str) -> None: ...
+
+    async def unregister_worker(self, worker_id: str) -> None:
+        """A worker that stops cleanly leaves the list at once."""
 
     async def workers(self) -> list[WorkerInfo]: ...
 

@@ -1,0 +1,486 @@
+"""`python -m engine serve`: the painting worker. Claims jobs from the store, paints them, reports.
+
+One worker owns one device. It loads the network once, then loops: put expired leases back in the
+queue, claim the fairest job with a lease, keep the lease alive while painting (which is also how it
+learns that the user cancelled), write progress and scale-end previews, save the result atomically
+and mark the job done. SIGTERM/SIGINT stop the painting after the current step and hand the job
+back to the queue, so it resumes on the next start.
+
+Torch is only imported by the painter module (`engine.painter`), so `--painter` can swap in a tiny
+fake with the same API for tests of the loop itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures
+import contextlib
+import importlib
+import logging
+import os
+import signal
+import socket
+import sqlite3
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from drawme import health
+from drawme.backend import JobBackend
+from drawme.config import CPU_SIZES, GPU_SIZES, ConfigError, EngineConfig
+from drawme.imaging import ImageError, load_image
+from drawme.logs import setup_logging
+from drawme.models import Job, JobProgress, JobStatus, PaintParams
+from drawme.store import LeaseLost, SqliteJobStore
+from engine.imageio import save_image
+from engine.presets import get_preset
+
+log = logging.getLogger("engine.worker")
+
+OOM_SHRINK = 0.7  # a job that ran out of GPU memory is retried once at this fraction of its size
+PROGRESS_INTERVAL = 1.0  # seconds between progress writes (previews are always written)
+HEALTH_INTERVAL = 5.0
+MAX_HEARTBEAT_INTERVAL = 2.0  # also how fast a cancel is noticed
+STORAGE_BACKOFF = 30.0  # after a result could not be written (disk full), claim nothing for this long
+
+GENERIC_ERROR = "Something went wrong while painting this one. Please try again in a moment."
+MISSING_INPUT = "The picture for this painting is gone (perhaps deleted). Please send it again."
+UNKNOWN_PRESET = "That painting style is no longer available. Please pick another one."
+OUT_OF_MEMORY = "This painting needs more memory than the painter has. Please try a smaller /size."
+
+
+def max_size_for(config: EngineConfig, device: str) -> int:
+    """The largest output the device may paint: MAX_SIZE, else the device's "large" size."""
+    if config.max_size:
+        return config.max_size
+    return (GPU_SIZES if device == "cuda" else CPU_SIZES).large
+
+
+def paint_options(painter_module: ModuleType, params: PaintParams, size: int) -> Any:
+    """The painter's options for a job: the user's blend becomes relative loss weights."""
+    return painter_module.PaintOptions(
+        size=size,
+        recipe=params.recipe,
+        content_weight=params.blend.content,
+        style_weight=params.blend.style,
+        tv_weight=params.blend.tv,
+        preserve_colors=params.preserve_colors,
+        style_scale=params.style_scale,
+        seed=params.seed,
+    )
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """torch.OutOfMemoryError, recognised without importing torch ourselves."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(error, torch.OutOfMemoryError)
+
+
+class PaintFailed(Exception):
+    """The job cannot be painted; `user_message` says why in words a user understands."""
+
+    def __init__(self, user_message: str) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+
+
+class ProgressReporter:
+    """The painter's `on_progress`: runs in the painting thread and hands the writes to the event loop.
+
+    Painting never waits for the database; a step report is dropped while the previous one is still
+    being written, but scale-end previews are always saved (as JPEG under previews_dir) and reported.
+    """
+
+    def __init__(self, worker: Worker, job: Job, loop: asyncio.AbstractEventLoop) -> None:
+        self._worker = worker
+        self._job = job
+        self._loop = loop
+        self._pending: list[concurrent.futures.Future] = []
+        self._last_report = 0.0
+        self._order = asyncio.Lock()  # writes land in the order the painter reported them
+        self.preview_path: str | None = None
+
+    def __call__(self, progress: Any) -> None:
+        now = time.monotonic()
+        busy = any(not future.done() for future in self._pending)
+        if progress.preview is None and (busy or now - self._last_report < PROGRESS_INTERVAL):
+            return
+        self._last_report = now
+        self._pending = [future for future in self._pending if not future.done()]
+        self._pending.append(asyncio.run_coroutine_threadsafe(self._report(progress), self._loop))
+
+    async def _report(self, progress: Any) -> None:
+        async with self._order:
+            common = self._worker.config.common
+            if progress.preview is not None:
+                path = common.previews_dir / f"{self._job.id}-{progress.scale}-{progress.step}.jpg"
+                await asyncio.to_thread(save_image, progress.preview, path, format="JPEG")
+                self.preview_path = path.relative_to(common.data_dir).as_posix()
+            eta = (
+                progress.elapsed / progress.step * (progress.total - progress.step) if progress.step else None
+            )
+            report = JobProgress(
+                scale=progress.scale,
+                scales=progress.scales,
+                step=progress.step,
+                total=progress.total,
+                eta_seconds=eta,
+                preview_path=self.preview_path,
+                losses={key: float(value) for key, value in progress.losses.items()},
+            )
+            try:
+                await self._worker.store.report_progress(self._job.id, self._worker.worker_id, report)
+            except LeaseLost:
+                self._worker.lease_lost(self._job)
+            except sqlite3.OperationalError as error:  # busy database: the next report will do
+                log.warning("progress of job %d not saved: %s", self._job.id, error)
+
+    async def drain(self) -> None:
+        """Wait for the writes still in flight (before the job's final transition)."""
+        for future in self._pending:
+            try:
+                await asyncio.wrap_future(future)
+            except Exception:
+                log.exception("progress report of job %d failed", self._job.id)
+
+
+@dataclass
+class _Run:
+    """The flags of the job being painted, shared with the painting thread."""
+
+    job: Job
+    cancel: threading.Event
+    lost: threading.Event
+
+
+class Worker:
+    """Claims and paints jobs until `stop()`. `painter` follows engine.painter's API."""
+
+    def __init__(
+        self,
+        config: EngineConfig,
+        store: JobBackend,
+        painter: Any,
+        painter_module: ModuleType,
+        *,
+        worker_id: str | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.painter = painter
+        self.painter_module = painter_module
+        self.worker_id = worker_id or config.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.device = getattr(painter.device, "type", str(painter.device))
+        self.max_size = max_size_for(config, self.device)
+        self._stopping = threading.Event()  # read by the painting thread between steps
+        self._wake = asyncio.Event()
+        self._run: _Run | None = None
+        self._last_beat = 0.0
+        self._pause_until = 0.0
+
+    # --- control -----------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Finish the current step, hand the job back, and leave `serve()` (safe from a signal handler)."""
+        self._stopping.set()
+        self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def lease_lost(self, job: Job) -> None:
+        if self._run is not None and self._run.job.id == job.id:
+            self._run.lost.set()
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        """Claim and paint jobs until stopped; when idle, look for work every poll_seconds."""
+        await self.store.register_worker(self.worker_id, self.device)
+        log.info(
+            "worker %s ready on %s (max %d px)",
+            self.worker_id,
+            self.device,
+            self.max_size,
+            extra={"worker_id": self.worker_id},
+        )
+        try:
+            while not self.stopping:
+                try:
+                    await self._idle_beat()
+                    job = await self.run_once()
+                except sqlite3.OperationalError as error:  # e.g. locked for longer than busy_timeout
+                    log.warning("job store unavailable: %s", error)
+                    job = None
+                if job is None and not self.stopping:
+                    await self._sleep(self.config.poll_seconds)
+        finally:
+            await self.store.unregister_worker(self.worker_id)
+            log.info("worker %s stopped", self.worker_id, extra={"worker_id": self.worker_id})
+
+    async def run_once(self) -> Job | None:
+        """Requeue expired leases, then claim one job and paint it. Returns the job as it ended, or None."""
+        await self.store.requeue_expired()
+        if time.monotonic() < self._pause_until:
+            return None
+        job = await self.store.claim(self.worker_id, self.config.lease_seconds)
+        if job is None:
+            return None
+        return await self.process(job)
+
+    async def _sleep(self, seconds: float) -> None:
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    def _beat(self, job_id: int | None = None) -> None:
+        """Refresh the health file (throttled when idle; every lease beat while painting)."""
+        now = time.monotonic()
+        if job_id is not None or now - self._last_beat >= HEALTH_INTERVAL:
+            self._last_beat = now
+            health.beat(
+                self.config.common, "engine", device=self.device, worker_id=self.worker_id, job_id=job_id
+            )
+
+    async def _idle_beat(self) -> None:
+        if time.monotonic() - self._last_beat < HEALTH_INTERVAL:
+            return
+        self._beat()
+        # While painting, the lease heartbeat keeps the worker row fresh; when idle, this does.
+        await self.store.register_worker(self.worker_id, self.device)
+
+    # --- one job -----------------------------------------------------------------------------
+
+    def _log(self, job: Job, status: str, started: float, size: int | None = None, **details: Any) -> None:
+        extra = {
+            "job_id": job.id,
+            "user_id": job.user_id,
+            "status": status,
+            "size": size or job.params.size,
+            "duration": round(time.monotonic() - started, 2),
+            "worker_id": self.worker_id,
+        }
+        level = logging.WARNING if status in (JobStatus.FAILED, "lease_lost") else logging.INFO
+        log.log(
+            level,
+            "job %d %s%s",
+            job.id,
+            status,
+            "".join(f" {key}={value}" for key, value in details.items()),
+            extra=extra,
+        )
+
+    async def process(self, job: Job) -> Job | None:
+        """Paint a claimed job and make its final transition. Returns the job; None if the lease was lost."""
+        started = time.monotonic()
+        run = _Run(job, threading.Event(), threading.Event())
+        self._run = run
+        self._log(job, JobStatus.RUNNING, started, attempts=job.attempts)
+        self._beat(job.id)
+        keeper = asyncio.create_task(self._keep_lease(run))
+        reporter = ProgressReporter(self, job, asyncio.get_running_loop())
+        result_path: Path | None = None
+        try:
+            try:
+                result, size, note = await self._paint(job, run, reporter)
+            finally:
+                keeper.cancel()
+                await reporter.drain()
+            if run.lost.is_set():
+                raise LeaseLost(f"job {job.id} was taken away while painting")
+            if result.cancelled and run.cancel.is_set():
+                final = await self.store.mark_cancelled(job.id, self.worker_id)
+            elif result.cancelled:  # shutting down: someone else paints it later, from the start
+                final = await self.store.release(job.id, self.worker_id)
+            else:
+                result_path = self.config.common.results_dir / f"{job.id}-{uuid.uuid4().hex[:8]}.png"
+                try:
+                    await asyncio.to_thread(save_image, result.image, result_path, format="PNG")
+                except OSError as error:
+                    # A full or unwritable disk is not the job's fault: hand it back and pause claiming.
+                    log.error(
+                        "cannot write the result of job %d (%s); pausing %.0f s",
+                        job.id,
+                        error,
+                        STORAGE_BACKOFF,
+                        extra={"job_id": job.id},
+                    )
+                    self._pause_until = time.monotonic() + STORAGE_BACKOFF
+                    final = await self.store.release(job.id, self.worker_id)
+                else:
+                    relative = result_path.relative_to(self.config.common.data_dir).as_posix()
+                    final = await self.store.complete(job.id, self.worker_id, relative, note=note)
+            self._log(job, final.status if final.status != JobStatus.QUEUED else "released", started, size)
+            return final
+        except LeaseLost as error:
+            # Another worker has (or will have) the job; what we painted must not become its result.
+            if result_path is not None:
+                result_path.unlink(missing_ok=True)
+            self._log(job, "lease_lost", started, reason=str(error))
+            return None
+        except PaintFailed as error:
+            return await self._fail(job, error.user_message, started)
+        except Exception:
+            log.exception("job %d crashed", job.id, extra={"job_id": job.id, "user_id": job.user_id})
+            return await self._fail(job, GENERIC_ERROR, started)
+        finally:
+            self._run = None
+            if not keeper.done():
+                keeper.cancel()
+
+    async def _fail(self, job: Job, message: str, started: float) -> Job | None:
+        try:
+            final = await self.store.fail(job.id, self.worker_id, message)
+        except LeaseLost as error:
+            self._log(job, "lease_lost", started, reason=str(error))
+            return None
+        self._log(job, JobStatus.FAILED, started, error=message)
+        return final
+
+    async def _keep_lease(self, run: _Run) -> None:
+        """Extend the lease every lease/3 s (at most 2 s); learn about a cancel the same way."""
+        interval = min(self.config.lease_seconds / 3, MAX_HEARTBEAT_INTERVAL)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if await self.store.heartbeat(run.job.id, self.worker_id, self.config.lease_seconds):
+                    run.cancel.set()
+            except LeaseLost:
+                run.lost.set()
+                return
+            except sqlite3.OperationalError as error:  # try again next beat; the lease has slack
+                log.warning("heartbeat of job %d failed: %s", run.job.id, error)
+            self._beat(run.job.id)
+
+    async def _load_inputs(self, job: Job) -> tuple[Any, list[Any], bool]:
+        """The photo and the style picture as RGB images; presets use the style cache."""
+        content = await self._load_stored(job.content_image_id)
+        if job.style_preset is not None:
+            try:
+                preset = get_preset(job.style_preset)
+            except KeyError:
+                raise PaintFailed(UNKNOWN_PRESET) from None
+            return content, [await asyncio.to_thread(preset.image)], True
+        assert job.style_image_id is not None
+        return content, [await self._load_stored(job.style_image_id)], False
+
+    async def _load_stored(self, image_id: int) -> Any:
+        image = await self.store.get_image(image_id)
+        if image is None:
+            raise PaintFailed(MISSING_INPUT)
+        try:
+            return await asyncio.to_thread(load_image, self.store.image_path(image))
+        except FileNotFoundError:
+            raise PaintFailed(MISSING_INPUT) from None
+        except ImageError as error:
+            raise PaintFailed(error.user_message) from None
+
+    async def _paint(self, job: Job, run: _Run, reporter: ProgressReporter) -> tuple[Any, int, str | None]:
+        """Paint at the job's size (clamped to the device); once more smaller if GPU memory runs out."""
+        content, styles, preset = await self._load_inputs(job)
+        size = min(job.params.size, self.max_size)
+        note = f"Painted at {size} px, the largest this painter makes." if size < job.params.size else None
+
+        def should_stop() -> bool:
+            return self._stopping.is_set() or run.cancel.is_set() or run.lost.is_set()
+
+        for attempt in (1, 2):
+            options = paint_options(self.painter_module, job.params, size)
+            try:
+                result = await asyncio.to_thread(
+                    self.painter.paint,
+                    content,
+                    styles,
+                    options,
+                    on_progress=reporter,
+                    should_stop=should_stop,
+                    cache_styles=preset,
+                )
+                return result, size, note
+            except Exception as error:
+                if not is_out_of_memory(error):
+                    raise
+                self._empty_gpu_cache()
+                if attempt == 2:
+                    raise PaintFailed(OUT_OF_MEMORY) from error
+                smaller = max(64, round(size * OOM_SHRINK))
+                log.warning(
+                    "job %d ran out of GPU memory at %d px; retrying at %d px",
+                    job.id,
+                    size,
+                    smaller,
+                    extra={"job_id": job.id, "size": size},
+                )
+                size = smaller
+                note = f"Painted at {size} px because the full size ran out of GPU memory."
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _empty_gpu_cache() -> None:
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+# --- the command -----------------------------------------------------------------------------
+
+
+async def serve(config: EngineConfig, painter_module_name: str = "engine.painter") -> int:
+    """Open the store, load the network once, install signal handlers and run the worker loop."""
+    loop = asyncio.get_running_loop()
+    stop_early = asyncio.Event()
+    worker: Worker | None = None
+
+    def on_signal(signum: int) -> None:
+        log.info("got %s: finishing the current step and handing the job back", signal.Signals(signum).name)
+        stop_early.set()
+        if worker is not None:
+            worker.stop()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    store = await SqliteJobStore.open(config.common)
+    try:
+        painter_module = importlib.import_module(painter_module_name)
+        painter = await asyncio.to_thread(
+            painter_module.Painter, device=config.device, cache_dir=config.common.cache_dir
+        )
+        if stop_early.is_set():
+            return 0
+        worker = Worker(config, store, painter, painter_module)
+        await worker.serve()
+    finally:
+        await store.close()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m engine serve [--painter MODULE]`; settings come from the environment / .env."""
+    parser = argparse.ArgumentParser(prog="python -m engine serve", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--painter",
+        default="engine.painter",
+        metavar="MODULE",
+        help="module providing Painter and PaintOptions (default engine.painter; tests pass a fake)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        config = EngineConfig.from_env()
+    except ConfigError as error:
+        print(f"engine: {error}", file=sys.stderr)
+        return 2
+    setup_logging(config.common, "engine")
+    return asyncio.run(serve(config, args.painter))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

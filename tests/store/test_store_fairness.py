@@ -1,0 +1,64 @@
+"""Claim order: the user with the fewest jobs started in the last hour first, then priority, then age."""
+
+from __future__ import annotations
+
+from drawme.store import FAIRNESS_WINDOW
+
+from .helpers import open_store, submit
+
+
+async def claim_all(store, worker="w") -> list[int]:
+    order = []
+    while (job := await store.claim(worker, 30)) is not None:
+        order.append(job.id)
+    return order
+
+
+async def test_one_users_many_jobs_do_not_starve_another(common, clock):
+    store = await open_store(common, clock, max_queued_per_user=20)
+    try:
+        greedy = [(await submit(store, 1)).id for _ in range(20)]
+        clock.advance(1)
+        modest = (await submit(store, 2)).id
+        order = await claim_all(store)
+    finally:
+        await store.close()
+    assert order[:2] == [greedy[0], modest]
+    assert order[2:] == greedy[1:]
+
+
+async def test_three_users_recent_history_and_priority(store, clock):
+    # User 3 already had two paintings started in the last hour.
+    for _ in range(2):
+        job = await submit(store, 3)
+        await store.claim("w", 30)
+        await store.force_fail(job.id, "done for this test")
+    a = [(await submit(store, 1)).id for _ in range(3)]
+    c = (await submit(store, 3)).id
+    b = (await submit(store, 2)).id
+
+    # position() predicts the claim order before anything is claimed.
+    positions = {job_id: (await store.position(job_id)).ahead for job_id in [*a, b, c]}
+
+    order = await claim_all(store)
+    # a1 (tie at 0 started, older), b (0 < 1), a2 (1 < 2), a3 (2 = 2, older than c), c.
+    assert order == [a[0], b, a[1], a[2], c]
+    assert positions == {job_id: index for index, job_id in enumerate(order)}
+
+
+async def test_history_older_than_the_window_does_not_count(store, clock):
+    for _ in range(2):
+        job = await submit(store, 3)
+        await store.claim("w", 30)
+        await store.force_fail(job.id, "done for this test")
+    clock.advance(FAIRNESS_WINDOW + 1)
+    first = (await submit(store, 1)).id
+    second = (await submit(store, 3)).id
+    third = (await submit(store, 1)).id
+    assert await claim_all(store) == [first, second, third]
+
+
+async def test_priority_breaks_ties_between_equal_users(store):
+    low = (await submit(store, 1)).id
+    high = (await submit(store, 2, priority=5)).id
+    assert await claim_all(store) == [high, low]

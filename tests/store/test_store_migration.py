@@ -1,0 +1,94 @@
+"""Schema migrations: a v1 database file with data opens, upgrades to the latest schema, keeps its data."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from drawme import schema
+from drawme.models import JobStatus, PaintParams
+from drawme.store import SqliteJobStore
+
+
+def make_v1_database(path, now: float) -> None:
+    """A database as the first release wrote it: the v1 DDL, one user, an image, a queued and a done job."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path)
+    db.executescript(schema.V1)
+    db.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
+    db.execute("INSERT INTO schema_version VALUES (1, ?)", (now,))
+    db.execute(
+        "INSERT INTO users (id, settings, created_at) VALUES (7, ?, ?)",
+        (json.dumps({"blend": {"content": 2.0, "style": 1.0, "tv": 1.0}, "size": "small"}), now),
+    )
+    db.execute(
+        "INSERT INTO images (id, owner_id, sha256, path, width, height, bytes, created_at)"
+        " VALUES (1, 7, 'abc', 'images/ab/abc.jpg', 640, 480, 1234, ?)",
+        (now,),
+    )
+    params = json.dumps(PaintParams(size=256).to_json())
+    db.execute(
+        "INSERT INTO jobs (id, user_id, chat_id, content_image_id, style_preset, params, status,"
+        " created_at) VALUES (1, 7, 70, 1, 'udnie', ?, 'queued', ?)",
+        (params, now),
+    )
+    db.execute(
+        "INSERT INTO jobs (id, user_id, chat_id, content_image_id, style_preset, params, status,"
+        " result_path, created_at, started_at, finished_at) VALUES (2, 7, 70, 1, 'great_wave', ?,"
+        " 'done', 'results/2.png', ?, ?, ?)",
+        (params, now - 100, now - 90, now - 30),
+    )
+    db.commit()
+    db.close()
+
+
+async def test_v1_database_upgrades_and_keeps_its_data(common, clock):
+    make_v1_database(common.db_path, clock.now)
+    store = await SqliteJobStore.open(common, clock=clock)
+    try:
+        assert await store.schema_version() == schema.LATEST == 2
+        settings = await store.get_settings(7)
+        assert settings.blend.content == 2.0 and settings.size == "small"
+        image = await store.get_image(1)
+        assert (image.owner_id, image.width, image.height, image.path) == (7, 640, 480, "images/ab/abc.jpg")
+        queued, done = await store.get(1), await store.get(2)
+        assert queued.status == JobStatus.QUEUED and queued.params == PaintParams(size=256)
+        assert queued.note is None and queued.progress.step == 0
+        assert done.status == JobStatus.DONE and done.result_path == "results/2.png"
+        # The new columns work: the old queued job is claimable and reports progress.
+        claimed = await store.claim("w", 30)
+        assert claimed.id == 1
+        # v2 back-filled the painted size from the frozen params, so the ETA uses 256 px history.
+        stats = await store.stats()
+        assert stats.running == 1
+    finally:
+        await store.close()
+
+    # Opening again runs nothing twice.
+    again = await SqliteJobStore.open(common, clock=clock)
+    try:
+        assert await again.schema_version() == 2
+        assert (await again.get(1)).status == JobStatus.RUNNING
+    finally:
+        await again.close()
+    db = sqlite3.connect(common.db_path)
+    try:
+        assert db.execute("SELECT size FROM jobs ORDER BY id").fetchall() == [(256,), (256,)]
+        assert [row[0] for row in db.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2]
+    finally:
+        db.close()
+
+
+async def test_a_newer_database_is_refused(common, clock):
+    store = await SqliteJobStore.open(common, clock=clock)
+    await store.close()
+    db = sqlite3.connect(common.db_path)
+    db.execute("INSERT INTO schema_version VALUES (99, 0)")
+    db.commit()
+    db.close()
+    try:
+        await SqliteJobStore.open(common, clock=clock)
+    except RuntimeError as error:
+        assert "v99" in str(error)
+    else:
+        raise AssertionError("a database from the future must not be opened")

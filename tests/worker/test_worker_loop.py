@@ -1,0 +1,164 @@
+"""The worker loop in-process, with a fake painter that has engine.painter's API (sleepy_painter)."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+
+import pytest
+from PIL import Image
+
+from drawme.models import Blend, JobStatus, PaintParams
+from engine import worker as worker_module
+from engine.worker import Worker, max_size_for, paint_options
+
+from . import sleepy_painter
+from .helpers import submit, wait_for
+
+
+def make_worker(config, store, **painter_settings) -> tuple[Worker, sleepy_painter.Painter]:
+    settings = {"steps": 6, "delay": 0.01, **painter_settings}
+    painter = sleepy_painter.Painter(device="cpu", **settings)
+    return Worker(config, store, painter, sleepy_painter), painter
+
+
+async def test_paints_a_job_end_to_end(config, store, caplog):
+    job = await submit(store, params=PaintParams(size=64, blend=Blend(content=2.0, style=0.5, tv=0.0)))
+    worker, painter = make_worker(config, store)
+    with caplog.at_level(logging.INFO, logger="engine.worker"):
+        final = await worker.run_once()
+
+    assert final.status == JobStatus.DONE and final.id == job.id
+    result = config.common.data_dir / final.result_path
+    with Image.open(result) as image:
+        assert image.format == "PNG" and max(image.size) == 64
+    assert final.note is None and final.error is None and final.lease_owner is None
+    options = painter.calls[0]
+    assert (options.content_weight, options.style_weight, options.tv_weight) == (2.0, 0.5, 0.0)
+    # Progress and a scale-end preview reached the store.
+    assert final.progress.step == final.progress.total == 6
+    assert (config.common.data_dir / final.progress.preview_path).is_file()
+    assert final.progress.preview_path.startswith(f"previews/{job.id}-")
+    # One log line per state change, with the job's fields.
+    lines = [r for r in caplog.records if getattr(r, "job_id", None) == job.id]
+    assert [r.status for r in lines] == ["running", "done"]
+    assert lines[-1].user_id == 1 and lines[-1].size == 64 and lines[-1].duration >= 0
+    assert await worker.run_once() is None  # nothing left
+
+
+async def test_cancel_while_running_stops_the_painting(config, store):
+    job = await submit(store)
+    worker, _ = make_worker(config, store, steps=400, delay=0.02)
+    task = asyncio.create_task(worker.run_once())
+    await wait_for(store, job.id, lambda j: j.status == JobStatus.RUNNING and j.progress.step > 0)
+    await store.cancel(job.id)
+    final = await asyncio.wait_for(task, timeout=10)
+    assert final.status == JobStatus.CANCELLED
+    assert final.result_path is None
+    assert list(config.common.results_dir.iterdir()) == []
+
+
+async def test_stop_releases_the_job_without_an_attempt(config, store):
+    job = await submit(store)
+    worker, _ = make_worker(config, store, steps=400, delay=0.02)
+    task = asyncio.create_task(worker.run_once())
+    await wait_for(store, job.id, lambda j: j.progress.step > 0)
+    worker.stop()
+    final = await asyncio.wait_for(task, timeout=10)
+    assert final.status == JobStatus.QUEUED and final.attempts == 0 and final.lease_owner is None
+
+
+async def test_unreadable_style_fails_with_the_users_message(config, store):
+    job = await submit(store, style_bytes=b"this is not a picture at all")
+    worker, _ = make_worker(config, store)
+    final = await worker.run_once()
+    assert final.id == job.id and final.status == JobStatus.FAILED
+    assert final.error.startswith("That file is not a picture I can read")
+
+
+async def test_unknown_preset_and_crashes_give_short_messages(config, store, caplog):
+    unknown = await submit(store, style_preset="mona_lisa")
+    worker, painter = make_worker(config, store)
+    assert (await worker.run_once()).error == worker_module.UNKNOWN_PRESET
+
+    crashing = await submit(store, user_id=2)
+
+    def explode(*args, **kwargs):
+        raise ValueError("matrix is singular, see line 42")
+
+    painter.paint = explode
+    with caplog.at_level(logging.ERROR, logger="engine.worker"):
+        final = await worker.run_once()
+    assert final.id == crashing.id and final.error == worker_module.GENERIC_ERROR
+    assert "singular" not in final.error  # the traceback goes to the log, not to the user
+    assert any(record.exc_info for record in caplog.records)
+    assert unknown.id != crashing.id
+
+
+async def test_out_of_memory_retries_once_smaller(config, store):
+    pytest.importorskip("torch")  # the worker recognises torch.OutOfMemoryError
+    job = await submit(store, params=PaintParams(size=100))
+    worker, painter = make_worker(config, store, out_of_memory_above=80)
+    final = await worker.run_once()
+    assert final.id == job.id and final.status == JobStatus.DONE
+    assert [options.size for options in painter.calls] == [100, 70]
+    assert "70 px" in final.note and "memory" in final.note
+
+    always = await submit(store, user_id=2, params=PaintParams(size=100))
+    worker, painter = make_worker(config, store, out_of_memory_above=10)
+    final = await worker.run_once()
+    assert final.id == always.id and final.status == JobStatus.FAILED
+    assert final.error == worker_module.OUT_OF_MEMORY and len(painter.calls) == 2
+
+
+async def test_losing_the_lease_discards_the_painting(config, store):
+    job = await submit(store)
+    worker, _ = make_worker(config, store, steps=400, delay=0.02)
+    task = asyncio.create_task(worker.run_once())
+    await wait_for(store, job.id, lambda j: j.progress.step > 0)
+    await store.force_fail(job.id, "Stopped by the admin")  # the job is no longer this worker's
+    assert await asyncio.wait_for(task, timeout=10) is None
+    final = await store.get(job.id)
+    assert final.status == JobStatus.FAILED and final.error == "Stopped by the admin"
+    assert list(config.common.results_dir.iterdir()) == []
+
+
+async def test_size_is_clamped_to_the_device(config):
+    assert max_size_for(config, "cpu") == 512 and max_size_for(config, "cuda") == 1024
+    params = PaintParams(
+        size=2000, blend=Blend(1.5, 3.0, 0.25), preserve_colors=True, recipe="seed", style_scale=0.8, seed=7
+    )
+    options = paint_options(sleepy_painter, params, 512)
+    assert options == sleepy_painter.PaintOptions(
+        size=512,
+        recipe="seed",
+        content_weight=1.5,
+        style_weight=3.0,
+        tv_weight=0.25,
+        preserve_colors=True,
+        style_scale=0.8,
+        seed=7,
+    )
+
+
+async def test_a_job_larger_than_the_device_allows_is_painted_smaller(config, store):
+    job = await submit(store, params=PaintParams(size=2048))
+    worker, painter = make_worker(config, store)
+    final = await worker.run_once()
+    assert final.id == job.id and painter.calls[0].size == 512
+    assert "512 px" in final.note
+
+
+async def test_a_full_disk_hands_the_job_back_and_pauses(config, store, monkeypatch):
+    job = await submit(store)
+    worker, painter = make_worker(config, store)
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(worker_module, "save_image", disk_full)
+    released = await worker.run_once()
+    assert released.id == job.id and released.status == JobStatus.QUEUED and released.attempts == 0
+    assert await worker.run_once() is None  # paused: the job waits instead of failing over and over
+    assert len(painter.calls) == 1 and (await store.get(job.id)).status == JobStatus.QUEUED
