@@ -1,0 +1,265 @@
+"""The slash commands and their buttons: /start /help /styles /weights /size /colors /status
+/cancel /forget /stats, plus gentle answers to anything else."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import re
+from dataclasses import replace
+
+from telegram import InputMediaPhoto, Update
+from telegram.ext import ContextTypes
+
+from bot import keyboards, texts
+from bot.conversation import PENDING_PHOTO
+from bot.jobs import available_sizes, gpu_available, services
+from drawme.models import Blend, IllegalTransition, JobStatus
+from engine.presets import PRESETS, thumbnail
+
+log = logging.getLogger(__name__)
+
+# /weights accepts our names and the seed script's (--content_weight...) spelled as key=value.
+WEIGHT_ALIASES = {
+    "style": "style",
+    "style_weight": "style",
+    "content": "content",
+    "content_weight": "content",
+    "photo": "content",
+    "tv": "tv",
+    "tv_weight": "tv",
+    "smoothness": "tv",
+}
+_PAIR = re.compile(r"([A-Za-z_]+)\s*[=:]\s*([^\s,;]+)")
+# The ± buttons step along this ladder, so a few taps cover the useful range.
+WEIGHT_LADDER = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Greet and explain in three steps."""
+    await update.message.reply_text(texts.START.format(name=update.effective_user.first_name))
+
+
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """List the commands."""
+    await update.message.reply_text(texts.HELP)
+
+
+async def styles(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The preset gallery: thumbnails as an album, then the keyboard to pick one."""
+    file_ids: dict[str, str] = context.bot_data.setdefault("preset_file_ids", {})
+    media = []
+    for preset_id, preset in PRESETS.items():
+        # Upload each thumbnail once; afterwards Telegram's file id is enough.
+        photo = file_ids.get(preset_id) or await asyncio.to_thread(_jpeg, preset)
+        media.append(InputMediaPhoto(photo, caption=f"{preset.title} · {preset.artist}, {preset.year}"))
+    sent = await update.message.reply_media_group(media)
+    for preset_id, message in zip(PRESETS, sent, strict=False):
+        if message.photo:
+            file_ids[preset_id] = message.photo[-1].file_id
+    photo_id = context.user_data.get(PENDING_PHOTO)
+    intro = texts.STYLES_INTRO_WITH_PHOTO if photo_id else texts.STYLES_INTRO
+    await update.message.reply_text(intro, reply_markup=keyboards.presets(photo_id))
+
+
+def _jpeg(preset) -> bytes:
+    buffer = io.BytesIO()
+    thumbnail(preset).save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def parse_weights(args: list[str], current: Blend) -> Blend | None:
+    """`style=2 content=0.5 tv=0` applied to `current`; None if anything is malformed or out of range."""
+    text = " ".join(args)
+    pairs = _PAIR.findall(text)
+    if not pairs or _PAIR.sub("", text).strip(" ,;"):
+        return None
+    changes: dict[str, float] = {}
+    for key, raw in pairs:
+        name = WEIGHT_ALIASES.get(key.lower())
+        if name is None:
+            return None
+        try:
+            changes[name] = float(raw)
+        except ValueError:
+            return None
+    try:
+        return replace(current, **changes)  # Blend checks finite and within WEIGHT_MIN..WEIGHT_MAX
+    except ValueError:
+        return None
+
+
+def step_weight(value: float, direction: str) -> float:
+    """The next value up or down the ladder from `value` (which may lie between rungs)."""
+    if direction == "up":
+        return next((rung for rung in WEIGHT_LADDER if rung > value + 1e-9), WEIGHT_LADDER[-1])
+    return next((rung for rung in reversed(WEIGHT_LADDER) if rung < value - 1e-9), WEIGHT_LADDER[0])
+
+
+async def weights(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Show the blend with ± buttons, or set it directly: /weights style=2 content=0.5 tv=0."""
+    backend = services(context).backend
+    user_id = update.effective_user.id
+    settings = await backend.get_settings(user_id)
+    if context.args:
+        blend = parse_weights(context.args, settings.blend)
+        if blend is None:
+            await update.message.reply_text(texts.WEIGHTS_USAGE)
+            return
+        await backend.save_settings(user_id, replace(settings, blend=blend))
+        await update.message.reply_text(f"{texts.WEIGHTS_SAVED}\n\n{texts.weights(blend)}")
+        return
+    await update.message.reply_text(texts.weights(settings.blend), reply_markup=keyboards.weights())
+
+
+async def weight_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """`w:<name>:<up|down>` or `w:reset`: change, save, and update the message in place."""
+    query = update.callback_query
+    parts = query.data.split(":")
+    backend = services(context).backend
+    settings = await backend.get_settings(query.from_user.id)
+    if parts[1] == "reset":
+        blend = Blend()
+    elif parts[1] in keyboards.WEIGHT_NAMES and len(parts) == 3:
+        name = parts[1]
+        blend = replace(settings.blend, **{name: step_weight(getattr(settings.blend, name), parts[2])})
+    else:
+        await query.answer(texts.STALE_BUTTON)
+        return
+    if blend == settings.blend:
+        await query.answer(texts.WEIGHTS_LIMIT)  # editing to the same text is refused by Telegram
+        return
+    await backend.save_settings(query.from_user.id, replace(settings, blend=blend))
+    await query.answer(texts.WEIGHTS_SAVED)
+    await query.edit_message_text(texts.weights(blend), reply_markup=keyboards.weights())
+
+
+async def size(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """small / medium / large buttons with their pixel sizes (bigger when a GPU is painting)."""
+    svc = services(context)
+    settings = await svc.backend.get_settings(update.effective_user.id)
+    await update.message.reply_text(
+        await _size_text(context, settings.size),
+        reply_markup=keyboards.sizes(await available_sizes(svc), settings.size),
+    )
+
+
+async def _size_text(context: ContextTypes.DEFAULT_TYPE, current: str) -> str:
+    svc = services(context)
+    px = (await available_sizes(svc)).as_dict().get(current)
+    text = texts.SIZE.format(current=f"{current} ({px} px)")
+    return f"{text}\n{texts.SIZE_GPU_NOTE}" if await gpu_available(svc) else text
+
+
+async def size_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """`s:<name>`: save the size and tick it."""
+    query = update.callback_query
+    name = query.data.split(":")[1]
+    svc = services(context)
+    sizes = await available_sizes(svc)
+    if name not in sizes.as_dict():
+        await query.answer(texts.STALE_BUTTON)
+        return
+    settings = await svc.backend.get_settings(query.from_user.id)
+    await query.answer(texts.SIZE_SAVED.format(name=name, px=sizes.as_dict()[name]))
+    if settings.size != name:
+        await svc.backend.save_settings(query.from_user.id, replace(settings, size=name))
+        await query.edit_message_text(
+            await _size_text(context, name), reply_markup=keyboards.sizes(sizes, name)
+        )
+
+
+async def colors(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Toggle keep-my-colours (luminance-only transfer)."""
+    backend = services(context).backend
+    settings = await backend.get_settings(update.effective_user.id)
+    settings = replace(settings, preserve_colors=not settings.preserve_colors)
+    await backend.save_settings(update.effective_user.id, settings)
+    await update.message.reply_text(texts.COLORS_ON if settings.preserve_colors else texts.COLORS_OFF)
+
+
+async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The user's queued and running paintings, with position or progress."""
+    backend = services(context).backend
+    jobs = await backend.jobs_of(update.effective_user.id, active_only=True)
+    if not jobs:
+        await update.message.reply_text(texts.STATUS_NONE)
+        return
+    lines = [texts.STATUS_HEADER]
+    for job in jobs:
+        style = keyboards.preset_label(job.style_preset) or "your style picture"
+        if job.status is JobStatus.QUEUED:
+            state = texts.queued(await backend.position(job.id))
+        else:
+            state = texts.painting(job.progress)
+        lines.append(f"• #{job.id} {style}\n  {state}")
+    await update.message.reply_text("\n".join(lines))
+
+
+async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Cancel the user's queued or running paintings."""
+    backend = services(context).backend
+    stopping = cancelled = 0
+    for job in await backend.jobs_of(update.effective_user.id, active_only=True):
+        try:
+            result = await backend.cancel(job.id)
+        except IllegalTransition:
+            continue  # it finished a moment ago; the result is on its way
+        if result.status is JobStatus.CANCELLED:
+            cancelled += 1
+        else:
+            stopping += 1
+    if stopping:
+        await update.message.reply_text(texts.CANCEL_RUNNING)
+    elif cancelled:
+        await update.message.reply_text(texts.CANCEL_DONE)
+    else:
+        await update.message.reply_text(texts.CANCEL_NONE)
+
+
+async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Ask before deleting everything about the user."""
+    await update.message.reply_text(texts.FORGET_ASK, reply_markup=keyboards.forget())
+
+
+async def forget_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """`f:yes` deletes the user's images, jobs, files and settings; `f:no` keeps them."""
+    query = update.callback_query
+    await query.answer()
+    if query.data != f"{keyboards.FORGET}:yes":
+        await query.edit_message_text(texts.FORGET_KEPT)
+        return
+    files = await services(context).backend.forget(query.from_user.id)
+    context.user_data.clear()
+    log.info("user forgotten", extra={"user_id": query.from_user.id, "event": "forget"})
+    await query.edit_message_text(texts.FORGET_DONE.format(files=files))
+
+
+async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Admins only (the handler's filter): queue length, oldest job, throughput, failures."""
+    numbers = await services(context).backend.stats()
+    workers = ", ".join(f"{w.worker_id} ({w.device})" for w in numbers.workers) or "none"
+    await update.message.reply_text(
+        texts.STATS.format(
+            queued=numbers.queued,
+            running=numbers.running,
+            oldest=texts.age(numbers.oldest_queued_age),
+            done=numbers.done_last_hour,
+            failed=numbers.failed_last_hour,
+            avg=texts.age(numbers.avg_duration_seconds),
+            users=numbers.users_today,
+            workers=workers,
+        )
+    )
+
+
+async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Any other /command (including /stats for non-admins)."""
+    await update.message.reply_text(texts.UNKNOWN_COMMAND)
+
+
+async def text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Plain text: a nudge towards what to send next."""
+    waiting = PENDING_PHOTO in context.user_data
+    await update.message.reply_text(texts.UNKNOWN_TEXT_WAITING if waiting else texts.UNKNOWN_TEXT)

@@ -1,0 +1,199 @@
+"""Every word the bot says to a user, in one place, so the tone stays consistent and easy to edit."""
+
+from __future__ import annotations
+
+import math
+
+from drawme.models import WEIGHT_MAX, WEIGHT_MIN, Blend, Job, JobProgress, PaintParams, QueueInfo
+
+MAX_DOWNLOAD_MB = 20
+
+START = (
+    "Hi {name}! 👋 I paint your photos in the style of famous paintings.\n\n"
+    "1. Send me a photo (a selfie works great).\n"
+    "2. Pick a painting from the buttons — or send any picture to use as the style.\n"
+    "3. Wait a little while I paint. ☕\n\n"
+    "Example: send a selfie, tap “Starry Night · Van Gogh”, and get yourself swirled in blue and gold.\n"
+    "Tip: send the photo and the style together as an album of two.\n\n"
+    "/help lists everything I can do."
+)
+
+HELP = (
+    "How it works: send a photo, then pick a style (or send a second picture as the style).\n\n"
+    "/styles — the paintings you can choose from\n"
+    "/weights — more style, more photo, or smoother strokes\n"
+    "/size — small, medium or large paintings\n"
+    "/colors — keep your photo's own colours on or off\n"
+    "/status — where your paintings are in the queue\n"
+    "/cancel — stop your current painting\n"
+    "/forget — delete everything I keep about you\n\n"
+    "Weights from the keyboard: /weights style=2 content=0.5 tv=0 "
+    f"(each between {WEIGHT_MIN:g} and {WEIGHT_MAX:g}; 1 is the default)."
+)
+
+# The command menu registered with set_my_commands; /stats is deliberately absent (admins only).
+COMMANDS = (
+    ("start", "How it works"),
+    ("styles", "Paintings to choose from"),
+    ("weights", "Blend of style, photo and smoothness"),
+    ("size", "Painting size"),
+    ("colors", "Keep my photo's colours on/off"),
+    ("status", "My paintings in progress"),
+    ("cancel", "Stop my painting"),
+    ("forget", "Delete everything about me"),
+    ("help", "All commands"),
+)
+
+GOT_PHOTO = "Got your photo ✅ Now pick a style:"
+GOT_PHOTO_WHILE_BUSY = (
+    "Got your photo ✅ This starts a new request — your painting in progress carries on.\nNow pick a style:"
+)
+SEND_STYLE_HINT = "…or send me any picture to use as the style."
+PICK_ANOTHER = "Pick another painting — or send me any picture to use as the style:"
+PICK_STYLE_FIRST_PHOTO = "Great choice: {title}. 🎨 Now send me your photo."
+UNKNOWN_TEXT = "Send me a photo to get started 📷 (or /help to see what I can do)."
+UNKNOWN_TEXT_WAITING = "Now send me a style picture, or tap one of the paintings above. 🎨"
+UNKNOWN_COMMAND = "I don't know that command. /help lists what I can do."
+ERROR = "Sorry, something went wrong on my side. 😕 Please try again in a moment."
+EXPIRED = "I no longer have that picture — please send it again. 📷"
+NOT_YOURS = "That button belongs to someone else's painting."
+STALE_BUTTON = "That button has expired."
+
+TOO_BIG = (
+    "That file is {mb:.0f} MB, and Telegram only lets me download files up to "
+    f"{MAX_DOWNLOAD_MB} MB. Please send a smaller one — sending it as a photo (not a file) works too."
+)
+STICKER = "Stickers can't be painted. Please send a photo. 📷"
+ALBUM_TOO_MANY = (
+    "That album has {count} pictures, but I need exactly two: your photo first, then the style. "
+    "Send an album of two, or the photo and the style one after the other."
+)
+ALBUM_PART = {0: "Your photo", 1: "The style picture"}
+
+LIMIT = "I can't take that one yet: {message}"
+
+STYLES_INTRO = "These are the paintings I know. Tap one to use it:"
+STYLES_INTRO_WITH_PHOTO = "Tap a painting to paint your photo in its style:"
+
+WEIGHTS = (
+    "Your blend:\n"
+    "🎨 Style ×{style:g}\n"
+    "🖼 Photo (content) ×{content:g}\n"
+    "🧽 Smoothness ×{tv:g}\n\n"
+    "More style = bolder brushwork; more photo = a more recognisable you; more smoothness = calmer strokes."
+)
+WEIGHTS_USAGE = (
+    "Usage: /weights style=2 content=0.5 tv=0\n"
+    f"Each value is a number between {WEIGHT_MIN:g} and {WEIGHT_MAX:g} (1 is the default). "
+    "content_weight, style_weight and tv_weight work too."
+)
+WEIGHTS_SAVED = "Saved ✅ New paintings use this blend."
+WEIGHTS_LIMIT = "That's already the limit."
+
+SIZE = "How big should your paintings be? (longer side, in pixels)\nNow: {current}."
+SIZE_GPU_NOTE = "A GPU is painting for me today, so larger sizes are available."
+SIZE_SAVED = "Size set to {name} ({px} px) ✅"
+
+COLORS_ON = "Keep my colours: on ✅ — paintings keep your photo's own colours and take only the brushwork."
+COLORS_OFF = "Keep my colours: off — paintings take the painting's colours too."
+
+STATUS_NONE = "Nothing in progress. Send me a photo to start one. 📷"
+STATUS_HEADER = "Your paintings:"
+
+CANCEL_NONE = "There's nothing to cancel."
+CANCEL_DONE = "OK, cancelled. ❌"
+CANCEL_RUNNING = "Stopping your painting… ✋"
+
+FORGET_ASK = (
+    "This deletes your photos, paintings, settings and history from my server. It can't be undone. Sure?"
+)
+FORGET_DONE = "Done. Everything about you is deleted ({files} files). 🧹"
+FORGET_KEPT = "OK, I kept everything."
+
+FAILED = "Sorry, I couldn't paint that one. 😕 {error}"
+CANCELLED = "❌ Cancelled."
+FULL_RES_CAPTION = "Full resolution PNG"
+
+STATS = (
+    "📊 Queue: {queued} waiting, {running} painting\n"
+    "Oldest waiting: {oldest}\n"
+    "Last hour: {done} done, {failed} failed\n"
+    "Average painting: {avg}\n"
+    "Users today: {users}\n"
+    "Workers: {workers}"
+)
+
+
+def duration(seconds: float | None) -> str:
+    """A rough human duration: "about 20 s", "about 3 min"."""
+    if seconds is None or not math.isfinite(seconds):
+        return "a little while"
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"about {max(5, round(seconds / 5) * 5)} s"
+    if seconds < 3600:
+        return f"about {round(seconds / 60)} min"
+    return f"about {seconds / 3600:.1f} h"
+
+
+def progress_bar(fraction: float, width: int = 8) -> str:
+    """▓▓▓▓░░░░ for 0.5."""
+    filled = min(width, max(0, int(fraction * width)))
+    return "▓" * filled + "░" * (width - filled)
+
+
+def queued(info: QueueInfo) -> str:
+    if info.ahead == 0:
+        head = "⏳ Queued: you're next"
+    elif info.ahead == 1:
+        head = "⏳ Queued: 1 job ahead of you"
+    else:
+        head = f"⏳ Queued: {info.ahead} jobs ahead of you"
+    return f"{head}, {duration(info.eta_seconds)}."
+
+
+def painting(progress: JobProgress) -> str:
+    """The status line while painting: "🎨 Painting… ▓▓▓▓░░░░ 45% · about 20 s left"."""
+    if not progress.total:
+        return "🎨 Painting… getting the brushes ready."
+    percent = int(progress.fraction * 100)
+    line = f"🎨 Painting… {progress_bar(progress.fraction)} {percent}%"
+    if progress.eta_seconds is not None:
+        line += f" · {duration(progress.eta_seconds)} left"
+    if progress.scales > 1:
+        line += f"\nPass {progress.scale} of {progress.scales}"
+    return line
+
+
+def style_name(job: Job, preset_label: str | None) -> str:
+    return preset_label if job.style_preset else "your style picture"
+
+
+def blend_line(params: PaintParams) -> str:
+    blend = params.blend
+    line = f"style ×{blend.style:g} · photo ×{blend.content:g} · smoothness ×{blend.tv:g}"
+    if params.preserve_colors:
+        line += " · your colours"
+    return line
+
+
+def result_caption(job: Job, preset_label: str | None) -> str:
+    """The painting's caption: style, weights, size and time taken."""
+    took = ""
+    if job.started_at is not None and job.finished_at is not None:
+        took = f" · {duration(job.finished_at - job.started_at).removeprefix('about ')}"
+    caption = (
+        f"🖼 In the style of {style_name(job, preset_label)}\n"
+        f"{blend_line(job.params)}\n{job.params.size} px{took}"
+    )
+    if job.note:
+        caption += f"\n{job.note}"
+    return caption
+
+
+def weights(blend: Blend) -> str:
+    return WEIGHTS.format(style=blend.style, content=blend.content, tv=blend.tv)
+
+
+def age(seconds: float | None) -> str:
+    return "none" if seconds is None else duration(seconds).removeprefix("about ")

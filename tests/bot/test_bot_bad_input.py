@@ -1,0 +1,140 @@
+"""Every kind of bad upload gets its own answer in words, and nothing is queued or lost."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import pytest
+from PIL import Image
+
+from drawme.imaging import AnimatedImage, CorruptImage, ImageTooLarge, ImageTooSmall, NotAnImage
+from tests.bot.conftest import RunningBot, photo_bytes
+from tests.fake_telegram import FakeTelegram
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A PNG whose header claims width×height pixels: a decompression bomb without the memory."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+def animated_gif() -> bytes:
+    frames = [Image.new("RGB", (64, 64), color) for color in ("red", "blue")]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=100)
+    return buffer.getvalue()
+
+
+def truncated_jpeg() -> bytes:
+    """An upload cut off two thirds of the way through the picture data."""
+    data = photo_bytes("chelsea")
+    return data[: len(data) * 2 // 3]
+
+
+def tiny_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), "green").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+CASES = {
+    "pdf document": (
+        lambda t, u: t.send_document(
+            u, b"%PDF-1.4\n%\xe2\xe3\n1 0 obj<<>>endobj\n", "cv.pdf", "application/pdf"
+        ),
+        NotAnImage.user_message,
+        False,
+    ),
+    "text document": (
+        lambda t, u: t.send_document(u, b"just words", "notes.txt", "text/plain"),
+        NotAnImage.user_message,
+        False,
+    ),
+    "text named .jpg": (
+        lambda t, u: t.send_document(u, b"not a jpeg at all", "photo.jpg", "image/jpeg"),
+        NotAnImage.user_message,
+        True,
+    ),
+    "animation": (lambda t, u: t.send_animation(u, animated_gif()), AnimatedImage.user_message, False),
+    "video": (lambda t, u: t.send_video(u, b"\x00\x00\x00\x18ftypmp42"), AnimatedImage.user_message, False),
+    "gif document": (
+        lambda t, u: t.send_document(u, animated_gif(), "loop.gif", "image/gif"),
+        AnimatedImage.user_message,
+        True,
+    ),
+    "tiny image": (
+        lambda t, u: t.send_document(u, tiny_png(), "tiny.png", "image/png"),
+        ImageTooSmall.user_message,
+        True,
+    ),
+    "decompression bomb": (
+        lambda t, u: t.send_document(u, png_declaring(50_000, 50_000), "bomb.png", "image/png"),
+        ImageTooLarge.user_message,
+        True,
+    ),
+    "truncated jpeg": (
+        lambda t, u: t.send_document(u, truncated_jpeg(), "cut.jpg", "image/jpeg"),
+        CorruptImage.user_message,
+        True,
+    ),
+    "huge file": (
+        lambda t, u: t.send_document(u, b"", "huge.png", "image/png", declared_size=25 * 1024 * 1024),
+        "Telegram only lets me download files up to 20 MB",
+        False,
+    ),
+    "huge file of unknown size": (
+        lambda t, u: t.send_document(
+            u, b"", "huge.png", "image/png", declared_size=25 * 1024 * 1024, size_in_update=False
+        ),
+        "Telegram only lets me download files up to 20 MB",
+        True,  # only getFile tells: Telegram refuses, and the bot explains the same way
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+async def test_bad_upload_is_explained(
+    case: str, bot: RunningBot, telegram: FakeTelegram, user_id: int
+) -> None:
+    send, expected, downloads = CASES[case]
+    send(telegram, user_id)
+    reply = await telegram.wait_for(lambda: telegram.texts(user_id), what=f"an answer to the {case}")
+    assert expected in reply[0]
+    assert bool(telegram.calls("getFile", ok=None)) == downloads  # refused from the update where possible
+    assert await bot.store.jobs_of(user_id, active_only=False) == []
+    # Nothing was lost: the conversation carries on with a good photo.
+    telegram.send_photo(user_id, photo_bytes())
+    await telegram.wait_for(lambda: any("Got your photo" in t for t in telegram.texts(user_id)))
+
+
+async def test_bad_style_keeps_the_waiting_photo(
+    bot: RunningBot, telegram: FakeTelegram, user_id: int
+) -> None:
+    telegram.send_photo(user_id, photo_bytes())
+    await telegram.wait_for(lambda: telegram.texts(user_id))
+    telegram.send_document(user_id, tiny_png(), "tiny.png", "image/png")
+    await telegram.wait_for(lambda: len(telegram.texts(user_id)) == 2)
+    telegram.send_photo(user_id, photo_bytes("coffee"))  # the style, for the photo still waiting
+    await telegram.wait_for(lambda: any("Queued" in t for t in telegram.texts(user_id)))
+    (job,) = await bot.store.jobs_of(user_id, active_only=False)
+    assert job.style_image_id is not None
+
+
+async def test_album_with_a_bad_part_names_it(bot: RunningBot, telegram: FakeTelegram, user_id: int) -> None:
+    group = "777"
+    telegram.send_photo(user_id, photo_bytes(), media_group_id=group)
+    telegram.send_document(user_id, truncated_jpeg(), "cut.jpg", "image/jpeg", media_group_id=group)
+    reply = await telegram.wait_for(lambda: telegram.texts(user_id))
+    assert reply[0].startswith("The style picture: ") and CorruptImage.user_message in reply[0]
+    assert await bot.store.jobs_of(user_id, active_only=False) == []
