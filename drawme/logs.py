@@ -14,8 +14,9 @@ import time
 
 from drawme.config import CommonConfig
 
-# Telegram bot tokens look like 123456789:AA...; mask any that slip into a message.
-_TOKEN = re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{30,}\b")
+# Telegram bot tokens look like 123456789:AA...; mask any that slip into a message, including
+# inside API URLs (".../bot123456789:AA.../getMe"), where no word boundary precedes the digits.
+_TOKEN = re.compile(r"(?<!\d)\d{5,}:[A-Za-z0-9_-]{30,}")
 # Extra fields a caller may pass with `extra=`; they become JSON keys or trailing key=value pairs.
 FIELDS = ("job_id", "user_id", "status", "duration", "size", "worker_id", "attempts", "event")
 
@@ -32,10 +33,15 @@ class _TextFormatter(logging.Formatter):
 
 
 class _JsonFormatter(logging.Formatter):
+    def __init__(self, process: str) -> None:
+        super().__init__()
+        self.process = process  # `make run` interleaves the lines of several processes on one stream
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "ts": round(record.created, 3),
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)),
+            "process": self.process,
             "level": record.levelname,
             "logger": record.name,
             "msg": record.getMessage(),
@@ -50,11 +56,12 @@ def setup_logging(config: CommonConfig, process: str) -> None:
     """Configure the root logger once for `process` ("bot" or "engine")."""
     handler = logging.StreamHandler(sys.stderr)
     if config.log_format == "json":
-        handler.setFormatter(_JsonFormatter())
+        handler.setFormatter(_JsonFormatter(process))
     else:
         handler.setFormatter(_TextFormatter(f"%(asctime)s {process} %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(config.log_level)
-    for noisy in ("httpx", "httpcore", "telegram.ext.Updater", "aiosqlite"):
+    # apscheduler (PTB's JobQueue) logs every run of the bot's polling job at INFO: two lines a tick.
+    for noisy in ("httpx", "httpcore", "telegram.ext.Updater", "aiosqlite", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,234 @@
+"""`python -m engine admin <command>` (also `drawme-admin`): the operator's tools.
+
+    backup PATH                 online copy of the job store (SQLite backup API; safe while running)
+    restore PATH [--force]      put a backup in place (refused while the engine or bot is running)
+    retention [--days D]        delete inputs, previews and results past the retention period now
+    requeue JOB_ID              put a stuck running or failed job back in the queue
+    fail JOB_ID [--reason TEXT] end a job as failed; the user is told REASON
+    stats                       queue length, oldest queued job, throughput, workers
+    export USER_ID [--out DIR]  a zip of everything stored about a user, for a data request
+
+Everything goes through the job store's methods (no SQL here). Bad arguments and unknown jobs give a
+one-line error and exit code 1 (2 for usage errors), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from drawme import health
+from drawme.config import CommonConfig, ConfigError, load_env
+from drawme.models import IllegalTransition
+from drawme.store import SqliteJobStore
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+# A heartbeat younger than this means the process is (probably) running and holds the database open.
+RUNNING_WINDOW = 30.0
+DEFAULT_FAIL_REASON = "This painting was stopped by the operator. Sorry! Please try again."
+
+
+class AdminError(Exception):
+    """A refusal or a failure the operator can act on; printed as one line."""
+
+
+async def with_store(common: CommonConfig, action: Callable[[SqliteJobStore], Awaitable[Any]]) -> Any:
+    """Open the existing store, run `action(store)`, and always close it."""
+    if not common.db_path.is_file():  # a wrong DATA_DIR must not quietly create an empty database
+        raise AdminError(f"there is no database at {common.db_path}; is DATA_DIR right?")
+    store = await SqliteJobStore.open(common)
+    try:
+        return await action(store)
+    finally:
+        await store.close()
+
+
+# --- backup and restore -----------------------------------------------------------------------
+
+def backup(common: CommonConfig, dest: Path) -> Path:
+    """Write a consistent copy of the live database to `dest` (a file, or a folder to put one in)."""
+    if dest.is_dir():
+        dest = dest / time.strftime("drawme-%Y%m%d-%H%M%S.sqlite3")
+    if dest.exists():
+        raise AdminError(f"{dest} already exists; choose a new name")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    asyncio.run(with_store(common, lambda store: store.backup(dest)))
+    return dest
+
+
+def running_processes(common: CommonConfig) -> list[str]:
+    """Heartbeat lines of the processes that look alive (they hold the database open)."""
+    alive = (health.check(common, name, RUNNING_WINDOW) for name in ("engine", "bot"))
+    return [line for fresh, line in alive if fresh]
+
+
+def restore(common: CommonConfig, source: Path, force: bool = False) -> Path | None:
+    """Replace the live database by the backup `source`; returns where the old one was kept.
+
+    The backup is first copied next to the database and opened as a job store (which checks it and
+    runs any migrations), then moved into place with one atomic rename.
+    """
+    if not source.is_file():
+        raise AdminError(f"{source} is not a file")
+    with source.open("rb") as file:
+        if file.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
+            raise AdminError(f"{source} is not an SQLite database")
+    alive = running_processes(common)
+    if alive and not force:
+        raise AdminError("stop the engine and the bot first (" + "; ".join(alive) + "), or pass --force")
+    common.data_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".restore-", dir=common.data_dir) as staging:
+        staged = replace(common, data_dir=Path(staging))
+        shutil.copyfile(source, staged.db_path)
+        try:
+            asyncio.run(with_store(staged, lambda store: store.stats()))
+        except Exception as error:
+            raise AdminError(f"{source} is not a usable drawme database: {error}") from None
+        kept = _set_aside(common.db_path)
+        staged.db_path.replace(common.db_path)
+    return kept
+
+
+def _set_aside(db_path: Path) -> Path | None:
+    """Rename the current database (and its WAL files, which belong to it alone) out of the way."""
+    if not db_path.exists():
+        return None
+    kept = db_path.with_name(f"{db_path.name}.before-restore-{time.strftime('%Y%m%d-%H%M%S')}")
+    db_path.replace(kept)
+    for suffix in ("-wal", "-shm"):
+        companion = db_path.with_name(db_path.name + suffix)
+        if companion.exists():
+            companion.replace(kept.with_name(kept.name + suffix))
+    return kept
+
+
+# --- data requests ------------------------------------------------------------------------------
+
+def export_user(common: CommonConfig, user_id: int, out_dir: Path) -> tuple[Path, int]:
+    """Zip a user's record (`user.json`: settings, jobs, images) with their stored files (`files/...`).
+
+    Returns the zip's path and how many files went in (files already purged are simply absent)."""
+    record = asyncio.run(with_store(common, lambda store: store.export_user(user_id)))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"drawme-user-{user_id}.zip"
+    temp = target.with_suffix(".zip.tmp")
+    files = 0
+    data_root = common.data_dir.resolve()
+    with zipfile.ZipFile(temp, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("user.json", json.dumps(record, indent=2, default=str))
+        for relative in record["files"]:
+            path = (common.data_dir / relative).resolve()
+            if path.is_file() and path.is_relative_to(data_root):  # only files of the data dir
+                archive.write(path, f"files/{relative}")
+                files += 1
+    temp.replace(target)
+    return target, files
+
+
+# --- the command line -----------------------------------------------------------------------------
+
+def _job_id(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a job id: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"not a job id: {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m engine admin", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    cmd = commands.add_parser("backup", help="online copy of the database")
+    cmd.add_argument("path", type=Path, help="file to write, or an existing folder to put it in")
+    cmd = commands.add_parser("restore", help="replace the database by a backup")
+    cmd.add_argument("path", type=Path)
+    cmd.add_argument("--force", action="store_true", help="even though the engine or bot seems to run")
+    cmd = commands.add_parser("retention", help="delete old inputs, previews and results now")
+    cmd.add_argument("--days", type=float, default=None,
+                     help="keep this many days instead of RETENTION_DAYS")
+    cmd = commands.add_parser("requeue", help="put a stuck or failed job back in the queue")
+    cmd.add_argument("job_id", type=_job_id)
+    cmd = commands.add_parser("fail", help="end a job as failed")
+    cmd.add_argument("job_id", type=_job_id)
+    cmd.add_argument("--reason", default=DEFAULT_FAIL_REASON, help="what the user is told")
+    commands.add_parser("stats", help="queue and throughput figures")
+    cmd = commands.add_parser("export", help="zip everything stored about a user")
+    cmd.add_argument("user_id", type=int)
+    cmd.add_argument("--out", type=Path, default=Path("."), help="folder for the zip (default: here)")
+    return parser
+
+
+def format_stats(stats: Any) -> str:
+    """Stats as aligned `name: value` lines."""
+    lines = []
+    for key, value in asdict(stats).items():
+        if key == "workers":
+            continue
+        if isinstance(value, float):
+            value = f"{value:.1f}"
+        lines.append(f"{key.replace('_', ' ')}: {'-' if value is None else value}")
+    now = time.time()
+    for worker in stats.workers:
+        lines.append(f"worker {worker.worker_id}: {worker.device}, "
+                     f"heartbeat {now - worker.heartbeat_at:.0f} s ago")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace, common: CommonConfig) -> str:
+    """Carry out one parsed command; returns what to print."""
+    if args.command == "backup":
+        dest = backup(common, args.path)
+        return f"backup written to {dest} ({dest.stat().st_size} bytes)"
+    if args.command == "restore":
+        kept = restore(common, args.path, force=args.force)
+        note = f"; the previous database was kept as {kept}" if kept else ""
+        return f"restored {args.path} into {common.db_path}{note}"
+    if args.command == "export":
+        target, files = export_user(common, args.user_id, args.out)
+        return f"exported user {args.user_id} to {target} ({files} files)"
+    if args.command == "retention":
+        seconds = None if args.days is None else args.days * 86400
+        counts = asyncio.run(with_store(common, lambda store: store.purge(older_than_seconds=seconds)))
+        return "purged: " + ", ".join(f"{key} {value}" for key, value in counts.items())
+    if args.command == "requeue":
+        job = asyncio.run(with_store(common, lambda store: store.requeue(args.job_id)))
+        return f"job {job.id} is {job.status} again (attempts {job.attempts})"
+    if args.command == "fail":
+        job = asyncio.run(with_store(common, lambda store: store.force_fail(args.job_id, args.reason)))
+        return f"job {job.id} is {job.status}: {job.error}"
+    if args.command == "stats":
+        return format_stats(asyncio.run(with_store(common, lambda store: store.stats())))
+    raise AdminError(f"unknown command {args.command}")  # argparse already refuses these
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m engine admin` and `drawme-admin`."""
+    try:
+        args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    except SystemExit as exit_:  # usage errors and --help: argparse already printed why
+        return int(exit_.code or 0)
+    try:
+        common = CommonConfig.from_env(load_env())
+        print(run(args, common))
+    except (AdminError, ConfigError, IllegalTransition, LookupError, ValueError, OSError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"drawme admin {args.command}: {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

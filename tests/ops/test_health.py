@@ -1,0 +1,80 @@
+"""`python -m engine health` / `python -m bot health`: exit 0 when fresh, 1 when stale or missing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import time
+
+import pytest
+
+from drawme import health
+from drawme.config import CommonConfig
+from drawme.store import SqliteJobStore
+
+from .conftest import python_m, submit
+
+# The commands Docker's HEALTHCHECK and the compose file run.
+COMMANDS = {"engine": ("engine", "health"), "bot": ("bot", "health")}
+
+
+def probe(env: dict[str, str], process: str, *options: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        python_m(*COMMANDS[process], *options), env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def write_heartbeat(common: CommonConfig, process: str, age: float) -> None:
+    path = health.heartbeat_path(common, process)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"ts": time.time() - age, "pid": 1}))
+
+
+@pytest.mark.parametrize("process", ["engine", "bot"])
+def test_missing_fresh_and_stale_heartbeats(process: str, common: CommonConfig, ops_env) -> None:
+    missing = probe(ops_env, process)
+    assert missing.returncode == 1
+    assert missing.stdout.startswith(f"{process}: no heartbeat yet")
+    assert "queue: no job store yet" in missing.stdout
+    assert not common.db_path.exists()  # a probe never creates the database
+
+    health.beat(common, process, device="cpu")
+    fresh = probe(ops_env, process)
+    assert fresh.returncode == 0, fresh.stdout
+    assert fresh.stdout.startswith(f"{process}: alive")
+    assert len(fresh.stdout.splitlines()) == 1
+
+    write_heartbeat(common, process, age=120)
+    stale = probe(ops_env, process)
+    assert stale.returncode == 1
+    assert stale.stdout.startswith(f"{process}: heartbeat is stale (120 s old, limit 60 s)")
+    assert probe(ops_env, process, "--max-age", "300").returncode == 0
+
+
+def test_the_other_process_beat_does_not_count(common: CommonConfig, ops_env) -> None:
+    health.beat(common, "bot")  # compose shares one data volume: the engine must not pass on the bot's beat
+    assert probe(ops_env, "engine").returncode == 1
+    assert probe(ops_env, "bot").returncode == 0
+
+
+def test_shows_queue_length_and_oldest_queued_job(common: CommonConfig, ops_env) -> None:
+    async def queue_two() -> None:
+        store = await SqliteJobStore.open(common)
+        try:
+            await submit(store, user_id=1)
+            await submit(store, user_id=2, color=(1, 2, 3))
+        finally:
+            await store.close()
+
+    asyncio.run(queue_two())
+    health.beat(common, "engine")
+    result = probe(ops_env, "engine")
+    assert result.returncode == 0
+    assert "queue: 2 queued (oldest " in result.stdout and ", 0 running" in result.stdout
+
+
+def test_bad_max_age_is_a_usage_error(ops_env) -> None:
+    result = probe(ops_env, "engine", "--max-age", "-5")
+    assert result.returncode == 2
+    assert "--max-age must be positive" in result.stderr

@@ -1,0 +1,159 @@
+"""The supervisor behind `make run`: config check first, restarts with backoff, clean stop on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from drawme.config import BOTFATHER_HINT
+from drawme.supervisor import Supervisor, default_commands
+
+
+def child(code: str) -> list[str]:
+    """A stand-in child process running `code`."""
+    return [sys.executable, "-c", code]
+
+
+def wait_for(predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
+
+
+def env_without_token(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "BOT_TOKEN"}
+    env["DATA_DIR"] = str(tmp_path / "data")
+    return env
+
+
+def test_without_token_exits_2_with_the_botfather_hint_and_starts_nothing(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "drawme.supervisor"],
+        cwd=tmp_path,
+        env=env_without_token(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert BOTFATHER_HINT in result.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_bad_setting_exits_2_naming_it(tmp_path: Path) -> None:
+    env = env_without_token(tmp_path) | {"BOT_TOKEN": "1:x", "LEASE_SECONDS": "soon"}
+    result = subprocess.run(
+        [sys.executable, "-m", "drawme.supervisor"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "LEASE_SECONDS" in result.stderr
+
+
+def test_default_commands_run_the_engine_workers_and_the_bot() -> None:
+    assert default_commands() == {
+        "engine": [sys.executable, "-m", "engine", "serve"],
+        "bot": [sys.executable, "-m", "bot"],
+    }
+    assert list(default_commands(workers=2)) == ["engine-1", "engine-2", "bot"]
+
+
+async def test_a_child_that_dies_is_restarted_while_the_other_keeps_running(tmp_path: Path) -> None:
+    starts_flaky, starts_steady = tmp_path / "flaky.log", tmp_path / "steady.log"
+    supervisor = Supervisor(
+        {
+            "flaky": child(f"open({str(starts_flaky)!r}, 'a').write('start\\n'); raise SystemExit(3)"),
+            "steady": child(
+                f"import time; open({str(starts_steady)!r}, 'a').write('start\\n'); time.sleep(60)"
+            ),
+        },
+        backoff_first=0.05,
+        backoff_max=0.2,
+    )
+    running = asyncio.create_task(supervisor.run())
+
+    def count(path: Path) -> int:
+        return len(path.read_text().splitlines()) if path.exists() else 0
+
+    deadline = time.monotonic() + 20
+    while count(starts_flaky) < 3:
+        assert time.monotonic() < deadline, "the dead child was not restarted"
+        assert not running.done()
+        await asyncio.sleep(0.05)
+    supervisor.stop()
+    assert await asyncio.wait_for(running, 10) == 0
+    assert count(starts_steady) == 1  # the healthy sibling was left alone
+    flaky, steady = supervisor.children
+    assert flaky.starts >= 3
+    assert steady.process.returncode == -signal.SIGTERM
+
+
+# A stand-in child that records its pid, and on SIGTERM either exits (polite) or ignores it (stubborn).
+CHILD = """
+import os, signal, sys, time
+open(sys.argv[1], 'w').write(str(os.getpid()))
+if sys.argv[2] == 'stubborn':
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+time.sleep(120)
+"""
+
+SUPERVISOR = """
+import asyncio, sys
+from drawme.supervisor import Supervisor
+polite, stubborn = sys.argv[1:3]
+children = {{
+    "polite": [sys.executable, "-c", {child!r}, polite, "polite"],
+    "stubborn": [sys.executable, "-c", {child!r}, stubborn, "stubborn"],
+}}
+sys.exit(asyncio.run(Supervisor(children, stop_timeout=2).run()))
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_or_ctrl_c_stops_both_children_within_10_s_and_exits_0(signum: int, tmp_path: Path) -> None:
+    polite, stubborn = tmp_path / "polite.pid", tmp_path / "stubborn.pid"
+    supervisor = subprocess.Popen(
+        [sys.executable, "-c", SUPERVISOR.format(child=CHILD), str(polite), str(stubborn)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: all(p.exists() and p.read_text() for p in (polite, stubborn)))
+        pids = [int(polite.read_text()), int(stubborn.read_text())]
+        started = time.monotonic()
+        supervisor.send_signal(signum)
+        assert supervisor.wait(timeout=10) == 0
+        assert time.monotonic() - started < 10
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+    log = supervisor.stderr.read()
+    assert "stubborn did not stop" in log  # SIGTERM ignored -> SIGKILL after the grace period
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists(), f"child {pid} outlived the supervisor"
+
+
+async def test_stop_during_the_restart_backoff_does_not_wait_it_out(tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    supervisor = Supervisor(
+        {"dies": child(f"open({str(started)!r}, 'w'); raise SystemExit(1)")}, backoff_first=300
+    )
+    running = asyncio.create_task(supervisor.run())
+    while not started.exists() or supervisor.children[0].process.returncode is None:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)  # now in the 300 s backoff
+    supervisor.stop()
+    assert await asyncio.wait_for(running, 5) == 0
+    assert supervisor.children[0].starts == 1
