@@ -94,4 +94,7 @@ class JobBackend(Protocol):
     async def requeue_expired(self) -> int:
         """Expired leases go back to queued with attempts+1, or to failed after max_attempts."""
 
+    async def purge(self, older_than_seconds: float | None = None) -> dict[str, int]:
+        """Retention: delete finished jobs, inputs, previews and results older than RETENTION_DAYS."""
+
     async def close(self) -> None: ...

@@ -48,6 +48,7 @@ PROGRESS_INTERVAL = 1.0  # seconds between progress writes (previews are always 
 HEALTH_INTERVAL = 5.0
 MAX_HEARTBEAT_INTERVAL = 2.0  # also how fast a cancel is noticed
 STORAGE_BACKOFF = 30.0  # after a result could not be written (disk full), claim nothing for this long
+RETENTION_INTERVAL = 3600.0  # idle workers apply the retention period this often
 
 GENERIC_ERROR = "Something went wrong while painting this one. Please try again in a moment."
 MISSING_INPUT = "The picture for this painting is gone (perhaps deleted). Please send it again."
@@ -183,6 +184,7 @@ class Worker:
         self._run: _Run | None = None
         self._last_beat = 0.0
         self._pause_until = 0.0
+        self._next_retention = 0.0  # monotonic time of the next purge; the first comes at start-up
 
     # --- control -----------------------------------------------------------------------------
 
@@ -216,6 +218,8 @@ class Worker:
                 try:
                     await self._idle_beat()
                     job = await self.run_once()
+                    if job is None:
+                        await self._apply_retention()
                 except sqlite3.OperationalError as error:  # e.g. locked for longer than busy_timeout
                     log.warning("job store unavailable: %s", error)
                     job = None
@@ -234,6 +238,15 @@ class Worker:
         if job is None:
             return None
         return await self.process(job)
+
+    async def _apply_retention(self) -> None:
+        """Delete old pictures and paintings (RETENTION_DAYS), hourly and only between jobs."""
+        if time.monotonic() < self._next_retention:
+            return
+        self._next_retention = time.monotonic() + RETENTION_INTERVAL
+        removed = await self.store.purge()
+        if any(removed.values()):
+            log.info("retention removed %s", removed, extra={"event": "retention"})
 
     async def _sleep(self, seconds: float) -> None:
         self._wake.clear()

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from drawme.config import BotConfig, CommonConfig, EngineConfig, read_dotenv
-from engine.admin import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -88,16 +87,6 @@ def test_systemd_units(name: str, command: str) -> None:
     assert service["KillSignal"] == "SIGTERM"
     assert int(service["TimeoutStopSec"]) >= 20
     assert service["ReadWritePaths"] == "/var/lib/drawme"
-
-
-def test_retention_timer_runs_a_valid_admin_command() -> None:
-    timer = read_unit("drawme-retention.timer")
-    assert timer["Timer"]["Unit"] == "drawme-retention.service"
-    assert timer["Timer"]["OnCalendar"] == "daily"
-    service = read_unit("drawme-retention.service")["Service"]
-    program, *args = shlex.split(service["ExecStart"])
-    assert program.endswith("/python") and args[:2] == ["-m", "engine"] and args[2] == "admin"
-    assert build_parser().parse_args(args[3:]).command == "retention"
 
 
 def docker_compose_works() -> bool:

@@ -9,7 +9,9 @@ import logging
 import pytest
 from PIL import Image
 
+from drawme.config import CommonConfig, EngineConfig, Limits
 from drawme.models import Blend, JobStatus, PaintParams
+from drawme.store import SqliteJobStore
 from engine import worker as worker_module
 from engine.worker import Worker, max_size_for, paint_options
 
@@ -162,3 +164,26 @@ async def test_a_full_disk_hands_the_job_back_and_pauses(config, store, monkeypa
     assert released.id == job.id and released.status == JobStatus.QUEUED and released.attempts == 0
     assert await worker.run_once() is None  # paused: the job waits instead of failing over and over
     assert len(painter.calls) == 1 and (await store.get(job.id)).status == JobStatus.QUEUED
+
+
+
+async def test_idle_worker_applies_the_retention_period(tmp_path):
+    common = CommonConfig(data_dir=tmp_path / "data", limits=Limits(retention_days=0))
+    config = EngineConfig(common=common, device="cpu", lease_seconds=2.0, poll_seconds=0.05)
+    store = await SqliteJobStore.open(common)
+    worker, _ = make_worker(config, store)
+    try:
+        job = await submit(store)
+        painted = await worker.run_once()
+        result = common.data_dir / painted.result_path
+        assert painted.status == JobStatus.DONE and result.is_file()
+
+        # Serving with nothing to do purges what is past the (zero-day) retention period, files too.
+        serving = asyncio.create_task(worker.serve())
+        await wait_for(store, job.id, lambda j: j is None, timeout=10)
+        assert not result.exists()
+        assert list(common.images_dir.rglob("*.*")) == []
+        worker.stop()
+        await asyncio.wait_for(serving, timeout=10)
+    finally:
+        await store.close()
