@@ -17,6 +17,8 @@ from telegram.ext import (
     CommandHandler,
     ContextTypes,
     MessageHandler,
+    PersistenceInput,
+    PicklePersistence,
     filters,
 )
 
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 # Flood control: the limiter spaces requests and retries a 429 this many times before giving up;
 # delivery then retries on a later tick.
 RATE_LIMIT_RETRIES = 2
+# How often the conversation state (user_data) is written to disk; it is also written at shutdown.
+STATE_FLUSH_SECONDS = 5
 
 
 def build_application(config: BotConfig, backend: JobBackend | None = None) -> Application:
@@ -41,6 +45,7 @@ def build_application(config: BotConfig, backend: JobBackend | None = None) -> A
         Application.builder()
         .token(config.token)
         .rate_limiter(AIORateLimiter(max_retries=RATE_LIMIT_RETRIES))
+        .persistence(_conversation_state(config))
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
     )
@@ -53,6 +58,16 @@ def build_application(config: BotConfig, backend: JobBackend | None = None) -> A
         _provide(application, backend)
     add_handlers(application, config)
     return application
+
+
+def _conversation_state(config: BotConfig) -> PicklePersistence:
+    """Keep user_data (a photo still waiting for its style) across restarts; the rest is in the store."""
+    config.common.data_dir.mkdir(parents=True, exist_ok=True)
+    return PicklePersistence(
+        filepath=config.common.data_dir / "bot-conversations.pickle",
+        store_data=PersistenceInput(bot_data=False, chat_data=False, callback_data=False),
+        update_interval=STATE_FLUSH_SECONDS,
+    )
 
 
 def add_handlers(application: Application, config: BotConfig) -> None:

@@ -11,7 +11,7 @@ import itertools
 
 from drawme.models import JobStatus
 from engine.presets import PRESETS
-from tests.bot.conftest import HandWorker, RunningBot, photo_bytes
+from tests.bot.conftest import HandWorker, RunningBot, bot_config, photo_bytes
 from tests.fake_telegram import MAX_CALLBACK_DATA, FakeTelegram
 
 
@@ -302,3 +302,24 @@ async def test_forged_or_stale_buttons_are_answered_not_crashed(
     assert all(call.params.get("text") == "That button has expired." for call in answers)
     assert not telegram.texts(user_id), "no apology: nothing went wrong"
     assert await bot.store.jobs_of(user_id, active_only=False) == []
+
+
+async def test_a_photo_waiting_for_its_style_survives_a_bot_restart(
+    telegram: FakeTelegram, store, tmp_path, user_id: int
+) -> None:
+    config = bot_config(telegram, tmp_path)
+    first = await RunningBot(config, store).start()
+    try:
+        await send_photo_and_get_keyboard(telegram, user_id, "chelsea")
+    finally:
+        await first.stop()
+
+    second = await RunningBot(config, store).start()
+    try:
+        telegram.send_photo(user_id, photo_bytes("coffee"))  # after the restart: this is the style
+        job = await queued_job(second, user_id)
+    finally:
+        await second.stop()
+    content, style = await store.get_image(job.content_image_id), await store.get_image(job.style_image_id)
+    assert content.owner_id == style.owner_id == user_id
+    assert content.id < style.id and job.style_preset is None
