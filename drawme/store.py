@@ -526,6 +526,18 @@ class SqliteJobStore:
         )
         return _job(row)
 
+    async def _finish(self, db: aiosqlite.Connection, job_id: int, status: JobStatus, **values: Any) -> Job:
+        """Move a job to a final status: stamp finished_at and give up its lease."""
+        return await self._update(
+            db,
+            job_id,
+            status=status,
+            finished_at=self._clock(),
+            lease_owner=None,
+            lease_expires_at=None,
+            **values,
+        )
+
     async def cancel(self, job_id: int) -> Job:
         """Queued: cancelled at once. Running: cancel_requested, the worker stops within a step."""
         async with self._transaction() as db:
@@ -644,58 +656,28 @@ class SqliteJobStore:
             raise FileNotFoundError(f"the result {result_path} of job {job_id} does not exist")
         async with self._transaction() as db:
             await self._leased(db, job_id, worker_id)
-            return await self._update(
-                db,
-                job_id,
-                status=JobStatus.DONE,
-                result_path=result_path,
-                note=note,
-                finished_at=self._clock(),
-                lease_owner=None,
-                lease_expires_at=None,
-                eta_seconds=0.0,
+            return await self._finish(
+                db, job_id, JobStatus.DONE, result_path=result_path, note=note, eta_seconds=0.0
             )
 
     async def fail(self, job_id: int, worker_id: str, error: str) -> Job:
         """running -> failed with a user-readable message."""
         async with self._transaction() as db:
             await self._leased(db, job_id, worker_id)
-            return await self._update(
-                db,
-                job_id,
-                status=JobStatus.FAILED,
-                error=error,
-                finished_at=self._clock(),
-                lease_owner=None,
-                lease_expires_at=None,
-            )
+            return await self._finish(db, job_id, JobStatus.FAILED, error=error)
 
     async def mark_cancelled(self, job_id: int, worker_id: str) -> Job:
         """running -> cancelled, after the worker honoured cancel_requested."""
         async with self._transaction() as db:
             await self._leased(db, job_id, worker_id)
-            return await self._update(
-                db,
-                job_id,
-                status=JobStatus.CANCELLED,
-                finished_at=self._clock(),
-                lease_owner=None,
-                lease_expires_at=None,
-            )
+            return await self._finish(db, job_id, JobStatus.CANCELLED)
 
     async def release(self, job_id: int, worker_id: str) -> Job:
         """running -> queued without counting an attempt (clean shutdown)."""
         async with self._transaction() as db:
             row = await self._leased(db, job_id, worker_id)
             if row["cancel_requested"]:  # the user wanted it gone anyway
-                return await self._update(
-                    db,
-                    job_id,
-                    status=JobStatus.CANCELLED,
-                    finished_at=self._clock(),
-                    lease_owner=None,
-                    lease_expires_at=None,
-                )
+                return await self._finish(db, job_id, JobStatus.CANCELLED)
             return await self._update(
                 db, job_id, status=JobStatus.QUEUED, lease_owner=None, lease_expires_at=None, eta_seconds=None
             )
@@ -775,15 +757,7 @@ class SqliteJobStore:
                 raise IllegalTransition(
                     f"job {job_id} is {row['status']}; only queued or running jobs can fail"
                 )
-            return await self._update(
-                db,
-                job_id,
-                status=JobStatus.FAILED,
-                error=error,
-                finished_at=self._clock(),
-                lease_owner=None,
-                lease_expires_at=None,
-            )
+            return await self._finish(db, job_id, JobStatus.FAILED, error=error)
 
     async def stats(self) -> Stats:
         now = self._clock()
