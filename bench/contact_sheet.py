@@ -21,8 +21,8 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the checkout's packages, even without an install
 
+from drawme.presets import PRESETS, get_preset  # noqa: E402
 from engine.painter import Painter, PaintOptions  # noqa: E402 - after the path tweak for direct runs
-from engine.presets import PRESETS, get_preset  # noqa: E402
 
 PHOTOS = ROOT / "tests" / "data" / "photos"
 LABEL_HEIGHT = 18

@@ -25,7 +25,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))  # the checkout's packages, even without an install
 
 PHOTO = ROOT / "tests" / "data" / "photos" / "astronaut.jpg"
-STYLE = ROOT / "engine" / "presets" / "starry_night.jpg"
+STYLE = ROOT / "drawme" / "paintings" / "starry_night.jpg"
 TARGETS = {512: 3.0, 1024: 12.0}  # seconds
 # (label, bf16 autocast, channels_last); the first is what Painter does on CUDA by itself.
 VARIANTS = (

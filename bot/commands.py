@@ -16,7 +16,7 @@ from bot import keyboards, texts
 from bot.conversation import PENDING_PHOTO
 from bot.jobs import available_sizes, gpu_available, services
 from drawme.models import Blend, IllegalTransition, JobStatus
-from engine.presets import PRESETS, thumbnail
+from drawme.presets import PRESETS, thumbnail
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from bot.jobs import queue_painting, services
 from bot.uploads import receive_picture
 from drawme.imaging import ImageError
 from drawme.models import WEIGHT_MAX, Job, PaintParams
-from engine.presets import PRESETS
+from drawme.presets import PRESETS
 
 log = logging.getLogger(__name__)
 

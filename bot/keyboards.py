@@ -11,7 +11,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from drawme.config import Sizes
 from drawme.models import Job
-from engine.presets import PRESETS
+from drawme.presets import PRESETS
 
 # Callback prefixes; the handlers register one CallbackQueryHandler per pattern.
 PRESET = "p"  # p:<preset_id>:<content_image_id, 0 = no photo yet>

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from drawme.imaging import ImageError
+from drawme.presets import PRESETS, get_preset
 from engine.imageio import load_image, save_image
-from engine.presets import PRESETS, get_preset
 from engine.recipes import RECIPES, Recipe, get_recipe
 
 if TYPE_CHECKING:

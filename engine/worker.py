@@ -37,9 +37,9 @@ from drawme.config import CPU_SIZES, GPU_SIZES, ConfigError, EngineConfig
 from drawme.imaging import ImageError, load_image
 from drawme.logs import setup_logging
 from drawme.models import Job, JobProgress, JobStatus, PaintParams
+from drawme.presets import get_preset
 from drawme.store import LeaseLost, SqliteJobStore
 from engine.imageio import save_image
-from engine.presets import get_preset
 
 log = logging.getLogger("engine.worker")
 

@@ -10,7 +10,7 @@ import asyncio
 import itertools
 
 from drawme.models import JobStatus
-from engine.presets import PRESETS
+from drawme.presets import PRESETS
 from tests.bot.conftest import HandWorker, RunningBot, bot_config, photo_bytes
 from tests.fake_telegram import MAX_CALLBACK_DATA, FakeTelegram
 

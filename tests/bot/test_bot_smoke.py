@@ -51,8 +51,12 @@ async def test_stats_for_admins(bot, telegram: FakeTelegram) -> None:
     assert "Queue: 0 waiting, 0 painting" in reply[0]
 
 
-def test_bot_never_imports_torch() -> None:
-    code = "import sys, bot.app, bot.__main__; assert 'torch' not in sys.modules, sorted(sys.modules)"
+def test_bot_never_imports_torch_nor_the_engine() -> None:
+    code = (
+        "import sys, bot.app, bot.__main__, bot.health, drawme.store;"
+        " leaks = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'engine'));"
+        " assert not leaks, leaks"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
     )

@@ -16,7 +16,7 @@ torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parents[2]
 PHOTOS = ROOT / "tests" / "data" / "photos"
-PRESETS = ROOT / "engine" / "presets"
+PRESETS = ROOT / "drawme" / "paintings"
 
 
 def small(path: Path, long_side: int) -> Image.Image:

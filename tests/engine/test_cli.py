@@ -18,7 +18,7 @@ from engine.recipes import get_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
 PHOTO = ROOT / "tests" / "data" / "photos" / "chelsea.jpg"  # 451×300
-STYLE = ROOT / "engine" / "presets" / "udnie.jpg"
+STYLE = ROOT / "drawme" / "paintings" / "udnie.jpg"
 
 
 def expected_size(long_side: int) -> tuple[int, int]:

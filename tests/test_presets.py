@@ -1,4 +1,4 @@
-"""engine.presets: six paintings with stable ids, credited, loadable without torch."""
+"""drawme.presets: six paintings with stable ids, credited, loadable without torch."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.presets import PRESETS, Preset, get_preset, thumbnail
+from drawme.presets import PRESETS, Preset, get_preset, thumbnail
 
-PRESETS_DIR = Path(__file__).resolve().parents[2] / "engine" / "presets"
+PRESETS_DIR = Path(__file__).resolve().parents[1] / "drawme" / "paintings"
 # The ids are stored in jobs and sent as callback data: changing one breaks users' buttons.
 STABLE_IDS = ["starry_night", "the_scream", "great_wave", "composition_vii", "shipwreck", "udnie"]
 
@@ -77,7 +77,7 @@ def test_thumbnail_is_small_and_keeps_aspect():
 
 
 def test_module_does_not_import_torch():
-    code = "import engine.presets, sys; assert 'torch' not in sys.modules, 'torch was imported'"
+    code = "import drawme.presets, sys; assert 'torch' not in sys.modules, 'torch was imported'"
     root = Path(__file__).resolve().parents[2]
     result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -1,4 +1,4 @@
-"""The six preset paintings a user can pick with one tap (all public domain; see presets/CREDITS.md).
+"""The six preset paintings a user can pick with one tap (all public domain; see paintings/CREDITS.md).
 
 Pillow only, no torch: the bot imports this module to build its gallery keyboard.
 Ids are the file stems and never change: they are stored in jobs and travel in callback data.
@@ -27,8 +27,8 @@ class Preset:
 
     @property
     def path(self) -> Path:
-        """The painting's file, inside the installed `engine` package."""
-        return Path(str(resources.files("engine") / "presets" / self.filename))
+        """The painting's file, inside the installed `drawme` package."""
+        return Path(str(resources.files("drawme") / "paintings" / self.filename))
 
     @property
     def label(self) -> str:
