@@ -127,9 +127,13 @@ class JobProgress:
     eta_seconds: float | None = None
     preview_path: str | None = None  # relative to DATA_DIR; the latest scale-end preview
     losses: dict[str, float] = field(default_factory=dict)
+    work: float | None = None  # fraction of the planned work done (steps weighted by canvas area)
 
     @property
     def fraction(self) -> float:
+        """How far along the painting is: the work done when the worker reports it, else steps."""
+        if self.work is not None:
+            return min(1.0, max(0.0, self.work))
         return min(1.0, self.step / self.total) if self.total else 0.0
 
 

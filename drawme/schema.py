@@ -81,5 +81,10 @@ CREATE INDEX jobs_finished ON jobs(finished_at);
 CREATE INDEX images_created ON images(created_at);
 """
 
-MIGRATIONS: list[str] = [V1, V2]
+# v3: how much of the planned work is done (steps weighted by canvas area), for honest bars and ETAs.
+V3 = """
+ALTER TABLE jobs ADD COLUMN progress_work REAL;
+"""
+
+MIGRATIONS: list[str] = [V1, V2, V3]
 LATEST = len(MIGRATIONS)

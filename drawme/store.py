@@ -142,6 +142,7 @@ def _job(row: sqlite3.Row) -> Job:
             eta_seconds=row["eta_seconds"],
             preview_path=row["preview_path"],
             losses=json.loads(row["losses"]) if row["losses"] else {},
+            work=row["progress_work"],
         ),
         created_at=row["created_at"],
         started_at=row["started_at"],
@@ -606,7 +607,7 @@ class SqliteJobStore:
                 db,
                 "UPDATE jobs SET status = 'running', lease_owner = ?, lease_expires_at = ?, started_at = ?,"
                 " cancel_requested = 0, progress_scale = 0, progress_scales = 0, progress_step = 0,"
-                " progress_total = 0, eta_seconds = NULL, losses = NULL"
+                " progress_total = 0, progress_work = NULL, eta_seconds = NULL, losses = NULL"
                 f" WHERE id = ({NEXT_JOB}) AND status = 'queued' RETURNING *",
                 (worker_id, now + lease_seconds, now, now - FAIRNESS_WINDOW),
             )
@@ -645,6 +646,7 @@ class SqliteJobStore:
                 progress_scales=progress.scales,
                 progress_step=progress.step,
                 progress_total=progress.total,
+                progress_work=progress.work,
                 eta_seconds=progress.eta_seconds,
                 preview_path=progress.preview_path,
                 losses=json.dumps(progress.losses),

@@ -16,7 +16,6 @@ are the seed recipe's own); the engine takes multipliers of the recipe's weights
 from __future__ import annotations
 
 import argparse
-import itertools
 import math
 import signal
 import sys
@@ -122,30 +121,17 @@ def relative_weight(term: str, given: float | None, recipe: Recipe) -> float:
 class ProgressBar:
     """A one-line text progress bar with an ETA, redrawn in place with `\r` (at most every 0.2 s).
 
-    `step_costs` (one number per planned step) weighs the steps: a step on a full-size canvas costs
-    about nine of those at a third of the size, so counting steps alone would promise too early an end.
+    The bar and the ETA follow `Progress.work` (steps weighted by canvas area), not the step count:
+    a step on a full-size canvas costs about nine at a third of the size.
     """
 
-    def __init__(
-        self,
-        stream: TextIO,
-        width: int = 24,
-        interval: float = 0.2,
-        step_costs: Sequence[float] | None = None,
-    ) -> None:
+    def __init__(self, stream: TextIO, width: int = 24, interval: float = 0.2) -> None:
         self.stream, self.width, self.interval = stream, width, interval
-        self._work_done = list(itertools.accumulate(step_costs, initial=0.0)) if step_costs else None
         self._last_draw = -math.inf
         self._drawn = False
 
     def __call__(self, progress: Progress) -> None:
         self.update(progress)
-
-    def _fraction(self, progress: Progress) -> float:
-        """How much of the work is done: by step cost when known (and matching), else by step count."""
-        if self._work_done is not None and len(self._work_done) == progress.total + 1:
-            return self._work_done[min(progress.step, progress.total)] / self._work_done[-1]
-        return min(1.0, progress.step / progress.total) if progress.total else 0.0
 
     def update(self, progress: Progress) -> None:
         """Redraw for `progress` unless the last redraw was under `interval` ago (the end always draws)."""
@@ -153,7 +139,7 @@ class ProgressBar:
         if now - self._last_draw < self.interval and progress.step < progress.total:
             return
         self._last_draw = now
-        fraction = self._fraction(progress)
+        fraction = min(1.0, max(0.0, progress.work))
         filled = int(fraction * self.width)
         eta = progress.elapsed / fraction * (1.0 - fraction) if fraction > 0 else None
         loss = progress.losses.get("total")
@@ -172,12 +158,6 @@ class ProgressBar:
         if self._drawn:
             self.stream.write("\n")
             self.stream.flush()
-
-
-def step_costs(options: PaintOptions) -> list[float]:
-    """The relative cost of each planned step: its canvas's area (the square of the stage's scale)."""
-    stages = get_recipe(options.recipe).schedule(options.iterations)
-    return [stage.scale**2 for stage in stages for _ in range(stage.steps)]
 
 
 def _clock(seconds: float | None) -> str:
@@ -299,7 +279,7 @@ def paint(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | Non
         torch.zeros(1, device=painter.device)  # "cuda" on a machine without one fails here, not mid-paint
     except (RuntimeError, ValueError, AssertionError) as error:
         raise UsageError(f"device {args.device!r} is not available: {error}") from None
-    bar = None if args.quiet else ProgressBar(err, step_costs=step_costs(options))
+    bar = None if args.quiet else ProgressBar(err)
     saver = PreviewSaver(prefix, per_round=options.recipe == "seed", every_preview=args.preview_every > 0)
     with _StopOnInterrupt() as interrupt:
         try:

@@ -51,6 +51,9 @@ class Progress:
     losses: dict[str, float]  # {"content": .., "style": .., "tv": .., "total": ..}
     elapsed: float  # seconds since paint() started
     preview: Image.Image | None  # set at each scale end (and every preview_every steps)
+    # Fraction of the planned work done: steps weighted by their canvas's pixel count, since a step at
+    # full size costs about nine at a third of the size. ETAs come from this, not from step / total.
+    work: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -256,6 +259,9 @@ class _Run:
             "tv": self.recipe.tv_weight * options.tv_weight,
         }
         self.total_steps = sum(stage.steps for stage in self.stages)
+        self.step_cost = [math.prod(self.canvas_size(stage)) for stage in self.stages]
+        self.planned_work = sum(s.steps * cost for s, cost in zip(self.stages, self.step_cost, strict=True))
+        self.work_done = 0.0
         self.step = 0
         self.losses = {"content": 0.0, "style": 0.0, "tv": 0.0, "total": 0.0}
         self.started = time.perf_counter()
@@ -365,6 +371,7 @@ class _Run:
                 losses=dict(self.losses),
                 elapsed=time.perf_counter() - self.started,
                 preview=self.preview() if preview else None,
+                work=min(1.0, self.work_done / self.planned_work),
             )
         )
 
@@ -386,6 +393,7 @@ class _Run:
             loss.backward()
             evaluations += 1
             self.step += 1
+            self.work_done += self.step_cost[index]
             self.last_evaluated = self.canvas.detach().clone()  # L-BFGS moves the canvas in place
             at_end = evaluations == stage.steps
             self.report(index, preview=at_end or bool(every and self.step % every == 0))

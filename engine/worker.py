@@ -123,9 +123,9 @@ class ProgressReporter:
                 path = common.previews_dir / f"{self._job.id}-{progress.scale}-{progress.step}.jpg"
                 await asyncio.to_thread(save_image, progress.preview, path, format="JPEG")
                 self.preview_path = path.relative_to(common.data_dir).as_posix()
-            eta = (
-                progress.elapsed / progress.step * (progress.total - progress.step) if progress.step else None
-            )
+            # By work, not steps: the full-size steps at the end cost far more than the coarse ones.
+            work = progress.work
+            eta = progress.elapsed * (1.0 - work) / work if work > 0 else None
             report = JobProgress(
                 scale=progress.scale,
                 scales=progress.scales,
@@ -134,6 +134,7 @@ class ProgressReporter:
                 eta_seconds=eta,
                 preview_path=self.preview_path,
                 losses={key: float(value) for key, value in progress.losses.items()},
+                work=work,
             )
             try:
                 await self._worker.store.report_progress(self._job.id, self._worker.worker_id, report)

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from drawme.models import Blend, JobRequest, JobStatus, PaintParams, UserSettings
+from drawme.models import Blend, JobProgress, JobRequest, JobStatus, PaintParams, UserSettings
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -0.5, 10.5])
@@ -31,3 +31,10 @@ def test_job_request_needs_exactly_one_style() -> None:
 
 def test_finished_statuses() -> None:
     assert {s for s in JobStatus if s.finished} == {"done", "failed", "cancelled", "delivered"}
+
+
+def test_progress_fraction_prefers_the_work_done_over_the_step_count() -> None:
+    assert JobProgress(step=5, total=10).fraction == 0.5
+    assert JobProgress(step=5, total=10, work=0.25).fraction == 0.25
+    assert JobProgress(step=0, total=0).fraction == 0.0
+    assert JobProgress(step=12, total=10, work=1.5).fraction == 1.0

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from drawme.imaging import NotAnImage, fit_long_side
-from engine.cli import EXIT_USAGE, ProgressBar, _StopOnInterrupt, main, relative_weight, step_costs
+from engine.cli import EXIT_USAGE, ProgressBar, _StopOnInterrupt, main, relative_weight
 from engine.recipes import get_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -189,9 +189,18 @@ def test_python_dash_m_engine_paint_help():
 # --- the progress bar and Ctrl-C ----------------------------------------------------------------------
 
 
-def progress(step: int, total: int, elapsed: float, loss: float = 12.5) -> SimpleNamespace:
+def progress(
+    step: int, total: int, elapsed: float, loss: float = 12.5, work: float | None = None
+) -> SimpleNamespace:
     return SimpleNamespace(
-        step=step, total=total, scale=1, scales=3, elapsed=elapsed, losses={"total": loss}, preview=None
+        step=step,
+        total=total,
+        scale=1,
+        scales=3,
+        elapsed=elapsed,
+        losses={"total": loss},
+        preview=None,
+        work=step / total if work is None else work,
     )
 
 
@@ -218,22 +227,12 @@ def test_progress_bar_shows_eta_and_redraws_in_place():
     assert "[##########] 100%" in stream.text and "ETA 0:00" in stream.text
 
 
-def test_progress_bar_weighs_steps_by_canvas_size():
+def test_progress_bar_follows_the_work_not_the_step_count():
     stream = Stream()
-    # Two steps at half size (a quarter of the work each), then two at full size.
-    bar = ProgressBar(stream, width=10, interval=0.0, step_costs=[0.25, 0.25, 1.0, 1.0])
-    bar.update(progress(2, 4, elapsed=1.0))  # 0.5 of 2.5 units in 1 s: 2.0 units (4 s) to go
+    # Two of four steps done, but they were the cheap half-size ones: a fifth of the work.
+    bar = ProgressBar(stream, width=10, interval=0.0)
+    bar.update(progress(2, 4, elapsed=1.0, work=0.2))  # a fifth in 1 s: 4 s to go
     assert "[##........]  20%" in stream.text and "ETA 0:04" in stream.text
-
-
-def test_step_costs_follow_the_recipe_schedule():
-    from engine.painter import PaintOptions
-
-    costs = step_costs(PaintOptions(recipe="default", iterations=None))
-    stages = get_recipe("default").schedule(None)
-    assert len(costs) == sum(stage.steps for stage in stages)
-    assert costs[0] == pytest.approx(stages[0].scale ** 2) and costs[-1] == pytest.approx(1.0)
-    assert set(step_costs(PaintOptions(recipe="seed", iterations=2))) == {1.0}
 
 
 def test_progress_bar_is_throttled_but_always_draws_the_end():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -143,6 +145,21 @@ def test_progress_reports_every_step_and_previews_at_scale_ends(painter, photo, 
     widths = [e.preview.size[0] for e in previews]
     assert widths == sorted(widths) and widths[-1] == 72  # coarse to fine
     assert [e.elapsed for e in events] == sorted(e.elapsed for e in events)
+
+
+def test_work_weighs_each_step_by_its_canvas_area(painter, photo, starry):
+    options = PaintOptions(size=72, recipe="default", iterations=14)  # 8, 4 and 2 steps
+    _, events = paint(painter, photo, [starry], options)
+    works = [e.work for e in events]
+    assert works == sorted(works) and works[-1] == pytest.approx(1.0)
+    # After the coarse scale most of the steps are done, but not most of the work: its canvas is
+    # about a ninth of the full size.
+    coarse_end = next(e for e in events if e.preview is not None)
+    assert coarse_end.step / coarse_end.total > 0.5
+    assert coarse_end.work < coarse_end.step / coarse_end.total / 2
+    # Each full-size step adds the same, largest share.
+    full = [b.work - a.work for a, b in itertools.pairwise(events) if b.scale == a.scale == 3]
+    assert full and max(full) == pytest.approx(min(full)) and min(full) > works[0]
 
 
 def test_preview_every_n_steps(painter, photo, starry):

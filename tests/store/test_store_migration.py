@@ -46,14 +46,14 @@ async def test_v1_database_upgrades_and_keeps_its_data(common, clock):
     make_v1_database(common.db_path, clock.now)
     store = await SqliteJobStore.open(common, clock=clock)
     try:
-        assert await store.schema_version() == schema.LATEST == 2
+        assert await store.schema_version() == schema.LATEST == 3
         settings = await store.get_settings(7)
         assert settings.blend.content == 2.0 and settings.size == "small"
         image = await store.get_image(1)
         assert (image.owner_id, image.width, image.height, image.path) == (7, 640, 480, "images/ab/abc.jpg")
         queued, done = await store.get(1), await store.get(2)
         assert queued.status == JobStatus.QUEUED and queued.params == PaintParams(size=256)
-        assert queued.note is None and queued.progress.step == 0
+        assert queued.note is None and queued.progress.step == 0 and queued.progress.work is None
         assert done.status == JobStatus.DONE and done.result_path == "results/2.png"
         # The new columns work: the old queued job is claimable and reports progress.
         claimed = await store.claim("w", 30)
@@ -67,14 +67,15 @@ async def test_v1_database_upgrades_and_keeps_its_data(common, clock):
     # Opening again runs nothing twice.
     again = await SqliteJobStore.open(common, clock=clock)
     try:
-        assert await again.schema_version() == 2
+        assert await again.schema_version() == 3
         assert (await again.get(1)).status == JobStatus.RUNNING
     finally:
         await again.close()
     db = sqlite3.connect(common.db_path)
     try:
         assert db.execute("SELECT size FROM jobs ORDER BY id").fetchall() == [(256,), (256,)]
-        assert [row[0] for row in db.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2]
+        versions = db.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
+        assert [row[0] for row in versions] == [1, 2, 3]
     finally:
         db.close()
 

@@ -26,9 +26,12 @@ async def test_happy_path_queued_running_done_delivered(store, clock):
     assert claimed.lease_owner == "w1" and claimed.lease_expires_at == clock.now + 30
     assert claimed.started_at == clock.now
 
-    progress = JobProgress(scale=1, scales=2, step=5, total=10, eta_seconds=12.5, losses={"total": 3.0})
+    progress = JobProgress(
+        scale=1, scales=2, step=5, total=10, eta_seconds=12.5, losses={"total": 3.0}, work=0.2
+    )
     await store.report_progress(job.id, "w1", progress)
     assert (await store.get(job.id)).progress == progress
+    assert progress.fraction == 0.2  # the work done, not the 5 of 10 steps
 
     clock.advance(20)
     done = await store.complete(job.id, "w1", write_result(store, job.id), note="a note")

@@ -44,6 +44,7 @@ class Progress:
     losses: dict[str, float]
     elapsed: float
     preview: Image.Image | None
+    work: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ class Painter:
                         losses={"content": 1.0 / step, "style": 2.0 / step, "tv": 0.1, "total": 3.1 / step},
                         elapsed=time.monotonic() - start,
                         preview=canvas if scale_end else None,
+                        work=step / self.steps,
                     )
                 )
         return PaintResult(
