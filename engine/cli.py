@@ -122,11 +122,18 @@ class ProgressBar:
     """A one-line text progress bar with an ETA, redrawn in place with `\r` (at most every 0.2 s).
 
     The bar and the ETA follow `Progress.work` (steps weighted by canvas area), not the step count:
-    a step on a full-size canvas costs about nine at a third of the size.
+    a step on a full-size canvas costs about nine at a third of the size. When the stream is not a
+    terminal (a log file, CI), it writes a plain line every `LOG_INTERVAL` seconds instead.
     """
 
+    LOG_INTERVAL = 10.0
+
     def __init__(self, stream: TextIO, width: int = 24, interval: float = 0.2) -> None:
-        self.stream, self.width, self.interval = stream, width, interval
+        self.stream, self.width = stream, width
+        isatty = getattr(stream, "isatty", None)
+        self.in_place = isatty() if callable(isatty) else True
+        self.interval = interval if self.in_place else max(interval, self.LOG_INTERVAL)
+        self._line_start = "\r" if self.in_place else ""
         self._last_draw = -math.inf
         self._drawn = False
 
@@ -144,15 +151,15 @@ class ProgressBar:
         eta = progress.elapsed / fraction * (1.0 - fraction) if fraction > 0 else None
         loss = progress.losses.get("total")
         parts = [
-            f"\r[{'#' * filled}{'.' * (self.width - filled)}] {fraction:4.0%}",
+            f"{self._line_start}[{'#' * filled}{'.' * (self.width - filled)}] {fraction:4.0%}",
             f"step {progress.step}/{progress.total}",
             f"scale {progress.scale}/{progress.scales}",
             f"loss {loss:.4g}" if loss is not None else "",
             f"elapsed {_clock(progress.elapsed)} ETA {_clock(eta)}  ",
         ]
-        self.stream.write(" ".join(part for part in parts if part))
+        self.stream.write(" ".join(part for part in parts if part) + ("" if self.in_place else "\n"))
         self.stream.flush()
-        self._drawn = True
+        self._drawn = self.in_place  # a line-by-line log needs no closing newline
 
     def close(self) -> None:
         if self._drawn:

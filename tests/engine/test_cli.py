@@ -68,7 +68,7 @@ def test_seed_command_line_saves_every_round(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert "losses:" in out and all(term in out for term in ("content", "style", "tv", "total"))
     assert " s on cpu" in out
-    assert "\r[" in err and "ETA" in err  # the progress bar
+    assert "] 100% step 40/40" in err and "ETA" in err  # the progress bar (plain lines: not a tty)
 
 
 @pytest.mark.slow
@@ -252,3 +252,18 @@ def test_first_ctrl_c_asks_to_stop_and_the_second_aborts():
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)  # the handler runs before the next bytecode
     assert signal.getsignal(signal.SIGINT) is before  # the previous handler is back
+
+
+def test_progress_bar_writes_plain_lines_when_not_a_terminal():
+    class LogFile(Stream):
+        def isatty(self) -> bool:
+            return False
+
+    stream = LogFile()
+    bar = ProgressBar(stream, width=10)
+    for step in range(1, 41):
+        bar.update(progress(step, 40, elapsed=step * 0.01))  # all within one log interval
+    bar.close()
+    lines = stream.text.splitlines()
+    assert "\r" not in stream.text and len(lines) == 2  # the first update and the end
+    assert lines[0].startswith("[") and "100%" in lines[-1]
