@@ -26,7 +26,7 @@ from bot import keyboards, texts
 from drawme import health
 from drawme.backend import JobBackend
 from drawme.config import BotConfig
-from drawme.models import Job, JobStatus
+from drawme.models import Job, JobStatus, QueueInfo
 
 log = logging.getLogger(__name__)
 
@@ -73,22 +73,24 @@ class Delivery:
         try:
             jobs = await self.backend.undelivered()
             health.beat(self.config.common, "bot", undelivered=len(jobs))
+            # One replay of the queue for all waiting jobs, not one per job: the poll stays cheap.
+            queue = await self.backend.positions() if any(j.status is JobStatus.QUEUED for j in jobs) else {}
             for job in jobs:
-                await self._deliver_safely(context.bot, job)
+                await self._deliver_safely(context.bot, job, queue)
             current = {job.id for job in jobs}
             for job_id in [job_id for job_id in self.shown if job_id not in current]:
                 del self.shown[job_id]
         finally:
             self._busy = False
 
-    async def _deliver_safely(self, bot: Bot, job: Job) -> None:
+    async def _deliver_safely(self, bot: Bot, job: Job, queue: dict[int, QueueInfo]) -> None:
         shown = self.shown.setdefault(job.id, Shown(message_id=job.status_message_id))
         if shown.message_id is None and job.status_message_id != shown.lost_message_id:
             shown.message_id = job.status_message_id
         if self.clock() < shown.retry_at:
             return
         try:
-            await self._deliver(bot, job, shown)
+            await self._deliver(bot, job, shown, queue)
             shown.failures = 0
         except RetryAfter as flood:
             shown.retry_at = self.clock() + _seconds(flood)
@@ -108,7 +110,7 @@ class Delivery:
         shown.failures += 1
         shown.retry_at = self.clock() + min(MAX_BACKOFF, 2.0 ** (shown.failures - 1))
 
-    async def _deliver(self, bot: Bot, job: Job, shown: Shown) -> None:
+    async def _deliver(self, bot: Bot, job: Job, shown: Shown, queue: dict[int, QueueInfo]) -> None:
         if job.status is JobStatus.DONE:
             await self._send_result(bot, job, shown)
         elif job.status is JobStatus.FAILED:
@@ -116,7 +118,8 @@ class Delivery:
         elif job.status is JobStatus.CANCELLED:
             await self._finish(bot, job, shown, texts.CANCELLED)
         elif job.status is JobStatus.QUEUED:
-            await self._show(bot, job, shown, texts.queued(await self.backend.position(job.id)))
+            info = queue.get(job.id) or await self.backend.position(job.id)  # queued since the replay
+            await self._show(bot, job, shown, texts.queued(info))
         elif job.status is JobStatus.RUNNING:
             await self._show(bot, job, shown, texts.painting(job.progress), job.progress.preview_path)
 

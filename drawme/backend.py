@@ -42,6 +42,9 @@ class JobBackend(Protocol):
 
     async def position(self, job_id: int) -> QueueInfo: ...
 
+    async def positions(self) -> dict[int, QueueInfo]:
+        """Every queued job's position at once (one pass over the queue, for the bot's poll)."""
+
     async def cancel(self, job_id: int) -> Job:
         """Queued: cancelled at once. Running: cancel_requested, the worker stops within a step."""
 

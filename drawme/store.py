@@ -505,12 +505,15 @@ class SqliteJobStore:
 
     async def position(self, job_id: int) -> QueueInfo:
         """How many jobs are ahead of `job_id` (running ones included) and roughly when it is done."""
+        return (await self.positions()).get(job_id, QueueInfo(ahead=0, eta_seconds=None))
+
+    async def positions(self) -> dict[int, QueueInfo]:
+        """`position` of every queued job, from one replay of the claim order."""
         async with self._transaction("DEFERRED") as db:  # a consistent snapshot of the whole queue
             etas = await self._etas(db, self._clock())
-        if job_id not in etas:
-            return QueueInfo(ahead=0, eta_seconds=None)
-        ahead, seconds = etas[job_id]
-        return QueueInfo(ahead=ahead, eta_seconds=seconds)
+        return {
+            job_id: QueueInfo(ahead=ahead, eta_seconds=seconds) for job_id, (ahead, seconds) in etas.items()
+        }
 
     # --- the bot's transitions ---------------------------------------------------------------
 

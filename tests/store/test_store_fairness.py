@@ -39,6 +39,8 @@ async def test_three_users_recent_history_and_priority(store, clock):
 
     # position() predicts the claim order before anything is claimed.
     positions = {job_id: (await store.position(job_id)).ahead for job_id in [*a, b, c]}
+    # positions() gives the same answer for the whole queue in one go (the bot's poll uses it).
+    assert {job_id: info.ahead for job_id, info in (await store.positions()).items()} == positions
 
     order = await claim_all(store)
     # a1 (tie at 0 started, older), b (0 < 1), a2 (1 < 2), a3 (2 = 2, older than c), c.
