@@ -51,6 +51,8 @@ def build_application(config: BotConfig, backend: JobBackend | None = None) -> A
     )
     if config.base_url:
         builder = builder.base_url(config.base_url).base_file_url(config.base_file_url)
+    if config.local_mode:  # getFile answers with a path on the server's disk; read it from there
+        builder = builder.local_mode(True)
     application = builder.build()
     application.bot_data["config"] = config
     application.bot_data["own_backend"] = backend is None

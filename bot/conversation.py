@@ -39,7 +39,7 @@ async def picture(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def _take_picture(message: Message, context: ContextTypes.DEFAULT_TYPE) -> None:
     backend = services(context).backend
     try:
-        stored = await receive_picture(context, message, backend)
+        stored = await receive_picture(context, message, backend, services(context).config.max_download_mb)
     except ImageError as refused:
         await message.reply_text(refused.user_message)
         return
@@ -87,7 +87,9 @@ async def _album_complete(context: ContextTypes.DEFAULT_TYPE) -> None:
     stored = []
     for index, part in enumerate(parts):
         try:
-            stored.append(await receive_picture(context, part, backend))
+            stored.append(
+                await receive_picture(context, part, backend, services(context).config.max_download_mb)
+            )
         except ImageError as refused:
             await part.reply_text(f"{texts.ALBUM_PART[index]}: {refused.user_message}")
             return

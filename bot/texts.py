@@ -6,8 +6,6 @@ import math
 
 from drawme.models import WEIGHT_MAX, WEIGHT_MIN, Blend, Job, JobProgress, PaintParams, QueueInfo
 
-MAX_DOWNLOAD_MB = 20
-
 START = (
     "Hi {name}! 👋 I paint your photos in the style of famous paintings.\n\n"
     "1. Send me a photo (a selfie works great).\n"
@@ -60,8 +58,8 @@ NOT_YOURS = "That button belongs to someone else's painting."
 STALE_BUTTON = "That button has expired."
 
 TOO_BIG = (
-    "That file is {mb:.0f} MB, and Telegram only lets me download files up to "
-    f"{MAX_DOWNLOAD_MB} MB. Please send a smaller one — sending it as a photo (not a file) works too."
+    "That file is {mb:.0f} MB, and I can only take files up to {limit} MB. "
+    "Please send a smaller one — sending it as a photo (not a file) works too."
 )
 STICKER = "Stickers can't be painted. Please send a photo. 📷"
 ALBUM_TOO_MANY = (

@@ -1,7 +1,7 @@
 """Turn a user's photo or image document into a stored, validated picture — or a clear refusal.
 
 Everything that can be refused without downloading (animations, videos, stickers, PDFs, files over
-Telegram's 20 MB bot download limit) is refused from the update alone.
+the download limit: 20 MB on the public Bot API) is refused from the update alone.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from drawme.backend import JobBackend
 from drawme.imaging import AnimatedImage, ImageError, NotAnImage, load_image
 from drawme.models import StoredImage
 
-MAX_DOWNLOAD_BYTES = texts.MAX_DOWNLOAD_MB * 1024 * 1024
-
 # Everything that looks like a picture to the user; the ones we cannot paint get a specific answer.
 PICTURES = (
     filters.PHOTO
@@ -30,9 +28,12 @@ PICTURES = (
 )
 
 
+MB = 1024 * 1024
+
+
 class FileTooBig(ImageError):
-    def __init__(self, size: int) -> None:
-        super().__init__(texts.TOO_BIG.format(mb=size / 1024 / 1024))
+    def __init__(self, size: int, limit_mb: int) -> None:
+        super().__init__(texts.TOO_BIG.format(mb=size / MB, limit=limit_mb))
 
 
 class StickerRefused(ImageError):
@@ -60,17 +61,17 @@ def _file_to_download(message: Message) -> tuple[str, int | None]:
 
 
 async def receive_picture(
-    context: ContextTypes.DEFAULT_TYPE, message: Message, backend: JobBackend
+    context: ContextTypes.DEFAULT_TYPE, message: Message, backend: JobBackend, limit_mb: int
 ) -> StoredImage:
     """Download, validate and store the picture in `message`. Raises ImageError with a user_message."""
     file_id, size = _file_to_download(message)
-    if size is not None and size > MAX_DOWNLOAD_BYTES:
-        raise FileTooBig(size)  # Telegram refuses bots such downloads; don't even ask
+    if size is not None and size > limit_mb * MB:
+        raise FileTooBig(size, limit_mb)  # Telegram would refuse the download; don't even ask
     try:
         telegram_file = await context.bot.get_file(file_id)
     except BadRequest as error:
         if "too big" in error.message.lower():
-            raise FileTooBig(size or MAX_DOWNLOAD_BYTES + 1) from None
+            raise FileTooBig(size or limit_mb * MB + 1, limit_mb) from None
         raise
     data = bytes(await telegram_file.download_as_bytearray())
     # Decoding a large photo takes a moment of CPU: keep the event loop free for other users.

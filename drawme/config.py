@@ -192,6 +192,20 @@ class EngineConfig:
         )
 
 
+# The public Bot API lets bots download files up to 20 MB; a --local server has no such limit.
+PUBLIC_API_DOWNLOAD_MB = 20
+LOCAL_MODE_DOWNLOAD_MB = 100
+
+
+def _flag(env: Mapping[str, str], key: str) -> bool:
+    raw = env.get(key, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{key} must be 1 or 0, got {raw!r}")
+
+
 BOTFATHER_HINT = (
     "BOT_TOKEN is not set. Talk to @BotFather in Telegram, send /newbot, and put the token it "
     "gives you into .env as BOT_TOKEN=123456:ABC... (see .env.example)."
@@ -206,6 +220,10 @@ class BotConfig:
     token: str
     admin_ids: tuple[int, ...] = ()
     api_url: str = ""  # e.g. http://127.0.0.1:8081 for a self-hosted Bot API server
+    # A self-hosted server started with --local: files are read from its disk, without the public
+    # API's 20 MB download limit (the server's --dir must be mounted at the same path for the bot).
+    local_mode: bool = False
+    max_download_mb: int = PUBLIC_API_DOWNLOAD_MB
     poll_seconds: float = 1.5  # how often the bot looks at the store for progress
     edit_interval: float = 3.0  # at most one edit of a status message per this many seconds
     gpu: bool | None = None  # None: ask the registered workers; decides the /size limits
@@ -230,11 +248,25 @@ class BotConfig:
         if not token:
             raise ConfigError(BOTFATHER_HINT)
         gpu_raw = env.get("ENGINE_GPU", "").strip().lower()
+        api_url = env.get("TELEGRAM_API_URL", "").strip()
+        local_mode = _flag(env, "TELEGRAM_LOCAL_MODE")
+        if local_mode and not api_url:
+            raise ConfigError("TELEGRAM_LOCAL_MODE needs TELEGRAM_API_URL: the public API has no local mode")
+        max_download_mb = _int(
+            env, "MAX_DOWNLOAD_MB", LOCAL_MODE_DOWNLOAD_MB if local_mode else PUBLIC_API_DOWNLOAD_MB, 1
+        )
+        if max_download_mb > PUBLIC_API_DOWNLOAD_MB and not local_mode:
+            raise ConfigError(
+                f"MAX_DOWNLOAD_MB above {PUBLIC_API_DOWNLOAD_MB} needs a self-hosted Bot API server"
+                " in --local mode (TELEGRAM_LOCAL_MODE=1)"
+            )
         return cls(
             common=CommonConfig.from_env(env),
             token=token,
             admin_ids=_int_list(env, "ADMIN_IDS"),
-            api_url=env.get("TELEGRAM_API_URL", "").strip(),
+            api_url=api_url,
+            local_mode=local_mode,
+            max_download_mb=max_download_mb,
             poll_seconds=_float(env, "BOT_POLL_SECONDS", cls.poll_seconds, 0.05),
             edit_interval=_float(env, "EDIT_INTERVAL", cls.edit_interval, 0.0),
             gpu={"1": True, "true": True, "0": False, "false": False}.get(gpu_raw),

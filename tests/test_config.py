@@ -59,6 +59,20 @@ def test_bot_config_reads_everything() -> None:
     assert config.sizes_for(gpu=True) == Sizes(64, 80, 96)
 
 
+def test_local_mode_lifts_the_download_limit() -> None:
+    public = BotConfig.from_env({"BOT_TOKEN": "1:x"})
+    assert (public.local_mode, public.max_download_mb) == (False, 20)
+    local = BotConfig.from_env(
+        {"BOT_TOKEN": "1:x", "TELEGRAM_API_URL": "http://127.0.0.1:8081", "TELEGRAM_LOCAL_MODE": "1"}
+    )
+    assert (local.local_mode, local.max_download_mb) == (True, 100)
+    with pytest.raises(ConfigError, match="TELEGRAM_API_URL"):
+        BotConfig.from_env({"BOT_TOKEN": "1:x", "TELEGRAM_LOCAL_MODE": "1"})
+    with pytest.raises(ConfigError, match="MAX_DOWNLOAD_MB"):
+        BotConfig.from_env({"BOT_TOKEN": "1:x", "MAX_DOWNLOAD_MB": "50"})
+    assert BotConfig.from_env({"BOT_TOKEN": "1:x", "MAX_DOWNLOAD_MB": "5"}).max_download_mb == 5
+
+
 def test_default_sizes_depend_on_gpu() -> None:
     config = BotConfig.from_env({"BOT_TOKEN": "1:x"})
     assert config.base_url is None

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from drawme.imaging import AnimatedImage, CorruptImage, ImageTooLarge, ImageTooSmall, NotAnImage
-from tests.bot.conftest import RunningBot, photo_bytes
+from tests.bot.conftest import RunningBot, bot_config, photo_bytes
 from tests.fake_telegram import FakeTelegram
 
 
@@ -90,14 +90,14 @@ CASES = {
     ),
     "huge file": (
         lambda t, u: t.send_document(u, b"", "huge.png", "image/png", declared_size=25 * 1024 * 1024),
-        "Telegram only lets me download files up to 20 MB",
+        "I can only take files up to 20 MB",
         False,
     ),
     "huge file of unknown size": (
         lambda t, u: t.send_document(
             u, b"", "huge.png", "image/png", declared_size=25 * 1024 * 1024, size_in_update=False
         ),
-        "Telegram only lets me download files up to 20 MB",
+        "I can only take files up to 20 MB",
         True,  # only getFile tells: Telegram refuses, and the bot explains the same way
     ),
 }
@@ -138,3 +138,22 @@ async def test_album_with_a_bad_part_names_it(bot: RunningBot, telegram: FakeTel
     reply = await telegram.wait_for(lambda: telegram.texts(user_id))
     assert reply[0].startswith("The style picture: ") and CorruptImage.user_message in reply[0]
     assert await bot.store.jobs_of(user_id, active_only=False) == []
+
+
+async def test_the_download_limit_is_configurable(
+    telegram: FakeTelegram, store, tmp_path, user_id: int
+) -> None:
+    running = await RunningBot(bot_config(telegram, tmp_path, MAX_DOWNLOAD_MB="1"), store).start()
+    try:
+        telegram.send_document(user_id, b"", "big.png", "image/png", declared_size=3 * 1024 * 1024)
+        reply = await telegram.wait_for(lambda: telegram.texts(user_id), what="the size refusal")
+        assert "That file is 3 MB, and I can only take files up to 1 MB" in reply[0]
+        assert not telegram.calls("getFile", ok=None)
+    finally:
+        await running.stop()
+
+
+def test_local_mode_reaches_python_telegram_bot(telegram: FakeTelegram, store, tmp_path) -> None:
+    config = bot_config(telegram, tmp_path, TELEGRAM_LOCAL_MODE="1")
+    assert RunningBot(config, store).application.bot.local_mode is True
+    assert RunningBot(bot_config(telegram, tmp_path), store).application.bot.local_mode is False
