@@ -126,6 +126,12 @@ def tensor_to_image(tensor: torch.Tensor) -> Image.Image:
     return Image.fromarray(array.cpu().numpy(), "RGB")
 
 
+def photo_detail(photo: torch.Tensor, coarse_size: torch.Size) -> torch.Tensor:
+    """What `photo` holds above the resolution `coarse_size` can: itself minus its round trip through it."""
+    coarse = F.interpolate(photo, size=coarse_size, mode="area")
+    return photo - F.interpolate(coarse, size=photo.shape[2:], mode="bicubic")
+
+
 def luminance_image(image: Image.Image) -> Image.Image:
     """The photo's Y (of YCbCr) as a grey RGB image."""
     return image.convert("RGB").convert("YCbCr").getchannel("Y").convert("RGB")
@@ -429,6 +435,8 @@ class _Run:
                 elif self.canvas.shape != pixels.shape:
                     # Warm start: the previous scale's result, upsampled.
                     upsampled = F.interpolate(self.canvas, size=pixels.shape[2:], mode="bicubic")
+                    if self.recipe.warm_start_detail:
+                        upsampled = upsampled + photo_detail(pixels, self.canvas.shape[2:])
                     self.canvas = upsampled.clamp(0, 255)
                 self.last_evaluated = None
                 self.run_stage(index, stage, targets)

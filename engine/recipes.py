@@ -66,6 +66,9 @@ class Recipe:
     init: str = "content"  # "content" | "noise"
     resample: str = "lanczos"  # how photos and styles are resized: "lanczos" | "bilinear" | "nearest"
     style_size: str = "area"  # "area": same pixel count as the canvas (× style_scale²); "match_content"
+    # Warm start of a finer scale: the coarse result upsampled, plus the photo's detail that the coarse
+    # canvas could not hold (its Laplacian band), so small features such as faces are not lost.
+    warm_start_detail: bool = False
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -158,6 +161,7 @@ DEFAULT = Recipe(
     tv_form="l2_mean",
     stages=(Stage(1 / 3, 80), Stage(2 / 3, 40), Stage(1.0, 20)),
     lbfgs=LBFGSSettings(max_iter=1, history_size=50),
+    warm_start_detail=True,  # keeps small faces (full-length portraits) through the coarse scale
 )
 
 DRAFT = replace(

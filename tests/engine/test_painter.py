@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from engine.painter import Painter, PaintOptions, PaintResult, Progress, pick_device
+from engine import recipes
+from engine.painter import Painter, PaintOptions, PaintResult, Progress, photo_detail, pick_device
 
 DRAFT = PaintOptions(size=64, recipe="draft", iterations=8)
 
@@ -204,3 +206,25 @@ def test_very_wide_photos_still_paint(painter, photo, starry):
     strip = photo.resize((200, 19))
     result, _ = paint(painter, strip, [starry], PaintOptions(size=64, recipe="draft", iterations=1))
     assert result.image.size == (64, 6)
+
+
+def test_photo_detail_is_what_the_coarse_size_cannot_hold():
+    smooth = torch.full((1, 3, 32, 48), 120.0)
+    assert photo_detail(smooth, torch.Size((16, 24))).abs().max() < 1e-3  # flat: nothing is lost
+    stripes = smooth.clone()
+    stripes[..., ::2] = 200.0  # one-pixel stripes vanish at half size
+    detail = photo_detail(stripes, torch.Size((16, 24)))
+    assert detail.abs().mean() > 30
+
+
+def test_warm_start_with_detail_starts_finer_scales_closer_to_the_photo(painter, photo, starry, monkeypatch):
+    plain = replace(recipes.DEFAULT, name="default_plain_warm_start", warm_start_detail=False)
+    monkeypatch.setitem(recipes.RECIPES, plain.name, plain)
+    assert recipes.DEFAULT.warm_start_detail
+
+    def first_content_loss_at_scale(recipe: str, scale: int) -> float:
+        _, events = paint(painter, photo, [starry], PaintOptions(size=96, recipe=recipe, iterations=14))
+        return next(e for e in events if e.scale == scale).losses["content"]
+
+    for scale in (2, 3):
+        assert first_content_loss_at_scale("default", scale) < first_content_loss_at_scale(plain.name, scale)
