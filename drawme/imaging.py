@@ -139,12 +139,3 @@ def load_image(
         image = _open(data, max_pixels, min_side)
     return _flatten(_to_srgb(_orient(image)))
 
-
-def fit_long_side(image: Image.Image, long_side: int) -> Image.Image:
-    """Resize so the longer side is `long_side` pixels (down or up), keeping the aspect ratio."""
-    width, height = image.size
-    scale = long_side / max(width, height)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    if size == image.size:
-        return image
-    return image.resize(size, Image.Resampling.LANCZOS)

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 from PIL import Image
 
-from drawme.imaging import NotAnImage, fit_long_side
+from drawme.imaging import NotAnImage
 from engine.cli import EXIT_USAGE, ProgressBar, _StopOnInterrupt, main, relative_weight
 from engine.recipes import get_recipe
 
@@ -22,8 +22,11 @@ STYLE = ROOT / "drawme" / "paintings" / "udnie.jpg"
 
 
 def expected_size(long_side: int) -> tuple[int, int]:
+    """The photo's size with its longer side at `long_side`, aspect kept."""
     with Image.open(PHOTO) as photo:
-        return fit_long_side(photo, long_side).size
+        width, height = photo.size
+    scale = long_side / max(width, height)
+    return round(width * scale), round(height * scale)
 
 
 def assert_one_line_error(capsys, *fragments: str) -> None:
@@ -103,7 +106,7 @@ def test_preset_paints_to_prefix_png_with_previews(tmp_path, capsys):
         assert saved.size == expected_size(64)
         # A painting, not the photo passed through: pixels differ from the resized photo.
         with Image.open(PHOTO) as photo:
-            resized = fit_long_side(photo.convert("RGB"), 64)
+            resized = photo.convert("RGB").resize(expected_size(64), Image.Resampling.LANCZOS)
         difference = sum(abs(a - b) for a, b in zip(saved.tobytes(), resized.tobytes(), strict=True))
         assert difference / len(resized.tobytes()) > 1.0
     out, err = capsys.readouterr()

@@ -20,7 +20,6 @@ from drawme.imaging import (
     ImageTooLarge,
     ImageTooSmall,
     NotAnImage,
-    fit_long_side,
     load_image,
 )
 
@@ -311,14 +310,6 @@ def test_error_messages_differ_so_the_user_knows_what_to_fix():
     classes = (NotAnImage, CorruptImage, ImageTooLarge, ImageTooSmall, AnimatedImage)
     messages = {cls.user_message for cls in classes}
     assert len(messages) == 5
-
-
-def test_fit_long_side_keeps_aspect():
-    image = Image.new("RGB", (300, 200))
-    assert fit_long_side(image, 150).size == (150, 100)
-    assert fit_long_side(image, 600).size == (600, 400)
-    assert fit_long_side(Image.new("RGB", (200, 300)), 90).size == (60, 90)
-    assert fit_long_side(image, 300) is image
 
 
 # --- engine.imageio: saving -------------------------------------------------------------------------
