@@ -185,6 +185,16 @@ class IllegalTransition(Exception):
     """A job was asked to move between states that do not connect (e.g. done -> running)."""
 
 
+class LeaseLost(IllegalTransition):
+    """A worker acted on a job whose lease is no longer its own (expired and requeued, cancelled...)."""
+
+
+class StoreUnavailable(Exception):
+    """The job store cannot answer right now (e.g. locked by another process past its timeout).
+
+    Callers retry later; whatever the backend, this is the one error that means "try again"."""
+
+
 @dataclass(frozen=True)
 class WorkerInfo:
     worker_id: str

@@ -36,11 +36,13 @@ from drawme.models import (
     JobProgress,
     JobRequest,
     JobStatus,
+    LeaseLost,
     LimitExceeded,
     PaintParams,
     QueueInfo,
     Stats,
     StoredImage,
+    StoreUnavailable,
     UserSettings,
     WorkerInfo,
 )
@@ -76,8 +78,13 @@ NEXT_JOB = (
 FINISHED = (JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.DELIVERED)
 
 
-class LeaseLost(IllegalTransition):
-    """A worker acted on a job whose lease is no longer its own (expired and requeued, cancelled...)."""
+@contextlib.asynccontextmanager
+async def _unavailable_on_sqlite_errors() -> AsyncIterator[None]:
+    """sqlite3's "database is locked" and I/O errors become the backend-neutral StoreUnavailable."""
+    try:
+        yield
+    except sqlite3.OperationalError as error:
+        raise StoreUnavailable(str(error)) from error
 
 
 def _in(values: Iterable[str]) -> str:
@@ -235,7 +242,7 @@ class SqliteJobStore:
         """BEGIN IMMEDIATE takes the write lock up front, so a read-then-write never races.
 
         Read-only snapshots use mode="DEFERRED" and do not block writers (WAL)."""
-        async with self._lock:
+        async with self._lock, _unavailable_on_sqlite_errors():
             await self._db.execute(f"BEGIN {mode}")
             try:
                 yield self._db
@@ -245,7 +252,7 @@ class SqliteJobStore:
             await self._db.execute("COMMIT")
 
     async def _read(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        async with self._lock, self._db.execute(sql, tuple(args)) as cursor:
+        async with self._lock, _unavailable_on_sqlite_errors(), self._db.execute(sql, tuple(args)) as cursor:
             return list(await cursor.fetchall())
 
     @staticmethod

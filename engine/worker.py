@@ -21,7 +21,6 @@ import logging
 import os
 import signal
 import socket
-import sqlite3
 import sys
 import threading
 import time
@@ -36,9 +35,9 @@ from drawme.backend import JobBackend
 from drawme.config import CPU_SIZES, GPU_SIZES, ConfigError, EngineConfig
 from drawme.imaging import ImageError, load_image
 from drawme.logs import setup_logging
-from drawme.models import Job, JobProgress, JobStatus, PaintParams
+from drawme.models import Job, JobProgress, JobStatus, LeaseLost, PaintParams, StoreUnavailable
 from drawme.presets import get_preset
-from drawme.store import LeaseLost, SqliteJobStore
+from drawme.store import SqliteJobStore
 from engine.imageio import save_image
 
 log = logging.getLogger("engine.worker")
@@ -140,7 +139,7 @@ class ProgressReporter:
                 await self._worker.store.report_progress(self._job.id, self._worker.worker_id, report)
             except LeaseLost:
                 self._worker.lease_lost(self._job)
-            except sqlite3.OperationalError as error:  # busy database: the next report will do
+            except StoreUnavailable as error:  # busy database: the next report will do
                 log.warning("progress of job %d not saved: %s", self._job.id, error)
 
     async def drain(self) -> None:
@@ -221,7 +220,7 @@ class Worker:
                     job = await self.run_once()
                     if job is None:
                         await self._apply_retention()
-                except sqlite3.OperationalError as error:  # e.g. locked for longer than busy_timeout
+                except StoreUnavailable as error:  # e.g. locked for longer than busy_timeout
                     log.warning("job store unavailable: %s", error)
                     job = None
                 if job is None and not self.stopping:
@@ -369,7 +368,7 @@ class Worker:
             except LeaseLost:
                 run.lost.set()
                 return
-            except sqlite3.OperationalError as error:  # try again next beat; the lease has slack
+            except StoreUnavailable as error:  # try again next beat; the lease has slack
                 log.warning("heartbeat of job %d failed: %s", run.job.id, error)
             self._beat(run.job.id)
 

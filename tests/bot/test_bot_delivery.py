@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import sqlite3
 
-from drawme.models import Job, JobStatus
+from drawme.models import Job, JobStatus, StoreUnavailable
 from drawme.store import SqliteJobStore
 from tests.bot.conftest import HandWorker, RunningBot, bot_config
 from tests.bot.test_bot_conversation import eventually, queued_job, send_photo_and_get_keyboard
@@ -72,7 +71,7 @@ class FlakyStore(SqliteJobStore):
     async def mark_delivered(self, job_id: int, message_id: int | None) -> Job:
         if self.failures:
             self.failures -= 1
-            raise sqlite3.OperationalError("database is locked")
+            raise StoreUnavailable("database is locked")
         return await super().mark_delivered(job_id, message_id)
 
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from drawme.models import JobStatus
-from drawme.store import LeaseLost, SqliteJobStore
+from drawme import store as store_module
+from drawme.models import JobStatus, LeaseLost, StoreUnavailable
+from drawme.store import SqliteJobStore
 
 from .helpers import open_store, submit
 
@@ -105,3 +107,18 @@ async def test_two_processes_never_claim_the_same_job(common, clock):
     claimed = [[int(line) for line in output.split()] for output in outputs]
     assert not set(claimed[0]) & set(claimed[1])
     assert sorted(claimed[0] + claimed[1]) == sorted(submitted)
+
+
+async def test_a_database_locked_by_another_process_is_reported_as_unavailable(common, clock, monkeypatch):
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT_MS", 200)  # give up quickly instead of after 10 s
+    store = await SqliteJobStore.open(common, clock=clock)
+    other = sqlite3.connect(common.db_path, isolation_level=None)
+    try:
+        other.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+        with pytest.raises(StoreUnavailable, match="locked"):
+            await submit(store, 1)
+        other.execute("ROLLBACK")
+        assert (await submit(store, 1)).status == JobStatus.QUEUED  # and it recovers once free
+    finally:
+        other.close()
+        await store.close()
