@@ -39,7 +39,7 @@ async def picture(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def _take_picture(message: Message, context: ContextTypes.DEFAULT_TYPE) -> None:
     backend = services(context).backend
     try:
-        stored = await receive_picture(context, message, backend, services(context).config.max_download_mb)
+        stored = await receive_picture(context, message)
     except ImageError as refused:
         await message.reply_text(refused.user_message)
         return
@@ -83,13 +83,10 @@ async def _album_complete(context: ContextTypes.DEFAULT_TYPE) -> None:
     if len(parts) > 2:
         await parts[0].reply_text(texts.ALBUM_TOO_MANY.format(count=len(parts)))
         return
-    backend = services(context).backend
     stored = []
     for index, part in enumerate(parts):
         try:
-            stored.append(
-                await receive_picture(context, part, backend, services(context).config.max_download_mb)
-            )
+            stored.append(await receive_picture(context, part))
         except ImageError as refused:
             await part.reply_text(f"{texts.ALBUM_PART[index]}: {refused.user_message}")
             return

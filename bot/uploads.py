@@ -13,7 +13,7 @@ from telegram.error import BadRequest
 from telegram.ext import ContextTypes, filters
 
 from bot import texts
-from drawme.backend import JobBackend
+from bot.jobs import services
 from drawme.imaging import AnimatedImage, ImageError, NotAnImage, load_image
 from drawme.models import StoredImage
 
@@ -60,10 +60,10 @@ def _file_to_download(message: Message) -> tuple[str, int | None]:
     return document.file_id, document.file_size
 
 
-async def receive_picture(
-    context: ContextTypes.DEFAULT_TYPE, message: Message, backend: JobBackend, limit_mb: int
-) -> StoredImage:
+async def receive_picture(context: ContextTypes.DEFAULT_TYPE, message: Message) -> StoredImage:
     """Download, validate and store the picture in `message`. Raises ImageError with a user_message."""
+    svc = services(context)
+    limit_mb = svc.config.max_download_mb
     file_id, size = _file_to_download(message)
     if size is not None and size > limit_mb * MB:
         raise FileTooBig(size, limit_mb)  # Telegram would refuse the download; don't even ask
@@ -76,4 +76,4 @@ async def receive_picture(
     data = bytes(await telegram_file.download_as_bytearray())
     # Decoding a large photo takes a moment of CPU: keep the event loop free for other users.
     image = await asyncio.to_thread(load_image, data)
-    return await backend.store_image(message.from_user.id, data, image.width, image.height)
+    return await svc.backend.store_image(message.from_user.id, data, image.width, image.height)
