@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from drawme import entry
+
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
@@ -16,5 +18,10 @@ def main(argv: list[str] | None = None) -> int:
     return run_bot(argv)
 
 
+def console() -> int:
+    """The `drawme-bot` script and `python -m bot`: `main`, with secrets kept out of every output."""
+    return entry.run("bot", main)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console())

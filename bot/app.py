@@ -7,9 +7,9 @@ process (`python -m engine serve`), so the bot starts in about a second and stay
 from __future__ import annotations
 
 import logging
-import sys
 
 from telegram import BotCommand, Update
+from telegram.error import InvalidToken
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -27,8 +27,10 @@ from bot.delivery import Delivery
 from bot.jobs import Services
 from bot.uploads import PICTURES
 from drawme.backend import JobBackend
-from drawme.config import BotConfig, ConfigError
+from drawme.config import TOKEN_REJECTED, BotConfig, ConfigError
+from drawme.entry import handle_loop_exceptions
 from drawme.logs import setup_logging
+from drawme.privacy import secure_data_dir
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +118,7 @@ def _provide(application: Application, backend: JobBackend) -> None:
 async def _post_init(application: Application) -> None:
     """Open the store if we own it, register the command menu, start polling the store."""
     config: BotConfig = application.bot_data["config"]
+    handle_loop_exceptions()
     if application.bot_data["own_backend"]:
         from drawme.store import SqliteJobStore  # the composition root is the only place that knows it
 
@@ -149,12 +152,12 @@ async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> N
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the bot until Ctrl-C / SIGTERM."""
-    try:
-        config = BotConfig.from_env()
-    except ConfigError as error:
-        print(error, file=sys.stderr)
-        return 2
+    """Run the bot until Ctrl-C / SIGTERM. A bad setting or a token Telegram rejects: ConfigError."""
+    config = BotConfig.from_env()
     setup_logging(config.common, "bot")
-    build_application(config).run_polling(allowed_updates=Update.ALL_TYPES)
+    secure_data_dir(config.common.data_dir)
+    try:
+        build_application(config).run_polling(allowed_updates=Update.ALL_TYPES)
+    except InvalidToken:  # getMe answered 401: a revoked or mistyped token, or the wrong server
+        raise ConfigError(TOKEN_REJECTED) from None
     return 0

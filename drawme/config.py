@@ -7,13 +7,46 @@ or Telegram, so both processes (and the tests) can load it cheaply.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 
 class ConfigError(ValueError):
-    """A setting is missing or malformed; the message says which and how to fix it."""
+    """A setting is missing or malformed; the message says which and how to fix it.
+
+    Every process exits with EX_CONFIG (78) on it, and the supervisor does not restart it."""
+
+
+EX_CONFIG = 78  # sysexits.h: "configuration error"; the supervisor does not restart such a process
+
+# Settings whose values must never reach any output (drawme.logs.redact masks them), besides any
+# setting named like a secret (SECRET_NAME); of a URL (DATABASE_URL) only the password is secret.
+SECRET_SETTINGS = ("BOT_TOKEN", "DATABASE_URL")
+SECRET_NAME = re.compile(r"(TOKEN|PASSWORD|SECRET|PASSPHRASE|API_KEY)$")
+MIN_SECRET_LENGTH = 6  # shorter values ("1", "yes") would mask ordinary words
+
+
+def secret_values(env: Mapping[str, str]) -> dict[str, str]:
+    """{exact secret value: its mask} for the redactor, from the effective settings `env`."""
+    found: dict[str, str] = {}
+    for key, raw in env.items():
+        value = raw.strip()
+        if "://" in value:  # a URL is readable in errors; only its password is secret
+            try:
+                password = urlsplit(value).password
+            except ValueError:
+                password = None
+            if password:
+                found.update({password: "<password>", unquote(password): "<password>"})
+        elif key.endswith("BOT_TOKEN"):
+            # The part after the colon is the secret; the bot id before it is public.
+            found.update({value: "<token>", value.partition(":")[2]: "<token>"})
+        elif key in SECRET_SETTINGS or SECRET_NAME.search(key.upper()):
+            found[value] = "<secret>"
+    return {value: mask for value, mask in found.items() if len(value) >= MIN_SECRET_LENGTH}
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
@@ -129,6 +162,9 @@ class CommonConfig:
     log_level: str = "INFO"
     log_format: str = "text"  # "text" or "json"
     limits: Limits = field(default_factory=Limits)
+    # postgresql://user:password@host/db selects the PostgreSQL job store; empty: SQLite in data_dir.
+    # A secret (its password is masked in every output); repr=False keeps it out of reprs.
+    database_url: str = field(default="", repr=False)
 
     # The data directory's layout. Paths stored in the database are relative to data_dir.
     @property
@@ -165,6 +201,7 @@ class CommonConfig:
             log_level=env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
             log_format=log_format,
             limits=Limits.from_env(env),
+            database_url=env.get("DATABASE_URL", "").strip(),
         )
 
 
@@ -206,10 +243,36 @@ def _flag(env: Mapping[str, str], key: str) -> bool:
     raise ConfigError(f"{key} must be 1 or 0, got {raw!r}")
 
 
+TOKEN_REJECTED = (
+    "Telegram rejected BOT_TOKEN; check it with @BotFather /token, "
+    "and check TELEGRAM_API_URL if you set it."
+)
 BOTFATHER_HINT = (
     "BOT_TOKEN is not set. Talk to @BotFather in Telegram, send /newbot, and put the token it "
     "gives you into .env as BOT_TOKEN=123456:ABC... (see .env.example)."
 )
+
+
+def api_root(raw: str) -> str:
+    """TELEGRAM_API_URL as the server root: `http://host:8081`, also when given as `.../bot`.
+
+    The Bot API's method URLs are <root>/bot<token>/<method>: a root ending in /bot would otherwise
+    be doubled. A URL that already carries a token, or any other path, is refused with a hint.
+    """
+    url = raw.strip().rstrip("/")
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError("TELEGRAM_API_URL must be the Bot API server's root, e.g. http://127.0.0.1:8081")
+    path = parts.path.removesuffix("/bot").removesuffix("/file")
+    if re.search(r"/bot\d", path) or parts.query or parts.fragment:
+        # Never echo the value: it may contain the token.
+        raise ConfigError(
+            "TELEGRAM_API_URL must be the Bot API server's root without the token, "
+            "e.g. http://127.0.0.1:8081 (the bot adds /bot<token>/ itself)"
+        )
+    return f"{parts.scheme}://{parts.netloc}{path}"
 
 
 @dataclass(frozen=True)
@@ -235,11 +298,11 @@ class BotConfig:
 
     @property
     def base_url(self) -> str | None:
-        return f"{self.api_url.rstrip('/')}/bot" if self.api_url else None
+        return f"{self.api_url}/bot" if self.api_url else None
 
     @property
     def base_file_url(self) -> str | None:
-        return f"{self.api_url.rstrip('/')}/file/bot" if self.api_url else None
+        return f"{self.api_url}/file/bot" if self.api_url else None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> BotConfig:
@@ -248,7 +311,7 @@ class BotConfig:
         if not token:
             raise ConfigError(BOTFATHER_HINT)
         gpu_raw = env.get("ENGINE_GPU", "").strip().lower()
-        api_url = env.get("TELEGRAM_API_URL", "").strip()
+        api_url = api_root(env.get("TELEGRAM_API_URL", ""))
         local_mode = _flag(env, "TELEGRAM_LOCAL_MODE")
         if local_mode and not api_url:
             raise ConfigError("TELEGRAM_LOCAL_MODE needs TELEGRAM_API_URL: the public API has no local mode")

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from drawme.config import CommonConfig, ConfigError, load_env
+from drawme.config import CommonConfig, load_env
 
 DEFAULT_MAX_AGE = 60.0
 
@@ -86,11 +86,7 @@ def cli(process: str, argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.max_age <= 0:
         parser.error("--max-age must be positive")
-    try:
-        common = CommonConfig.from_env(load_env())
-    except ConfigError as error:
-        print(f"{process}: configuration error: {error}")
-        return 2
+    common = CommonConfig.from_env(load_env())  # a ConfigError exits 78 (drawme.entry)
     healthy, line = check(common, process, args.max_age)
     if not args.no_queue:
         line = f"{line}; {describe_queue(common)}"

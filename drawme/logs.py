@@ -1,7 +1,9 @@
-"""Logging for both processes: plain text to the terminal by default, JSON lines with LOG_FORMAT=json.
+"""Logging for every process: plain text to the terminal by default, JSON lines with LOG_FORMAT=json.
 
-Secrets never reach a log line: the bot token is masked wherever it appears, and httpx's request
-logging (whose URLs carry the token) is silenced.
+Secrets never reach a log line: `redact` masks bot tokens, passwords in URLs and DSNs, and the values
+of the secret settings (drawme.config.secret_values) wherever they appear; httpx's request logging
+(whose URLs carry the token) is silenced. drawme.entry puts the same `redact` in front of stdout and
+stderr, so tracebacks and prints are covered too.
 """
 
 from __future__ import annotations
@@ -11,18 +13,39 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Mapping
 
 from drawme.config import CommonConfig
 
 # Telegram bot tokens look like 123456789:AA...; mask any that slip into a message, including
 # inside API URLs (".../bot123456789:AA.../getMe"), where no word boundary precedes the digits.
 _TOKEN = re.compile(r"(?<!\d)\d{5,}:[A-Za-z0-9_-]{30,}")
+# The password of any URL (DATABASE_URL, a proxy): scheme://user:PASSWORD@host keeps all but the password.
+_URL_PASSWORD = re.compile(r"(?P<head>://[^/\s:@]*):[^@\s/]+@")
+# libpq's keyword form: "host=db password=secret".
+_DSN_PASSWORD = re.compile(r"(?i)(?P<head>\bpassword\s*=\s*)(?:'[^']*'|[^\s']+)")
+# Exact values of secret settings, longest first, each with the mask it is replaced by.
+_secrets: dict[str, str] = {}
 # Extra fields a caller may pass with `extra=`; they become JSON keys or trailing key=value pairs.
 FIELDS = ("job_id", "user_id", "status", "duration", "size", "worker_id", "attempts", "event")
 
 
+def add_secrets(values: Mapping[str, str]) -> None:
+    """Mask these exact values ({value: mask}) from now on, in this process; see config.secret_values."""
+    _secrets.update(values)
+    ordered = sorted(_secrets.items(), key=lambda item: -len(item[0]))
+    _secrets.clear()
+    _secrets.update(ordered)
+
+
 def redact(text: str) -> str:
-    return _TOKEN.sub("<token>", text)
+    """`text` without any secret: the one masking function of every output (logs, stderr, stdout)."""
+    for value, mask in _secrets.items():
+        if value in text:
+            text = text.replace(value, mask)
+    text = _TOKEN.sub("<token>", text)
+    text = _URL_PASSWORD.sub(r"\g<head>:<password>@", text)
+    return _DSN_PASSWORD.sub(r"\g<head><password>", text)
 
 
 class _TextFormatter(logging.Formatter):

@@ -1,9 +1,11 @@
 """`make run`: start the painting engine and the Telegram bot together, and keep them running.
 
-`python -m drawme.supervisor [--workers N]` validates the configuration first (no BOT_TOKEN: exit 2
+`python -m drawme.supervisor [--workers N]` validates the configuration first (no BOT_TOKEN: exit 78
 with the @BotFather hint), then runs `python -m engine serve` and `python -m bot` as child processes
-sharing one DATA_DIR. A child that dies is restarted with exponential backoff; Ctrl-C or SIGTERM
-stops them all (SIGTERM, a grace period, then SIGKILL) and exits 0. Standard library only.
+sharing one DATA_DIR. A child that crashes is restarted with exponential backoff (`restart_delay`);
+a child that exits 78 (EX_CONFIG: a bad setting, a token Telegram rejected) is not, since a restart
+cannot fix it: the supervisor stops the others and exits 78 too. Ctrl-C or SIGTERM stops them all
+(SIGTERM, a grace period, then SIGKILL) and exits 0. Standard library only.
 
 In production use one process per role instead (deploy/compose.yaml or the systemd units), so the
 platform restarts them; this module is for one host and the developer's terminal.
@@ -21,8 +23,10 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 
-from drawme.config import BotConfig, ConfigError, EngineConfig, load_env
+from drawme import entry
+from drawme.config import EX_CONFIG, BotConfig, EngineConfig, load_env
 from drawme.logs import setup_logging
+from drawme.privacy import secure_data_dir
 
 log = logging.getLogger("drawme.supervisor")
 
@@ -32,6 +36,16 @@ BACKOFF_MAX = 30.0
 STABLE_AFTER = 60.0  # a child that ran this long is healthy again: its backoff starts over
 # SIGHUP too: the children sit in their own process group, so a closed terminal must not orphan them.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def restart_delay(crashes: int, first: float = BACKOFF_FIRST, cap: float = BACKOFF_MAX) -> float:
+    """Seconds to wait before restarting a child that crashed `crashes` times in a row (1, 2, ...).
+
+    Doubles from `first` up to `cap`: 1, 2, 4, 8, 16, 30, 30, ... with the defaults.
+    """
+    if crashes < 1:
+        raise ValueError("crashes counts from 1")
+    return min(cap, first * 2 ** min(crashes - 1, 64))
 
 
 def default_commands(workers: int = 1) -> dict[str, list[str]]:
@@ -57,10 +71,12 @@ class Child:
         self.stable_after = stable_after
         self.process: asyncio.subprocess.Process | None = None
         self.starts = 0
+        self.delays: list[float] = []  # every restart delay so far, in order
+        self.config_error = False  # exited EX_CONFIG: not restarted
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Keep the command running until `stopping` is set, then stop it."""
-        backoff = self.backoff_first
+        """Keep the command running until `stopping` is set (or it exits EX_CONFIG), then stop it."""
+        crashes = 0
         while not stopping.is_set():
             started = time.monotonic()
             try:
@@ -79,13 +95,20 @@ class Child:
             if stopping.is_set():
                 await self.stop()
                 break
-            if time.monotonic() - started >= self.stable_after:
-                backoff = self.backoff_first
-            log.warning("%s exited with code %s; restarting in %.0f s", self.name, code, backoff,
-                        extra={"event": "restart"})
+            if code == EX_CONFIG:
+                self.config_error = True
+                log.error("%s exited with code %d (configuration error, see its message above); not "
+                          "restarting it: a restart cannot fix a setting", self.name, code,
+                          extra={"event": "config_error"})
+                return
+            crashes = 1 if time.monotonic() - started >= self.stable_after else crashes + 1
+            delay = restart_delay(crashes, self.backoff_first, self.backoff_max)
+            self.delays.append(delay)
+            log.warning("%s exited with code %s; restarting in %.1f s (crash %d in a row; the wait doubles "
+                        "up to %.0f s)", self.name, code, delay, crashes, self.backoff_max,
+                        extra={"event": "restart", "attempts": crashes})
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), backoff)
-            backoff = min(backoff * 2, self.backoff_max)
+                await asyncio.wait_for(stopping.wait(), delay)
 
     def signal(self, signum: int) -> None:
         """Send `signum` to the child if it is running."""
@@ -144,18 +167,25 @@ class Supervisor:
         self._stopping.set()
 
     async def run(self) -> int:
-        """Start every child, restart those that die, and return 0 once all stopped."""
+        """Start every child, restart those that crash; 0 once all stopped, 78 after a config error."""
         self._stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
+        entry.handle_loop_exceptions(loop)
         for signum in STOP_SIGNALS:
             loop.add_signal_handler(signum, self.stop)
         try:
-            # Each child's watcher returns once it has stopped its child (after a stop request).
-            await asyncio.gather(*(child.run(self._stopping) for child in self.children))
+            # Each child's watcher returns once it has stopped its child (after a stop request), or
+            # when its child exited on a configuration error: then the others are stopped too.
+            watchers = [asyncio.ensure_future(child.run(self._stopping)) for child in self.children]
+            for finished in asyncio.as_completed(watchers):
+                await finished
+                if any(child.config_error for child in self.children) and not self._stopping.is_set():
+                    log.error("stopping the others: fix the configuration, then start again")
+                    self._stopping.set()
         finally:
             for signum in STOP_SIGNALS:
                 loop.remove_signal_handler(signum)
-        return 0
+        return EX_CONFIG if any(child.config_error for child in self.children) else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,15 +197,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers < 1:
         parser.error("--workers must be at least 1")
     env = load_env()
-    try:  # fail fast, before starting anything, with the message the child would print
-        bot_config = BotConfig.from_env(env)
-        EngineConfig.from_env(env)
-    except ConfigError as error:
-        print(f"drawme: {error}", file=sys.stderr)
-        return 2
+    # Fail fast, before starting anything, with the message the child would print (ConfigError: 78).
+    bot_config = BotConfig.from_env(env)
+    EngineConfig.from_env(env)
     common = bot_config.common
     setup_logging(common, "supervisor")
-    common.data_dir.mkdir(parents=True, exist_ok=True)
+    secure_data_dir(common.data_dir)
     # Both children must see the same data directory whatever their working directory.
     child_env = {**os.environ, "DATA_DIR": str(common.data_dir.resolve())}
     log.info("data in %s; starting %d engine worker(s) and the bot", common.data_dir.resolve(), args.workers)
@@ -183,4 +210,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry.run("drawme", main))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from drawme import entry
+
 COMMANDS = {
     "paint": ("engine.cli", "Paint one picture from the command line."),
     "serve": ("engine.worker", "Run the worker: claim jobs from the store and paint them."),
@@ -24,5 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     return int(module.main(argv[1:]) or 0)
 
 
+def console() -> int:
+    """The `drawme-engine` script and `python -m engine`: `main`, with secrets kept out of every output."""
+    return entry.run("engine", main)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console())

@@ -27,8 +27,8 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from drawme import health
-from drawme.config import CommonConfig, ConfigError, load_env
+from drawme import entry, health
+from drawme.config import EX_CONFIG, CommonConfig, ConfigError, load_env
 from drawme.models import IllegalTransition
 from drawme.store import SqliteJobStore
 
@@ -226,9 +226,14 @@ def main(argv: list[str] | None = None) -> int:
     except (AdminError, ConfigError, IllegalTransition, LookupError, ValueError, OSError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"drawme admin {args.command}: {message}", file=sys.stderr)
-        return 1
+        return EX_CONFIG if isinstance(error, ConfigError) else 1
     return 0
 
 
+def console() -> int:
+    """The `drawme-admin` script: `main`, with secrets kept out of every output."""
+    return entry.run("drawme admin", main)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console())

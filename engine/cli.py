@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from drawme import entry
 from drawme.imaging import ImageError
 from drawme.presets import PRESETS, get_preset
 from engine.imageio import load_image, save_image
@@ -389,5 +390,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
 
 
+def console() -> int:
+    """The `drawme-paint` script: `main`, with secrets kept out of every output."""
+    return entry.run("drawme-paint", main)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console())

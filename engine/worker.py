@@ -32,11 +32,13 @@ from typing import Any
 
 from drawme import health
 from drawme.backend import JobBackend
-from drawme.config import CPU_SIZES, GPU_SIZES, ConfigError, EngineConfig
+from drawme.config import CPU_SIZES, GPU_SIZES, EngineConfig
+from drawme.entry import handle_loop_exceptions
 from drawme.imaging import ImageError, load_image
 from drawme.logs import setup_logging
 from drawme.models import Job, JobProgress, JobStatus, LeaseLost, PaintParams, StoreUnavailable
 from drawme.presets import get_preset
+from drawme.privacy import secure_data_dir
 from drawme.store import SqliteJobStore
 from engine.imageio import save_image
 
@@ -448,6 +450,7 @@ class Worker:
 async def serve(config: EngineConfig, painter_module_name: str = "engine.painter") -> int:
     """Open the store, load the network once, install signal handlers and run the worker loop."""
     loop = asyncio.get_running_loop()
+    handle_loop_exceptions(loop)
     stop_early = asyncio.Event()
     worker: Worker | None = None
 
@@ -486,12 +489,9 @@ def main(argv: list[str] | None = None) -> int:
         help="module providing Painter and PaintOptions (default engine.painter; tests pass a fake)",
     )
     args = parser.parse_args(argv)
-    try:
-        config = EngineConfig.from_env()
-    except ConfigError as error:
-        print(f"engine: {error}", file=sys.stderr)
-        return 2
+    config = EngineConfig.from_env()  # a ConfigError exits 78 (drawme.entry)
     setup_logging(config.common, "engine")
+    secure_data_dir(config.common.data_dir)
     return asyncio.run(serve(config, args.painter))
 
 

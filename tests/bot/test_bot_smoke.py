@@ -79,7 +79,7 @@ def run_bot_command(args: list[str], data_dir: Path, cwd: Path) -> subprocess.Co
 
 def test_without_a_token_the_bot_explains_how_to_get_one(tmp_path: Path) -> None:
     result = run_bot_command([], tmp_path, cwd=tmp_path)  # no .env there either
-    assert result.returncode == 2
+    assert result.returncode == 78  # EX_CONFIG
     assert "@BotFather" in result.stderr and "Traceback" not in result.stderr
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import time
 
@@ -48,7 +49,8 @@ def test_missing_fresh_and_stale_heartbeats(process: str, common: CommonConfig, 
     write_heartbeat(common, process, age=120)
     stale = probe(ops_env, process)
     assert stale.returncode == 1
-    assert stale.stdout.startswith(f"{process}: heartbeat is stale (120 s old, limit 60 s)")
+    # 120 s, or a little more on a busy machine (the probe's start-up counts too)
+    assert re.match(rf"{process}: heartbeat is stale \(12\d s old, limit 60 s\)", stale.stdout)
     assert probe(ops_env, process, "--max-age", "300").returncode == 0
 
 

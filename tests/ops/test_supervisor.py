@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from drawme.config import BOTFATHER_HINT
+from drawme.config import BOTFATHER_HINT, EX_CONFIG
 from drawme.supervisor import Supervisor, default_commands
 
 
@@ -34,7 +34,7 @@ def env_without_token(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def test_without_token_exits_2_with_the_botfather_hint_and_starts_nothing(tmp_path: Path) -> None:
+def test_without_token_exits_78_with_the_botfather_hint_and_starts_nothing(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "drawme.supervisor"],
         cwd=tmp_path,
@@ -43,12 +43,12 @@ def test_without_token_exits_2_with_the_botfather_hint_and_starts_nothing(tmp_pa
         text=True,
         timeout=60,
     )
-    assert result.returncode == 2
+    assert result.returncode == EX_CONFIG
     assert BOTFATHER_HINT in result.stderr
     assert not (tmp_path / "data").exists()
 
 
-def test_bad_setting_exits_2_naming_it(tmp_path: Path) -> None:
+def test_bad_setting_exits_78_naming_it(tmp_path: Path) -> None:
     env = env_without_token(tmp_path) | {"BOT_TOKEN": "1:x", "LEASE_SECONDS": "soon"}
     result = subprocess.run(
         [sys.executable, "-m", "drawme.supervisor"],
@@ -58,7 +58,7 @@ def test_bad_setting_exits_2_naming_it(tmp_path: Path) -> None:
         text=True,
         timeout=60,
     )
-    assert result.returncode == 2
+    assert result.returncode == EX_CONFIG
     assert "LEASE_SECONDS" in result.stderr
 
 
