@@ -151,10 +151,16 @@ async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> N
             log.warning("could not report the error to the user")
 
 
+def _is_rejected_token(record: logging.LogRecord) -> bool:
+    return bool(record.exc_info) and isinstance(record.exc_info[1], InvalidToken)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the bot until Ctrl-C / SIGTERM. A bad setting or a token Telegram rejects: ConfigError."""
     config = BotConfig.from_env()
     setup_logging(config.common, "bot")
+    # PTB logs a rejected token's 40-line traceback before raising it; we say it in one line instead.
+    logging.getLogger("telegram.ext").addFilter(lambda record: not _is_rejected_token(record))
     secure_data_dir(config.common.data_dir)
     try:
         build_application(config).run_polling(allowed_updates=Update.ALL_TYPES)

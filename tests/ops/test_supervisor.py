@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from drawme.config import BOTFATHER_HINT, EX_CONFIG
-from drawme.supervisor import Supervisor, default_commands
+from drawme.supervisor import Supervisor, default_commands, restart_delay
 
 
 def child(code: str) -> list[str]:
@@ -157,3 +157,76 @@ async def test_stop_during_the_restart_backoff_does_not_wait_it_out(tmp_path: Pa
     supervisor.stop()
     assert await asyncio.wait_for(running, 5) == 0
     assert supervisor.children[0].starts == 1
+
+
+def test_restart_delays_double_from_the_first_up_to_the_cap() -> None:
+    assert [restart_delay(n) for n in range(1, 9)] == [1, 2, 4, 8, 16, 30, 30, 30]
+    assert [restart_delay(n, first=0.5, cap=3) for n in range(1, 6)] == [0.5, 1, 2, 3, 3]
+    assert restart_delay(10_000) == 30  # no overflow after a long crash loop
+    with pytest.raises(ValueError):
+        restart_delay(0)
+
+
+async def test_a_crash_loop_backs_off_and_says_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    supervisor = Supervisor({"crashy": child("raise SystemExit(3)")}, backoff_first=0.01, backoff_max=0.04)
+    running = asyncio.create_task(supervisor.run())
+    (crashy,) = supervisor.children
+    deadline = time.monotonic() + 30
+    while len(crashy.delays) < 5:
+        assert time.monotonic() < deadline, "the crashing child was not restarted"
+        await asyncio.sleep(0.05)
+    supervisor.stop()
+    assert await asyncio.wait_for(running, 10) == 0
+    assert crashy.delays[:5] == [0.01, 0.02, 0.04, 0.04, 0.04]
+    assert "crashy exited with code 3; restarting in 0.0 s (crash 2 in a row" in caplog.text
+
+
+async def test_a_child_that_exits_78_is_not_restarted_and_the_others_stop(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    steady_log = tmp_path / "steady.log"
+    supervisor = Supervisor(
+        {
+            "misconfigured": child(f"import time; time.sleep(0.3); raise SystemExit({EX_CONFIG})"),
+            "steady": child(f"import time; open({str(steady_log)!r}, 'a').write('start\\n'); time.sleep(60)"),
+        },
+        backoff_first=0.01,
+    )
+    assert await asyncio.wait_for(supervisor.run(), 20) == EX_CONFIG
+    misconfigured, steady = supervisor.children
+    assert misconfigured.starts == 1 and misconfigured.delays == []
+    assert steady.starts == 1 and steady.process.returncode == -signal.SIGTERM
+    assert "misconfigured exited with code 78 (configuration error" in caplog.text
+    assert "not restarting it" in caplog.text
+
+
+TOKEN = "7123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw9"  # real shape; the fake server answers 401
+
+
+def test_make_run_with_a_rejected_token_exits_78_without_restarting(tmp_path: Path) -> None:
+    """The real thing: the bot exits 78 on a 401 from getMe, so the supervisor gives up at once."""
+    code = f"""
+import asyncio, os, subprocess, sys
+from tests.fake_telegram import FakeTelegram
+async def main():
+    server = FakeTelegram()
+    await server.start()
+    env = dict(os.environ, TELEGRAM_API_URL=server.api_url, BOT_TOKEN={TOKEN!r})
+    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "drawme.supervisor", env=env)
+    code = await process.wait()
+    await server.stop()
+    return code
+sys.exit(asyncio.run(main()))
+"""
+    env = env_without_token(tmp_path) | {
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        "ENGINE_DEVICE": "cpu",
+        "POLL_SECONDS": "0.2",
+    }
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == EX_CONFIG, result.stderr[-3000:]
+    assert TOKEN.split(":")[1] not in result.stdout + result.stderr
+    assert "Telegram rejected BOT_TOKEN" in result.stderr
+    assert "not restarting it" in result.stderr
+    assert "restarting in" not in result.stderr
