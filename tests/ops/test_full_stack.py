@@ -1,6 +1,7 @@
 """The whole product as `make run` starts it: supervisor → real engine worker + real bot → fake Telegram.
 
 A user sends a photo and taps a preset; the painting (draft recipe, 64 px, CPU) comes back as a photo.
+Everything in the data directory is owner-only (directories 0700, files 0600), also after /forget.
 Then SIGTERM stops everything cleanly within 10 s.
 """
 
@@ -10,6 +11,7 @@ import asyncio
 import io
 import os
 import signal
+import stat
 import sys
 import time
 from pathlib import Path
@@ -58,10 +60,26 @@ async def wait_until(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+def loose_modes(root: Path) -> list[str]:
+    """Paths under `root` (and itself) that group or others may read: none, for private data."""
+    paths = [root, *root.rglob("*")]
+    return [f"{path} {stat.filemode(path.lstat().st_mode)}" for path in paths
+            if not path.is_symlink() and path.lstat().st_mode & 0o077]
+
+
+def modes(root: Path) -> set[int]:
+    return {stat.S_IMODE(path.lstat().st_mode) for path in [root, *root.rglob("*")] if not path.is_symlink()}
+
+
 async def test_make_run_paints_a_photo_end_to_end_and_stops_on_sigterm(tmp_path: Path) -> None:
     telegram = FakeTelegram()
     await telegram.start()
     common = CommonConfig(data_dir=tmp_path / "data")
+    # A data directory from before: world-readable; the start tightens it.
+    (common.data_dir / "images").mkdir(parents=True, mode=0o755)
+    common.data_dir.chmod(0o755)
+    (common.data_dir / "images" / "old.jpg").write_bytes(b"an old photo")
+    (common.data_dir / "images" / "old.jpg").chmod(0o644)
     env = {
         **os.environ,
         "BOT_TOKEN": telegram.token,
@@ -117,6 +135,20 @@ async def test_make_run_paints_a_photo_end_to_end_and_stops_on_sigterm(tmp_path:
         assert photos and max(call.files.get("photo", 0) for call in photos) > 0  # pixels went out
         pids = [health.read(common, name)["pid"] for name in ("engine", "bot")]
         assert all(Path(f"/proc/{pid}").exists() for pid in pids)
+        assert loose_modes(common.data_dir) == [] and modes(common.data_dir) == {0o700, 0o600}
+
+        def message_with(text: str) -> int | None:
+            for (chat, message_id), content in sorted(telegram.messages.items(), reverse=True):
+                if chat == USER and text in (content.get("text") or ""):
+                    return message_id
+            return None
+
+        telegram.send_text(USER, "/forget")
+        question = await telegram.wait_for(lambda: message_with("be undone"), what="/forget's question")
+        telegram.press(USER, question, "f:yes")
+        await telegram.wait_for(lambda: message_with("Everything about you is deleted"), what="/forget")
+        assert not await jobs_of_user(common)
+        assert loose_modes(common.data_dir) == []
 
         started = time.monotonic()
         supervisor.send_signal(signal.SIGTERM)
@@ -134,4 +166,5 @@ async def test_make_run_paints_a_photo_end_to_end_and_stops_on_sigterm(tmp_path:
     if os.environ.get("E_DEBUG"):
         print(text)
     assert "restarting" not in text, text[-3000:]  # neither child crashed on the way
+    assert "made 3 paths under" in text  # data dir, images/ and old.jpg were tightened, and it says so
     assert telegram.token not in text
