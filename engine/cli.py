@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, TextIO
 from drawme import entry
 from drawme.imaging import ImageError
 from drawme.presets import PRESETS, get_preset
+from engine import memory
 from engine.imageio import load_image, save_image
 from engine.recipes import RECIPES, Recipe, get_recipe
 
@@ -229,6 +230,36 @@ class _StopOnInterrupt:
         self.requested = True
 
 
+def check_memory(args: argparse.Namespace, recipe: Recipe) -> None:
+    """Refuse a --size or --style-scale the device has no memory for, before anything is allocated."""
+    device: object = "cpu"  # no need to load torch to know
+    try:
+        if args.device != "cpu":
+            from engine.painter import pick_device
+
+            device = pick_device(args.device)
+        available = memory.available_bytes(device)
+    except (RuntimeError, ValueError, AssertionError) as error:  # e.g. "cuda" on a machine without one
+        raise UsageError(f"device {args.device!r} is not available: {error}") from None
+    history = recipe.lbfgs.history_size
+    need = memory.check(args.size, args.style_scale, history, available)
+    if need is None:
+        return
+    scale = f"{args.style_scale:g}"
+    if need.largest_size:
+        advice = f"the largest --size that fits at --style-scale {scale} is {need.largest_size}"
+    else:
+        advice = f"no --size fits at --style-scale {scale}"
+    largest_scale = memory.largest_style_scale(available, args.size, history)
+    if args.style_scale != 1 and largest_scale > 0:
+        advice += f", and the largest --style-scale that fits at --size {args.size} is {largest_scale:g}"
+    where = getattr(device, "type", device)
+    raise UsageError(
+        f"--size {args.size} with --style-scale {scale} needs about {memory.describe(need.needed)} "
+        f"of memory, and {where} has {memory.describe(need.available)} free: {advice}"
+    )
+
+
 def prepare(args: argparse.Namespace) -> tuple[Image.Image, Image.Image, PaintOptions, Path]:
     """Check the arguments and load the pictures: (photo, painting, options, result prefix).
 
@@ -239,8 +270,9 @@ def prepare(args: argparse.Namespace) -> tuple[Image.Image, Image.Image, PaintOp
     except KeyError:
         raise UsageError(f"unknown recipe {args.recipe!r}; choose one of: {', '.join(RECIPES)}") from None
     reference, prefix = _inputs(args)
-    if args.size < 16 or (args.iterations is not None and args.iterations < 1) or args.style_scale <= 0:
+    if args.size < 16 or (args.iterations is not None and args.iterations < 1) or not args.style_scale > 0:
         raise UsageError("--size must be at least 16, --iter at least 1 and --style-scale positive")
+    check_memory(args, recipe)
     weights = {
         term: relative_weight(term, getattr(args, f"{term}_weight"), recipe)
         for term in ("content", "style", "tv")

@@ -1,0 +1,127 @@
+"""How much memory a painting needs, so that a size that cannot fit is refused before anything is allocated.
+
+The estimate is linear in pixels, from peak RSS measured on the CPU by `bench/memory.py` (figures and
+command in docs/PERFORMANCE.md, "Memory"):
+
+    bytes ≈ BASE + canvas_bpp × size² + STYLE_BYTES_PER_PIXEL × size² × style_scale²
+
+size² is the canvas of a square photo, the largest for a given long side. canvas_bpp covers the
+VGG activations kept for the backward pass, the gradients and the canvas copies; L-BFGS adds two
+float32 RGB vectors per pixel for each pair of history it keeps, so it grows with the recipe's
+history_size. On CUDA the same constants are used: convolutions there run in bfloat16, so they
+overestimate (not measured on a GPU yet).
+
+Pure functions, except `available_bytes`, which asks the system or the GPU how much is free.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+# bench/memory.py, default recipe (history_size 50), CPU, torch 2.14.1: see docs/PERFORMANCE.md.
+BASE_BYTES = 1_170 * 2**20  # torch, the VGG-19 weights as loaded, Python: independent of the size
+CANVAS_BYTES_PER_PIXEL = 5_400  # at MEASURED_HISTORY pairs of L-BFGS history
+STYLE_BYTES_PER_PIXEL = 1_000  # the style image's features, computed once without gradients
+MEASURED_HISTORY = 50
+LBFGS_BYTES_PER_PIXEL_PER_PAIR = 2 * 3 * 4  # one pair: two float32 RGB vectors of the canvas
+# What we leave to everything else on the machine (and to estimation error).
+HEADROOM = 0.85
+MIN_SIZE = 16
+
+
+@dataclass(frozen=True)
+class MemoryNeed:
+    """A refusal's facts: what the painting needs, what the device has, the largest size that fits."""
+
+    needed: int  # bytes
+    available: int  # bytes
+    largest_size: int  # px (0: nothing fits)
+
+
+def estimate_bytes(size: int, style_scale: float = 1.0, history_size: int = MEASURED_HISTORY) -> int:
+    """Peak bytes of painting at long side `size` with the style at `style_scale` (see the module doc)."""
+    pixels = float(size) * size
+    canvas = CANVAS_BYTES_PER_PIXEL + (history_size - MEASURED_HISTORY) * LBFGS_BYTES_PER_PIXEL_PER_PAIR
+    return int(BASE_BYTES + canvas * pixels + STYLE_BYTES_PER_PIXEL * pixels * style_scale**2)
+
+
+def largest_size(available: int, style_scale: float = 1.0, history_size: int = MEASURED_HISTORY) -> int:
+    """The largest long side whose estimate fits in HEADROOM × `available` bytes (0 if none does)."""
+    budget = available * HEADROOM - BASE_BYTES
+    per_pixel = estimate_bytes(1, style_scale, history_size) - BASE_BYTES
+    if budget <= 0 or per_pixel <= 0:
+        return 0
+    size = math.isqrt(int(budget / per_pixel))
+    while size > 0 and estimate_bytes(size, style_scale, history_size) > available * HEADROOM:
+        size -= 1  # float rounding at the boundary
+    return size if size >= MIN_SIZE else 0
+
+
+def largest_style_scale(available: int, size: int, history_size: int = MEASURED_HISTORY) -> float:
+    """The largest style_scale (to 0.01) that fits at long side `size`; 0 if even none does."""
+    room = available * HEADROOM - estimate_bytes(size, 0.0, history_size)
+    if room <= 0:
+        return 0.0
+    return math.floor(math.sqrt(room / (STYLE_BYTES_PER_PIXEL * float(size) * size)) * 100) / 100
+
+
+def check(size: int, style_scale: float, history_size: int, available: int) -> MemoryNeed | None:
+    """None when the painting fits in `available` bytes; otherwise the facts for a refusal."""
+    needed = estimate_bytes(size, style_scale, history_size)
+    if needed <= available * HEADROOM:
+        return None
+    return MemoryNeed(needed, available, largest_size(available, style_scale, history_size))
+
+
+def describe(amount: int) -> str:
+    """Bytes as a short figure for operators: 512 MB, 3.2 GB, 80000 GB."""
+    gigabytes = amount / 1e9
+    return f"{amount / 1e6:.0f} MB" if gigabytes < 1 else f"{gigabytes:.{1 if gigabytes < 100 else 0}f} GB"
+
+
+# --- what the device has ---------------------------------------------------------------------------
+
+
+def _meminfo_available() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _cgroup_available() -> int | None:
+    """Room left under a container's memory limit (cgroup v2), if there is one."""
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit == "max":
+            return None
+        return int(limit) - int(Path("/sys/fs/cgroup/memory.current").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def system_available() -> int:
+    """Bytes of RAM this process may still use: MemAvailable, or less under a container limit."""
+    figures = [f for f in (_meminfo_available(), _cgroup_available()) if f is not None]
+    if not figures:  # not Linux: all of physical memory
+        figures = [os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")]
+    return max(0, min(figures))
+
+
+def available_bytes(device: object) -> int:
+    """Free memory on `device` (a torch.device, or a name such as "cpu", "cuda:0")."""
+    kind = getattr(device, "type", str(device).split(":")[0])
+    if kind == "cuda":
+        torch = sys.modules.get("torch")
+        if torch is None:
+            import torch
+        free, _ = torch.cuda.mem_get_info(device if not isinstance(device, str) else torch.device(device))
+        return int(free)
+    return system_available()  # the CPU, and Apple's unified memory (mps)
