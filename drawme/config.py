@@ -215,6 +215,8 @@ class EngineConfig:
     poll_seconds: float = 0.5
     max_size: int = 0  # 0: the device's "large" size
     worker_id: str = ""
+    # The bot's PAINT_SIZES, read here too so the worker can refuse at start what its device cannot fit.
+    paint_sizes: Sizes | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> EngineConfig:
@@ -226,6 +228,7 @@ class EngineConfig:
             poll_seconds=_float(env, "POLL_SECONDS", cls.poll_seconds, 0.05),
             max_size=_int(env, "MAX_SIZE", cls.max_size, 0),
             worker_id=env.get("WORKER_ID", "").strip(),
+            paint_sizes=_sizes(env, "PAINT_SIZES"),
         )
 
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from drawme import health
 from drawme.backend import JobBackend
-from drawme.config import CPU_SIZES, GPU_SIZES, EngineConfig
+from drawme.config import CPU_SIZES, GPU_SIZES, ConfigError, EngineConfig
 from drawme.entry import handle_loop_exceptions
 from drawme.imaging import ImageError, load_image
 from drawme.logs import setup_logging
@@ -40,7 +40,9 @@ from drawme.models import Job, JobProgress, JobStatus, LeaseLost, PaintParams, S
 from drawme.presets import get_preset
 from drawme.privacy import secure_data_dir
 from drawme.store import SqliteJobStore
+from engine import memory
 from engine.imageio import save_image
+from engine.recipes import get_recipe
 
 log = logging.getLogger("engine.worker")
 
@@ -62,6 +64,25 @@ def max_size_for(config: EngineConfig, device: str) -> int:
     if config.max_size:
         return config.max_size
     return (GPU_SIZES if device == "cuda" else CPU_SIZES).large
+
+
+def fitting_max_size(config: EngineConfig, device: str, available: int) -> int:
+    """max_size_for, within what fits in `available` bytes; a setting that cannot fit is a ConfigError.
+
+    MAX_SIZE and PAINT_SIZES' "large" are the operator's promises: refused at start with the largest size
+    that fits, before any job allocates. The default "large" size is quietly lowered instead.
+    """
+    fits = memory.largest_size(available)
+    settings = [("MAX_SIZE", config.max_size)]
+    if config.paint_sizes is not None:
+        settings.append(("PAINT_SIZES (large)", config.paint_sizes.large))
+    for name, size in settings:
+        if size and size > fits:
+            raise ConfigError(
+                f"{name} {size} px needs about {memory.describe(memory.estimate_bytes(size))} of memory "
+                f"and {device} has {memory.describe(available)} free: the largest size that fits is {fits} px"
+            )
+    return min(max_size_for(config, device), fits)
 
 
 def paint_options(painter_module: ModuleType, params: PaintParams, size: int) -> Any:
@@ -180,7 +201,9 @@ class Worker:
         self.painter_module = painter_module
         self.worker_id = worker_id or config.worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.device = getattr(painter.device, "type", str(painter.device))
-        self.max_size = max_size_for(config, self.device)
+        # The painter's own weights are already loaded, and the estimate counts them: add them back.
+        self.memory_budget = memory.available_bytes(painter.device) + memory.BASE_BYTES
+        self.max_size = fitting_max_size(config, self.device, self.memory_budget)
         self._stopping = threading.Event()  # read by the painting thread between steps
         self._wake = asyncio.Event()
         self._run: _Run | None = None
@@ -400,7 +423,9 @@ class Worker:
     async def _paint(self, job: Job, run: _Run, reporter: ProgressReporter) -> tuple[Any, int, str | None]:
         """Paint at the job's size (clamped to the device); once more smaller if GPU memory runs out."""
         content, styles, preset = await self._load_inputs(job)
-        size = min(job.params.size, self.max_size)
+        size = min(job.params.size, self.max_size, self._fitting_size(job))
+        if size < memory.MIN_SIZE:
+            raise PaintFailed(OUT_OF_MEMORY)
         note = f"Painted at {size} px, the largest this painter makes." if size < job.params.size else None
 
         def should_stop() -> bool:
@@ -436,6 +461,14 @@ class Worker:
                 size = smaller
                 note = f"Painted at {size} px because the full size ran out of GPU memory."
         raise AssertionError("unreachable")
+
+    def _fitting_size(self, job: Job) -> int:
+        """The largest size this job's recipe and style scale fit in at worker start's free memory."""
+        try:
+            history = get_recipe(job.params.recipe).lbfgs.history_size
+        except KeyError:  # the painter refuses an unknown recipe itself
+            history = memory.MEASURED_HISTORY
+        return memory.largest_size(self.memory_budget, job.params.style_scale, history)
 
     @staticmethod
     def _empty_gpu_cache() -> None:
