@@ -102,3 +102,48 @@ def test_engine_config_defaults() -> None:
     assert config.device == "auto"
     assert config.common.data_dir == Path("data")
     assert config.common.limits.retention_days == 7
+
+
+@pytest.mark.parametrize(
+    ("given", "root"),
+    [
+        ("", ""),
+        ("http://127.0.0.1:8081", "http://127.0.0.1:8081"),
+        ("http://127.0.0.1:8081/", "http://127.0.0.1:8081"),
+        ("http://127.0.0.1:8081/bot", "http://127.0.0.1:8081"),  # understood, never doubled
+        ("http://127.0.0.1:8081/bot/", "http://127.0.0.1:8081"),
+        ("https://example.org/telegram/bot", "https://example.org/telegram"),  # behind a reverse proxy
+    ],
+)
+def test_telegram_api_url_is_the_server_root(given: str, root: str) -> None:
+    from drawme.config import api_root
+
+    assert api_root(given) == root
+
+
+@pytest.mark.parametrize("given", ["https://api.telegram.org/bot123456:ABCdef/", "127.0.0.1:8081", "ftp://x"])
+def test_a_telegram_api_url_with_a_token_or_no_scheme_is_refused_without_echoing_it(given: str) -> None:
+    from drawme.config import api_root
+
+    with pytest.raises(ConfigError) as refused:
+        api_root(given)
+    assert "TELEGRAM_API_URL" in str(refused.value) and "ABCdef" not in str(refused.value)
+
+
+def test_secret_values_cover_the_token_url_passwords_and_secret_names() -> None:
+    from drawme.config import secret_values
+
+    found = secret_values({
+        "BOT_TOKEN": "123456:ABCDEFGHIJ",
+        "DATABASE_URL": "postgresql://drawme:p%40ss-word@db:5432/drawme",
+        "SMTP_PASSWORD": "letmein1",
+        "DATA_DIR": "/var/lib/drawme",
+        "MAX_SIZE": "1",
+    })
+    assert found == {
+        "123456:ABCDEFGHIJ": "<token>",
+        "ABCDEFGHIJ": "<token>",
+        "p%40ss-word": "<password>",
+        "p@ss-word": "<password>",
+        "letmein1": "<secret>",
+    }

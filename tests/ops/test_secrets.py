@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -97,3 +98,54 @@ async def test_a_url_with_a_token_in_it_is_refused_without_echoing_it(tmp_path: 
     assert SECRET_HALF.encode() not in stdout + stderr
     (line,) = stderr.decode().strip().splitlines()
     assert "TELEGRAM_API_URL" in line and "without the token" in line
+
+
+# Every way an error or a print can leave a process, each carrying the secrets; then a crash in main.
+LEAKS = """
+import asyncio, sys, threading, warnings
+from drawme import entry
+
+def fail_in_thread():
+    raise RuntimeError("thread failed with {token}")
+
+def main():
+    print("stdout: token {token} and database postgresql://drawme:{password}@db/drawme")
+    warnings.warn("a warning about {token}")
+    thread = threading.Thread(target=fail_in_thread, name="worker-thread")
+    thread.start(); thread.join()
+
+    async def orphan():
+        raise RuntimeError("task failed with password {password}")
+
+    async def loop_main():
+        entry.handle_loop_exceptions()
+        task = asyncio.get_running_loop().create_task(orphan())
+        await asyncio.sleep(0.05)
+        del task  # never awaited: the loop reports its exception when it is collected
+
+    asyncio.run(loop_main())
+    raise ConnectionError("could not connect to postgresql://drawme:{password}@db/drawme as {token}")
+
+sys.exit(entry.run("leaky", main))
+"""
+
+
+def test_prints_warnings_threads_tasks_and_crashes_are_all_redacted(tmp_path: Path) -> None:
+    password = "s3cr3t-Pa55word"
+    env = {**os.environ, "BOT_TOKEN": TOKEN, "DATABASE_URL": f"postgresql://drawme:{password}@db/drawme",
+           "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-c", LEAKS.format(token=TOKEN, password=password)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 1
+    assert SECRET_HALF not in output and password not in output
+    assert "stdout: token <token> and database postgresql://drawme:<password>@db/drawme" in result.stdout
+    assert "a warning about <token>" in result.stderr
+    assert "thread failed with <token>" in result.stderr and "worker-thread" in result.stderr
+    assert "task failed with password <password>" in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "leaky: stopped by an unexpected error (ConnectionError: could not connect to "
+        "postgresql://drawme:<password>@db/drawme as <token>); the log above has the details"
+    )
