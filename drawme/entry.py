@@ -111,8 +111,8 @@ def protect(process: str) -> None:
         sys.stdout = RedactingStream(sys.stdout)
     if not isinstance(sys.stderr, RedactingStream):
         sys.stderr = RedactingStream(sys.stderr)
-    if not logging.getLogger().handlers:  # until main sets up logging from the configuration
-        setup_logging(CommonConfig(), process)
+    if not logging.getLogger().handlers:  # until main sets up logging from the configuration, if it does
+        setup_logging(CommonConfig(log_level="WARNING"), process)
     logging.captureWarnings(True)  # warnings go through the formatter, not straight to stderr
     sys.excepthook = _excepthook
     threading.excepthook = _thread_excepthook

@@ -241,7 +241,7 @@ def check_memory(args: argparse.Namespace, recipe: Recipe) -> None:
         available = memory.available_bytes(device)
     except (RuntimeError, ValueError, AssertionError) as error:  # e.g. "cuda" on a machine without one
         raise UsageError(f"device {args.device!r} is not available: {error}") from None
-    history = recipe.lbfgs.history_size
+    history = memory.history_pairs(recipe)
     need = memory.check(args.size, args.style_scale, history, available)
     if need is None:
         return

@@ -7,9 +7,9 @@ command in docs/PERFORMANCE.md, "Memory"):
 
 size² is the canvas of a square photo, the largest for a given long side. canvas_bpp covers the
 VGG activations kept for the backward pass, the gradients and the canvas copies; L-BFGS adds two
-float32 RGB vectors per pixel for each pair of history it keeps, so it grows with the recipe's
-history_size. On CUDA the same constants are used: convolutions there run in bfloat16, so they
-overestimate (not measured on a GPU yet).
+float32 RGB vectors per pixel for each pair of history it keeps at full size (`history_pairs`).
+On CUDA the same constants are used: convolutions there run in bfloat16, so they overestimate
+(not measured on a GPU yet).
 
 Pure functions, except `available_bytes`, which asks the system or the GPU how much is free.
 """
@@ -22,11 +22,16 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-# bench/memory.py, default recipe (history_size 50), CPU, torch 2.14.1: see docs/PERFORMANCE.md.
-BASE_BYTES = 1_170 * 2**20  # torch, the VGG-19 weights as loaded, Python: independent of the size
-CANVAS_BYTES_PER_PIXEL = 5_400  # at MEASURED_HISTORY pairs of L-BFGS history
-STYLE_BYTES_PER_PIXEL = 1_000  # the style image's features, computed once without gradients
-MEASURED_HISTORY = 50
+from engine.recipes import Recipe
+
+# bench/memory.py, default recipe's losses at full size for 25 steps, CPU, torch 2.14.1: see
+# docs/PERFORMANCE.md, "Memory".
+# Fit: start-up peak 1074 MiB, canvas 3702 B/px, style 680 B/px; the constants round up by about 10%
+# over the worst single run (4824 B/px in all at 192 px), since sampling every 2 ms can miss a peak.
+BASE_BYTES = 1_100 * 2**20  # torch, the VGG-19 weights while loading, Python: independent of the size
+CANVAS_BYTES_PER_PIXEL = 4_500  # with MEASURED_HISTORY pairs of L-BFGS history
+STYLE_BYTES_PER_PIXEL = 800  # the style image's features, computed once without gradients
+MEASURED_HISTORY = 25  # pairs the measured run held (25 steps, history_size 50)
 LBFGS_BYTES_PER_PIXEL_PER_PAIR = 2 * 3 * 4  # one pair: two float32 RGB vectors of the canvas
 # What we leave to everything else on the machine (and to estimation error).
 HEADROOM = 0.85
@@ -40,6 +45,12 @@ class MemoryNeed:
     needed: int  # bytes
     available: int  # bytes
     largest_size: int  # px (0: nothing fits)
+
+
+def history_pairs(recipe: Recipe) -> int:
+    """Pairs of L-BFGS history a recipe holds at full size: its history_size, or fewer full-size steps."""
+    full_size_steps = [stage.steps for stage in recipe.stages if stage.scale >= 1.0]
+    return min(recipe.lbfgs.history_size, max(full_size_steps, default=recipe.lbfgs.history_size))
 
 
 def estimate_bytes(size: int, style_scale: float = 1.0, history_size: int = MEASURED_HISTORY) -> int:

@@ -465,7 +465,7 @@ class Worker:
     def _fitting_size(self, job: Job) -> int:
         """The largest size this job's recipe and style scale fit in at worker start's free memory."""
         try:
-            history = get_recipe(job.params.recipe).lbfgs.history_size
+            history = memory.history_pairs(get_recipe(job.params.recipe))
         except KeyError:  # the painter refuses an unknown recipe itself
             history = memory.MEASURED_HISTORY
         return memory.largest_size(self.memory_budget, job.params.style_scale, history)
