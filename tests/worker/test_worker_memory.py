@@ -13,6 +13,7 @@ import pytest
 from drawme.config import EX_CONFIG, ConfigError, Sizes
 from drawme.models import PaintParams
 from engine import memory
+from engine.recipes import get_recipe
 from engine.worker import Worker, fitting_max_size
 
 from . import sleepy_painter
@@ -48,7 +49,7 @@ async def test_a_job_that_does_not_fit_its_style_scale_is_painted_smaller(config
     worker = Worker(config, store, painter, sleepy_painter)
     worker.memory_budget = memory.estimate_bytes(512, 1.0)  # 512 px fits, but not with a 4x style
     final = await worker.run_once()
-    fits = memory.largest_size(worker.memory_budget, 4.0)
+    fits = memory.largest_size(worker.memory_budget, 4.0, memory.history_pairs(get_recipe("default")))
     assert final.id == job.id and painter.calls[0].size == fits < 512
     assert f"{fits} px" in final.note
 
