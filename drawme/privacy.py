@@ -26,11 +26,14 @@ def tighten(root: Path) -> int:
         for path, mode in entries:
             try:
                 info = os.lstat(path)
+                if stat.S_ISLNK(info.st_mode) or stat.S_IMODE(info.st_mode) & 0o077 == 0:
+                    continue
+                os.chmod(path, stat.S_IMODE(info.st_mode) & mode)
             except FileNotFoundError:  # deleted meanwhile (a running sibling's temp file)
                 continue
-            if stat.S_ISLNK(info.st_mode) or stat.S_IMODE(info.st_mode) & 0o077 == 0:
+            except PermissionError:  # another user's file (copied in as root?): say so, carry on
+                log.warning("cannot make %s private: it belongs to another user", path)
                 continue
-            os.chmod(path, stat.S_IMODE(info.st_mode) & mode)
             changed += 1
     return changed
 
