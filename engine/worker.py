@@ -204,6 +204,9 @@ class Worker:
         # The painter's own weights are already loaded, and the estimate counts them: add them back.
         self.memory_budget = memory.available_bytes(painter.device) + memory.BASE_BYTES
         self.max_size = fitting_max_size(config, self.device, self.memory_budget)
+        if self.max_size < max_size_for(config, self.device):
+            log.warning("only %s free on %s: painting at most %d px", memory.describe(self.memory_budget),
+                        self.device, self.max_size)
         self._stopping = threading.Event()  # read by the painting thread between steps
         self._wake = asyncio.Event()
         self._run: _Run | None = None
