@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from drawme.models import Blend, IllegalTransition, JobProgress, JobStatus, LeaseLost, UserSettings
@@ -164,3 +166,16 @@ async def test_same_picture_is_stored_once_per_owner(store):
     assert await store.get_image_bytes(first.id) == jpeg_bytes()
     assert await store.get_image_bytes(10_000) is None
     assert await store.get_image(first.id) == first
+
+
+async def test_wait_for_change_wakes_on_a_commit(store, second_store, backend):
+    """PostgreSQL: another connection's submit wakes a waiter (LISTEN/NOTIFY). SQLite: this process's
+    own commits do; other processes' are seen by polling (the wait times out)."""
+    while await store.wait_for_change(0.3):  # starts listening; drains the signals until quiet
+        pass
+    waiter = asyncio.ensure_future(store.wait_for_change(10))
+    await asyncio.sleep(0.2)
+    submitter = second_store if backend == "postgres" else store
+    await submit(submitter, 1)
+    assert await asyncio.wait_for(waiter, 5) is True
+    assert await store.wait_for_change(0.05) is False  # nothing new since

@@ -187,3 +187,28 @@ async def test_worker_applies_the_retention_period_while_serving(tmp_path):
         await asyncio.wait_for(serving, timeout=10)
     finally:
         await store.close()
+
+
+async def test_retention_runs_while_the_worker_is_busy(tmp_path, monkeypatch):
+    """A busy fleet still deletes old files: retention does not wait for an idle moment."""
+    common = CommonConfig(data_dir=tmp_path / "data", limits=Limits(retention_days=0))
+    config = EngineConfig(common=common, device="cpu", lease_seconds=2.0, poll_seconds=0.05)
+    monkeypatch.setattr(worker_module, "RETENTION_CHECK", 0.1)
+    store = await SqliteJobStore.open(common)
+    try:
+        # Another process has just purged: the next turn comes in 1.5 s, when the worker is busy.
+        assert await store.purge_if_due("elsewhere", 1.5) is not None
+        old = await submit(store, user_id=1)
+        worker, _ = make_worker(config, store)
+        assert (await worker.run_once()).id == old.id
+        long = await submit(store, user_id=2)
+        busy, _ = make_worker(config, store, steps=1000, delay=0.02)
+        serving = asyncio.create_task(busy.serve())
+        await wait_for(store, long.id, lambda j: j.status == JobStatus.RUNNING and j.progress.step > 0)
+        assert await store.get(old.id) is not None  # not yet due
+        await wait_for(store, old.id, lambda j: j is None, timeout=10)  # purged while painting
+        assert (await store.get(long.id)).status == JobStatus.RUNNING
+        busy.stop()
+        await asyncio.wait_for(serving, timeout=10)
+    finally:
+        await store.close()
