@@ -26,7 +26,10 @@ log = logging.getLogger(__name__)
 
 # A queued job's turn: its user's starts in the fairness window plus its place among that user's
 # queued jobs. The lowest turn is always some user's head job, so this is `claim_order`'s rule.
-NEXT_JOB = """
+# Only the first CANDIDATES in that order are joined back to `jobs` to be locked: enough to pass over
+# the rows that concurrent claims hold, and the plan stays cheap whatever the table's statistics say.
+CANDIDATES = 64
+NEXT_JOB = f"""
 WITH recent AS (
     SELECT user_id, COUNT(*) AS started FROM jobs WHERE started_at >= ? GROUP BY user_id
 ), turns AS (
@@ -35,8 +38,9 @@ WITH recent AS (
            + COALESCE(recent.started, 0) AS turn
     FROM jobs LEFT JOIN recent ON recent.user_id = jobs.user_id
     WHERE jobs.status = 'queued'
+    ORDER BY turn, jobs.priority DESC, jobs.id LIMIT {CANDIDATES}
 )
-SELECT jobs.id FROM jobs JOIN turns ON turns.id = jobs.id WHERE jobs.status = 'queued'
+SELECT jobs.id FROM turns JOIN jobs ON jobs.id = turns.id WHERE jobs.status = 'queued'
 ORDER BY turns.turn, turns.priority DESC, jobs.id LIMIT 1"""
 
 CLAIM_LOCK = {

@@ -113,6 +113,8 @@ CREATE TABLE maintenance (
     due_at REAL NOT NULL,                   -- the next run may start once this time has passed
     owner TEXT
 );
+-- the claim's "jobs started in the fairness window", counted per user
+CREATE INDEX jobs_started ON jobs(started_at);
 """
 
 POSTGRES_V4 = """
@@ -172,6 +174,7 @@ CREATE INDEX jobs_user_started ON jobs(user_id, started_at);
 CREATE INDEX jobs_undelivered ON jobs(id) WHERE delivered_at IS NULL;
 CREATE INDEX jobs_finished ON jobs(finished_at);
 CREATE INDEX images_created ON images(created_at);
+CREATE INDEX jobs_started ON jobs(started_at);
 CREATE TABLE workers (
     id TEXT PRIMARY KEY,
     device TEXT NOT NULL,
