@@ -1,5 +1,6 @@
 """Fixtures for the job store: every test runs on SQLite and on PostgreSQL (a fresh schema each),
-with a clock the test moves by hand. `@pytest.mark.sqlite_only` keeps a test to SQLite (its file), `postgres_only` to PostgreSQL."""
+with a clock the test moves by hand. `@pytest.mark.sqlite_only` keeps a test to SQLite (its file),
+`@pytest.mark.postgres_only` to PostgreSQL (row locks)."""
 
 from __future__ import annotations
 
