@@ -42,7 +42,7 @@ STATE_FLUSH_SECONDS = 5
 
 
 def build_application(config: BotConfig, backend: JobBackend | None = None) -> Application:
-    """The bot, ready to run. Without `backend`, it opens (and later closes) the SQLite job store."""
+    """The bot, ready to run. Without `backend`, it opens (and later closes) the job store."""
     builder = (
         Application.builder()
         .token(config.token)
@@ -120,9 +120,9 @@ async def _post_init(application: Application) -> None:
     config: BotConfig = application.bot_data["config"]
     handle_loop_exceptions()
     if application.bot_data["own_backend"]:
-        from drawme.store import SqliteJobStore  # the composition root is the only place that knows it
+        from drawme.store import open_store  # the composition root is the only place that knows it
 
-        _provide(application, await SqliteJobStore.open(config.common))
+        _provide(application, await open_store(config.common))
     await application.bot.set_my_commands([BotCommand(name, about) for name, about in texts.COMMANDS])
     delivery: Delivery = application.bot_data["services"].delivery
     # Several instances may overlap only to be skipped by Delivery's own busy flag (no scheduler warnings).

@@ -77,7 +77,7 @@ async def queue_painting(
     try:
         job = await svc.backend.submit(request)
     except LimitExceeded as refusal:
-        await context.bot.send_message(chat_id, texts.LIMIT.format(message=refusal.message))
+        await context.bot.send_message(chat_id, texts.LIMIT.format(message=texts.refusal(refusal.refusal)))
         return None
     log.info("job queued", extra={"job_id": job.id, "user_id": user_id, "size": params.size})
     if style_preset and settings.last_preset != style_preset:

@@ -147,3 +147,14 @@ def test_secret_values_cover_the_token_url_passwords_and_secret_names() -> None:
         "p@ss-word": "<password>",
         "letmein1": "<secret>",
     }
+
+
+def test_database_url_selects_postgres_and_refuses_other_schemes():
+    from drawme.config import CommonConfig, ConfigError
+
+    assert CommonConfig.from_env({}).uses_postgres is False
+    url = "postgresql://drawme:secret@db:5432/drawme"
+    common = CommonConfig.from_env({"DATABASE_URL": url, "DB_POOL_SIZE": "8"})
+    assert common.uses_postgres and common.database_url == url and common.db_pool_size == 8
+    with pytest.raises(ConfigError, match="DATABASE_URL"):
+        CommonConfig.from_env({"DATABASE_URL": "mysql://x"})

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from drawme import schema
+import pytest
+
 from drawme.models import JobStatus, PaintParams
-from drawme.store import SqliteJobStore
+from drawme.store import SqliteJobStore, schema
+
+pytestmark = pytest.mark.sqlite_only  # PostgreSQL's schema starts at v4
 
 
 def make_v1_database(path, now: float) -> None:
@@ -44,9 +47,13 @@ def make_v1_database(path, now: float) -> None:
 
 async def test_v1_database_upgrades_and_keeps_its_data(common, clock):
     make_v1_database(common.db_path, clock.now)
+    (common.data_dir / "results").mkdir()
+    (common.data_dir / "results" / "2.png").write_bytes(b"old painting")
+    (common.data_dir / "images" / "ab").mkdir(parents=True)
+    (common.data_dir / "images" / "ab" / "abc.jpg").write_bytes(b"old photo")
     store = await SqliteJobStore.open(common, clock=clock)
     try:
-        assert await store.schema_version() == schema.LATEST == 3
+        assert await store.schema_version() == schema.LATEST == 4
         settings = await store.get_settings(7)
         assert settings.blend.content == 2.0 and settings.size == "small"
         image = await store.get_image(1)
@@ -54,7 +61,10 @@ async def test_v1_database_upgrades_and_keeps_its_data(common, clock):
         queued, done = await store.get(1), await store.get(2)
         assert queued.status == JobStatus.QUEUED and queued.params == PaintParams(size=256)
         assert queued.note is None and queued.progress.step == 0 and queued.progress.work is None
-        assert done.status == JobStatus.DONE and done.result_path == "results/2.png"
+        assert done.status == JobStatus.DONE and done.result_key == "results/2.png"
+        # Files of a pre-v4 store are still read from DATA_DIR: an upgrade loses no painting.
+        assert await store.get_result(2) == b"old painting"
+        assert await store.get_image_bytes(1) == b"old photo"
         # The new columns work: the old queued job is claimable and reports progress.
         claimed = await store.claim("w", 30)
         assert claimed.id == 1
@@ -67,7 +77,7 @@ async def test_v1_database_upgrades_and_keeps_its_data(common, clock):
     # Opening again runs nothing twice.
     again = await SqliteJobStore.open(common, clock=clock)
     try:
-        assert await again.schema_version() == 3
+        assert await again.schema_version() == 4
         assert (await again.get(1)).status == JobStatus.RUNNING
     finally:
         await again.close()
@@ -75,7 +85,7 @@ async def test_v1_database_upgrades_and_keeps_its_data(common, clock):
     try:
         assert db.execute("SELECT size FROM jobs ORDER BY id").fetchall() == [(256,), (256,)]
         versions = db.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
-        assert [row[0] for row in versions] == [1, 2, 3]
+        assert [row[0] for row in versions] == [1, 2, 3, 4]
     finally:
         db.close()
 
