@@ -90,6 +90,10 @@ def add_handlers(application: Application, config: BotConfig) -> None:
     application.add_handler(MessageHandler(filters.COMMAND, commands.unknown_command))
     application.add_handler(MessageHandler(PICTURES, conversation.picture))
     application.add_handler(MessageHandler(filters.TEXT, commands.text))
+    # Everything else a user can send (voice, video, location, poll, sticker, PDF...): never silence.
+    application.add_handler(
+        MessageHandler(filters.UpdateType.MESSAGE & ~filters.StatusUpdate.ALL, commands.anything_else)
+    )
     application.add_handler(
         CallbackQueryHandler(conversation.preset_chosen, pattern=keyboards.pattern(keyboards.PRESET))
     )

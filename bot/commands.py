@@ -259,6 +259,16 @@ async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await update.message.reply_text(texts.UNKNOWN_COMMAND)
 
 
+async def anything_else(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The catch-all: any message that is not a command, a picture or text gets a plain-words answer."""
+    message = update.effective_message
+    answer = next(
+        (words for kind, words in texts.NOT_A_PICTURE.items() if getattr(message, kind, None)),
+        texts.NOT_A_PICTURE_OTHER,
+    )
+    await message.reply_text(answer)
+
+
 async def text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Plain text: a nudge towards what to send next."""
     waiting = PENDING_PHOTO in context.user_data

@@ -275,6 +275,54 @@ class FakeTelegram:
         }
         return self.push_update(message=self._message(user_id, video=video))["message"]
 
+    def send_other(self, user_id: int, kind: str) -> dict[str, Any]:
+        """A message that is not a picture or text, shaped as Telegram sends it: voice, audio,
+        video_note, sticker, location, venue, contact, poll or dice."""
+        file_id, unique = self.add_file(b"\x00" * 16)
+        media = {"file_id": file_id, "file_unique_id": unique, "file_size": 16}
+        location = {"latitude": 48.52, "longitude": 9.05}
+        content = {
+            "voice": {"voice": {**media, "duration": 3, "mime_type": "audio/ogg"}},
+            "audio": {"audio": {**media, "duration": 120, "mime_type": "audio/mpeg", "title": "Song"}},
+            "video_note": {"video_note": {**media, "length": 240, "duration": 5}},
+            "sticker": {
+                "sticker": {
+                    **media,
+                    "type": "regular",
+                    "width": 512,
+                    "height": 512,
+                    "is_animated": False,
+                    "is_video": False,
+                    "emoji": "😀",
+                }
+            },
+            "location": {"location": location},
+            "venue": {
+                "venue": {"location": location, "title": "Tübingen", "address": "Neckar"},
+                "location": location,
+            },
+            "contact": {"contact": {"phone_number": "+100", "first_name": "Ada", "user_id": user_id}},
+            "poll": {
+                "poll": {
+                    "id": "poll-1",
+                    "question": "Which style?",
+                    "options": [
+                        {"text": "Van Gogh", "voter_count": 0, "persistent_id": "0"},
+                        {"text": "Munch", "voter_count": 0, "persistent_id": "1"},
+                    ],
+                    "total_voter_count": 0,
+                    "is_closed": False,
+                    "is_anonymous": True,
+                    "type": "regular",
+                    "allows_multiple_answers": False,
+                    "allows_revoting": False,
+                    "members_only": False,
+                }
+            },
+            "dice": {"dice": {"emoji": "🎲", "value": 4}},
+        }[kind]
+        return self.push_update(message=self._message(user_id, **content))["message"]
+
     def send_album(self, user_id: int, pictures: Iterable[bytes]) -> list[dict[str, Any]]:
         """Several photos with one media_group_id, one update each, as Telegram delivers albums."""
         group = str(next(self._album_ids))
