@@ -11,7 +11,6 @@ import sys
 
 from telegram import BotCommand, Update
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     CallbackQueryHandler,
     CommandHandler,
@@ -19,12 +18,13 @@ from telegram.ext import (
     MessageHandler,
     PersistenceInput,
     PicklePersistence,
+    TypeHandler,
     filters,
 )
 
-from bot import commands, conversation, keyboards, texts
+from bot import commands, conversation, flood, keyboards, texts
 from bot.delivery import Delivery
-from bot.jobs import Services
+from bot.jobs import Services, services
 from bot.uploads import PICTURES
 from drawme.backend import JobBackend
 from drawme.config import BotConfig, ConfigError
@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 # Flood control: the limiter spaces requests and retries a 429 this many times before giving up;
 # delivery then retries on a later tick.
 RATE_LIMIT_RETRIES = 2
+# Updates handled at once (different chats; one chat's updates always run in order).
+CONCURRENT_UPDATES = 64
 # How often the conversation state (user_data) is written to disk; it is also written at shutdown.
 STATE_FLUSH_SECONDS = 5
 
@@ -44,7 +46,8 @@ def build_application(config: BotConfig, backend: JobBackend | None = None) -> A
     builder = (
         Application.builder()
         .token(config.token)
-        .rate_limiter(AIORateLimiter(max_retries=RATE_LIMIT_RETRIES))
+        .rate_limiter(flood.PerChatRateLimiter(max_retries=RATE_LIMIT_RETRIES))
+        .concurrent_updates(flood.PerChatOrder(CONCURRENT_UPDATES))
         .persistence(_conversation_state(config))
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
@@ -74,6 +77,8 @@ def _conversation_state(config: BotConfig) -> PicklePersistence:
 
 def add_handlers(application: Application, config: BotConfig) -> None:
     """Commands, pictures, buttons, and the gentle fallbacks — most specific first."""
+    # First of all, each message passes its chat's throttle (a flood gets one "slow down").
+    application.add_handler(TypeHandler(Update, flood.guard(lambda c: services(c).throttle)), group=-1)
     application.add_handler(CommandHandler("start", commands.start))
     application.add_handler(CommandHandler("help", commands.help_command))
     application.add_handler(CommandHandler("styles", commands.styles))
@@ -114,7 +119,12 @@ def add_handlers(application: Application, config: BotConfig) -> None:
 
 def _provide(application: Application, backend: JobBackend) -> None:
     config: BotConfig = application.bot_data["config"]
-    application.bot_data["services"] = Services(backend, config, Delivery(backend, config))
+    application.bot_data["services"] = Services(
+        backend,
+        config,
+        Delivery(backend, config),
+        flood.ChatThrottle(config.chat_burst, config.chat_refill_seconds),
+    )
 
 
 async def _post_init(application: Application) -> None:

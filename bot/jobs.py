@@ -9,6 +9,7 @@ from telegram.ext import ContextTypes
 
 from bot import texts
 from bot.delivery import Delivery
+from bot.flood import ChatThrottle
 from drawme.backend import JobBackend
 from drawme.config import BotConfig, Sizes
 from drawme.models import Job, JobRequest, LimitExceeded, PaintParams, UserSettings
@@ -23,6 +24,7 @@ class Services:
     backend: JobBackend
     config: BotConfig
     delivery: Delivery
+    throttle: ChatThrottle
 
 
 def services(context: ContextTypes.DEFAULT_TYPE) -> Services:
@@ -63,6 +65,7 @@ async def queue_painting(
 ) -> Job | None:
     """Submit a job and post its one status message. A refused submit is explained; returns None."""
     svc = services(context)
+    svc.delivery.reachable(chat_id)  # a user who blocked us and came back gets paintings again
     settings = await svc.backend.get_settings(user_id)
     if params is None:
         params = await params_for(svc, settings)

@@ -80,6 +80,10 @@ NOT_A_PICTURE = {
     "dice": "Lucky you! 🎲 Now send me a photo to paint. 📷",
     "document": NOT_A_FILE_I_READ,
 }
+SLOW_DOWN = (
+    "Whoa, that's a lot at once! 🐢 I'll work on what I've got so far — "
+    "please send the rest one at a time, in a few seconds."
+)
 NOT_A_PICTURE_OTHER = "I can only paint pictures. Send me a photo 📷 (or /help to see what I can do)."
 ALBUM_TOO_MANY = (
     "That album has {count} pictures, but I need exactly two: your photo first, then the style. "

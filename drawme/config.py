@@ -229,6 +229,10 @@ class BotConfig:
     gpu: bool | None = None  # None: ask the registered workers; decides the /size limits
     sizes: Sizes | None = None  # PAINT_SIZES=small,medium,large overrides the CPU/GPU defaults
     recipe: str = "default"  # PAINT_RECIPE: the engine recipe new jobs use
+    # Each chat may send `chat_burst` messages at once, then one more every `chat_refill_seconds`;
+    # beyond that a burst gets one "slow down" answer (0 turns the throttle off).
+    chat_burst: int = 8
+    chat_refill_seconds: float = 2.0
 
     def sizes_for(self, gpu: bool) -> Sizes:
         return self.sizes or (GPU_SIZES if gpu else CPU_SIZES)
@@ -272,4 +276,6 @@ class BotConfig:
             gpu={"1": True, "true": True, "0": False, "false": False}.get(gpu_raw),
             sizes=_sizes(env, "PAINT_SIZES"),
             recipe=env.get("PAINT_RECIPE", "").strip() or cls.recipe,
+            chat_burst=_int(env, "CHAT_BURST", cls.chat_burst, 0),
+            chat_refill_seconds=_float(env, "CHAT_REFILL_SECONDS", cls.chat_refill_seconds, 0.0),
         )
