@@ -170,5 +170,16 @@ def main(argv: list[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return 2
     setup_logging(config.common, "bot")
-    build_application(config).run_polling(allowed_updates=Update.ALL_TYPES)
+    application = build_application(config)
+    if config.webhook_url:  # several instances can share the load behind one address
+        application.run_webhook(
+            listen=config.webhook_listen,
+            port=config.webhook_port,
+            url_path=config.webhook_path,
+            webhook_url=config.webhook_url,
+            secret_token=config.webhook_secret_token,
+            allowed_updates=Update.ALL_TYPES,
+        )
+    else:
+        application.run_polling(allowed_updates=Update.ALL_TYPES)
     return 0

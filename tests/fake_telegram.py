@@ -118,6 +118,15 @@ class FakeTelegram:
         self.chat_burst = 0  # 0: no per-chat rule
         self.chat_window = 1.0
         self._sent_at: dict[int, deque[float]] = {}
+        # Webhook mode: after setWebhook, updates are POSTed (in order, retried until answered 200)
+        # to the webhook URL, or round robin to `balanced` addresses, like a load balancer would.
+        self.webhook_url: str | None = None
+        self.webhook_secret: str | None = None
+        self.balanced: list[str] = []
+        self.webhook_answers: list[tuple[int, str, int]] = []  # (update_id, address, HTTP status)
+        self._outbox: asyncio.Queue[dict[str, Any]] | None = None
+        self._pusher: asyncio.Task | None = None
+        self._next_target = 0
         self._updates: list[dict[str, Any]] = []
         self._new_update = asyncio.Event()
         self._update_ids = itertools.count(1)
@@ -140,6 +149,10 @@ class FakeTelegram:
 
     async def stop(self) -> None:
         self._new_update.set()  # release a pending long poll
+        if self._pusher is not None:
+            self._pusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pusher
         if self._runner:
             await self._runner.cleanup()
 
@@ -173,9 +186,45 @@ class FakeTelegram:
 
     def push_update(self, **update: Any) -> dict[str, Any]:
         update["update_id"] = next(self._update_ids)
+        if self.webhook_url is not None:
+            self._outbox_queue().put_nowait(update)
+            return update
         self._updates.append(update)
         self._new_update.set()
         return update
+
+    def balance(self, addresses: Iterable[str]) -> None:
+        """Put a load balancer in front of the webhook: updates go round robin to `addresses`
+        (an address that does not answer 200 is skipped, and the update retried elsewhere)."""
+        self.balanced = list(addresses)
+
+    def _outbox_queue(self) -> asyncio.Queue[dict[str, Any]]:
+        if self._outbox is None:
+            self._outbox = asyncio.Queue()
+            self._pusher = asyncio.get_running_loop().create_task(self._push_webhook_updates())
+        return self._outbox
+
+    async def _push_webhook_updates(self) -> None:
+        """Telegram's side of a webhook: each update POSTed until some address answers 200."""
+        import aiohttp  # only webhook tests need a client
+
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+            while True:
+                update = await self._outbox_queue().get()
+                while True:
+                    targets = self.balanced or [self.webhook_url]
+                    address = targets[self._next_target % len(targets)]
+                    self._next_target += 1
+                    headers = {"X-Telegram-Bot-Api-Secret-Token": self.webhook_secret or ""}
+                    try:
+                        async with session.post(address, json=update, headers=headers) as answer:
+                            status = answer.status
+                    except (aiohttp.ClientError, TimeoutError):
+                        status = 0  # refused, reset or no answer in time
+                    self.webhook_answers.append((update["update_id"], address, status))
+                    if status == 200:
+                        break
+                    await asyncio.sleep(0.1)
 
     def send_text(self, user_id: int, text: str) -> dict[str, Any]:
         """A text message; a leading /command gets its bot_command entity like the real client sends."""
@@ -629,6 +678,12 @@ class FakeTelegram:
         return BOT_USER
 
     def _deleteWebhook(self, params, files):
+        self.webhook_url = self.webhook_secret = None
+        return True
+
+    def _setWebhook(self, params, files):
+        self.webhook_url = params["url"]
+        self.webhook_secret = params.get("secret_token")
         return True
 
     def _setMyCommands(self, params, files):
@@ -643,6 +698,10 @@ class FakeTelegram:
         return True
 
     async def _getUpdates(self, params, files):
+        if self.webhook_url is not None:
+            raise ApiError(
+                409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook first"
+            )
         offset = int(params.get("offset", 0) or 0)
         timeout = float(params.get("timeout", 0) or 0)
         self._updates = [u for u in self._updates if u["update_id"] >= offset]
