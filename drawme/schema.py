@@ -86,5 +86,8 @@ V3 = """
 ALTER TABLE jobs ADD COLUMN progress_work REAL;
 """
 
-MIGRATIONS: list[str] = [V1, V2, V3]
+# v4: the bot's state (status messages' display and delivery leases, conversations, the inbox).
+from drawme.botstate import SCHEMA as V4  # noqa: E402
+
+MIGRATIONS: list[str] = [V1, V2, V3, V4]
 LATEST = len(MIGRATIONS)

@@ -22,15 +22,17 @@ import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
-from drawme import schema
+from drawme import botstate, schema
 from drawme.config import CommonConfig
 from drawme.models import (
+    Conversation,
+    Display,
     IllegalTransition,
     Job,
     JobProgress,
@@ -176,6 +178,24 @@ def _image(row: sqlite3.Row) -> StoredImage:
     )
 
 
+class _Tx:
+    """The transaction interface drawme.botstate is written against, over one aiosqlite connection."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    async def execute(self, sql: str, args: Iterable[Any] = ()) -> None:
+        await self._db.execute(sql, tuple(args))
+
+    async def rows(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        async with self._db.execute(sql, tuple(args)) as cursor:
+            return list(await cursor.fetchall())
+
+    async def row(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Row | None:
+        async with self._db.execute(sql, tuple(args)) as cursor:
+            return await cursor.fetchone()
+
+
 class SqliteJobStore:
     """The job store on one SQLite file. Open with `await SqliteJobStore.open(common)`."""
 
@@ -278,8 +298,17 @@ class SqliteJobStore:
 
     # --- images ------------------------------------------------------------------------------
 
-    async def store_image(self, owner_id: int, data: bytes, width: int, height: int) -> StoredImage:
-        """Keep an input image (deduplicated by content hash per owner) and return its record."""
+    async def store_image(
+        self,
+        owner_id: int,
+        data: bytes,
+        width: int,
+        height: int,
+        conversation: Conversation | None = None,
+    ) -> StoredImage:
+        """Keep an input image (deduplicated by content hash per owner) and return its record.
+        With `conversation`, the user's conversation becomes that in the same transaction, where
+        `pending_photo=0` means this very image (a photo now waiting for its style)."""
         digest = hashlib.sha256(data).hexdigest()
         # One folder per owner: /forget and retention never touch a file another user still needs.
         path = self.common.images_dir / str(owner_id) / f"{digest}{_sniff_extension(data)}"
@@ -296,7 +325,47 @@ class SqliteJobStore:
             row = await self._row(
                 db, "SELECT * FROM images WHERE owner_id = ? AND sha256 = ?", (owner_id, digest)
             )
+            if conversation is not None:
+                if conversation.pending_photo == 0:
+                    conversation = replace(conversation, pending_photo=row["id"])
+                await botstate.save_conversation(_Tx(db), owner_id, conversation, self._clock())
         return _image(row)
+
+    # --- the bot's state: displays and delivery leases, conversations, the inbox -----------------
+
+    async def claim_deliveries(
+        self, owner: str, job_ids: list[int], lease_seconds: float
+    ) -> dict[int, Display]:
+        async with self._transaction() as db:
+            return await botstate.claim_deliveries(_Tx(db), owner, job_ids, lease_seconds, self._clock())
+
+    async def release_deliveries(self, owner: str) -> None:
+        async with self._transaction() as db:
+            await botstate.release_deliveries(_Tx(db), owner)
+
+    async def save_display(self, job_id: int, display: Display) -> None:
+        async with self._transaction() as db:
+            await botstate.save_display(_Tx(db), job_id, display)
+
+    async def get_conversation(self, user_id: int) -> Conversation:
+        async with self._transaction("DEFERRED") as db:
+            return await botstate.get_conversation(_Tx(db), user_id)
+
+    async def save_conversation(self, user_id: int, conversation: Conversation) -> None:
+        async with self._transaction() as db:
+            await botstate.save_conversation(_Tx(db), user_id, conversation, self._clock())
+
+    async def inbox_add(self, update_id: int, body: str, owner: str) -> bool:
+        async with self._transaction() as db:
+            return await botstate.inbox_add(_Tx(db), update_id, body, owner, self._clock())
+
+    async def inbox_done(self, update_id: int) -> None:
+        async with self._transaction() as db:
+            await botstate.inbox_done(_Tx(db), update_id, self._clock())
+
+    async def inbox_leftovers(self, owner: str, stale_after: float) -> list[tuple[int, str]]:
+        async with self._transaction() as db:
+            return await botstate.inbox_leftovers(_Tx(db), owner, stale_after, self._clock())
 
     async def get_image(self, image_id: int) -> StoredImage | None:
         rows = await self._read("SELECT * FROM images WHERE id = ?", (image_id,))
@@ -931,6 +1000,7 @@ class SqliteJobStore:
             images = await self._rows(db, "SELECT * FROM images WHERE owner_id = ?", (user_id,))
             files += await self._delete_images(db, images)
             await db.execute("UPDATE users SET settings = NULL WHERE id = ?", (user_id,))
+            await db.execute("DELETE FROM conversations WHERE user_id = ?", (user_id,))
         files += self._previews_of({row["id"] for row in jobs})
         removed, _ = await asyncio.to_thread(self._unlink, files)
         return removed
