@@ -75,7 +75,7 @@ async def test_v1_database_upgrades_and_keeps_its_data(common, clock):
     try:
         assert db.execute("SELECT size FROM jobs ORDER BY id").fetchall() == [(256,), (256,)]
         versions = db.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
-        assert [row[0] for row in versions] == [1, 2, 3]
+        assert [row[0] for row in versions] == [1, 2, 3, 4]
     finally:
         db.close()
 
