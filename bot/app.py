@@ -148,8 +148,16 @@ async def _post_init(application: Application) -> None:
 
 
 async def _post_shutdown(application: Application) -> None:
-    if application.bot_data.get("own_backend") and "services" in application.bot_data:
-        await application.bot_data["services"].backend.close()
+    """Hand this instance's deliveries to the others at once, then close the store if we own it."""
+    if "services" not in application.bot_data:
+        return
+    svc: Services = application.bot_data["services"]
+    try:
+        await svc.delivery.release()
+    except Exception:  # they are taken over when the lease expires anyway
+        log.warning("could not release the delivery leases", exc_info=True)
+    if application.bot_data.get("own_backend"):
+        await svc.backend.close()
 
 
 async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +33,7 @@ from bot.flood import retry_seconds
 from drawme import health
 from drawme.backend import JobBackend
 from drawme.config import BotConfig
-from drawme.models import IllegalTransition, Job, JobStatus, QueueInfo
+from drawme.models import Display, IllegalTransition, Job, JobStatus, QueueInfo
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,29 @@ class Shown:
     failures: int = 0
     result_message_id: int | None = None  # sent, but mark_delivered has not succeeded yet
     lost_message_id: int | None = None  # a status message the user deleted; never edit it again
+    stale: tuple[int, ...] = ()  # superseded status messages still to delete
+
+    @classmethod
+    def of(cls, display: Display) -> Shown:
+        """What a message shows, as recorded in the store (after a restart, or from another bot)."""
+        return cls(
+            message_id=display.status_message_id,
+            is_photo=display.is_photo,
+            content=display.text,
+            preview_path=display.preview,
+            result_message_id=display.result_message_id,
+            stale=display.stale_message_ids,
+        )
+
+    def display(self) -> Display:
+        return Display(
+            status_message_id=self.message_id,
+            is_photo=self.is_photo,
+            text=self.content,
+            preview=self.preview_path,
+            result_message_id=self.result_message_id,
+            stale_message_ids=self.stale,
+        )
 
 
 class Delivery:
@@ -69,10 +95,20 @@ class Delivery:
         self._chat_retry_at: dict[int, float] = {}  # chat -> when Telegram lets us send again
         self._sending: dict[int, asyncio.Task] = {}  # chat -> its delivery task of an earlier tick
         self._busy = False
+        # Each job is delivered by one bot instance at a time: this one's name and lease.
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.lease_seconds = max(5.0, 10 * config.poll_seconds)
+        self._mine: set[int] = set()  # jobs this instance held at the last tick
 
-    def remember(self, job_id: int, message_id: int, text: str) -> None:
-        """The submitting handler posted the status message with `text`; don't repeat it."""
-        self.shown[job_id] = Shown(message_id=message_id, content=text, edited_at=self.clock())
+    async def remember(self, job_id: int, message_id: int, text: str) -> None:
+        """The submitting handler posted the status message with `text`: record it at once."""
+        shown = Shown(message_id=message_id, content=text, edited_at=self.clock())
+        self.shown[job_id] = shown
+        await self.backend.save_display(job_id, shown.display())
+
+    async def release(self) -> None:
+        """Stopping cleanly: other instances may take over this one's jobs at once."""
+        await self.backend.release_deliveries(self.owner)
 
     async def poll(self, context: ContextTypes.DEFAULT_TYPE) -> None:
         """JobQueue callback: start delivering to every chat that has undelivered jobs."""
@@ -84,9 +120,18 @@ class Delivery:
             health.beat(self.config.common, "bot", undelivered=len(jobs))
             # One replay of the queue for all waiting jobs, not one per job: the poll stays cheap.
             queue = await self.backend.positions() if any(j.status is JobStatus.QUEUED for j in jobs) else {}
+            # Only the jobs no other bot instance is delivering (one transaction for all of them).
+            claimed = await self.backend.claim_deliveries(
+                self.owner, [j.id for j in jobs], self.lease_seconds
+            )
             by_chat: dict[int, list[Job]] = {}
             for job in jobs:
+                if job.id not in claimed:
+                    continue
+                if job.id not in self._mine or job.id not in self.shown:  # new to us: as recorded
+                    self.shown[job.id] = Shown.of(claimed[job.id])
                 by_chat.setdefault(job.chat_id, []).append(job)
+            self._mine = set(claimed)
             for chat_id, chat_jobs in by_chat.items():
                 if chat_id in self._sending:  # still busy with this chat since an earlier tick
                     continue
@@ -202,6 +247,8 @@ class Delivery:
             message = await bot.send_message(job.chat_id, text)
             await self._status_is(job, shown, message.message_id, text)
             return
+        if shown.stale:  # superseded status messages left by a crash: remove them first
+            await self._clear_stale(bot, job, shown)
         if self.clock() - shown.edited_at < self.config.edit_interval:
             return
         try:
@@ -218,6 +265,7 @@ class Delivery:
             return
         shown.content = text
         shown.edited_at = self.clock()
+        await self.backend.save_display(job.id, shown.display())
 
     async def _show_preview(self, bot: Bot, job: Job, shown: Shown, text: str, data: bytes) -> None:
         """The first preview replaces the text status with a photo; later ones swap its picture."""
@@ -225,16 +273,27 @@ class Delivery:
             await bot.edit_message_media(InputMediaPhoto(data, caption=text), job.chat_id, shown.message_id)
             return
         message = await bot.send_photo(job.chat_id, data, caption=text)
-        old = shown.message_id
+        if shown.message_id is not None:
+            shown.stale = (*shown.stale, shown.message_id)  # to delete once the new one is recorded
         await self._status_is(job, shown, message.message_id, text, is_photo=True)
-        await _delete_quietly(bot, job.chat_id, old)
+        await self._clear_stale(bot, job, shown)
 
     async def _status_is(
         self, job: Job, shown: Shown, message_id: int, text: str, is_photo: bool = False
     ) -> None:
+        """A new status message: recorded the moment Telegram answers, before anything else."""
         shown.message_id, shown.is_photo, shown.content = message_id, is_photo, text
         shown.edited_at = self.clock()
-        await self.backend.set_status_message(job.id, message_id)
+        await self.backend.save_display(job.id, shown.display())
+
+    async def _clear_stale(self, bot: Bot, job: Job, shown: Shown) -> None:
+        """Delete superseded status messages, then record that they are gone."""
+        if not shown.stale:
+            return
+        for message_id in shown.stale:
+            await _delete_quietly(bot, job.chat_id, message_id)
+        shown.stale = ()
+        await self.backend.save_display(job.id, shown.display())
 
     @staticmethod
     def _settle(shown: Shown, error: BadRequest) -> bool:
@@ -267,11 +326,15 @@ class Delivery:
                 reply_markup=keyboards.result(job),
             )
             shown.result_message_id = message.message_id
+            await self.backend.save_display(job.id, shown.display())  # sent: never again
+        # The painting replaces the progress; delete it before closing the job, so a crash in
+        # between leaves the job open and the next try deletes it (a second delete is harmless).
+        for message_id in (*shown.stale, shown.message_id):
+            await _delete_quietly(bot, job.chat_id, message_id)
         await self.backend.mark_delivered(job.id, shown.result_message_id)
         log.info(
             "painting delivered", extra={"job_id": job.id, "user_id": job.user_id, "status": "delivered"}
         )
-        await _delete_quietly(bot, job.chat_id, shown.message_id)  # the painting replaces the progress
 
     async def _finish(self, bot: Bot, job: Job, shown: Shown, text: str) -> None:
         """A failed or cancelled job: the status message says so (or a new message if there is none)."""
@@ -290,7 +353,10 @@ class Delivery:
                 message_id = shown.message_id
         if message_id is None:
             message_id = (await bot.send_message(job.chat_id, text)).message_id
-        shown.content = text
+        if shown.content != text or shown.message_id != message_id:
+            shown.message_id, shown.content = message_id, text
+            await self.backend.save_display(job.id, shown.display())  # told: never tell again
+        await self._clear_stale(bot, job, shown)
         await self.backend.mark_delivered(job.id, message_id)
         log.info("outcome delivered", extra={"job_id": job.id, "status": job.status.value})
 

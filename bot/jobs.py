@@ -87,6 +87,5 @@ async def queue_painting(
         await svc.backend.save_settings(user_id, replace(settings, last_preset=style_preset))
     text = texts.queued(await svc.backend.position(job.id))
     status = await context.bot.send_message(chat_id, text)
-    svc.delivery.remember(job.id, status.message_id, text)
-    await svc.backend.set_status_message(job.id, status.message_id)
+    await svc.delivery.remember(job.id, status.message_id, text)
     return job

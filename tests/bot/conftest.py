@@ -120,6 +120,7 @@ class RunningBot:
         await app.updater.stop()
         await app.stop()
         await app.shutdown()
+        await app.post_shutdown(app)
 
 
 @pytest.fixture
