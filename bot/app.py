@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 
 from telegram import BotCommand, Update
 from telegram.ext import (
@@ -16,8 +17,6 @@ from telegram.ext import (
     CommandHandler,
     ContextTypes,
     MessageHandler,
-    PersistenceInput,
-    PicklePersistence,
     TypeHandler,
     filters,
 )
@@ -37,8 +36,8 @@ log = logging.getLogger(__name__)
 RATE_LIMIT_RETRIES = 2
 # Updates handled at once (different chats; one chat's updates always run in order).
 CONCURRENT_UPDATES = 64
-# How often the conversation state (user_data) is written to disk; it is also written at shutdown.
-STATE_FLUSH_SECONDS = 5
+# The state file of earlier versions (PicklePersistence); the conversation now lives in the store.
+OLD_STATE_FILE = "bot-conversations.pickle"
 
 
 def build_application(config: BotConfig, backend: JobBackend | None = None) -> Application:
@@ -48,7 +47,6 @@ def build_application(config: BotConfig, backend: JobBackend | None = None) -> A
         .token(config.token)
         .rate_limiter(flood.PerChatRateLimiter(max_retries=RATE_LIMIT_RETRIES))
         .concurrent_updates(flood.PerChatOrder(CONCURRENT_UPDATES))
-        .persistence(_conversation_state(config))
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
     )
@@ -65,14 +63,18 @@ def build_application(config: BotConfig, backend: JobBackend | None = None) -> A
     return application
 
 
-def _conversation_state(config: BotConfig) -> PicklePersistence:
-    """Keep user_data (a photo still waiting for its style) across restarts; the rest is in the store."""
-    config.common.data_dir.mkdir(parents=True, exist_ok=True)
-    return PicklePersistence(
-        filepath=config.common.data_dir / "bot-conversations.pickle",
-        store_data=PersistenceInput(bot_data=False, chat_data=False, callback_data=False),
-        update_interval=STATE_FLUSH_SECONDS,
-    )
+def set_aside_old_state(config: BotConfig) -> None:
+    """Move a leftover state file of an earlier version out of the way, with a warning: whatever
+    it holds (possibly half-written) is never read, so it can never stop the bot from starting."""
+    old = config.common.data_dir / OLD_STATE_FILE
+    if old.exists():
+        aside = old.with_name(f"{old.name}.{int(time.time())}.old")
+        old.rename(aside)
+        log.warning(
+            "set aside the old conversation state file %s as %s: conversations now live in the store",
+            old,
+            aside.name,
+        )
 
 
 def add_handlers(application: Application, config: BotConfig) -> None:
@@ -130,6 +132,7 @@ def _provide(application: Application, backend: JobBackend) -> None:
 async def _post_init(application: Application) -> None:
     """Open the store if we own it, register the command menu, start polling the store."""
     config: BotConfig = application.bot_data["config"]
+    set_aside_old_state(config)
     if application.bot_data["own_backend"]:
         from drawme.store import SqliteJobStore  # the composition root is the only place that knows it
 

@@ -12,7 +12,7 @@ from bot.delivery import Delivery
 from bot.flood import ChatThrottle
 from drawme.backend import JobBackend
 from drawme.config import BotConfig, Sizes
-from drawme.models import Job, JobRequest, LimitExceeded, PaintParams, UserSettings
+from drawme.models import Conversation, Job, JobRequest, LimitExceeded, PaintParams, UserSettings
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +62,13 @@ async def queue_painting(
     style_preset: str | None = None,
     style_image_id: int | None = None,
     params: PaintParams | None = None,
+    origin: int | None = None,
+    conversation: Conversation | None = None,
 ) -> Job | None:
-    """Submit a job and post its one status message. A refused submit is explained; returns None."""
+    """Submit a job and post its one status message. A refused submit is explained; returns None.
+
+    `origin` is the update asking for it: handling that update again (after a crash) finds its job
+    instead of making a second one. `conversation` is saved with the submit, in one transaction."""
     svc = services(context)
     svc.delivery.reachable(chat_id)  # a user who blocked us and came back gets paintings again
     settings = await svc.backend.get_settings(user_id)
@@ -78,10 +83,14 @@ async def queue_painting(
         style_image_id=style_image_id,
     )
     try:
-        job = await svc.backend.submit(request)
+        job = await svc.backend.submit(request, origin=origin, conversation=conversation)
     except LimitExceeded as refusal:
+        if conversation is not None:
+            await svc.backend.save_conversation(user_id, conversation)
         await context.bot.send_message(chat_id, texts.LIMIT.format(message=refusal.message))
         return None
+    if job.status_message_id is not None or job.delivered_at is not None:
+        return job  # this update was handled before a crash: its status message exists
     log.info("job queued", extra={"job_id": job.id, "user_id": user_id, "size": params.size})
     if style_preset and settings.last_preset != style_preset:
         await svc.backend.save_settings(user_id, replace(settings, last_preset=style_preset))

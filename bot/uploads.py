@@ -16,7 +16,7 @@ from telegram.ext import ContextTypes, filters
 from bot import texts
 from bot.jobs import services
 from drawme.imaging import ImageError, NotAnImage, load_image
-from drawme.models import StoredImage
+from drawme.models import Conversation, StoredImage
 
 # What may be a picture: photos and image files (an untyped file may be one too). Animations come
 # with a video/mp4 document attached, so they fall to the catch-all with videos and stickers.
@@ -44,8 +44,11 @@ def _file_to_download(message: Message) -> tuple[str, int | None]:
     return document.file_id, document.file_size
 
 
-async def receive_picture(context: ContextTypes.DEFAULT_TYPE, message: Message) -> StoredImage:
-    """Download, validate and store the picture in `message`. Raises ImageError with a user_message."""
+async def receive_picture(
+    context: ContextTypes.DEFAULT_TYPE, message: Message, conversation: Conversation | None = None
+) -> StoredImage:
+    """Download, validate and store the picture in `message`. Raises ImageError with a user_message.
+    With `conversation`, the user's conversation is saved in the same transaction as the picture."""
     svc = services(context)
     limit_mb = svc.config.max_download_mb
     file_id, size = _file_to_download(message)
@@ -60,4 +63,4 @@ async def receive_picture(context: ContextTypes.DEFAULT_TYPE, message: Message) 
     data = bytes(await telegram_file.download_as_bytearray())
     # Decoding a large photo takes a moment of CPU: keep the event loop free for other users.
     image = await asyncio.to_thread(load_image, data)
-    return await svc.backend.store_image(message.from_user.id, data, image.width, image.height)
+    return await svc.backend.store_image(message.from_user.id, data, image.width, image.height, conversation)

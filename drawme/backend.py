@@ -39,8 +39,14 @@ class JobBackend(Protocol):
     def image_path(self, image: StoredImage) -> Path:
         """Where the image's bytes can be read (the worker loads inputs from here)."""
 
-    async def submit(self, request: JobRequest) -> Job:
-        """Queue a job. Raises `LimitExceeded` naming the limit and when it frees up."""
+    async def submit(
+        self, request: JobRequest, *, origin: int | None = None, conversation: Conversation | None = None
+    ) -> Job:
+        """Queue a job. Raises `LimitExceeded` naming the limit and when it frees up. `origin` (the
+        Telegram update id) makes it idempotent; `conversation` is saved in the same transaction."""
+
+    async def job_of_origin(self, update_id: int) -> Job | None:
+        """The job that Telegram update made, if any."""
 
     async def get(self, job_id: int) -> Job | None: ...
 

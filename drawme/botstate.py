@@ -107,6 +107,28 @@ async def save_conversation(tx: Tx, user_id: int, conversation: Conversation, no
     )
 
 
+async def forget(tx: Tx, user_id: int) -> None:
+    await tx.execute("DELETE FROM conversations WHERE user_id = ?", (user_id,))
+
+
+# --- submits: idempotent by the update that asked ------------------------------------------------------
+
+
+async def submitted(
+    tx: Tx, job_id: int, user_id: int, origin: int | None, conversation: Conversation | None, now: float
+) -> None:
+    """Inside the submit's transaction: which update made the job, and the conversation after it."""
+    if origin is not None:
+        await tx.execute("INSERT INTO job_origins (update_id, job_id) VALUES (?, ?)", (origin, job_id))
+    if conversation is not None:
+        await save_conversation(tx, user_id, conversation, now)
+
+
+async def job_of_origin(tx: Tx, update_id: int) -> int | None:
+    row = await tx.row("SELECT job_id FROM job_origins WHERE update_id = ?", (update_id,))
+    return row["job_id"] if row is not None else None
+
+
 # --- the inbox: no update lost, none handled twice ----------------------------------------------------
 
 
@@ -165,5 +187,9 @@ CREATE TABLE inbox (
     received_at REAL NOT NULL,
     done_at REAL
 );
-CREATE INDEX inbox_pending ON inbox(received_at) WHERE done_at IS NULL
+CREATE INDEX inbox_pending ON inbox(received_at) WHERE done_at IS NULL;
+CREATE TABLE job_origins (
+    update_id INTEGER PRIMARY KEY,          -- the Telegram update that asked for the job
+    job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE
+)
 """

@@ -398,11 +398,18 @@ class SqliteJobStore:
 
     # --- submitting --------------------------------------------------------------------------
 
-    async def submit(self, request: JobRequest) -> Job:
-        """Queue a job. Raises `LimitExceeded` naming the limit and when it frees up."""
+    async def submit(
+        self, request: JobRequest, *, origin: int | None = None, conversation: Conversation | None = None
+    ) -> Job:
+        """Queue a job. Raises `LimitExceeded` naming the limit and when it frees up.
+
+        `origin` (a Telegram update id) makes the submit idempotent: the update's job, if it made
+        one already, is returned instead. `conversation` is saved in the same transaction."""
         now = self._clock()
         today = int(now // DAY)
         async with self._transaction() as db:
+            if origin is not None and (made := await botstate.job_of_origin(_Tx(db), origin)) is not None:
+                return _job(await self._get_for_update(db, made))
             await self._ensure_user(db, request.user_id)
             user = await self._row(
                 db, "SELECT banned, quota_day, quota_used FROM users WHERE id = ?", (request.user_id,)
@@ -464,7 +471,13 @@ class SqliteJobStore:
                     now,
                 ),
             )
+            await botstate.submitted(_Tx(db), row["id"], request.user_id, origin, conversation, now)
         return _job(row)
+
+    async def job_of_origin(self, update_id: int) -> Job | None:
+        async with self._transaction("DEFERRED") as db:
+            job_id = await botstate.job_of_origin(_Tx(db), update_id)
+            return _job(await self._get_for_update(db, job_id)) if job_id is not None else None
 
     # --- reading jobs ------------------------------------------------------------------------
 
@@ -1000,7 +1013,7 @@ class SqliteJobStore:
             images = await self._rows(db, "SELECT * FROM images WHERE owner_id = ?", (user_id,))
             files += await self._delete_images(db, images)
             await db.execute("UPDATE users SET settings = NULL WHERE id = ?", (user_id,))
-            await db.execute("DELETE FROM conversations WHERE user_id = ?", (user_id,))
+            await botstate.forget(_Tx(db), user_id)
         files += self._previews_of({row["id"] for row in jobs})
         removed, _ = await asyncio.to_thread(self._unlink, files)
         return removed
