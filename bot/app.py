@@ -23,6 +23,7 @@ from telegram.ext import (
 
 from bot import commands, conversation, flood, keyboards, texts
 from bot.delivery import Delivery
+from bot.inbox import DurableUpdateQueue, Inbox
 from bot.jobs import Services, services
 from bot.uploads import PICTURES
 from drawme.backend import JobBackend
@@ -47,6 +48,7 @@ def build_application(config: BotConfig, backend: JobBackend | None = None) -> A
         .token(config.token)
         .rate_limiter(flood.PerChatRateLimiter(max_retries=RATE_LIMIT_RETRIES))
         .concurrent_updates(flood.PerChatOrder(CONCURRENT_UPDATES))
+        .update_queue(DurableUpdateQueue())
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
     )
@@ -137,8 +139,15 @@ async def _post_init(application: Application) -> None:
         from drawme.store import SqliteJobStore  # the composition root is the only place that knows it
 
         _provide(application, await SqliteJobStore.open(config.common))
+    svc: Services = application.bot_data["services"]
+    # Every update is recorded before Telegram hears it arrived, and marked done once handled.
+    inbox = Inbox(svc.backend, config.instance_name)
+    queue: DurableUpdateQueue = application.update_queue
+    queue.inbox = inbox
+    application.update_processor.handled = inbox.done
+    await queue.replay(application.bot)
     await application.bot.set_my_commands([BotCommand(name, about) for name, about in texts.COMMANDS])
-    delivery: Delivery = application.bot_data["services"].delivery
+    delivery: Delivery = svc.delivery
     # Several instances may overlap only to be skipped by Delivery's own busy flag (no scheduler warnings).
     application.job_queue.run_repeating(
         delivery.poll,

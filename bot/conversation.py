@@ -49,7 +49,8 @@ async def _take_picture(message: Message, context: ContextTypes.DEFAULT_TYPE, or
     except ImageError as refused:
         await message.reply_text(refused.user_message)
         return
-    if conversation.pending_photo is not None:
+    # The waiting photo itself again (resent, or handled again after a crash) simply keeps waiting.
+    if conversation.pending_photo not in (None, stored.id):
         await queue_painting(
             context,
             user_id,

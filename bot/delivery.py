@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import secrets
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -96,7 +93,7 @@ class Delivery:
         self._sending: dict[int, asyncio.Task] = {}  # chat -> its delivery task of an earlier tick
         self._busy = False
         # Each job is delivered by one bot instance at a time: this one's name and lease.
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.owner = config.instance_name
         self.lease_seconds = max(5.0, 10 * config.poll_seconds)
         self._mine: set[int] = set()  # jobs this instance held at the last tick
 

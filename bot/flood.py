@@ -45,6 +45,7 @@ class PerChatOrder(SimpleUpdateProcessor):
     def __init__(self, max_concurrent_updates: int) -> None:
         super().__init__(max_concurrent_updates)
         self._locks: dict[int | None, tuple[asyncio.Lock, int]] = {}
+        self.handled: Callable[[object], Awaitable[None]] | None = None  # e.g. the inbox's `done`
 
     async def process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         chat_id = chat_of(update)
@@ -53,6 +54,8 @@ class PerChatOrder(SimpleUpdateProcessor):
         try:
             async with lock:  # asyncio.Lock wakes its waiters in arrival order
                 await super().process_update(update, coroutine)
+                if self.handled is not None:
+                    await self.handled(update)
         finally:
             lock, users = self._locks[chat_id]
             if users == 1:

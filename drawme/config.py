@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -242,6 +243,13 @@ class BotConfig:
     webhook_listen: str = "0.0.0.0"
     webhook_port: int = 8443
     webhook_secret: str = ""  # Telegram sends it back in a header; empty: derived from the token
+    # This bot instance's name in the store (delivery leases, the inbox). Stable across restarts, so a
+    # restarted bot resumes its own work at once; distinct per instance (default: the host name).
+    instance: str = ""
+
+    @property
+    def instance_name(self) -> str:
+        return self.instance or socket.gethostname()
 
     @property
     def webhook_path(self) -> str:
@@ -302,6 +310,7 @@ class BotConfig:
             webhook_listen=env.get("WEBHOOK_LISTEN", "").strip() or cls.webhook_listen,
             webhook_port=_int(env, "WEBHOOK_PORT", cls.webhook_port, 1),
             webhook_secret=_webhook_secret(env),
+            instance=env.get("BOT_INSTANCE", "").strip(),
         )
 
 
