@@ -42,7 +42,7 @@ OLD_STATE_FILE = "bot-conversations.pickle"
 
 
 def build_application(config: BotConfig, backend: JobBackend | None = None) -> Application:
-    """The bot, ready to run. Without `backend`, it opens (and later closes) the SQLite job store."""
+    """The bot, ready to run. Without `backend`, it opens (and later closes) the job store."""
     builder = (
         Application.builder()
         .token(config.token)
@@ -136,9 +136,9 @@ async def _post_init(application: Application) -> None:
     config: BotConfig = application.bot_data["config"]
     set_aside_old_state(config)
     if application.bot_data["own_backend"]:
-        from drawme.store import SqliteJobStore  # the composition root is the only place that knows it
+        from drawme.store import open_store  # the composition root is the only place that knows it
 
-        _provide(application, await SqliteJobStore.open(config.common))
+        _provide(application, await open_store(config.common))
     svc: Services = application.bot_data["services"]
     # Every update is recorded before Telegram hears it arrived, and marked done once handled.
     inbox = Inbox(svc.backend, config.instance_name)

@@ -199,11 +199,11 @@ def _variation(params: PaintParams, action: str) -> PaintParams:
 
 
 async def _send_full_resolution(job: Job, context: ContextTypes.DEFAULT_TYPE) -> None:
-    path = services(context).config.common.data_dir / job.result_path if job.result_path else None
-    if path is None or not path.is_file():
+    painting = await services(context).backend.get_result(job.id)
+    if painting is None:
         await context.bot.send_message(job.chat_id, texts.EXPIRED)
         return
     await context.bot.send_chat_action(job.chat_id, ChatAction.UPLOAD_DOCUMENT)
     await context.bot.send_document(
-        job.chat_id, path.read_bytes(), filename=f"drawme-{job.id}.png", caption=texts.FULL_RES_CAPTION
+        job.chat_id, painting, filename=f"drawme-{job.id}.png", caption=texts.FULL_RES_CAPTION
     )

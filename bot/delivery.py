@@ -223,19 +223,18 @@ class Delivery:
         if job.status is JobStatus.DONE:
             await self._send_result(bot, job, shown)
         elif job.status is JobStatus.FAILED:
-            await self._finish(bot, job, shown, texts.FAILED.format(error=job.error or ""))
+            await self._finish(bot, job, shown, texts.FAILED.format(error=texts.failure(job)))
         elif job.status is JobStatus.CANCELLED:
             await self._finish(bot, job, shown, texts.CANCELLED)
         elif job.status is JobStatus.QUEUED:
             info = queue.get(job.id) or await self.backend.position(job.id)  # queued since the replay
             await self._show(bot, job, shown, texts.queued(info))
         elif job.status is JobStatus.RUNNING:
-            await self._show(bot, job, shown, texts.painting(job.progress), job.progress.preview_path)
+            await self._show(bot, job, shown, texts.painting(job.progress), job.progress.preview_key)
 
     async def _show(self, bot: Bot, job: Job, shown: Shown, text: str, preview: str | None = None) -> None:
         """Bring the status message up to date: throttled, and only when something changed."""
-        preview_file = self.config.common.data_dir / preview if preview else None
-        new_preview = preview != shown.preview_path and preview_file is not None and preview_file.is_file()
+        new_preview = preview is not None and preview != shown.preview_path
         if not new_preview and text == shown.content:
             return
         if shown.message_id is None:
@@ -249,8 +248,9 @@ class Delivery:
         if self.clock() - shown.edited_at < self.config.edit_interval:
             return
         try:
-            if new_preview:
-                await self._show_preview(bot, job, shown, text, preview_file.read_bytes())
+            data = await self.backend.get_preview(job.id) if new_preview else None
+            if data is not None:
+                await self._show_preview(bot, job, shown, text, data)
                 shown.preview_path = preview
             elif shown.is_photo:
                 await bot.edit_message_caption(job.chat_id, shown.message_id, caption=text)
@@ -310,15 +310,15 @@ class Delivery:
     async def _send_result(self, bot: Bot, job: Job, shown: Shown) -> None:
         """Send the painting, then record it at once, so a retry or a restart never sends it twice."""
         if shown.result_message_id is None:
-            path = self.config.common.data_dir / job.result_path if job.result_path else None
-            if path is None or not path.is_file():
+            painting = await self.backend.get_result(job.id)
+            if painting is None:
                 log.error("finished job has no result file", extra={"job_id": job.id})
                 await self._finish(bot, job, shown, texts.FAILED.format(error=""))
                 return
             await bot.send_chat_action(job.chat_id, ChatAction.UPLOAD_PHOTO)
             message = await bot.send_photo(
                 job.chat_id,
-                path.read_bytes(),
+                painting,
                 caption=texts.result_caption(job, keyboards.preset_label(job.style_preset)),
                 reply_markup=keyboards.result(job),
             )

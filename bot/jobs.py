@@ -87,7 +87,7 @@ async def queue_painting(
     except LimitExceeded as refusal:
         if conversation is not None:
             await svc.backend.save_conversation(user_id, conversation)
-        await context.bot.send_message(chat_id, texts.LIMIT.format(message=refusal.message))
+        await context.bot.send_message(chat_id, texts.LIMIT.format(message=texts.refusal(refusal.refusal)))
         return None
     if job.status_message_id is not None or job.delivered_at is not None:
         return job  # this update was handled before a crash: its status message exists

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import math
 
-from drawme.models import WEIGHT_MAX, WEIGHT_MIN, Blend, Job, JobProgress, PaintParams, QueueInfo
+from drawme.models import (
+    WEIGHT_MAX,
+    WEIGHT_MIN,
+    Blend,
+    FailureCode,
+    Job,
+    JobProgress,
+    Limit,
+    PaintParams,
+    QueueInfo,
+    Refusal,
+)
 
 START = (
     "Hi {name}! 👋 I paint your photos in the style of famous paintings.\n\n"
@@ -92,6 +103,23 @@ ALBUM_TOO_MANY = (
 ALBUM_PART = {0: "Your photo", 1: "The style picture"}
 
 LIMIT = "I can't take that one yet: {message}"
+BANNED = "Sorry, you can't order paintings here any more."
+DAILY_QUOTA = (
+    "You have used all {allowed} paintings of your daily quota. It resets at 00:00 UTC, in {wait}."
+)
+PER_USER = (
+    "You already have {count} paintings in progress (the limit is {allowed} at a time). "
+    "Please wait until one is done."
+)
+PER_USER_NEXT = " Your next one should be ready in {wait}."
+QUEUE_FULL = (
+    "The painting queue is full right now ({count} waiting, the limit is {allowed}). "
+    "Please try again in {wait}."
+)
+CRASHED = (
+    "This painting failed {attempts} times because the painter stopped unexpectedly. "
+    "Please try again, perhaps with a smaller size."
+)
 
 STYLES_INTRO = "These are the paintings I know. Tap one to use it:"
 STYLES_INTRO_WITH_PHOTO = "Tap a painting to paint your photo in its style:"
@@ -218,3 +246,24 @@ def weights(blend: Blend) -> str:
 
 def age(seconds: float | None) -> str:
     return "none" if seconds is None else duration(seconds).removeprefix("about ")
+
+
+def refusal(refused: Refusal) -> str:
+    """Why a submit was refused, in words (the store says it as a `Refusal`)."""
+    wait = duration(refused.wait_seconds)
+    if refused.limit is Limit.BANNED:
+        return BANNED
+    if refused.limit is Limit.DAILY_QUOTA:
+        return DAILY_QUOTA.format(allowed=refused.allowed, wait=wait)
+    if refused.limit is Limit.QUEUE_FULL:
+        return QUEUE_FULL.format(count=refused.count, allowed=refused.allowed, wait=wait)
+    text = PER_USER.format(count=refused.count, allowed=refused.allowed)
+    return text + PER_USER_NEXT.format(wait=wait) if refused.wait_seconds is not None else text
+
+
+def failure(job: Job) -> str:
+    """What went wrong with a failed job: the store's codes in words; the worker's own sentences as
+    they are."""
+    if job.error == FailureCode.CRASHED:
+        return CRASHED.format(attempts=job.attempts)
+    return job.error or ""

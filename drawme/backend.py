@@ -1,14 +1,13 @@
 """The seam between "the bot submits a job" and "a GPU worker runs it".
 
-The bot and the engine worker only ever talk to a `JobBackend`. Today the one implementation is
-`drawme.store.SqliteJobStore` (one SQLite file shared by the processes). A distributed backend
-(Celery/Redis or similar, one worker per GPU) can replace the dispatch half without touching the
-bot; docs/ARCHITECTURE.md says how.
+The bot and the engine worker only ever talk to a `JobBackend`. The implementation is
+`drawme.store.JobStore`, on SQLite (one machine) or PostgreSQL (many machines), chosen by
+DATABASE_URL. Job files (input pictures, previews, paintings) cross this seam as bytes: nobody
+outside the store knows where they are kept. docs/ARCHITECTURE.md describes both engines.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Protocol
 
 from drawme.models import (
@@ -36,14 +35,21 @@ class JobBackend(Protocol):
 
     async def get_image(self, image_id: int) -> StoredImage | None: ...
 
-    def image_path(self, image: StoredImage) -> Path:
-        """Where the image's bytes can be read (the worker loads inputs from here)."""
+    async def get_image_bytes(self, image_id: int) -> bytes | None:
+        """An input picture's bytes (the worker paints from these); None once it is gone."""
+
+    async def get_result(self, job_id: int) -> bytes | None:
+        """The finished painting (PNG); None if there is none (yet, or any more)."""
+
+    async def get_preview(self, job_id: int) -> bytes | None:
+        """The latest scale-end preview (JPEG) of a job; `job.progress.preview_key` changes with it."""
 
     async def submit(
         self, request: JobRequest, *, origin: int | None = None, conversation: Conversation | None = None
     ) -> Job:
-        """Queue a job. Raises `LimitExceeded` naming the limit and when it frees up. `origin` (the
-        Telegram update id) makes it idempotent; `conversation` is saved in the same transaction."""
+        """Queue a job. Raises `LimitExceeded` whose `refusal` says which limit and when it frees.
+        `origin` (the Telegram update id) makes it idempotent: that update's job, if it made one
+        already, is returned. `conversation` is saved in the same transaction."""
 
     async def job_of_origin(self, update_id: int) -> Job | None:
         """The job that Telegram update made, if any."""
@@ -103,6 +109,11 @@ class JobBackend(Protocol):
 
     async def stats(self) -> Stats: ...
 
+    async def wait_for_change(self, timeout: float) -> bool:
+        """Wait up to `timeout` s for a change in the jobs (a new job, progress, an outcome), so a
+        poller reacts at once. PostgreSQL: LISTEN/NOTIFY from any process. SQLite: changes made by
+        this process; otherwise it simply times out (the caller polls). True when woken by a change."""
+
     # --- the worker's half ----------------------------------------------------------------
     async def register_worker(self, worker_id: str, device: str) -> None: ...
 
@@ -117,11 +128,13 @@ class JobBackend(Protocol):
     async def heartbeat(self, job_id: int, worker_id: str, lease_seconds: float) -> bool:
         """Extend the lease. Returns True if the user asked to cancel. Raises if the lease was lost."""
 
-    async def report_progress(self, job_id: int, worker_id: str, progress: JobProgress) -> None: ...
+    async def report_progress(
+        self, job_id: int, worker_id: str, progress: JobProgress, preview: bytes | None = None
+    ) -> None:
+        """Record progress; `preview` (JPEG bytes) replaces the job's previous preview."""
 
-    async def complete(
-        self, job_id: int, worker_id: str, result_path: str, note: str | None = None
-    ) -> Job: ...
+    async def complete(self, job_id: int, worker_id: str, result: bytes, note: str | None = None) -> Job:
+        """running -> done; `result` is the painting (PNG bytes), stored in the same transaction."""
 
     async def fail(self, job_id: int, worker_id: str, error: str) -> Job:
         """running -> failed with a user-readable message."""
@@ -137,5 +150,8 @@ class JobBackend(Protocol):
 
     async def purge(self, older_than_seconds: float | None = None) -> dict[str, int]:
         """Retention: delete finished jobs, inputs, previews and results older than RETENTION_DAYS."""
+
+    async def purge_if_due(self, owner: str, interval: float) -> dict[str, int] | None:
+        """`purge`, if no process (on any machine) ran it in the last `interval` s; else None."""
 
     async def close(self) -> None: ...

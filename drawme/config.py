@@ -133,23 +133,20 @@ class CommonConfig:
     log_level: str = "INFO"
     log_format: str = "text"  # "text" or "json"
     limits: Limits = field(default_factory=Limits)
+    # Empty: the embedded SQLite store at db_path (one machine). postgresql://...: PostgreSQL, for
+    # several machines; job files then live in the database too, so a GPU host needs only this URL.
+    database_url: str = ""
+    db_pool_size: int = 5  # PostgreSQL connections per process (psycopg_pool)
 
-    # The data directory's layout. Paths stored in the database are relative to data_dir.
+    @property
+    def uses_postgres(self) -> bool:
+        return bool(self.database_url)
+
+    # The data directory's layout. Job files (pictures, previews, paintings) live inside the job
+    # store and only drawme.store reads them; what is left here is per-process.
     @property
     def db_path(self) -> Path:
         return self.data_dir / "drawme.sqlite3"
-
-    @property
-    def images_dir(self) -> Path:  # users' inputs, by content hash
-        return self.data_dir / "images"
-
-    @property
-    def results_dir(self) -> Path:  # finished paintings
-        return self.data_dir / "results"
-
-    @property
-    def previews_dir(self) -> Path:  # scale-end previews while painting
-        return self.data_dir / "previews"
 
     @property
     def cache_dir(self) -> Path:  # presets' style targets (Gram matrices)
@@ -169,7 +166,18 @@ class CommonConfig:
             log_level=env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
             log_format=log_format,
             limits=Limits.from_env(env),
+            database_url=_database_url(env),
+            db_pool_size=_int(env, "DB_POOL_SIZE", cls.db_pool_size, 1),
         )
+
+
+def _database_url(env: Mapping[str, str]) -> str:
+    url = env.get("DATABASE_URL", "").strip()
+    if url and not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(
+            f"DATABASE_URL must be a postgresql:// URL (or empty for the embedded SQLite store), got {url!r}"
+        )
+    return url
 
 
 @dataclass(frozen=True)

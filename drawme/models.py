@@ -111,7 +111,7 @@ class StoredImage:
     id: int
     owner_id: int
     sha256: str
-    path: str  # relative to DATA_DIR
+    path: str  # the key of its bytes in the store (opaque outside drawme.store)
     width: int
     height: int
 
@@ -125,7 +125,9 @@ class JobProgress:
     step: int = 0  # steps done so far, over all scales
     total: int = 0  # steps planned, over all scales
     eta_seconds: float | None = None
-    preview_path: str | None = None  # relative to DATA_DIR; the latest scale-end preview
+    # The store's key of the latest scale-end preview; it changes whenever a new preview arrives.
+    # Workers leave it None and hand the JPEG bytes to `report_progress`; read them with `get_preview`.
+    preview_key: str | None = None
     losses: dict[str, float] = field(default_factory=dict)
     work: float | None = None  # fraction of the planned work done (steps weighted by canvas area)
 
@@ -154,7 +156,7 @@ class Job:
     started_at: float | None = None
     finished_at: float | None = None
     delivered_at: float | None = None  # also set when a failure/cancel was reported to the user
-    result_path: str | None = None  # relative to DATA_DIR
+    result_key: str | None = None  # set once the painting's bytes are stored; read with `get_result`
     error: str | None = None  # user-readable, never a traceback
     status_message_id: int | None = None
     cancel_requested: bool = False
@@ -192,14 +194,46 @@ class QueueInfo:
     eta_seconds: float | None
 
 
-class LimitExceeded(Exception):
-    """A submit was refused. `limit` names which one; `retry_at` (epoch seconds) says when it frees."""
+class Limit(StrEnum):
+    """Which fair-use limit refused a submit."""
 
-    def __init__(self, limit: str, message: str, retry_at: float | None = None) -> None:
-        super().__init__(message)
-        self.limit = limit  # "per_user" | "queue_full" | "daily_quota" | "banned"
-        self.message = message
-        self.retry_at = retry_at
+    PER_USER = "per_user"
+    QUEUE_FULL = "queue_full"
+    DAILY_QUOTA = "daily_quota"
+    BANNED = "banned"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a submit was refused, as data: the bot words it (bot/texts.py), the store never does."""
+
+    limit: Limit
+    allowed: int = 0  # the configured limit (jobs at a time, queue length, paintings a day)
+    count: int = 0  # how many the user (or the queue) has now
+    wait_seconds: float | None = None  # roughly how long until it frees up; None: unknown
+    retry_at: float | None = None  # the same as epoch seconds
+
+
+class LimitExceeded(Exception):
+    """A submit was refused; `refusal` says which limit and when it frees."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(f"{refusal.limit}: {refusal.count} of {refusal.allowed}")
+        self.refusal = refusal
+
+    @property
+    def limit(self) -> Limit:
+        return self.refusal.limit
+
+    @property
+    def retry_at(self) -> float | None:
+        return self.refusal.retry_at
+
+
+class FailureCode(StrEnum):
+    """Failures the store itself decides; `Job.error` holds the code and the bot words it."""
+
+    CRASHED = "painter_crashed"  # the lease expired max_attempts times
 
 
 class IllegalTransition(Exception):

@@ -1,15 +1,16 @@
 """`python -m engine admin <command>` (also `drawme-admin`): the operator's tools.
 
-    backup PATH                 online copy of the job store (SQLite backup API; safe while running)
-    restore PATH [--force]      put a backup in place (refused while the engine or bot is running)
+    backup PATH                 online copy of an SQLite store (safe while running); PostgreSQL: pg_dump
+    restore PATH [--force]      put an SQLite backup in place (refused while the engine or bot runs)
     retention [--days D]        delete inputs, previews and results past the retention period now
     requeue JOB_ID              put a stuck running or failed job back in the queue
     fail JOB_ID [--reason TEXT] end a job as failed; the user is told REASON
     stats                       queue length, oldest queued job, throughput, workers
     export USER_ID [--out DIR]  a zip of everything stored about a user, for a data request
 
-Everything goes through the job store's methods (no SQL here). Bad arguments and unknown jobs give a
-one-line error and exit code 1 (2 for usage errors), never a traceback.
+Everything goes through the job store (`drawme.store`; no SQL and no paths of the store here).
+Bad arguments and unknown jobs give a one-line error and exit code 1 (2 for usage errors), never a
+traceback.
 """
 
 from __future__ import annotations
@@ -17,22 +18,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
 import sys
-import tempfile
 import time
 import zipfile
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from drawme import health
 from drawme.config import CommonConfig, ConfigError, load_env
 from drawme.models import IllegalTransition
-from drawme.store import SqliteJobStore
+from drawme.store import JobStore, open_store
+from drawme.store import admin as store_admin
 
-SQLITE_MAGIC = b"SQLite format 3\x00"
 # A heartbeat younger than this means the process is (probably) running and holds the database open.
 RUNNING_WINDOW = 30.0
 DEFAULT_FAIL_REASON = "This painting was stopped by the operator. Sorry! Please try again."
@@ -42,11 +41,12 @@ class AdminError(Exception):
     """A refusal or a failure the operator can act on; printed as one line."""
 
 
-async def with_store(common: CommonConfig, action: Callable[[SqliteJobStore], Awaitable[Any]]) -> Any:
+async def with_store(common: CommonConfig, action: Callable[[JobStore], Awaitable[Any]]) -> Any:
     """Open the existing store, run `action(store)`, and always close it."""
-    if not common.db_path.is_file():  # a wrong DATA_DIR must not quietly create an empty database
+    if not common.uses_postgres and not common.db_path.is_file():
+        # a wrong DATA_DIR must not quietly create an empty database
         raise AdminError(f"there is no database at {common.db_path}; is DATA_DIR right?")
-    store = await SqliteJobStore.open(common)
+    store = await open_store(common)
     try:
         return await action(store)
     finally:
@@ -57,6 +57,8 @@ async def with_store(common: CommonConfig, action: Callable[[SqliteJobStore], Aw
 
 def backup(common: CommonConfig, dest: Path) -> Path:
     """Write a consistent copy of the live database to `dest` (a file, or a folder to put one in)."""
+    if common.uses_postgres:
+        raise AdminError("the store is PostgreSQL: back it up with pg_dump (see deploy/README.md)")
     if dest.is_dir():
         dest = dest / time.strftime("drawme-%Y%m%d-%H%M%S.sqlite3")
     if dest.exists():
@@ -78,38 +80,23 @@ def restore(common: CommonConfig, source: Path, force: bool = False) -> Path | N
     The backup is first copied next to the database and opened as a job store (which checks it and
     runs any migrations), then moved into place with one atomic rename.
     """
-    if not source.is_file():
-        raise AdminError(f"{source} is not a file")
-    with source.open("rb") as file:
-        if file.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
-            raise AdminError(f"{source} is not an SQLite database")
+    if common.uses_postgres:
+        raise AdminError("the store is PostgreSQL: restore it with pg_restore (see deploy/README.md)")
+    try:
+        store_admin.check_sqlite_file(source)
+    except ValueError as error:
+        raise AdminError(str(error)) from None
     alive = running_processes(common)
     if alive and not force:
         raise AdminError("stop the engine and the bot first (" + "; ".join(alive) + "), or pass --force")
-    common.data_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".restore-", dir=common.data_dir) as staging:
-        staged = replace(common, data_dir=Path(staging))
-        shutil.copyfile(source, staged.db_path)
-        try:
-            asyncio.run(with_store(staged, lambda store: store.stats()))
-        except Exception as error:
-            raise AdminError(f"{source} is not a usable drawme database: {error}") from None
-        kept = _set_aside(common.db_path)
-        staged.db_path.replace(common.db_path)
-    return kept
 
+    async def open_and_check(staged: CommonConfig) -> None:
+        await with_store(staged, lambda store: store.stats())
 
-def _set_aside(db_path: Path) -> Path | None:
-    """Rename the current database (and its WAL files, which belong to it alone) out of the way."""
-    if not db_path.exists():
-        return None
-    kept = db_path.with_name(f"{db_path.name}.before-restore-{time.strftime('%Y%m%d-%H%M%S')}")
-    db_path.replace(kept)
-    for suffix in ("-wal", "-shm"):
-        companion = db_path.with_name(db_path.name + suffix)
-        if companion.exists():
-            companion.replace(kept.with_name(kept.name + suffix))
-    return kept
+    try:
+        return asyncio.run(store_admin.restore_sqlite(common, source, open_and_check))
+    except ValueError as error:
+        raise AdminError(str(error)) from None
 
 
 # --- data requests ------------------------------------------------------------------------------
@@ -118,21 +105,21 @@ def export_user(common: CommonConfig, user_id: int, out_dir: Path) -> tuple[Path
     """Zip a user's record (`user.json`: settings, jobs, images) with their stored files (`files/...`).
 
     Returns the zip's path and how many files went in (files already purged are simply absent)."""
-    record = asyncio.run(with_store(common, lambda store: store.export_user(user_id)))
+
+    async def collect(store: JobStore) -> tuple[dict[str, Any], dict[str, bytes]]:
+        record = await store.export_user(user_id)
+        return record, await store.export_files(record["files"])
+
+    record, contents = asyncio.run(with_store(common, collect))
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"drawme-user-{user_id}.zip"
     temp = target.with_suffix(".zip.tmp")
-    files = 0
-    data_root = common.data_dir.resolve()
     with zipfile.ZipFile(temp, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("user.json", json.dumps(record, indent=2, default=str))
-        for relative in record["files"]:
-            path = (common.data_dir / relative).resolve()
-            if path.is_file() and path.is_relative_to(data_root):  # only files of the data dir
-                archive.write(path, f"files/{relative}")
-                files += 1
+        for key, data in sorted(contents.items()):  # files already purged are simply absent
+            archive.writestr(f"files/{key}", data)
     temp.replace(target)
-    return target, files
+    return target, len(contents)
 
 
 # --- the command line -----------------------------------------------------------------------------

@@ -68,6 +68,13 @@ def save_image(image: Image.Image | np.ndarray, path: str | Path, *, format: str
     return path
 
 
+def to_png_bytes(image: Image.Image | np.ndarray) -> bytes:
+    """`image` encoded as a PNG in memory: the finished painting, handed to the job store."""
+    buffer = io.BytesIO()
+    _as_srgb8(image).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 def to_jpeg_bytes(image: Image.Image, quality: int = 90) -> bytes:
     """`image` encoded as a JPEG in memory, e.g. for a progress preview sent straight to a chat."""
     buffer = io.BytesIO()

@@ -2,9 +2,13 @@
 
 One worker owns one device. It loads the network once, then loops: put expired leases back in the
 queue, claim the fairest job with a lease, keep the lease alive while painting (which is also how it
-learns that the user cancelled), write progress and scale-end previews, save the result atomically
-and mark the job done. SIGTERM/SIGINT stop the painting after the current step and hand the job
-back to the queue, so it resumes on the next start.
+learns that the user cancelled), report progress and scale-end previews, and hand the painting's
+bytes to the store with the job's final transition. All job files cross the store as bytes, so a
+worker needs no shared disk (with PostgreSQL, only DATABASE_URL). When idle it waits for the store's
+change notification (NOTIFY), with polling as the fallback; a background task applies retention on
+schedule whether the worker is busy or not (one process at a time, the store decides which).
+SIGTERM/SIGINT stop the painting after the current step and hand the job back to the queue, so it
+resumes on the next start.
 
 Torch is only imported by the painter module (`engine.painter`), so `--painter` can swap in a tiny
 fake with the same API for tests of the loop itself.
@@ -24,9 +28,7 @@ import socket
 import sys
 import threading
 import time
-import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -37,8 +39,8 @@ from drawme.imaging import ImageError, load_image
 from drawme.logs import setup_logging
 from drawme.models import Job, JobProgress, JobStatus, LeaseLost, PaintParams, StoreUnavailable
 from drawme.presets import get_preset
-from drawme.store import SqliteJobStore
-from engine.imageio import save_image
+from drawme.store import open_store
+from engine.imageio import to_jpeg_bytes, to_png_bytes
 
 log = logging.getLogger("engine.worker")
 
@@ -46,8 +48,9 @@ OOM_SHRINK = 0.7  # a job that ran out of GPU memory is retried once at this fra
 PROGRESS_INTERVAL = 1.0  # seconds between progress writes (previews are always written)
 HEALTH_INTERVAL = 5.0
 MAX_HEARTBEAT_INTERVAL = 2.0  # also how fast a cancel is noticed
-STORAGE_BACKOFF = 30.0  # after a result could not be written (disk full), claim nothing for this long
-RETENTION_INTERVAL = 3600.0  # idle workers apply the retention period this often
+STORAGE_BACKOFF = 30.0  # after a result could not be stored (disk full), claim nothing for this long
+RETENTION_INTERVAL = 3600.0  # retention runs this often, by whichever worker's turn it is
+RETENTION_CHECK = 60.0  # how often each worker asks whether retention is due
 
 GENERIC_ERROR = "Something went wrong while painting this one. Please try again in a moment."
 MISSING_INPUT = "The picture for this painting is gone (perhaps deleted). Please send it again."
@@ -94,7 +97,7 @@ class ProgressReporter:
     """The painter's `on_progress`: runs in the painting thread and hands the writes to the event loop.
 
     Painting never waits for the database; a step report is dropped while the previous one is still
-    being written, but scale-end previews are always saved (as JPEG under previews_dir) and reported.
+    being written, but scale-end previews are always reported (as JPEG bytes).
     """
 
     def __init__(self, worker: Worker, job: Job, loop: asyncio.AbstractEventLoop) -> None:
@@ -104,7 +107,6 @@ class ProgressReporter:
         self._pending: list[concurrent.futures.Future] = []
         self._last_report = 0.0
         self._order = asyncio.Lock()  # writes land in the order the painter reported them
-        self.preview_path: str | None = None
 
     def __call__(self, progress: Any) -> None:
         now = time.monotonic()
@@ -117,11 +119,9 @@ class ProgressReporter:
 
     async def _report(self, progress: Any) -> None:
         async with self._order:
-            common = self._worker.config.common
+            preview = None
             if progress.preview is not None:
-                path = common.previews_dir / f"{self._job.id}-{progress.scale}-{progress.step}.jpg"
-                await asyncio.to_thread(save_image, progress.preview, path, format="JPEG")
-                self.preview_path = path.relative_to(common.data_dir).as_posix()
+                preview = await asyncio.to_thread(to_jpeg_bytes, progress.preview)
             # By work, not steps: the full-size steps at the end cost far more than the coarse ones.
             work = progress.work
             eta = progress.elapsed * (1.0 - work) / work if work > 0 else None
@@ -131,12 +131,13 @@ class ProgressReporter:
                 step=progress.step,
                 total=progress.total,
                 eta_seconds=eta,
-                preview_path=self.preview_path,
                 losses={key: float(value) for key, value in progress.losses.items()},
                 work=work,
             )
             try:
-                await self._worker.store.report_progress(self._job.id, self._worker.worker_id, report)
+                await self._worker.store.report_progress(
+                    self._job.id, self._worker.worker_id, report, preview
+                )
             except LeaseLost:
                 self._worker.lease_lost(self._job)
             except StoreUnavailable as error:  # busy database: the next report will do
@@ -184,7 +185,6 @@ class Worker:
         self._run: _Run | None = None
         self._last_beat = 0.0
         self._pause_until = 0.0
-        self._next_retention = 0.0  # monotonic time of the next purge; the first comes at start-up
 
     # --- control -----------------------------------------------------------------------------
 
@@ -213,19 +213,21 @@ class Worker:
             self.max_size,
             extra={"worker_id": self.worker_id},
         )
+        retention = asyncio.create_task(self._retention_loop())
         try:
             while not self.stopping:
                 try:
                     await self._idle_beat()
                     job = await self.run_once()
-                    if job is None:
-                        await self._apply_retention()
                 except StoreUnavailable as error:  # e.g. locked for longer than busy_timeout
                     log.warning("job store unavailable: %s", error)
                     job = None
                 if job is None and not self.stopping:
                     await self._sleep(self.config.poll_seconds)
         finally:
+            retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await retention
             await self.store.unregister_worker(self.worker_id)
             log.info("worker %s stopped", self.worker_id, extra={"worker_id": self.worker_id})
 
@@ -239,19 +241,36 @@ class Worker:
             return None
         return await self.process(job)
 
-    async def _apply_retention(self) -> None:
-        """Delete old pictures and paintings (RETENTION_DAYS), hourly and only between jobs."""
-        if time.monotonic() < self._next_retention:
-            return
-        self._next_retention = time.monotonic() + RETENTION_INTERVAL
-        removed = await self.store.purge()
-        if any(removed.values()):
+    async def apply_retention(self) -> dict[str, int] | None:
+        """Delete old pictures and paintings (RETENTION_DAYS) if it is this worker's turn."""
+        removed = await self.store.purge_if_due(self.worker_id, RETENTION_INTERVAL)
+        if removed and any(removed.values()):
             log.info("retention removed %s", removed, extra={"event": "retention"})
+        return removed
+
+    async def _retention_loop(self) -> None:
+        """Retention on a schedule, painting or not: a busy fleet must still delete old files."""
+        while True:
+            try:
+                await self.apply_retention()
+            except StoreUnavailable as error:
+                log.warning("retention postponed: %s", error)
+            except Exception:
+                log.exception("retention failed")
+            await asyncio.sleep(RETENTION_CHECK)
 
     async def _sleep(self, seconds: float) -> None:
+        """Idle: wait for the store to announce a change (a new job), a stop, or the poll interval."""
         self._wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+        changed = asyncio.ensure_future(self.store.wait_for_change(seconds))
+        stopped = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait((changed, stopped), timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (changed, stopped):
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StoreUnavailable):
+                await changed
 
     def _beat(self, job_id: int | None = None) -> None:
         """Refresh the health file (throttled when idle; every lease beat while painting)."""
@@ -299,7 +318,6 @@ class Worker:
         self._beat(job.id)
         keeper = asyncio.create_task(self._keep_lease(run))
         reporter = ProgressReporter(self, job, asyncio.get_running_loop())
-        result_path: Path | None = None
         try:
             try:
                 result, size, note = await self._paint(job, run, reporter)
@@ -313,13 +331,14 @@ class Worker:
             elif result.cancelled:  # shutting down: someone else paints it later, from the start
                 final = await self.store.release(job.id, self.worker_id)
             else:
-                result_path = self.config.common.results_dir / f"{job.id}-{uuid.uuid4().hex[:8]}.png"
+                painting = await asyncio.to_thread(to_png_bytes, result.image)
                 try:
-                    await asyncio.to_thread(save_image, result.image, result_path, format="PNG")
-                except OSError as error:
-                    # A full or unwritable disk is not the job's fault: hand it back and pause claiming.
+                    final = await self.store.complete(job.id, self.worker_id, painting, note=note)
+                except StoreUnavailable as error:
+                    # A full or unreachable store is not the job's fault: hand it back if we can (else
+                    # its lease expires) and pause claiming.
                     log.error(
-                        "cannot write the result of job %d (%s); pausing %.0f s",
+                        "cannot store the result of job %d (%s); pausing %.0f s",
                         job.id,
                         error,
                         STORAGE_BACKOFF,
@@ -327,15 +346,10 @@ class Worker:
                     )
                     self._pause_until = time.monotonic() + STORAGE_BACKOFF
                     final = await self.store.release(job.id, self.worker_id)
-                else:
-                    relative = result_path.relative_to(self.config.common.data_dir).as_posix()
-                    final = await self.store.complete(job.id, self.worker_id, relative, note=note)
             self._log(job, final.status if final.status != JobStatus.QUEUED else "released", started, size)
             return final
         except LeaseLost as error:
-            # Another worker has (or will have) the job; what we painted must not become its result.
-            if result_path is not None:
-                result_path.unlink(missing_ok=True)
+            # Another worker has (or will have) the job; what we painted never became its result.
             self._log(job, "lease_lost", started, reason=str(error))
             return None
         except PaintFailed as error:
@@ -385,13 +399,11 @@ class Worker:
         return content, [await self._load_stored(job.style_image_id)], False
 
     async def _load_stored(self, image_id: int) -> Any:
-        image = await self.store.get_image(image_id)
-        if image is None:
+        data = await self.store.get_image_bytes(image_id)
+        if data is None:
             raise PaintFailed(MISSING_INPUT)
         try:
-            return await asyncio.to_thread(load_image, self.store.image_path(image))
-        except FileNotFoundError:
-            raise PaintFailed(MISSING_INPUT) from None
+            return await asyncio.to_thread(load_image, data)
         except ImageError as error:
             raise PaintFailed(error.user_message) from None
 
@@ -459,7 +471,7 @@ async def serve(config: EngineConfig, painter_module_name: str = "engine.painter
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
-    store = await SqliteJobStore.open(config.common)
+    store = await open_store(config.common)
     try:
         painter_module = importlib.import_module(painter_module_name)
         painter = await asyncio.to_thread(

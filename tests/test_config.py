@@ -102,3 +102,14 @@ def test_engine_config_defaults() -> None:
     assert config.device == "auto"
     assert config.common.data_dir == Path("data")
     assert config.common.limits.retention_days == 7
+
+
+def test_database_url_selects_postgres_and_refuses_other_schemes():
+    from drawme.config import CommonConfig, ConfigError
+
+    assert CommonConfig.from_env({}).uses_postgres is False
+    url = "postgresql://drawme:secret@db:5432/drawme"
+    common = CommonConfig.from_env({"DATABASE_URL": url, "DB_POOL_SIZE": "8"})
+    assert common.uses_postgres and common.database_url == url and common.db_pool_size == 8
+    with pytest.raises(ConfigError, match="DATABASE_URL"):
+        CommonConfig.from_env({"DATABASE_URL": "mysql://x"})

@@ -158,9 +158,9 @@ class HandWorker:
     async def progress(self, job: Job, step: int, total: int = 30, preview_color: str | None = None) -> None:
         preview = None
         if preview_color:
-            preview = f"previews/{job.id}-{step}.jpg"
-            (self.data_dir / "previews").mkdir(parents=True, exist_ok=True)
-            Image.new("RGB", (64, 64), preview_color).save(self.data_dir / preview, "JPEG")
+            buffer = io.BytesIO()
+            Image.new("RGB", (64, 64), preview_color).save(buffer, "JPEG")
+            preview = buffer.getvalue()
         await self.store.report_progress(
             job.id,
             self.worker_id,
@@ -170,17 +170,17 @@ class HandWorker:
                 step=step,
                 total=total,
                 eta_seconds=(total - step) * 0.5,
-                preview_path=preview,
                 losses={"total": 1.0},
             ),
+            preview,
         )
 
-    async def finish(self, job: Job, color: str = "orange") -> Path:
-        (self.data_dir / "results").mkdir(parents=True, exist_ok=True)
-        relative = f"results/{job.id}.png"
-        Image.new("RGB", (job.params.size, job.params.size), color).save(self.data_dir / relative, "PNG")
-        await self.store.complete(job.id, self.worker_id, relative)
-        return self.data_dir / relative
+    async def finish(self, job: Job, color: str = "orange") -> bytes:
+        """Complete the job with a plain painting; returns its PNG bytes."""
+        buffer = io.BytesIO()
+        Image.new("RGB", (job.params.size, job.params.size), color).save(buffer, "PNG")
+        await self.store.complete(job.id, self.worker_id, buffer.getvalue())
+        return buffer.getvalue()
 
 
 @pytest.fixture

@@ -71,7 +71,7 @@ async def test_photo_then_preset_is_painted_with_progress_and_delivered(
     await telegram.wait_for(
         lambda: telegram.calls("editMessageCaption", chat_id=user_id), what="caption edit"
     )
-    result_file = await worker.finish(job)
+    painting = await worker.finish(job)
 
     sent = await telegram.wait_for(
         lambda: (
@@ -80,7 +80,7 @@ async def test_photo_then_preset_is_painted_with_progress_and_delivered(
         )
     )
     result = sent[-1]
-    assert result.files["photo"] == result_file.stat().st_size
+    assert result.files["photo"] == len(painting)
     assert "The Great Wave · Hokusai" in result.text and "80 px" in result.text and "style ×1" in result.text
     assert [b["callback_data"] for row in result.params["reply_markup"]["inline_keyboard"] for b in row] == [
         f"r:{action}:{job.id}" for action in ("more", "less", "colors", "another", "full")
@@ -193,7 +193,7 @@ async def test_result_buttons_queue_variations_without_reupload(
     message_id, _ = await send_photo_and_get_keyboard(telegram, user_id)
     telegram.press(user_id, message_id, f"p:starry_night:{(await _pending_photo(bot, user_id))}")
     first = await queued_job(bot, user_id)
-    result_file = await worker.finish(await worker.claim())
+    painting = await worker.finish(await worker.claim())
     await telegram.wait_for(lambda: telegram.calls("sendPhoto", chat_id=user_id))
     result_id, _ = telegram.last_message(user_id, "In the style of")
     downloads = len(telegram.calls("download"))
@@ -209,7 +209,7 @@ async def test_result_buttons_queue_variations_without_reupload(
 
     telegram.press(user_id, result_id, f"r:full:{first.id}")
     document = await telegram.wait_for(lambda: telegram.calls("sendDocument", chat_id=user_id))
-    assert document[0].files["document"] == result_file.stat().st_size
+    assert document[0].files["document"] == len(painting)
 
     telegram.press(user_id, result_id, f"r:another:{first.id}")
     await telegram.wait_for(lambda: _find(telegram, user_id, "Pick another painting"))

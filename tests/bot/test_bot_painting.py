@@ -3,6 +3,7 @@ the CPU, painting 64 px pictures with the quick `draft` recipe. One worker serve
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -95,11 +96,11 @@ async def test_photo_and_preset_painted_by_the_engine(
     job = await queued_job(painting_bot, user_id)
     done = await wait_delivered(painting_bot, job.id, engine, engine_dir)
 
-    result_file = engine_dir / done.result_path
-    with Image.open(result_file) as painting:
+    result = await painting_bot.store.get_result(done.id)
+    with Image.open(io.BytesIO(result)) as painting:
         assert max(painting.size) == 64 and painting.mode == "RGB"
     (sent,) = results(telegram, user_id)
-    assert sent.files["photo"] == result_file.stat().st_size
+    assert sent.files["photo"] == len(result)
     assert "Starry Night · Van Gogh" in sent.text and "64 px" in sent.text
     assert not telegram.calls(chat_id=user_id, ok=False)
 

@@ -126,15 +126,14 @@ async def test_forget_asks_then_deletes_everything(
     message_id, buttons = await send_photo_and_get_keyboard(telegram, user_id)
     telegram.press(user_id, message_id, buttons[0][1])
     job = await queued_job(bot, user_id)
-    image_path = bot.config.common.data_dir / (await bot.store.get_image(job.content_image_id)).path
-    assert image_path.is_file()
+    assert await bot.store.get_image_bytes(job.content_image_id) is not None
 
     telegram.send_text(user_id, "/forget")
     await telegram.wait_for(lambda: any("can't be undone" in t for t in telegram.texts(user_id)))
     ask_id, _ = telegram.last_message(user_id, "can't be undone")
     telegram.press(user_id, ask_id, "f:no")
     await telegram.wait_for(lambda: telegram.messages[(user_id, ask_id)]["text"] == "OK, I kept everything.")
-    assert image_path.is_file()
+    assert await bot.store.get_image_bytes(job.content_image_id) is not None
 
     telegram.send_text(user_id, "/forget")
     await telegram.wait_for(lambda: sum("can't be undone" in t for t in telegram.texts(user_id)) == 2)
@@ -143,7 +142,7 @@ async def test_forget_asks_then_deletes_everything(
     await telegram.wait_for(
         lambda: telegram.messages[(user_id, ask_id)]["text"].startswith("Done. Everything")
     )
-    assert not image_path.exists()
+    assert await bot.store.get_image_bytes(job.content_image_id) is None
     assert await bot.store.jobs_of(user_id, active_only=False) == []
     assert (await bot.store.get_conversation(user_id)).pending_photo is None
 

@@ -213,18 +213,30 @@ def test_stats_shows_the_queue(
     assert any(re.fullmatch(r"worker gpu-box-1: cuda, heartbeat \d+ s ago", line) for line in lines)
 
 
-def finish_with_result(common: CommonConfig, job_id: int) -> Path:
-    """Claim and complete `job_id` with a result file; returns the file."""
+def finish_with_result(common: CommonConfig, job_id: int) -> None:
+    """Claim and complete `job_id` with a painting."""
 
-    async def go() -> Path:
+    async def go() -> None:
         store = await SqliteJobStore.open(common)
         try:
             await store.register_worker("w", "cpu")
             assert (await store.claim("w", 60)).id == job_id
-            result = common.results_dir / f"{job_id}.png"
-            result.write_bytes(b"\x89PNG fake painting")
-            await store.complete(job_id, "w", f"results/{job_id}.png")
-            return result
+            await store.complete(job_id, "w", b"\x89PNG fake painting")
+        finally:
+            await store.close()
+
+    asyncio.run(go())
+
+
+def stored(common: CommonConfig, job_id: int) -> tuple[bytes | None, bytes | None]:
+    """The painting and the input photo of `job_id`, as the store has them (None: gone)."""
+
+    async def go() -> tuple[bytes | None, bytes | None]:
+        store = await SqliteJobStore.open(common)
+        try:
+            job = await store.get(job_id)
+            photo = await store.get_image_bytes(job.content_image_id) if job else None
+            return await store.get_result(job_id), photo
         finally:
             await store.close()
 
@@ -235,14 +247,14 @@ def test_retention_now_deletes_old_files_and_prints_counts(
     common: CommonConfig, ops_env: dict[str, str], capsys: pytest.CaptureFixture
 ) -> None:
     (job,) = make_jobs(common, 1)
-    result = finish_with_result(common, job.id)
-    inputs = list(common.images_dir.rglob("*.png"))
-    assert result.exists() and inputs
+    finish_with_result(common, job.id)
+    painting, photo = stored(common, job.id)
+    assert painting and photo
     assert admin.main(["retention"]) == 0  # the default 7 days: nothing is that old
     assert "purged: jobs 0, images 0, files 0" in capsys.readouterr().out
     assert admin.main(["retention", "--days", "0"]) == 0
     assert "purged: jobs 1, images 1, files 2" in capsys.readouterr().out
-    assert not result.exists() and not any(path.exists() for path in inputs)
+    assert stored(common, job.id) == (None, None)
 
 
 def test_export_zips_the_users_record_and_files(

@@ -123,3 +123,12 @@ def test_compose_file_is_valid_and_complete(tmp_path: Path) -> None:
         assert (volume["type"], volume["source"], volume["target"]) == ("volume", "drawme-data", "/data")
     assert engine["command"] == ["python", "-m", "engine", "serve"]
     assert bot["command"] == ["python", "-m", "bot"]
+    # Several engines (and hosts) meet in PostgreSQL; `--scale engine=N` needs nothing else.
+    postgres = config["services"]["postgres"]
+    assert postgres["healthcheck"]["test"][1] == "pg_isready"
+    assert any(volume["target"] == "/var/lib/postgresql/data" for volume in postgres["volumes"])
+    for service in (engine, bot):
+        assert service["environment"]["DATABASE_URL"].startswith("postgresql://drawme:")
+        assert service["environment"]["DATABASE_URL"].endswith("@postgres:5432/drawme")
+        assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert "container_name" not in engine and "ports" not in engine  # replicas must not clash

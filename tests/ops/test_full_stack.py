@@ -38,6 +38,14 @@ def small_photo() -> bytes:
     return buffer.getvalue()
 
 
+async def painting_of(common: CommonConfig, job_id: int) -> bytes | None:
+    store = await SqliteJobStore.open(common)
+    try:
+        return await store.get_result(job_id)
+    finally:
+        await store.close()
+
+
 async def jobs_of_user(common: CommonConfig) -> list:
     if not common.db_path.exists():
         return []
@@ -112,7 +120,7 @@ async def test_make_run_paints_a_photo_end_to_end_and_stops_on_sigterm(tmp_path:
             return jobs if jobs and jobs[0].status == JobStatus.DELIVERED else None
 
         (job,) = await wait_until(delivered, timeout=180, what="the painting to be delivered")
-        assert job.result_path and (common.data_dir / job.result_path).is_file()
+        assert job.result_key and await painting_of(common, job.id)
         photos = telegram.calls("sendPhoto", chat_id=USER)
         assert photos and max(call.files.get("photo", 0) for call in photos) > 0  # pixels went out
         pids = [health.read(common, name)["pid"] for name in ("engine", "bot")]

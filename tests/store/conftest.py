@@ -1,13 +1,22 @@
-"""Fixtures for the job store: a real SQLite file in a tmp dir and a clock the test moves by hand."""
+"""Fixtures for the job store: every test runs on SQLite and on PostgreSQL (a fresh schema each),
+with a clock the test moves by hand. `@pytest.mark.sqlite_only` keeps a test to SQLite (its file)."""
 
 from __future__ import annotations
 
 import pytest
 
 from drawme.config import CommonConfig, Limits
-from drawme.store import SqliteJobStore
+from drawme.store import open_store
 
 from .helpers import Clock
+
+BACKENDS = ("sqlite", "postgres")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        metafunc.parametrize("backend", BACKENDS[:1] if only_sqlite else BACKENDS)
 
 
 @pytest.fixture
@@ -16,12 +25,21 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def common(tmp_path) -> CommonConfig:
-    return CommonConfig(data_dir=tmp_path / "data", limits=Limits())
+def common(tmp_path, backend, request) -> CommonConfig:
+    url = request.getfixturevalue("postgres_url") if backend == "postgres" else ""
+    return CommonConfig(data_dir=tmp_path / "data", limits=Limits(), database_url=url)
 
 
 @pytest.fixture
 async def store(common, clock):
-    opened = await SqliteJobStore.open(common, clock=clock)
+    opened = await open_store(common, clock=clock)
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def second_store(store, common, clock):
+    """Another connection to the same store, as a second process would have."""
+    opened = await open_store(common, clock=clock)
     yield opened
     await opened.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from drawme.models import LimitExceeded
+from drawme.models import Limit, LimitExceeded
 from drawme.store import DAY
 
 from .helpers import START, open_store, submit
@@ -15,10 +15,10 @@ async def test_per_user_limit_names_itself_and_when_it_frees(store, clock):
         await submit(store, 1)
     with pytest.raises(LimitExceeded) as refused:
         await submit(store, 1)
-    assert refused.value.limit == "per_user"
-    assert "3 paintings in progress" in refused.value.message and "limit is 3" in refused.value.message
-    assert "ready in" in refused.value.message
-    assert refused.value.retry_at is not None and refused.value.retry_at > clock.now
+    assert refused.value.limit is Limit.PER_USER
+    refusal = refused.value.refusal
+    assert (refusal.count, refusal.allowed) == (3, 3)
+    assert refusal.wait_seconds > 0 and refusal.retry_at == clock.now + refusal.wait_seconds
     await submit(store, 2)  # other users are not affected
     # Once one of them is finished, the user may submit again.
     first = (await store.jobs_of(1))[0]
@@ -33,8 +33,8 @@ async def test_global_queue_cap(common, clock):
         await submit(store, 2)
         with pytest.raises(LimitExceeded) as refused:
             await submit(store, 3)
-        assert refused.value.limit == "queue_full"
-        assert "queue is full" in refused.value.message and "try again in" in refused.value.message
+        assert refused.value.limit is Limit.QUEUE_FULL
+        assert (refused.value.refusal.count, refused.value.refusal.allowed) == (2, 2)
         assert refused.value.retry_at > clock.now
         await store.claim("w", 30)  # a running job no longer counts against the queue
         await submit(store, 3)
@@ -50,9 +50,10 @@ async def test_daily_quota_resets_at_midnight_utc(common, clock):
             await store.cancel(job.id)  # cancelled jobs still count: the quota is per submit
         with pytest.raises(LimitExceeded) as refused:
             await submit(store, 1)
-        assert refused.value.limit == "daily_quota"
-        assert "daily quota" in refused.value.message and "00:00 UTC" in refused.value.message
+        assert refused.value.limit is Limit.DAILY_QUOTA
+        assert refused.value.refusal.allowed == 2
         assert refused.value.retry_at == START - START % DAY + DAY
+        assert refused.value.refusal.wait_seconds == pytest.approx(refused.value.retry_at - clock.now)
         await store.forget(1)  # forgetting one's data does not reset the quota
         with pytest.raises(LimitExceeded):
             await submit(store, 1)
@@ -66,6 +67,6 @@ async def test_banned_user_is_refused(store):
     await store.set_banned(9)
     with pytest.raises(LimitExceeded) as refused:
         await submit(store, 9)
-    assert refused.value.limit == "banned"
+    assert refused.value.limit is Limit.BANNED
     await store.set_banned(9, False)
     await submit(store, 9)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from drawme import schema
+import pytest
+
 from drawme.models import JobStatus, PaintParams
-from drawme.store import SqliteJobStore
+from drawme.store import SqliteJobStore, schema
+
+pytestmark = pytest.mark.sqlite_only  # PostgreSQL's schema starts at v4
 
 
 def make_v1_database(path, now: float) -> None:
@@ -44,6 +47,10 @@ def make_v1_database(path, now: float) -> None:
 
 async def test_v1_database_upgrades_and_keeps_its_data(common, clock):
     make_v1_database(common.db_path, clock.now)
+    (common.data_dir / "results").mkdir()
+    (common.data_dir / "results" / "2.png").write_bytes(b"old painting")
+    (common.data_dir / "images" / "ab").mkdir(parents=True)
+    (common.data_dir / "images" / "ab" / "abc.jpg").write_bytes(b"old photo")
     store = await SqliteJobStore.open(common, clock=clock)
     try:
         assert await store.schema_version() == schema.LATEST == 4
@@ -54,7 +61,10 @@ async def test_v1_database_upgrades_and_keeps_its_data(common, clock):
         queued, done = await store.get(1), await store.get(2)
         assert queued.status == JobStatus.QUEUED and queued.params == PaintParams(size=256)
         assert queued.note is None and queued.progress.step == 0 and queued.progress.work is None
-        assert done.status == JobStatus.DONE and done.result_path == "results/2.png"
+        assert done.status == JobStatus.DONE and done.result_key == "results/2.png"
+        # Files of a pre-v4 store are still read from DATA_DIR: an upgrade loses no painting.
+        assert await store.get_result(2) == b"old painting"
+        assert await store.get_image_bytes(1) == b"old photo"
         # The new columns work: the old queued job is claimable and reports progress.
         claimed = await store.claim("w", 30)
         assert claimed.id == 1

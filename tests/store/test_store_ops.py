@@ -15,11 +15,10 @@ from .helpers import submit
 async def paint(store, clock, job, seconds: float, worker: str = "w") -> None:
     assert (await store.claim(worker, 30)).id == job.id
     clock.advance(seconds)
-    result = f"results/{job.id}.png"
-    (store.common.data_dir / result).write_bytes(b"png")
-    await store.complete(job.id, worker, result)
+    await store.complete(job.id, worker, b"png")
 
 
+@pytest.mark.sqlite_only  # PostgreSQL: pg_dump
 async def test_backup_is_a_consistent_copy_while_another_connection_writes(store, common, clock, tmp_path):
     other = await SqliteJobStore.open(common, clock=clock)
     try:
@@ -47,6 +46,9 @@ async def test_export_user_lists_settings_jobs_and_files(store, clock):
     assert [j["id"] for j in exported["jobs"]] == [job.id] and exported["jobs"][0]["status"] == "done"
     image = await store.get_image(job.content_image_id)
     assert exported["files"] == sorted([image.path, f"results/{job.id}.png"])
+    files = await store.export_files(exported["files"])
+    assert files[f"results/{job.id}.png"] == b"png"
+    assert files[image.path] == await store.get_image_bytes(image.id)
 
 
 async def test_stats_and_workers(store, clock):

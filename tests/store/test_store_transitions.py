@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from drawme.models import Blend, IllegalTransition, JobProgress, JobStatus, UserSettings
-from drawme.store import LeaseLost
+from drawme.models import Blend, IllegalTransition, JobProgress, JobStatus, LeaseLost, UserSettings
 
 from .helpers import jpeg_bytes, submit
 
 
-def write_result(store, job_id: int) -> str:
-    relative = f"results/{job_id}-test.png"
-    (store.common.data_dir / relative).write_bytes(b"png")
-    return relative
+def write_result(store, job_id: int) -> bytes:
+    """The painting's bytes, as a worker hands them to `complete`."""
+    return b"\x89PNG\r\n\x1a\n" + f"painting {job_id}".encode()
 
 
 async def test_happy_path_queued_running_done_delivered(store, clock):
@@ -37,6 +37,7 @@ async def test_happy_path_queued_running_done_delivered(store, clock):
     done = await store.complete(job.id, "w1", write_result(store, job.id), note="a note")
     assert done.status == JobStatus.DONE and done.finished_at == clock.now and done.note == "a note"
     assert done.lease_owner is None
+    assert await store.get_result(job.id) == write_result(store, job.id)
 
     delivered = await store.mark_delivered(job.id, message_id=77)
     assert delivered.status == JobStatus.DELIVERED and delivered.status_message_id == 77
@@ -71,12 +72,29 @@ async def test_illegal_transitions_raise(store):
     assert (await store.get(job.id)).status == JobStatus.DELIVERED
 
 
-async def test_complete_refuses_a_missing_result_file(store):
+async def test_complete_refuses_an_empty_result(store):
     job = await submit(store, 1)
     await store.claim("w1", 30)
-    with pytest.raises(FileNotFoundError):
-        await store.complete(job.id, "w1", "results/nothing.png")
+    with pytest.raises(ValueError):
+        await store.complete(job.id, "w1", b"")
     assert (await store.get(job.id)).status == JobStatus.RUNNING
+    assert await store.get_result(job.id) is None
+
+
+async def test_a_new_preview_replaces_the_previous_one(store):
+    job = await submit(store, 1)
+    await store.claim("w1", 30)
+    assert await store.get_preview(job.id) is None
+    await store.report_progress(job.id, "w1", JobProgress(scale=1, scales=2, step=5, total=10), b"first")
+    first = (await store.get(job.id)).progress.preview_key
+    assert await store.get_preview(job.id) == b"first"
+    await store.report_progress(job.id, "w1", JobProgress(scale=1, scales=2, step=6, total=10))
+    assert (await store.get(job.id)).progress.preview_key == first  # a report without a preview keeps it
+    await store.report_progress(job.id, "w1", JobProgress(scale=2, scales=2, step=8, total=10), b"second")
+    second = (await store.get(job.id)).progress.preview_key
+    assert second != first and await store.get_preview(job.id) == b"second"
+    # The old one is gone from the store, not just unreferenced.
+    assert (await store.export_files([first, second])) == {second: b"second"}
 
 
 async def test_cancel_queued_is_immediate(store):
@@ -145,5 +163,19 @@ async def test_same_picture_is_stored_once_per_owner(store):
     other = await store.store_image(2, jpeg_bytes(), 64, 64)
     assert first.id == second.id and other.id != first.id
     assert first.path == f"images/1/{first.sha256}.jpg" and other.path == f"images/2/{first.sha256}.jpg"
-    assert store.image_path(first).read_bytes() == jpeg_bytes()
+    assert await store.get_image_bytes(first.id) == jpeg_bytes()
+    assert await store.get_image_bytes(10_000) is None
     assert await store.get_image(first.id) == first
+
+
+async def test_wait_for_change_wakes_on_a_commit(store, second_store, backend):
+    """PostgreSQL: another connection's submit wakes a waiter (LISTEN/NOTIFY). SQLite: this process's
+    own commits do; other processes' are seen by polling (the wait times out)."""
+    while await store.wait_for_change(0.3):  # starts listening; drains the signals until quiet
+        pass
+    waiter = asyncio.ensure_future(store.wait_for_change(10))
+    await asyncio.sleep(0.2)
+    submitter = second_store if backend == "postgres" else store
+    await submit(submitter, 1)
+    assert await asyncio.wait_for(waiter, 5) is True
+    assert await store.wait_for_change(0.05) is False  # nothing new since

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import io
 import logging
+import os
 
 import pytest
 from PIL import Image
 
 from drawme.config import CommonConfig, EngineConfig, Limits
-from drawme.models import Blend, JobStatus, PaintParams
+from drawme.models import Blend, JobStatus, PaintParams, StoreUnavailable
 from drawme.store import SqliteJobStore
 from engine import worker as worker_module
 from engine.worker import Worker, max_size_for, paint_options
@@ -32,16 +34,16 @@ async def test_paints_a_job_end_to_end(config, store, caplog):
         final = await worker.run_once()
 
     assert final.status == JobStatus.DONE and final.id == job.id
-    result = config.common.data_dir / final.result_path
-    with Image.open(result) as image:
+    with Image.open(io.BytesIO(await store.get_result(final.id))) as image:
         assert image.format == "PNG" and max(image.size) == 64
     assert final.note is None and final.error is None and final.lease_owner is None
     options = painter.calls[0]
     assert (options.content_weight, options.style_weight, options.tv_weight) == (2.0, 0.5, 0.0)
     # Progress and a scale-end preview reached the store.
     assert final.progress.step == final.progress.total == 6
-    assert (config.common.data_dir / final.progress.preview_path).is_file()
-    assert final.progress.preview_path.startswith(f"previews/{job.id}-")
+    with Image.open(io.BytesIO(await store.get_preview(job.id))) as preview:
+        assert preview.format == "JPEG"
+    assert final.progress.preview_key is not None
     # One log line per state change, with the job's fields.
     lines = [r for r in caplog.records if getattr(r, "job_id", None) == job.id]
     assert [r.status for r in lines] == ["running", "done"]
@@ -57,8 +59,7 @@ async def test_cancel_while_running_stops_the_painting(config, store):
     await store.cancel(job.id)
     final = await asyncio.wait_for(task, timeout=10)
     assert final.status == JobStatus.CANCELLED
-    assert final.result_path is None
-    assert list(config.common.results_dir.iterdir()) == []
+    assert final.result_key is None and await store.get_result(job.id) is None
 
 
 async def test_stop_releases_the_job_without_an_attempt(config, store):
@@ -123,7 +124,7 @@ async def test_losing_the_lease_discards_the_painting(config, store):
     assert await asyncio.wait_for(task, timeout=10) is None
     final = await store.get(job.id)
     assert final.status == JobStatus.FAILED and final.error == "Stopped by the admin"
-    assert list(config.common.results_dir.iterdir()) == []
+    assert await store.get_result(job.id) is None
 
 
 async def test_size_is_clamped_to_the_device(config):
@@ -152,14 +153,14 @@ async def test_a_job_larger_than_the_device_allows_is_painted_smaller(config, st
     assert "512 px" in final.note
 
 
-async def test_a_full_disk_hands_the_job_back_and_pauses(config, store, monkeypatch):
+async def test_a_full_store_hands_the_job_back_and_pauses(config, store, monkeypatch):
     job = await submit(store)
     worker, painter = make_worker(config, store)
 
-    def disk_full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device")
+    async def disk_full(*args, **kwargs):
+        raise StoreUnavailable(os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(worker_module, "save_image", disk_full)
+    monkeypatch.setattr(store, "complete", disk_full)
     released = await worker.run_once()
     assert released.id == job.id and released.status == JobStatus.QUEUED and released.attempts == 0
     assert await worker.run_once() is None  # paused: the job waits instead of failing over and over
@@ -167,7 +168,7 @@ async def test_a_full_disk_hands_the_job_back_and_pauses(config, store, monkeypa
 
 
 
-async def test_idle_worker_applies_the_retention_period(tmp_path):
+async def test_worker_applies_the_retention_period_while_serving(tmp_path):
     common = CommonConfig(data_dir=tmp_path / "data", limits=Limits(retention_days=0))
     config = EngineConfig(common=common, device="cpu", lease_seconds=2.0, poll_seconds=0.05)
     store = await SqliteJobStore.open(common)
@@ -175,15 +176,39 @@ async def test_idle_worker_applies_the_retention_period(tmp_path):
     try:
         job = await submit(store)
         painted = await worker.run_once()
-        result = common.data_dir / painted.result_path
-        assert painted.status == JobStatus.DONE and result.is_file()
+        assert painted.status == JobStatus.DONE and await store.get_result(job.id) is not None
 
-        # Serving with nothing to do purges what is past the (zero-day) retention period, files too.
+        # Serving purges what is past the (zero-day) retention period, files too.
         serving = asyncio.create_task(worker.serve())
         await wait_for(store, job.id, lambda j: j is None, timeout=10)
-        assert not result.exists()
-        assert list(common.images_dir.rglob("*.*")) == []
+        assert await store.get_result(job.id) is None
+        assert await store.get_image_bytes(job.content_image_id) is None
         worker.stop()
+        await asyncio.wait_for(serving, timeout=10)
+    finally:
+        await store.close()
+
+
+async def test_retention_runs_while_the_worker_is_busy(tmp_path, monkeypatch):
+    """A busy fleet still deletes old files: retention does not wait for an idle moment."""
+    common = CommonConfig(data_dir=tmp_path / "data", limits=Limits(retention_days=0))
+    config = EngineConfig(common=common, device="cpu", lease_seconds=2.0, poll_seconds=0.05)
+    monkeypatch.setattr(worker_module, "RETENTION_CHECK", 0.1)
+    store = await SqliteJobStore.open(common)
+    try:
+        # Another process has just purged: the next turn comes in 1.5 s, when the worker is busy.
+        assert await store.purge_if_due("elsewhere", 1.5) is not None
+        old = await submit(store, user_id=1)
+        worker, _ = make_worker(config, store)
+        assert (await worker.run_once()).id == old.id
+        long = await submit(store, user_id=2)
+        busy, _ = make_worker(config, store, steps=1000, delay=0.02)
+        serving = asyncio.create_task(busy.serve())
+        await wait_for(store, long.id, lambda j: j.status == JobStatus.RUNNING and j.progress.step > 0)
+        assert await store.get(old.id) is not None  # not yet due
+        await wait_for(store, old.id, lambda j: j is None, timeout=10)  # purged while painting
+        assert (await store.get(long.id)).status == JobStatus.RUNNING
+        busy.stop()
         await asyncio.wait_for(serving, timeout=10)
     finally:
         await store.close()

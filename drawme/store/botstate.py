@@ -1,24 +1,19 @@
 """The bot's own state in the job store: what each job's status message shows, who delivers it,
 the conversation (a photo waiting for its style), and the durable inbox of Telegram updates.
 
-Written against the store's transaction interface (`execute`, `rows`, `row`, `value` with `?`
-placeholders and portable SQL), so the same statements serve SQLite and PostgreSQL.
+Portable SQL with `?` placeholders: the same statements serve SQLite and PostgreSQL (the tables are
+in schema.py, v5, in both dialects).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Protocol
+from typing import Any
 
 from drawme.models import Conversation, Display
+from drawme.store.db import Tx
 
 INBOX_KEEP_SECONDS = 24 * 3600  # handled updates are remembered this long (Telegram resends for less)
-
-
-class Tx(Protocol):
-    async def execute(self, sql: str, args: Any = ()) -> None: ...
-    async def rows(self, sql: str, args: Any = ()) -> list[Any]: ...
-    async def row(self, sql: str, args: Any = ()) -> Any | None: ...
 
 
 # --- delivery: a lease per job, and what its messages show ----------------------------------------
@@ -159,37 +154,3 @@ async def inbox_leftovers(tx: Tx, owner: str, stale_after: float, now: float) ->
     for row in rows:
         await tx.execute("UPDATE inbox SET owner = ? WHERE update_id = ?", (owner, row["update_id"]))
     return [(row["update_id"], row["body"]) for row in rows]
-
-
-# Tables for a new schema version (SQLite spelling; PostgreSQL uses BIGINT for Telegram ids).
-SCHEMA = """
-CREATE TABLE deliveries (
-    job_id INTEGER PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
-    owner TEXT,                             -- the bot instance delivering it now
-    lease_expires_at REAL,
-    status_message_id INTEGER,              -- recorded the moment Telegram answers
-    is_photo INTEGER NOT NULL DEFAULT 0,
-    shown_text TEXT,
-    shown_preview TEXT,
-    result_message_id INTEGER,              -- the painting was sent: never send it again
-    stale_message_ids TEXT NOT NULL DEFAULT '[]'  -- superseded status messages still to delete
-);
-CREATE TABLE conversations (
-    user_id INTEGER PRIMARY KEY,
-    pending_photo INTEGER REFERENCES images(id) ON DELETE SET NULL,
-    pending_preset TEXT,
-    updated_at REAL NOT NULL
-);
-CREATE TABLE inbox (
-    update_id INTEGER PRIMARY KEY,
-    body TEXT NOT NULL,                     -- the update's JSON, to handle it again after a crash
-    owner TEXT NOT NULL,
-    received_at REAL NOT NULL,
-    done_at REAL
-);
-CREATE INDEX inbox_pending ON inbox(received_at) WHERE done_at IS NULL;
-CREATE TABLE job_origins (
-    update_id INTEGER PRIMARY KEY,          -- the Telegram update that asked for the job
-    job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE
-)
-"""

@@ -1,0 +1,195 @@
+"""Claims and leases: the worker's half of a job's life.
+
+A claim takes the fairest queued job (the rule of `scheduling.claim_order`) and leases it to one
+worker; the worker extends the lease with heartbeats, and an expired lease puts the job back in the
+queue with one more attempt (or fails it after max_attempts). Every transition checks the lease, so
+a worker that lost its job can never overwrite what the new owner does.
+
+The claim is one statement on both engines. SQLite runs it under BEGIN IMMEDIATE (claims are
+serialised by the one write lock); PostgreSQL adds `FOR UPDATE OF jobs SKIP LOCKED`, so concurrent
+claimers pass over a row another claim holds instead of waiting for it (as Solid Queue, Oban and
+River do).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from drawme.models import FailureCode, Job, JobProgress, JobStatus, LeaseLost, WorkerInfo
+from drawme.store import blobs, jobs
+from drawme.store.db import Dialect, Tx
+from drawme.store.scheduling import FAIRNESS_WINDOW
+
+log = logging.getLogger(__name__)
+
+# A queued job's turn: its user's starts in the fairness window plus its place among that user's
+# queued jobs. The lowest turn is always some user's head job, so this is `claim_order`'s rule.
+# Only the first CANDIDATES in that order are joined back to `jobs` to be locked: enough to pass over
+# the rows that concurrent claims hold, and the plan stays cheap whatever the table's statistics say.
+CANDIDATES = 64
+NEXT_JOB = f"""
+WITH recent AS (
+    SELECT user_id, COUNT(*) AS started FROM jobs WHERE started_at >= ? GROUP BY user_id
+), turns AS (
+    SELECT jobs.id, jobs.priority,
+           ROW_NUMBER() OVER (PARTITION BY jobs.user_id ORDER BY jobs.priority DESC, jobs.id) - 1
+           + COALESCE(recent.started, 0) AS turn
+    FROM jobs LEFT JOIN recent ON recent.user_id = jobs.user_id
+    WHERE jobs.status = 'queued'
+    ORDER BY turn, jobs.priority DESC, jobs.id LIMIT {CANDIDATES}
+)
+SELECT jobs.id FROM turns JOIN jobs ON jobs.id = turns.id WHERE jobs.status = 'queued'
+ORDER BY turns.turn, turns.priority DESC, jobs.id LIMIT 1"""
+
+CLAIM_LOCK = {
+    Dialect.SQLITE: "",  # BEGIN IMMEDIATE already excludes every other writer
+    Dialect.POSTGRES: " FOR UPDATE OF jobs SKIP LOCKED",
+}
+
+CLAIM = (
+    "UPDATE jobs SET status = 'running', lease_owner = ?, lease_expires_at = ?, started_at = ?,"
+    " cancel_requested = 0, progress_scale = 0, progress_scales = 0, progress_step = 0,"
+    " progress_total = 0, progress_work = NULL, eta_seconds = NULL, losses = NULL, preview_path = NULL"
+    " WHERE id = ({next_job}) AND status = 'queued' RETURNING *"
+)
+
+
+async def claim(tx: Tx, worker_id: str, lease_seconds: float, now: float) -> Job | None:
+    sql = CLAIM.format(next_job=NEXT_JOB + CLAIM_LOCK[tx.dialect])
+    row = await tx.row(sql, (worker_id, now + lease_seconds, now, now - FAIRNESS_WINDOW))
+    await tx.execute("UPDATE workers SET heartbeat_at = ? WHERE id = ?", (now, worker_id))
+    return jobs.to_job(row) if row else None
+
+
+async def leased(tx: Tx, job_id: int, worker_id: str) -> Any:
+    """The job's row, locked, if `worker_id` still holds its lease; else LeaseLost."""
+    row = await tx.row("SELECT * FROM jobs WHERE id = ?" + tx.for_update, (job_id,))
+    if row is None:
+        raise LeaseLost(f"job {job_id} no longer exists")
+    if row["status"] != JobStatus.RUNNING or row["lease_owner"] != worker_id:
+        raise LeaseLost(
+            f"job {job_id} is {row['status']} and leased to {row['lease_owner']!r}, not to {worker_id!r}"
+        )
+    return row
+
+
+async def heartbeat(tx: Tx, job_id: int, worker_id: str, lease_seconds: float, now: float) -> bool:
+    """Extend the lease. Returns True if the user asked to cancel."""
+    row = await leased(tx, job_id, worker_id)
+    await tx.execute("UPDATE jobs SET lease_expires_at = ? WHERE id = ?", (now + lease_seconds, job_id))
+    await tx.execute("UPDATE workers SET heartbeat_at = ? WHERE id = ?", (now, worker_id))
+    return bool(row["cancel_requested"])
+
+
+async def report_progress(
+    tx: Tx, job_id: int, worker_id: str, progress: JobProgress, preview: bytes | None, now: float
+) -> None:
+    """Record how far the painting is; a new preview replaces the job's previous one."""
+    row = await leased(tx, job_id, worker_id)
+    preview_key = row["preview_path"]
+    if preview is not None:
+        preview_key = blobs.preview_key(job_id, progress.scale, progress.step)
+        await blobs.put(tx, preview_key, preview, now)
+        await blobs.delete_like(tx, blobs.previews_of(job_id), keep=preview_key)
+    await jobs.update(
+        tx,
+        job_id,
+        progress_scale=progress.scale,
+        progress_scales=progress.scales,
+        progress_step=progress.step,
+        progress_total=progress.total,
+        progress_work=progress.work,
+        eta_seconds=progress.eta_seconds,
+        preview_path=preview_key,
+        losses=json.dumps(progress.losses),
+    )
+    await tx.notify()
+
+
+async def complete(tx: Tx, job_id: int, worker_id: str, result: bytes, note: str | None, now: float) -> Job:
+    """running -> done, with the painting's bytes stored in the same transaction."""
+    await leased(tx, job_id, worker_id)
+    key = blobs.result_key(job_id)
+    await blobs.put(tx, key, result, now)
+    return await jobs.finish(tx, job_id, JobStatus.DONE, now, result_path=key, note=note, eta_seconds=0.0)
+
+
+async def fail(tx: Tx, job_id: int, worker_id: str, error: str, now: float) -> Job:
+    await leased(tx, job_id, worker_id)
+    return await jobs.finish(tx, job_id, JobStatus.FAILED, now, error=error)
+
+
+async def mark_cancelled(tx: Tx, job_id: int, worker_id: str, now: float) -> Job:
+    await leased(tx, job_id, worker_id)
+    return await jobs.finish(tx, job_id, JobStatus.CANCELLED, now)
+
+
+async def release(tx: Tx, job_id: int, worker_id: str, now: float) -> Job:
+    """running -> queued without counting an attempt (clean shutdown)."""
+    row = await leased(tx, job_id, worker_id)
+    if row["cancel_requested"]:  # the user wanted it gone anyway
+        return await jobs.finish(tx, job_id, JobStatus.CANCELLED, now)
+    await tx.notify()  # another worker may take it at once
+    return await jobs.update(
+        tx, job_id, status=JobStatus.QUEUED, lease_owner=None, lease_expires_at=None, eta_seconds=None
+    )
+
+
+async def requeue_expired(tx: Tx, max_attempts: int, now: float) -> int:
+    """Expired leases go back to queued with attempts+1, or to failed after max_attempts."""
+    lock = " FOR UPDATE SKIP LOCKED" if tx.dialect is Dialect.POSTGRES else ""
+    expired = await tx.rows(
+        "SELECT id, attempts, cancel_requested FROM jobs WHERE status = 'running' AND lease_expires_at < ?"
+        + lock,
+        (now,),
+    )
+    for row in expired:
+        attempts = row["attempts"] + 1
+        if row["cancel_requested"]:
+            status, error, finished = JobStatus.CANCELLED, None, now
+        elif attempts >= max_attempts:
+            status, error, finished = JobStatus.FAILED, str(FailureCode.CRASHED), now
+        else:
+            status, error, finished = JobStatus.QUEUED, None, None
+        await jobs.update(
+            tx,
+            row["id"],
+            status=status,
+            attempts=attempts,
+            error=error,
+            finished_at=finished,
+            lease_owner=None,
+            lease_expires_at=None,
+            eta_seconds=None,
+        )
+        log.warning(
+            "lease of job %d expired: now %s",
+            row["id"],
+            status,
+            extra={"job_id": row["id"], "status": str(status), "attempts": attempts},
+        )
+    if expired:
+        await tx.notify()
+    return len(expired)
+
+
+# --- the worker list ---------------------------------------------------------------------------
+
+
+async def register_worker(tx: Tx, worker_id: str, device: str, now: float) -> None:
+    await tx.execute(
+        "INSERT INTO workers (id, device, heartbeat_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE"
+        " SET device = excluded.device, heartbeat_at = excluded.heartbeat_at",
+        (worker_id, device, now),
+    )
+
+
+async def unregister_worker(tx: Tx, worker_id: str) -> None:
+    await tx.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
+
+
+async def workers(tx: Tx) -> list[WorkerInfo]:
+    rows = await tx.rows("SELECT * FROM workers ORDER BY heartbeat_at DESC")
+    return [WorkerInfo(row["id"], row["device"], row["heartbeat_at"]) for row in rows]

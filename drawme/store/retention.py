@@ -1,0 +1,115 @@
+"""Retention and /forget: delete finished jobs, their pictures, previews and paintings.
+
+Retention runs on a schedule that does not depend on an idle worker: every worker asks
+`purge_if_due` now and then, busy or not, and a row in `maintenance` acts as a lease so that one
+process at a time (on any machine) runs it, once per interval.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from drawme.models import JobStatus
+from drawme.store import blobs, jobs
+from drawme.store.db import Tx
+
+log = logging.getLogger(__name__)
+
+RETENTION_TASK = "retention"
+
+
+async def _delete_jobs(tx: Tx, rows: list[Any]) -> tuple[list[str], int, int]:
+    """Delete job rows and their previews. Returns their result keys (for the caller to delete with
+    the rest) and the previews' count and bytes."""
+    previews = size = 0
+    for row in rows:
+        await tx.execute("DELETE FROM jobs WHERE id = ?", (row["id"],))
+        count, length = await blobs.delete_like(tx, blobs.previews_of(row["id"]))
+        previews, size = previews + count, size + length
+    return [row["result_path"] for row in rows if row["result_path"]], previews, size
+
+
+async def _delete_images(tx: Tx, rows: list[Any]) -> list[str]:
+    """Delete image rows; return the keys no remaining row refers to."""
+    keys = []
+    for row in rows:
+        await tx.execute("DELETE FROM images WHERE id = ?", (row["id"],))
+        if await tx.row("SELECT 1 FROM images WHERE path = ?", (row["path"],)) is None:
+            keys.append(row["path"])
+    return keys
+
+
+async def purge(tx: Tx, cutoff: float, now: float) -> tuple[dict[str, int], list[str]]:
+    """Delete what finished (or was uploaded) before `cutoff`. Returns the counts and the deleted
+    keys (a pre-v4 SQLite store may still have them as files)."""
+    finished = jobs.sql_in((JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.DELIVERED))
+    old_jobs = await tx.rows(
+        f"SELECT id, result_path FROM jobs WHERE status IN {finished}"
+        " AND COALESCE(finished_at, created_at) < ?",
+        (cutoff,),
+    )
+    keys, previews, previews_size = await _delete_jobs(tx, old_jobs)
+    # An input goes once it is old and no remaining job refers to it.
+    old_images = await tx.rows(
+        "SELECT id, path FROM images WHERE created_at < ? AND NOT EXISTS (SELECT 1 FROM jobs"
+        " WHERE content_image_id = images.id OR style_image_id = images.id)",
+        (cutoff,),
+    )
+    keys += await _delete_images(tx, old_images)
+    # Previews of jobs that no longer exist (e.g. a row deleted by hand).
+    orphans = await tx.rows(
+        "SELECT key FROM blobs WHERE key LIKE ? AND created_at < ?", ("previews/%", cutoff)
+    )
+    live = {row[0] for row in await tx.rows("SELECT preview_path FROM jobs WHERE preview_path IS NOT NULL")}
+    keys += [row[0] for row in orphans if row[0] not in live]
+    files, size = await blobs.delete(tx, keys)
+    await tx.execute("DELETE FROM workers WHERE heartbeat_at < ?", (now - 86_400.0,))
+    counts = {
+        "jobs": len(old_jobs),
+        "images": len(old_images),
+        "files": files + previews,
+        "bytes": size + previews_size,
+    }
+    return counts, keys
+
+
+async def forget(tx: Tx, user_id: int) -> tuple[int, list[str]]:
+    """Delete every image, job, file and setting of a user. Returns the number of files removed.
+
+    The ban flag and today's quota count stay (just those two numbers), so /forget cannot be used to
+    dodge a ban or the daily quota."""
+    rows = await tx.rows("SELECT id, result_path FROM jobs WHERE user_id = ?", (user_id,))
+    keys, previews, _ = await _delete_jobs(tx, rows)
+    images = await tx.rows("SELECT id, path FROM images WHERE owner_id = ?", (user_id,))
+    keys += await _delete_images(tx, images)
+    await tx.execute("UPDATE users SET settings = NULL WHERE id = ?", (user_id,))
+    files, _ = await blobs.delete(tx, keys)
+    return files + previews, keys
+
+
+async def take_turn(tx: Tx, task: str, owner: str, interval: float, now: float) -> bool:
+    """True if `owner` may run `task` now: it was never run, or its interval has passed. The row
+    moves on at once, so every other process sees "not due" until the next interval."""
+    await tx.execute(
+        "INSERT INTO maintenance (task, due_at, owner) VALUES (?, ?, NULL) ON CONFLICT (task) DO NOTHING",
+        (task, now),
+    )
+    row = await tx.row(
+        "UPDATE maintenance SET due_at = ?, owner = ? WHERE task = ? AND due_at <= ? RETURNING task",
+        (now + interval, owner, task, now),
+    )
+    return row is not None
+
+
+def unlink_legacy_files(data_dir: Path, keys: list[str]) -> int:
+    """Files a pre-v4 SQLite store kept under DATA_DIR for keys now deleted."""
+    removed = 0
+    root = data_dir.resolve()
+    for key in keys:
+        path = (data_dir / key).resolve()
+        if path.is_relative_to(root) and path.is_file():
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed

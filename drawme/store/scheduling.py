@@ -1,0 +1,105 @@
+"""Scheduling and ETAs as pure functions: who is next, and roughly when each job is done.
+
+No database here: the store reads the rows and hands them over, so the rules are tested directly.
+The claim itself (SQL in `claims.py`) follows the same rule as `claim_order`: a queued job's turn is
+the number of jobs its user started in the fairness window plus its place among that user's queued
+jobs (by priority, then age); the lowest turn goes first, then priority, then age. So one user's
+twenty jobs never starve another user's one.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+DAY = 86_400.0
+FAIRNESS_WINDOW = 3600.0  # "started recently" for fair claiming
+# Without history: a CPU paints 384 px in about a minute; ETAs scale with the pixel count.
+DEFAULT_SECONDS_PER_PIXEL = 60.0 / (384 * 384)
+ETA_HISTORY = 50  # finished jobs the duration estimate looks at
+WORKER_FRESH = 120.0  # a worker that beat within this many seconds counts for ETAs
+
+
+@dataclass(frozen=True)
+class Queued:
+    id: int
+    user_id: int
+    priority: int
+    size: int  # output long side, px
+
+
+@dataclass(frozen=True)
+class Running:
+    id: int
+    size: int
+    started_at: float | None
+    eta_seconds: float | None  # the worker's own estimate, when it has reported one
+
+
+def seconds_per_pixel(seconds: float | None, pixels: float | None) -> float:
+    """Recent painting time per output pixel (long side squared), or the default without history."""
+    return seconds / pixels if seconds and pixels else DEFAULT_SECONDS_PER_PIXEL
+
+
+def claim_order(queued: Iterable[Queued], started: Mapping[int, int]) -> list[Queued]:
+    """The queued jobs in the order workers will claim them, if nothing new arrives.
+
+    `started`: user id -> jobs started in the fairness window. Each claim adds one to its user's count."""
+    per_user: dict[int, list[Queued]] = {}
+    for job in sorted(queued, key=lambda job: (job.user_id, -job.priority, job.id)):
+        per_user.setdefault(job.user_id, []).append(job)
+    heap = [(started.get(user, 0), -jobs[0].priority, jobs[0].id, user, 0) for user, jobs in per_user.items()]
+    heapq.heapify(heap)
+    order = []
+    while heap:
+        count, _, _, user, index = heapq.heappop(heap)
+        order.append(per_user[user][index])
+        if index + 1 < len(per_user[user]):
+            following = per_user[user][index + 1]
+            heapq.heappush(heap, (count + 1, -following.priority, following.id, user, index + 1))
+    return order
+
+
+def running_remaining(running: Iterable[Running], now: float, per_pixel: float) -> dict[int, float]:
+    """Seconds each running job still needs: its worker's estimate, else the history's."""
+    remaining = {}
+    for job in running:
+        if job.eta_seconds is not None:
+            remaining[job.id] = job.eta_seconds
+        else:
+            expected = per_pixel * job.size**2
+            remaining[job.id] = max(0.0, expected - (now - (job.started_at or now)))
+    return remaining
+
+
+def etas(
+    queued: Iterable[Queued],
+    started: Mapping[int, int],
+    running: Iterable[Running],
+    now: float,
+    per_pixel: float,
+    workers: int,
+) -> dict[int, tuple[int, float]]:
+    """job id -> (jobs ahead, seconds until done) for every active job.
+
+    The work ahead is shared by the live workers; a queued job starts once that work is drained."""
+    workers = max(1, workers)
+    remaining = running_remaining(running, now, per_pixel)
+    result = {job_id: (0, seconds) for job_id, seconds in remaining.items()}
+    backlog = sum(remaining.values())
+    for ahead, job in enumerate(claim_order(queued, started)):
+        duration = per_pixel * job.size**2
+        result[job.id] = (len(remaining) + ahead, backlog / workers + duration)
+        backlog += duration
+    return result
+
+
+def queue_drain_wait(per_pixel: float, size: int, workers: int) -> float:
+    """Roughly how long until a full queue has room again: one job's time over the live workers."""
+    return per_pixel * size * size / max(1, workers)
+
+
+def next_midnight(now: float) -> float:
+    """The next 00:00 UTC (the daily quota resets then)."""
+    return (int(now // DAY) + 1) * DAY

@@ -1,0 +1,309 @@
+"""Schema and migrations: the two dialects' DDL side by side, as lists of forward steps.
+
+Version N is reached by running every step up to N. Never edit a released step: add a new one.
+`migrate` runs the missing steps in one transaction under a lock (SQLite's write lock, PostgreSQL's
+advisory lock), so any number of processes may open a fresh or an old store at once, and every
+process sees either the old or the new schema.
+
+SQLite has had the store since v1. PostgreSQL arrived at v4: its first step creates the whole v4
+schema, with the types PostgreSQL wants (BIGINT ids for Telegram's 52-bit ids, DOUBLE PRECISION
+times, BYTEA blobs); the column names and meanings are the same, so every query serves both.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from drawme.store.db import Database, Dialect, Tx
+
+log = logging.getLogger(__name__)
+
+# v1: the first schema (users, images, jobs, workers). Progress and notes came later.
+V1 = """
+CREATE TABLE users (
+    id INTEGER PRIMARY KEY,
+    settings TEXT,                          -- UserSettings JSON; NULL = defaults
+    banned INTEGER NOT NULL DEFAULT 0,
+    quota_day INTEGER NOT NULL DEFAULT 0,   -- days since the epoch (UTC) of quota_used
+    quota_used INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL
+);
+CREATE TABLE images (
+    id INTEGER PRIMARY KEY,
+    owner_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    sha256 TEXT NOT NULL,
+    path TEXT NOT NULL,                     -- relative to DATA_DIR: images/<owner>/<sha256>.<ext>
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    UNIQUE (owner_id, sha256)
+);
+CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    chat_id INTEGER NOT NULL,
+    content_image_id INTEGER NOT NULL REFERENCES images(id),
+    style_preset TEXT,
+    style_image_id INTEGER REFERENCES images(id),
+    params TEXT NOT NULL,                   -- PaintParams JSON, frozen at submit
+    status TEXT NOT NULL DEFAULT 'queued',
+    priority INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_expires_at REAL,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    result_path TEXT,
+    error TEXT,
+    status_message_id INTEGER,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    delivered_at REAL
+);
+CREATE INDEX jobs_status ON jobs(status);
+CREATE TABLE workers (
+    id TEXT PRIMARY KEY,
+    device TEXT NOT NULL,
+    heartbeat_at REAL NOT NULL
+);
+"""
+
+# v2: live progress, notes, the painted size for ETAs, and the indexes the hot paths need.
+V2 = """
+ALTER TABLE jobs ADD COLUMN note TEXT;
+ALTER TABLE jobs ADD COLUMN size INTEGER NOT NULL DEFAULT 384;
+ALTER TABLE jobs ADD COLUMN progress_scale INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN progress_scales INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN progress_step INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN progress_total INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN eta_seconds REAL;
+ALTER TABLE jobs ADD COLUMN preview_path TEXT;
+ALTER TABLE jobs ADD COLUMN losses TEXT;
+UPDATE jobs SET size = COALESCE(json_extract(params, '$.size'), 384);
+DROP INDEX jobs_status;
+-- claim: queued jobs per user in priority/age order
+CREATE INDEX jobs_queue ON jobs(status, user_id, priority DESC, id);
+-- fairness: each user's jobs started recently; also a user's jobs (/forget, export)
+CREATE INDEX jobs_user_started ON jobs(user_id, started_at);
+-- the bot's poll: only jobs whose outcome the user has not seen yet
+CREATE INDEX jobs_undelivered ON jobs(id) WHERE delivered_at IS NULL;
+-- ETA history and retention
+CREATE INDEX jobs_finished ON jobs(finished_at);
+CREATE INDEX images_created ON images(created_at);
+"""
+
+# v3: how much of the planned work is done (steps weighted by canvas area), for honest bars and ETAs.
+V3 = """
+ALTER TABLE jobs ADD COLUMN progress_work REAL;
+"""
+
+# v4: job files move into the store (no shared disk between machines), and a row per periodic task
+# so that only one process at a time runs it (retention).
+SQLITE_V4 = """
+CREATE TABLE blobs (
+    key TEXT PRIMARY KEY,                   -- images/<owner>/<sha256>.<ext>, results/<job>.png, previews/...
+    data BLOB NOT NULL,
+    bytes INTEGER NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE maintenance (
+    task TEXT PRIMARY KEY,
+    due_at REAL NOT NULL,                   -- the next run may start once this time has passed
+    owner TEXT
+);
+-- the claim's "jobs started in the fairness window", counted per user
+CREATE INDEX jobs_started ON jobs(started_at);
+"""
+
+POSTGRES_V4 = """
+CREATE TABLE users (
+    id BIGINT PRIMARY KEY,
+    settings TEXT,
+    banned INTEGER NOT NULL DEFAULT 0,
+    quota_day INTEGER NOT NULL DEFAULT 0,
+    quota_used INTEGER NOT NULL DEFAULT 0,
+    created_at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE images (
+    id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    owner_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    sha256 TEXT NOT NULL,
+    path TEXT NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    UNIQUE (owner_id, sha256)
+);
+CREATE TABLE jobs (
+    id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    chat_id BIGINT NOT NULL,
+    content_image_id BIGINT NOT NULL REFERENCES images(id),
+    style_preset TEXT,
+    style_image_id BIGINT REFERENCES images(id),
+    params TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'queued',
+    priority INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_expires_at DOUBLE PRECISION,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    result_path TEXT,
+    error TEXT,
+    status_message_id BIGINT,
+    created_at DOUBLE PRECISION NOT NULL,
+    started_at DOUBLE PRECISION,
+    finished_at DOUBLE PRECISION,
+    delivered_at DOUBLE PRECISION,
+    note TEXT,
+    size INTEGER NOT NULL DEFAULT 384,
+    progress_scale INTEGER NOT NULL DEFAULT 0,
+    progress_scales INTEGER NOT NULL DEFAULT 0,
+    progress_step INTEGER NOT NULL DEFAULT 0,
+    progress_total INTEGER NOT NULL DEFAULT 0,
+    eta_seconds DOUBLE PRECISION,
+    preview_path TEXT,
+    losses TEXT,
+    progress_work DOUBLE PRECISION
+);
+CREATE INDEX jobs_queue ON jobs(status, user_id, priority DESC, id);
+CREATE INDEX jobs_user_started ON jobs(user_id, started_at);
+CREATE INDEX jobs_undelivered ON jobs(id) WHERE delivered_at IS NULL;
+CREATE INDEX jobs_finished ON jobs(finished_at);
+CREATE INDEX images_created ON images(created_at);
+CREATE INDEX jobs_started ON jobs(started_at);
+CREATE TABLE workers (
+    id TEXT PRIMARY KEY,
+    device TEXT NOT NULL,
+    heartbeat_at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE blobs (
+    key TEXT PRIMARY KEY,
+    data BYTEA NOT NULL,
+    bytes INTEGER NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL
+);
+-- JPEG and PNG are compressed already: store them out of line without trying to compress again.
+ALTER TABLE blobs ALTER COLUMN data SET STORAGE EXTERNAL;
+CREATE TABLE maintenance (
+    task TEXT PRIMARY KEY,
+    due_at DOUBLE PRECISION NOT NULL,
+    owner TEXT
+);
+"""
+
+# v5: the bot's own state (drawme/store/botstate.py): what each job's messages show and which bot
+# instance delivers it, conversations, the inbox of Telegram updates, and which update made a job.
+SQLITE_V5 = """
+CREATE TABLE deliveries (
+    job_id INTEGER PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+    owner TEXT,                             -- the bot instance delivering it now
+    lease_expires_at REAL,
+    status_message_id INTEGER,              -- recorded the moment Telegram answers
+    is_photo INTEGER NOT NULL DEFAULT 0,
+    shown_text TEXT,
+    shown_preview TEXT,
+    result_message_id INTEGER,              -- the painting was sent: never send it again
+    stale_message_ids TEXT NOT NULL DEFAULT '[]'  -- superseded status messages still to delete
+);
+CREATE TABLE conversations (
+    user_id INTEGER PRIMARY KEY,
+    pending_photo INTEGER REFERENCES images(id) ON DELETE SET NULL,
+    pending_preset TEXT,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE inbox (
+    update_id INTEGER PRIMARY KEY,
+    body TEXT NOT NULL,                     -- the update's JSON, to handle it again after a crash
+    owner TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    done_at REAL
+);
+CREATE INDEX inbox_pending ON inbox(received_at) WHERE done_at IS NULL;
+CREATE INDEX inbox_done ON inbox(done_at);
+CREATE TABLE job_origins (
+    update_id INTEGER PRIMARY KEY,          -- the Telegram update that asked for the job
+    job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE
+)
+"""
+POSTGRES_V5 = """
+CREATE TABLE deliveries (
+    job_id BIGINT PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+    owner TEXT,
+    lease_expires_at DOUBLE PRECISION,
+    status_message_id BIGINT,
+    is_photo INTEGER NOT NULL DEFAULT 0,
+    shown_text TEXT,
+    shown_preview TEXT,
+    result_message_id BIGINT,
+    stale_message_ids TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE conversations (
+    user_id BIGINT PRIMARY KEY,
+    pending_photo BIGINT REFERENCES images(id) ON DELETE SET NULL,
+    pending_preset TEXT,
+    updated_at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE inbox (
+    update_id BIGINT PRIMARY KEY,
+    body TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    received_at DOUBLE PRECISION NOT NULL,
+    done_at DOUBLE PRECISION
+);
+CREATE INDEX inbox_pending ON inbox(received_at) WHERE done_at IS NULL;
+CREATE INDEX inbox_done ON inbox(done_at);
+CREATE TABLE job_origins (
+    update_id BIGINT PRIMARY KEY,
+    job_id BIGINT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE
+)
+"""
+
+MIGRATIONS: dict[Dialect, dict[int, str]] = {
+    Dialect.SQLITE: {1: V1, 2: V2, 3: V3, 4: SQLITE_V4, 5: SQLITE_V5},
+    Dialect.POSTGRES: {4: POSTGRES_V4, 5: POSTGRES_V5},
+}
+LATEST = 5
+
+VERSION_TABLE = {
+    Dialect.SQLITE: (
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+    ),
+    Dialect.POSTGRES: (
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,"
+        " applied_at DOUBLE PRECISION NOT NULL)"
+    ),
+}
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was migrated by a newer drawme than this one."""
+
+
+async def version(tx: Tx) -> int:
+    return await tx.value("SELECT COALESCE(MAX(version), 0) FROM schema_version") or 0
+
+
+async def migrate(db: Database, now: float | None = None) -> int:
+    """Bring the schema to LATEST under the migration lock; returns the version found before."""
+    async with db.migration_lock() as tx:
+        await tx.execute(VERSION_TABLE[db.dialect])
+        current = await version(tx)
+        if current > LATEST:
+            raise SchemaTooNew(
+                f"the database is at schema v{current}, newer than this code (v{LATEST}); upgrade drawme"
+            )
+        for step, ddl in sorted(MIGRATIONS[db.dialect].items()):
+            if step <= current:
+                continue
+            for statement in ddl.split(";\n"):
+                if statement.strip():
+                    await tx.execute(statement)
+            await tx.execute(
+                "INSERT INTO schema_version VALUES (?, ?)", (step, time.time() if now is None else now)
+            )
+            log.info("job store migrated to schema v%d", step)
+    return current

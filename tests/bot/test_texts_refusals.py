@@ -1,0 +1,27 @@
+"""The store refuses with data; the bot's catalog words each refusal and failure code."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from bot import texts
+from drawme.models import FailureCode, Job, JobProgress, JobStatus, Limit, PaintParams, Refusal
+
+
+def test_each_limit_is_worded_with_its_numbers():
+    assert texts.refusal(Refusal(Limit.BANNED)) == texts.BANNED
+    quota = texts.refusal(Refusal(Limit.DAILY_QUOTA, allowed=50, count=50, wait_seconds=3 * 3600))
+    assert "all 50 paintings" in quota and "00:00 UTC" in quota and "3.0 h" in quota
+    full = texts.refusal(Refusal(Limit.QUEUE_FULL, allowed=200, count=200, wait_seconds=120))
+    assert "(200 waiting, the limit is 200)" in full and "about 2 min" in full
+    mine = texts.refusal(Refusal(Limit.PER_USER, allowed=3, count=3, wait_seconds=40))
+    assert "3 paintings in progress" in mine and "ready in about 40 s" in mine
+    assert "ready in" not in texts.refusal(Refusal(Limit.PER_USER, allowed=3, count=3))
+
+
+def test_failure_codes_are_worded_and_other_errors_pass_through():
+    job = Job(1, 1, 1, JobStatus.FAILED, PaintParams(), 1, "udnie", None, 0, 3, JobProgress(), 0.0)
+    crashed = texts.failure(replace(job, error=str(FailureCode.CRASHED)))
+    assert crashed.startswith("This painting failed 3 times")
+    assert texts.failure(replace(job, error="The picture is gone.")) == "The picture is gone."
+    assert texts.failure(job) == ""
