@@ -251,7 +251,9 @@ async def test_a_restarted_bot_edits_the_preview_it_finds(
         assert await eventually(lambda: delivered(store, job.id))
     finally:
         await second.stop()
-    assert not telegram.calls(chat_id=user_id, ok=False), "no edit was refused"
+    # (A delete repeated after a failed store write may be refused harmlessly; an edit never is.)
+    refused = [c for c in telegram.calls(chat_id=user_id, ok=False) if c.method.startswith("edit")]
+    assert not refused, [(c.method, c.status, c.params.get("message_id")) for c in refused]
 
 
 @pytest.mark.parametrize("content", [b"", b"\x80\x04\x95garbage", b"not a pickle at all"])
