@@ -178,6 +178,8 @@ class JobStore:
     async def claim_deliveries(
         self, owner: str, job_ids: list[int], lease_seconds: float
     ) -> dict[int, Display]:
+        if not job_ids:
+            return {}  # an idle bot's poll takes no write lock
         async with self.db.transaction() as tx:
             return await botstate.claim_deliveries(tx, owner, job_ids, lease_seconds, self._clock())
 
