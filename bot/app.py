@@ -141,7 +141,7 @@ async def _post_init(application: Application) -> None:
         _provide(application, await open_store(config.common))
     svc: Services = application.bot_data["services"]
     # Every update is recorded before Telegram hears it arrived, and marked done once handled.
-    inbox = Inbox(svc.backend, config.instance_name)
+    inbox = svc.inbox = Inbox(svc.backend, config.instance_name)
     queue: DurableUpdateQueue = application.update_queue
     queue.inbox = inbox
     application.update_processor.handled = inbox.done

@@ -33,7 +33,7 @@ async def picture(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A photo or file: the user's photo, or the style when a photo is already waiting for one."""
     message = update.effective_message
     if message.media_group_id:
-        _collect_album_part(message, context)
+        _collect_album_part(update.update_id, message, context)
         return
     await _take_picture(message, context, update.update_id)
 
@@ -77,11 +77,16 @@ async def _take_picture(message: Message, context: ContextTypes.DEFAULT_TYPE, or
     await message.reply_text(f"{intro}\n{texts.SEND_STYLE_HINT}", reply_markup=keyboards.presets(stored.id))
 
 
-def _collect_album_part(message: Message, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Albums arrive as one update per picture; gather them and decide once they are all in."""
-    albums: dict[str, list[Message]] = context.bot_data.setdefault("albums", {})
+def _collect_album_part(update_id: int, message: Message, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Albums arrive as one update per picture; gather them and decide once they are all in.
+
+    The parts' updates stay undone in the inbox until the album is decided, so an album gathered
+    when the bot dies is gathered again from the inbox after the restart."""
+    albums: dict[str, list[tuple[int, Message]]] = context.bot_data.setdefault("albums", {})
     parts = albums.setdefault(message.media_group_id, [])
-    parts.append(message)
+    parts.append((update_id, message))
+    if (inbox := services(context).inbox) is not None:
+        inbox.defer(update_id)
     if len(parts) == 1:
         context.job_queue.run_once(
             _album_complete,
@@ -94,10 +99,21 @@ def _collect_album_part(message: Message, context: ContextTypes.DEFAULT_TYPE) ->
 
 
 async def _album_complete(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Decide the album, then mark its parts' updates handled."""
+    gathered = context.bot_data["albums"].pop(context.job.data)
+    try:
+        parts = sorted((m for _, m in gathered), key=lambda m: m.message_id)
+        # The album's first update names its job, so deciding it again after a crash makes no second one.
+        await _decide_album(parts, context, origin=min(update_id for update_id, _ in gathered))
+    finally:
+        if (inbox := services(context).inbox) is not None:
+            await inbox.finish([update_id for update_id, _ in gathered])
+
+
+async def _decide_album(parts: list[Message], context: ContextTypes.DEFAULT_TYPE, origin: int) -> None:
     """An album of two is photo + style; one picture is just a photo; more gets an explanation."""
-    parts = sorted(context.bot_data["albums"].pop(context.job.data), key=lambda m: m.message_id)
     if len(parts) == 1:
-        await _take_picture(parts[0], context, None)
+        await _take_picture(parts[0], context, origin)
         return
     if len(parts) > 2:
         await parts[0].reply_text(texts.ALBUM_TOO_MANY.format(count=len(parts)))
@@ -116,6 +132,7 @@ async def _album_complete(context: ContextTypes.DEFAULT_TYPE) -> None:
         first.chat_id,
         stored[0].id,
         style_image_id=stored[1].id,
+        origin=origin,
         conversation=DECIDED,
     )
 

@@ -112,6 +112,9 @@ class Delivery:
         if self._busy or not context.application.running:  # still reading, or shutting down
             return
         self._busy = True
+        # Chats still being delivered to since an earlier tick are skipped; the others had no
+        # task running when the store is read below, so what it says about them is current.
+        busy_chats = set(self._sending)
         try:
             jobs = await self.backend.undelivered()
             health.beat(self.config.common, "bot", undelivered=len(jobs))
@@ -130,7 +133,7 @@ class Delivery:
                 by_chat.setdefault(job.chat_id, []).append(job)
             self._mine = set(claimed)
             for chat_id, chat_jobs in by_chat.items():
-                if chat_id in self._sending:  # still busy with this chat since an earlier tick
+                if chat_id in busy_chats or chat_id in self._sending:
                     continue
                 # Application.create_task: PTB awaits these at shutdown, so no send is cut short.
                 task = context.application.create_task(
@@ -166,6 +169,8 @@ class Delivery:
         try:
             await self._deliver(bot, job, shown, queue)
             shown.failures = 0
+        except IllegalTransition as moved:  # it changed meanwhile (e.g. cancelled): next tick sees it
+            log.info("job moved on while delivering: %s", moved, extra={"job_id": job.id})
         except RetryAfter as flood:  # the rate limiter already retried: leave this chat alone a while
             wait = retry_seconds(flood)
             shown.retry_at = self._chat_retry_at[job.chat_id] = self.clock() + wait

@@ -31,13 +31,23 @@ class Inbox:
 
     def __init__(self, backend: JobBackend, owner: str) -> None:
         self.backend, self.owner = backend, owner
+        self.deferred: set[int] = set()  # handled later than their handler returns (album parts)
+
+    def defer(self, update_id: int) -> None:
+        """This update is not done when its handler returns, but when `finish` says so."""
+        self.deferred.add(update_id)
+
+    async def finish(self, update_ids: list[int]) -> None:
+        for update_id in update_ids:
+            self.deferred.discard(update_id)
+            await self.backend.inbox_done(update_id)
 
     async def add(self, update: Update) -> bool:
         """Record `update`; False when it was handled already (Telegram sent it again)."""
         return await self.backend.inbox_add(update.update_id, json.dumps(update.to_dict()), self.owner)
 
     async def done(self, update: object) -> None:
-        if isinstance(update, Update):
+        if isinstance(update, Update) and update.update_id not in self.deferred:
             try:
                 await self.backend.inbox_done(update.update_id)
             except Exception:  # handled anyway; at worst it is handled again after a crash

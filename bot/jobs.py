@@ -10,6 +10,7 @@ from telegram.ext import ContextTypes
 from bot import texts
 from bot.delivery import Delivery
 from bot.flood import ChatThrottle
+from bot.inbox import Inbox
 from drawme.backend import JobBackend
 from drawme.config import BotConfig, Sizes
 from drawme.models import Conversation, Job, JobRequest, LimitExceeded, PaintParams, UserSettings
@@ -25,6 +26,7 @@ class Services:
     config: BotConfig
     delivery: Delivery
     throttle: ChatThrottle
+    inbox: Inbox | None = None  # set once the store is open
 
 
 def services(context: ContextTypes.DEFAULT_TYPE) -> Services:

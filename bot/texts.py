@@ -104,9 +104,7 @@ ALBUM_PART = {0: "Your photo", 1: "The style picture"}
 
 LIMIT = "I can't take that one yet: {message}"
 BANNED = "Sorry, you can't order paintings here any more."
-DAILY_QUOTA = (
-    "You have used all {allowed} paintings of your daily quota. It resets at 00:00 UTC, in {wait}."
-)
+DAILY_QUOTA = "You have used all {allowed} paintings of your daily quota. It resets at 00:00 UTC, in {wait}."
 PER_USER = (
     "You already have {count} paintings in progress (the limit is {allowed} at a time). "
     "Please wait until one is done."

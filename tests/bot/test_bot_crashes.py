@@ -138,6 +138,22 @@ async def test_a_photo_acknowledged_at_a_crash_still_waits_for_its_style(
     assert job.content_image_id < job.style_image_id, "the first photo is the photo, the second the style"
 
 
+async def test_an_album_gathered_at_a_crash_is_painted_after_the_restart(
+    telegram: FakeTelegram, data_dir: Path, shared_store: SqliteJobStore, bots, user_id: int
+) -> None:
+    """Album pairing survives: killed while downloading the album's pictures, the restarted bot
+    gathers the same two parts again and queues one job, photo first."""
+    bot = await _new_bot(bots, telegram, data_dir)
+    telegram.kill_inside("getFile", bot.pid, after=False)
+    telegram.send_album(user_id, [photo_bytes("astronaut"), photo_bytes("coffee")])
+    await bot.killed()
+
+    await _new_bot(bots, telegram, data_dir)
+    await telegram.wait_for(lambda: any("Queued" in t for t in telegram.texts(user_id)), what="queued")
+    (job,) = await shared_store.jobs_of(user_id, active_only=False)
+    assert job.content_image_id < job.style_image_id
+
+
 async def test_a_tap_handled_at_a_crash_makes_one_job(
     telegram: FakeTelegram, data_dir: Path, shared_store: SqliteJobStore, bots, user_id: int
 ) -> None:
