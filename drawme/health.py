@@ -52,15 +52,15 @@ def check(common: CommonConfig, process: str, max_age: float = DEFAULT_MAX_AGE) 
 
 def describe_queue(common: CommonConfig, timeout: float = 5.0) -> str:
     """One phrase about the job queue: its length and the age of the oldest queued job."""
-    if not common.db_path.is_file():  # never create the database from a health probe
+    if not common.uses_postgres and not common.db_path.is_file():  # a probe never creates the database
         return f"queue: no job store yet at {common.db_path}"
     try:  # imported late: the store is optional for a heartbeat check, and heavier than this module
-        from drawme.store import SqliteJobStore
+        from drawme.store import open_store
     except ModuleNotFoundError:
         return "queue: job store not available in this installation"
 
     async def read_stats() -> Any:
-        store = await SqliteJobStore.open(common)
+        store = await open_store(common)
         try:
             return await store.stats()
         finally:

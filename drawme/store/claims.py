@@ -8,7 +8,7 @@ a worker that lost its job can never overwrite what the new owner does.
 The claim is one statement on both engines. SQLite runs it under BEGIN IMMEDIATE (claims are
 serialised by the one write lock); PostgreSQL adds `FOR UPDATE OF jobs SKIP LOCKED`, so concurrent
 claimers pass over a row another claim holds instead of waiting for it (as Solid Queue, Oban and
-River do).
+River do), and falls back to the whole-queue form of the rule when every user's head is held.
 """
 
 from __future__ import annotations
@@ -24,12 +24,28 @@ from drawme.store.scheduling import FAIRNESS_WINDOW
 
 log = logging.getLogger(__name__)
 
-# A queued job's turn: its user's starts in the fairness window plus its place among that user's
-# queued jobs. The lowest turn is always some user's head job, so this is `claim_order`'s rule.
-# Only the first CANDIDATES in that order are joined back to `jobs` to be locked: enough to pass over
-# the rows that concurrent claims hold, and the plan stays cheap whatever the table's statistics say.
+# The fairest queued job, as a sort of one row per waiting user: each user's next job (highest
+# priority, then oldest; index jobs_queue) with that user's starts in the fairness window (index
+# jobs_user_started). The cost follows the number of waiting users, not the length of the queue.
+RECENT_STARTS = (
+    "(SELECT COUNT(*) FROM jobs AS recent WHERE recent.user_id = queued_users.user_id"
+    " AND recent.started_at >= ?)"
+)
+HEADS = f"""
+SELECT jobs.id FROM (
+    SELECT queued_users.user_id AS user_id,
+        (SELECT id FROM jobs AS head WHERE head.status = 'queued' AND head.user_id = queued_users.user_id
+         ORDER BY head.priority DESC, head.id LIMIT 1) AS id,
+        {RECENT_STARTS} AS started
+    FROM (SELECT DISTINCT user_id FROM jobs WHERE status = 'queued') AS queued_users
+) AS heads JOIN jobs ON jobs.id = heads.id WHERE jobs.status = 'queued'
+ORDER BY heads.started, jobs.priority DESC, jobs.id LIMIT 1"""
+
+# PostgreSQL only, when every head is locked by a concurrent claim: the same rule over whole queues.
+# A queued job's turn is its user's recent starts plus its place among that user's queued jobs; the
+# first CANDIDATES in that order are joined back to `jobs` to be locked.
 CANDIDATES = 64
-NEXT_JOB = f"""
+TURNS = f"""
 WITH recent AS (
     SELECT user_id, COUNT(*) AS started FROM jobs WHERE started_at >= ? GROUP BY user_id
 ), turns AS (
@@ -57,8 +73,10 @@ CLAIM = (
 
 
 async def claim(tx: Tx, worker_id: str, lease_seconds: float, now: float) -> Job | None:
-    sql = CLAIM.format(next_job=NEXT_JOB + CLAIM_LOCK[tx.dialect])
-    row = await tx.row(sql, (worker_id, now + lease_seconds, now, now - FAIRNESS_WINDOW))
+    args = (worker_id, now + lease_seconds, now, now - FAIRNESS_WINDOW)
+    row = await tx.row(CLAIM.format(next_job=HEADS + CLAIM_LOCK[tx.dialect]), args)
+    if row is None and tx.dialect is Dialect.POSTGRES:  # every head may be held by another claim
+        row = await tx.row(CLAIM.format(next_job=TURNS + CLAIM_LOCK[tx.dialect]), args)
     await tx.execute("UPDATE workers SET heartbeat_at = ? WHERE id = ?", (now, worker_id))
     return jobs.to_job(row) if row else None
 

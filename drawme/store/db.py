@@ -102,6 +102,8 @@ class Tx:
 
     async def notify(self) -> None:
         """Tell waiting processes (workers, bots) that jobs changed, once this transaction commits."""
+        if self.changed:
+            return  # once per transaction is enough
         self.changed = True
         if self.dialect is Dialect.POSTGRES:  # delivered at COMMIT, dropped at ROLLBACK
             await self._conn.execute("SELECT pg_notify(%s, '')", (CHANNEL,))

@@ -1,5 +1,6 @@
 """Fixtures for the job store: every test runs on SQLite and on PostgreSQL (a fresh schema each),
-with a clock the test moves by hand. `@pytest.mark.sqlite_only` keeps a test to SQLite (its file)."""
+with a clock the test moves by hand. `@pytest.mark.sqlite_only` keeps a test to SQLite (its file),
+`@pytest.mark.postgres_only` to PostgreSQL (row locks)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ BACKENDS = ("sqlite", "postgres")
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
-        only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None
-        metafunc.parametrize("backend", BACKENDS[:1] if only_sqlite else BACKENDS)
+        marker = metafunc.definition.get_closest_marker
+        only = "sqlite" if marker("sqlite_only") else "postgres" if marker("postgres_only") else None
+        metafunc.parametrize("backend", [only] if only else BACKENDS)
 
 
 @pytest.fixture

@@ -125,3 +125,23 @@ async def test_a_database_locked_by_another_process_is_reported_as_unavailable(c
     finally:
         other.close()
         await store.close()
+
+
+@pytest.mark.postgres_only  # SQLite serialises claims with its one write lock
+async def test_postgres_claim_skips_a_row_another_claim_holds(common, clock):
+    """SKIP LOCKED: while another transaction holds the only user's next job, a claim takes that
+    user's following job instead of waiting (and the held one stays queued for its holder)."""
+    import psycopg
+
+    store = await open_store(common, clock, max_queued_per_user=10)
+    try:
+        first, second = await submit(store, 1), await submit(store, 1)
+        async with await psycopg.AsyncConnection.connect(common.database_url) as other:
+            await other.execute("SELECT id FROM jobs WHERE id = %s FOR UPDATE", (first.id,))
+            claimed = await asyncio.wait_for(store.claim("w", 30), 5)  # no waiting on the lock
+            assert claimed.id == second.id
+            assert await store.claim("w2", 30) is None  # the held row is skipped, not taken twice
+            await other.rollback()
+        assert (await store.claim("w2", 30)).id == first.id
+    finally:
+        await store.close()

@@ -7,18 +7,19 @@ import errno
 import io
 import logging
 import os
+from dataclasses import replace
 
 import pytest
 from PIL import Image
 
 from drawme.config import CommonConfig, EngineConfig, Limits
 from drawme.models import Blend, JobStatus, PaintParams, StoreUnavailable
-from drawme.store import SqliteJobStore
+from drawme.store import SqliteJobStore, open_store
 from engine import worker as worker_module
 from engine.worker import Worker, max_size_for, paint_options
 
 from . import sleepy_painter
-from .helpers import submit, wait_for
+from .helpers import picture_bytes, submit, wait_for
 
 
 def make_worker(config, store, **painter_settings) -> tuple[Worker, sleepy_painter.Painter]:
@@ -211,4 +212,26 @@ async def test_retention_runs_while_the_worker_is_busy(tmp_path, monkeypatch):
         busy.stop()
         await asyncio.wait_for(serving, timeout=10)
     finally:
+        await store.close()
+
+
+async def test_worker_on_postgres_paints_a_job_it_is_woken_for(tmp_path, postgres_url):
+    """The same worker on PostgreSQL: no shared disk (its own DATA_DIR), woken by NOTIFY."""
+    common = CommonConfig(data_dir=tmp_path / "engine-host", database_url=postgres_url)
+    config = EngineConfig(common=common, device="cpu", lease_seconds=2.0, poll_seconds=30.0)
+    store = await open_store(common)
+    bot_side = await open_store(replace(common, data_dir=tmp_path / "bot-host"))
+    worker, _ = make_worker(config, store)
+    serving = asyncio.create_task(worker.serve())
+    try:
+        await asyncio.sleep(0.5)  # idle, waiting on its LISTEN connection (the poll is 30 s)
+        job = await submit(bot_side, style_bytes=picture_bytes(color=(20, 200, 90)))
+        done = await wait_for(bot_side, job.id, lambda j: j.status == JobStatus.DONE, timeout=20)
+        with Image.open(io.BytesIO(await bot_side.get_result(done.id))) as image:
+            assert image.format == "PNG"
+        assert await bot_side.get_preview(done.id) is not None
+    finally:
+        worker.stop()
+        await asyncio.wait_for(serving, timeout=10)
+        await bot_side.close()
         await store.close()
