@@ -27,9 +27,18 @@ ROOT = Path(__file__).resolve().parents[2]
 class BotProcess:
     """`python -m bot` against the fake server, in the test's DATA_DIR."""
 
-    def __init__(self, telegram: FakeTelegram, data_dir: Path) -> None:
+    def __init__(self, telegram: FakeTelegram, data_dir: Path, env: dict[str, str] | None = None) -> None:
         self.telegram, self.data_dir = telegram, data_dir
+        self.env = env or {"BOT_INSTANCE": "crash-test"}
         self.process: subprocess.Popen | None = None
+
+    @property
+    def webhook_url(self) -> str:
+        return self.env["WEBHOOK_URL"]
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
 
     async def start(self) -> BotProcess:
         env = {
@@ -38,7 +47,7 @@ class BotProcess:
             "BOT_TOKEN": self.telegram.token,
             "TELEGRAM_API_URL": self.telegram.api_url,
             "DATA_DIR": str(self.data_dir),
-            "BOT_INSTANCE": "crash-test",
+            **self.env,
             "PYTHONPATH": str(ROOT),  # this checkout's code, whatever the venv's editable install says
         }
         ready = len(self.telegram.calls("setMyCommands"))
