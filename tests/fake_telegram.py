@@ -24,6 +24,7 @@ import itertools
 import json
 import math
 import os
+import random
 import signal
 import time
 from collections import deque
@@ -129,7 +130,8 @@ class FakeTelegram:
         self._next_target = 0
         self._updates: list[dict[str, Any]] = []
         self._new_update = asyncio.Event()
-        self._update_ids = itertools.count(1)
+        # Telegram's update ids grow from an arbitrary number per bot, not from 1 for every session.
+        self._update_ids = itertools.count(random.randrange(1, 2**30))
         self._message_ids: dict[int, itertools.count] = {}
         self._file_ids = itertools.count(1)
         self._album_ids = itertools.count(1000)
