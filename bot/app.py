@@ -7,24 +7,24 @@ process (`python -m engine serve`), so the bot starts in about a second and stay
 from __future__ import annotations
 
 import logging
+import time
 
 from telegram import BotCommand, Update
 from telegram.error import InvalidToken
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
-    PersistenceInput,
-    PicklePersistence,
+    TypeHandler,
     filters,
 )
 
-from bot import commands, conversation, keyboards, texts
+from bot import commands, conversation, flood, keyboards, texts
 from bot.delivery import Delivery
-from bot.jobs import Services
+from bot.inbox import DurableUpdateQueue, Inbox
+from bot.jobs import Services, services
 from bot.uploads import PICTURES
 from drawme.backend import JobBackend
 from drawme.config import TOKEN_REJECTED, BotConfig, ConfigError
@@ -37,8 +37,10 @@ log = logging.getLogger(__name__)
 # Flood control: the limiter spaces requests and retries a 429 this many times before giving up;
 # delivery then retries on a later tick.
 RATE_LIMIT_RETRIES = 2
-# How often the conversation state (user_data) is written to disk; it is also written at shutdown.
-STATE_FLUSH_SECONDS = 5
+# Updates handled at once (different chats; one chat's updates always run in order).
+CONCURRENT_UPDATES = 64
+# The state file of earlier versions (PicklePersistence); the conversation now lives in the store.
+OLD_STATE_FILE = "bot-conversations.pickle"
 
 
 def build_application(config: BotConfig, backend: JobBackend | None = None) -> Application:
@@ -46,8 +48,9 @@ def build_application(config: BotConfig, backend: JobBackend | None = None) -> A
     builder = (
         Application.builder()
         .token(config.token)
-        .rate_limiter(AIORateLimiter(max_retries=RATE_LIMIT_RETRIES))
-        .persistence(_conversation_state(config))
+        .rate_limiter(flood.PerChatRateLimiter(max_retries=RATE_LIMIT_RETRIES))
+        .concurrent_updates(flood.PerChatOrder(CONCURRENT_UPDATES))
+        .update_queue(DurableUpdateQueue())
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
     )
@@ -64,18 +67,24 @@ def build_application(config: BotConfig, backend: JobBackend | None = None) -> A
     return application
 
 
-def _conversation_state(config: BotConfig) -> PicklePersistence:
-    """Keep user_data (a photo still waiting for its style) across restarts; the rest is in the store."""
-    config.common.data_dir.mkdir(parents=True, exist_ok=True)
-    return PicklePersistence(
-        filepath=config.common.data_dir / "bot-conversations.pickle",
-        store_data=PersistenceInput(bot_data=False, chat_data=False, callback_data=False),
-        update_interval=STATE_FLUSH_SECONDS,
-    )
+def set_aside_old_state(config: BotConfig) -> None:
+    """Move a leftover state file of an earlier version out of the way, with a warning: whatever
+    it holds (possibly half-written) is never read, so it can never stop the bot from starting."""
+    old = config.common.data_dir / OLD_STATE_FILE
+    if old.exists():
+        aside = old.with_name(f"{old.name}.{int(time.time())}.old")
+        old.rename(aside)
+        log.warning(
+            "set aside the old conversation state file %s as %s: conversations now live in the store",
+            old,
+            aside.name,
+        )
 
 
 def add_handlers(application: Application, config: BotConfig) -> None:
     """Commands, pictures, buttons, and the gentle fallbacks — most specific first."""
+    # First of all, each message passes its chat's throttle (a flood gets one "slow down").
+    application.add_handler(TypeHandler(Update, flood.guard(lambda c: services(c).throttle)), group=-1)
     application.add_handler(CommandHandler("start", commands.start))
     application.add_handler(CommandHandler("help", commands.help_command))
     application.add_handler(CommandHandler("styles", commands.styles))
@@ -92,6 +101,10 @@ def add_handlers(application: Application, config: BotConfig) -> None:
     application.add_handler(MessageHandler(filters.COMMAND, commands.unknown_command))
     application.add_handler(MessageHandler(PICTURES, conversation.picture))
     application.add_handler(MessageHandler(filters.TEXT, commands.text))
+    # Everything else a user can send (voice, video, location, poll, sticker, PDF...): never silence.
+    application.add_handler(
+        MessageHandler(filters.UpdateType.MESSAGE & ~filters.StatusUpdate.ALL, commands.anything_else)
+    )
     application.add_handler(
         CallbackQueryHandler(conversation.preset_chosen, pattern=keyboards.pattern(keyboards.PRESET))
     )
@@ -112,19 +125,32 @@ def add_handlers(application: Application, config: BotConfig) -> None:
 
 def _provide(application: Application, backend: JobBackend) -> None:
     config: BotConfig = application.bot_data["config"]
-    application.bot_data["services"] = Services(backend, config, Delivery(backend, config))
+    application.bot_data["services"] = Services(
+        backend,
+        config,
+        Delivery(backend, config),
+        flood.ChatThrottle(config.chat_burst, config.chat_refill_seconds),
+    )
 
 
 async def _post_init(application: Application) -> None:
     """Open the store if we own it, register the command menu, start polling the store."""
     config: BotConfig = application.bot_data["config"]
     handle_loop_exceptions()
+    set_aside_old_state(config)
     if application.bot_data["own_backend"]:
         from drawme.store import open_store  # the composition root is the only place that knows it
 
         _provide(application, await open_store(config.common))
+    svc: Services = application.bot_data["services"]
+    # Every update is recorded before Telegram hears it arrived, and marked done once handled.
+    inbox = svc.inbox = Inbox(svc.backend, config.instance_name)
+    queue: DurableUpdateQueue = application.update_queue
+    queue.inbox = inbox
+    application.update_processor.handled = inbox.done
+    await queue.replay(application.bot)
     await application.bot.set_my_commands([BotCommand(name, about) for name, about in texts.COMMANDS])
-    delivery: Delivery = application.bot_data["services"].delivery
+    delivery: Delivery = svc.delivery
     # Several instances may overlap only to be skipped by Delivery's own busy flag (no scheduler warnings).
     application.job_queue.run_repeating(
         delivery.poll,
@@ -137,8 +163,16 @@ async def _post_init(application: Application) -> None:
 
 
 async def _post_shutdown(application: Application) -> None:
-    if application.bot_data.get("own_backend") and "services" in application.bot_data:
-        await application.bot_data["services"].backend.close()
+    """Hand this instance's deliveries to the others at once, then close the store if we own it."""
+    if "services" not in application.bot_data:
+        return
+    svc: Services = application.bot_data["services"]
+    try:
+        await svc.delivery.release()
+    except Exception:  # they are taken over when the lease expires anyway
+        log.warning("could not release the delivery leases", exc_info=True)
+    if application.bot_data.get("own_backend"):
+        await svc.backend.close()
 
 
 async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -162,8 +196,19 @@ def main(argv: list[str] | None = None) -> int:
     # PTB logs a rejected token's 40-line traceback before raising it; we say it in one line instead.
     logging.getLogger("telegram.ext").addFilter(lambda record: not _is_rejected_token(record))
     secure_data_dir(config.common.data_dir)
+    application = build_application(config)
     try:
-        build_application(config).run_polling(allowed_updates=Update.ALL_TYPES)
+        if config.webhook_url:  # several instances can share the load behind one address
+            application.run_webhook(
+                listen=config.webhook_listen,
+                port=config.webhook_port,
+                url_path=config.webhook_path,
+                webhook_url=config.webhook_url,
+                secret_token=config.webhook_secret_token,
+                allowed_updates=Update.ALL_TYPES,
+            )
+        else:
+            application.run_polling(allowed_updates=Update.ALL_TYPES)
     except InvalidToken:  # getMe answered 401: a revoked or mistyped token, or the wrong server
         raise ConfigError(TOKEN_REJECTED) from None
     return 0

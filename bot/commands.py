@@ -13,7 +13,6 @@ from telegram import InputMediaPhoto, Update
 from telegram.ext import ContextTypes
 
 from bot import keyboards, texts
-from bot.conversation import PENDING_PHOTO
 from bot.jobs import available_sizes, gpu_available, services
 from drawme.models import Blend, IllegalTransition, JobStatus
 from drawme.presets import PRESETS, thumbnail
@@ -58,7 +57,7 @@ async def styles(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     for preset_id, message in zip(PRESETS, sent, strict=False):
         if message.photo:
             file_ids[preset_id] = message.photo[-1].file_id
-    photo_id = context.user_data.get(PENDING_PHOTO)
+    photo_id = (await services(context).backend.get_conversation(update.effective_user.id)).pending_photo
     intro = texts.STYLES_INTRO_WITH_PHOTO if photo_id else texts.STYLES_INTRO
     await update.message.reply_text(intro, reply_markup=keyboards.presets(photo_id))
 
@@ -231,7 +230,6 @@ async def forget_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await query.edit_message_text(texts.FORGET_KEPT)
         return
     files = await services(context).backend.forget(query.from_user.id)
-    context.user_data.clear()
     log.info("user forgotten", extra={"user_id": query.from_user.id, "event": "forget"})
     await query.edit_message_text(texts.FORGET_DONE.format(files=files))
 
@@ -259,7 +257,18 @@ async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await update.message.reply_text(texts.UNKNOWN_COMMAND)
 
 
+async def anything_else(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The catch-all: any message that is not a command, a picture or text gets a plain-words answer."""
+    message = update.effective_message
+    answer = next(
+        (words for kind, words in texts.NOT_A_PICTURE.items() if getattr(message, kind, None)),
+        texts.NOT_A_PICTURE_OTHER,
+    )
+    await message.reply_text(answer)
+
+
 async def text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Plain text: a nudge towards what to send next."""
-    waiting = PENDING_PHOTO in context.user_data
+    conversation = await services(context).backend.get_conversation(update.effective_user.id)
+    waiting = conversation.pending_photo is not None
     await update.message.reply_text(texts.UNKNOWN_TEXT_WAITING if waiting else texts.UNKNOWN_TEXT)

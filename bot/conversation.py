@@ -1,7 +1,9 @@
 """The painting conversation: a photo, then a style (a preset tap or a second picture), then a job.
 
-`context.user_data` only holds what is still being decided (a photo waiting for its style); the
-buttons carry image and job ids themselves, so they keep working after a bot restart.
+What is still being decided (a photo waiting for its style, a style chosen first) is the user's
+`Conversation` in the job store, saved in the same transaction as the upload or the submit, so a
+crash at any instant neither forgets the photo nor swaps photo and style. The buttons carry image
+and job ids themselves, so they keep working after a bot restart.
 """
 
 from __future__ import annotations
@@ -17,13 +19,13 @@ from bot import keyboards, texts
 from bot.jobs import queue_painting, services
 from bot.uploads import receive_picture
 from drawme.imaging import ImageError
-from drawme.models import WEIGHT_MAX, Job, PaintParams
+from drawme.models import WEIGHT_MAX, Conversation, Job, PaintParams
 from drawme.presets import PRESETS
 
 log = logging.getLogger(__name__)
 
-PENDING_PHOTO = "pending_photo"  # user_data: image id of a photo waiting for its style
-PENDING_PRESET = "pending_preset"  # user_data: preset chosen (via /styles) before any photo
+WAITING = Conversation(pending_photo=0)  # store_image: this very picture now waits for its style
+DECIDED = Conversation()  # nothing waits any more
 ALBUM_DELAY = 1.0  # seconds to wait for the other parts of an album
 
 
@@ -31,38 +33,60 @@ async def picture(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A photo or file: the user's photo, or the style when a photo is already waiting for one."""
     message = update.effective_message
     if message.media_group_id:
-        _collect_album_part(message, context)
+        _collect_album_part(update.update_id, message, context)
         return
-    await _take_picture(message, context)
+    await _take_picture(message, context, update.update_id)
 
 
-async def _take_picture(message: Message, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def _take_picture(message: Message, context: ContextTypes.DEFAULT_TYPE, origin: int | None) -> None:
     backend = services(context).backend
+    user_id, chat_id = message.from_user.id, message.chat_id
+    conversation = await backend.get_conversation(user_id)
+    waiting = conversation.pending_photo is not None or conversation.pending_preset in PRESETS
     try:
-        stored = await receive_picture(context, message)
+        # A new photo is remembered as waiting in the same transaction that stores it.
+        stored = await receive_picture(context, message, None if waiting else WAITING)
     except ImageError as refused:
         await message.reply_text(refused.user_message)
         return
-    user_id, chat_id = message.from_user.id, message.chat_id
-    waiting_photo = context.user_data.pop(PENDING_PHOTO, None)
-    if waiting_photo is not None:
-        await queue_painting(context, user_id, chat_id, waiting_photo, style_image_id=stored.id)
+    # The waiting photo itself again (resent, or handled again after a crash) simply keeps waiting.
+    if conversation.pending_photo not in (None, stored.id):
+        await queue_painting(
+            context,
+            user_id,
+            chat_id,
+            conversation.pending_photo,
+            style_image_id=stored.id,
+            origin=origin,
+            conversation=DECIDED,
+        )
         return
-    chosen_preset = context.user_data.pop(PENDING_PRESET, None)
-    if chosen_preset in PRESETS:
-        await queue_painting(context, user_id, chat_id, stored.id, style_preset=chosen_preset)
+    if conversation.pending_preset in PRESETS:
+        await queue_painting(
+            context,
+            user_id,
+            chat_id,
+            stored.id,
+            style_preset=conversation.pending_preset,
+            origin=origin,
+            conversation=DECIDED,
+        )
         return
     busy = bool(await backend.jobs_of(user_id, active_only=True))
-    context.user_data[PENDING_PHOTO] = stored.id
     intro = texts.GOT_PHOTO_WHILE_BUSY if busy else texts.GOT_PHOTO
     await message.reply_text(f"{intro}\n{texts.SEND_STYLE_HINT}", reply_markup=keyboards.presets(stored.id))
 
 
-def _collect_album_part(message: Message, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Albums arrive as one update per picture; gather them and decide once they are all in."""
-    albums: dict[str, list[Message]] = context.bot_data.setdefault("albums", {})
+def _collect_album_part(update_id: int, message: Message, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Albums arrive as one update per picture; gather them and decide once they are all in.
+
+    The parts' updates stay undone in the inbox until the album is decided, so an album gathered
+    when the bot dies is gathered again from the inbox after the restart."""
+    albums: dict[str, list[tuple[int, Message]]] = context.bot_data.setdefault("albums", {})
     parts = albums.setdefault(message.media_group_id, [])
-    parts.append(message)
+    parts.append((update_id, message))
+    if (inbox := services(context).inbox) is not None:
+        inbox.defer(update_id)
     if len(parts) == 1:
         context.job_queue.run_once(
             _album_complete,
@@ -75,10 +99,21 @@ def _collect_album_part(message: Message, context: ContextTypes.DEFAULT_TYPE) ->
 
 
 async def _album_complete(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Decide the album, then mark its parts' updates handled."""
+    gathered = context.bot_data["albums"].pop(context.job.data)
+    try:
+        parts = sorted((m for _, m in gathered), key=lambda m: m.message_id)
+        # The album's first update names its job, so deciding it again after a crash makes no second one.
+        await _decide_album(parts, context, origin=min(update_id for update_id, _ in gathered))
+    finally:
+        if (inbox := services(context).inbox) is not None:
+            await inbox.finish([update_id for update_id, _ in gathered])
+
+
+async def _decide_album(parts: list[Message], context: ContextTypes.DEFAULT_TYPE, origin: int) -> None:
     """An album of two is photo + style; one picture is just a photo; more gets an explanation."""
-    parts = sorted(context.bot_data["albums"].pop(context.job.data), key=lambda m: m.message_id)
     if len(parts) == 1:
-        await _take_picture(parts[0], context)
+        await _take_picture(parts[0], context, origin)
         return
     if len(parts) > 2:
         await parts[0].reply_text(texts.ALBUM_TOO_MANY.format(count=len(parts)))
@@ -90,10 +125,15 @@ async def _album_complete(context: ContextTypes.DEFAULT_TYPE) -> None:
         except ImageError as refused:
             await part.reply_text(f"{texts.ALBUM_PART[index]}: {refused.user_message}")
             return
-    context.user_data.pop(PENDING_PHOTO, None)
     first = parts[0]
     await queue_painting(
-        context, first.from_user.id, first.chat_id, stored[0].id, style_image_id=stored[1].id
+        context,
+        first.from_user.id,
+        first.chat_id,
+        stored[0].id,
+        style_image_id=stored[1].id,
+        origin=origin,
+        conversation=DECIDED,
     )
 
 
@@ -106,20 +146,28 @@ async def preset_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         return
     await query.answer(keyboards.preset_label(preset_id))
     user_id, chat_id = query.from_user.id, update.effective_chat.id
-    content_id = int(image_id) or context.user_data.get(PENDING_PHOTO)
+    backend = services(context).backend
+    conversation = await backend.get_conversation(user_id)
+    content_id = int(image_id) or conversation.pending_photo
     if not content_id:
-        context.user_data[PENDING_PRESET] = preset_id
+        await backend.save_conversation(user_id, Conversation(pending_preset=preset_id))
         await context.bot.send_message(
             chat_id, texts.PICK_STYLE_FIRST_PHOTO.format(title=PRESETS[preset_id].title)
         )
         return
-    image = await services(context).backend.get_image(content_id)
+    image = await backend.get_image(content_id)
     if image is None or image.owner_id != user_id:
         await context.bot.send_message(chat_id, texts.EXPIRED)
         return
-    if context.user_data.get(PENDING_PHOTO) == content_id:
-        del context.user_data[PENDING_PHOTO]
-    await queue_painting(context, user_id, chat_id, content_id, style_preset=preset_id)
+    await queue_painting(
+        context,
+        user_id,
+        chat_id,
+        content_id,
+        style_preset=preset_id,
+        origin=update.update_id,
+        conversation=DECIDED if conversation.pending_photo == content_id else None,
+    )
 
 
 async def result_action(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -140,7 +188,7 @@ async def result_action(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     elif await backend.get_image(job.content_image_id) is None:
         await context.bot.send_message(job.chat_id, texts.EXPIRED)  # removed by retention or /forget
     elif action == "another":
-        context.user_data[PENDING_PHOTO] = job.content_image_id
+        await backend.save_conversation(job.user_id, Conversation(pending_photo=job.content_image_id))
         await context.bot.send_message(
             job.chat_id, texts.PICK_ANOTHER, reply_markup=keyboards.presets(job.content_image_id)
         )
@@ -153,6 +201,7 @@ async def result_action(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
             style_preset=job.style_preset,
             style_image_id=job.style_image_id,
             params=_variation(job.params, action),
+            origin=update.update_id,
         )
 
 

@@ -2,20 +2,23 @@
 the painting itself.
 
 The JobQueue calls `Delivery.poll` every `BotConfig.poll_seconds`. It reads the store's undelivered
-jobs and, per job, edits the status message at most once per `edit_interval` and only when the content
-changes (Telegram refuses "message is not modified" and rate-limits eager editors). A Telegram error
-just postpones that job to a later tick with backoff: the job stays undelivered until `mark_delivered`
-succeeds, so a painting finished while the bot was down is delivered after the restart, exactly once.
+jobs and hands each chat's jobs to its own task, so a slow upload or a refused call in one chat never
+holds up another. Per job, the status message is edited at most once per `edit_interval` and only
+when the content changes (Telegram refuses "message is not modified" and rate-limits eager editors).
+
+Each Telegram error means something for that job alone (see `_deliver_safely`): a 429 pauses that
+chat for `retry_after`; a timeout or network error retries that job later with backoff; a user who
+blocked the bot (403) or a chat that no longer exists has their queued jobs cancelled and is sent
+nothing more. The job stays undelivered until `mark_delivered` succeeds.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 
 from telegram import Bot, InputMediaPhoto
 from telegram.constants import ChatAction
@@ -23,10 +26,11 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import ContextTypes
 
 from bot import keyboards, texts
+from bot.flood import retry_seconds
 from drawme import health
 from drawme.backend import JobBackend
 from drawme.config import BotConfig
-from drawme.models import Job, JobStatus, QueueInfo
+from drawme.models import Display, IllegalTransition, Job, JobStatus, QueueInfo
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,8 @@ MAX_BACKOFF = 60.0
 # A just-submitted job gets its status message from the submitting handler; only if none appears
 # within this many seconds (e.g. the bot died in between) does the poller post one itself.
 STATUS_GRACE = 10.0
+# BadRequest descriptions meaning the chat is gone for the bot, like a 403 (lower case).
+CHAT_GONE = ("chat not found", "user is deactivated", "bot was blocked", "bot was kicked")
 
 
 @dataclass
@@ -49,6 +55,29 @@ class Shown:
     failures: int = 0
     result_message_id: int | None = None  # sent, but mark_delivered has not succeeded yet
     lost_message_id: int | None = None  # a status message the user deleted; never edit it again
+    stale: tuple[int, ...] = ()  # superseded status messages still to delete
+
+    @classmethod
+    def of(cls, display: Display) -> Shown:
+        """What a message shows, as recorded in the store (after a restart, or from another bot)."""
+        return cls(
+            message_id=display.status_message_id,
+            is_photo=display.is_photo,
+            content=display.text,
+            preview_path=display.preview,
+            result_message_id=display.result_message_id,
+            stale=display.stale_message_ids,
+        )
+
+    def display(self) -> Display:
+        return Display(
+            status_message_id=self.message_id,
+            is_photo=self.is_photo,
+            text=self.content,
+            preview=self.preview_path,
+            result_message_id=self.result_message_id,
+            stale_message_ids=self.stale,
+        )
 
 
 class Delivery:
@@ -59,31 +88,79 @@ class Delivery:
         self.config = config
         self.clock = clock
         self.shown: dict[int, Shown] = {}
+        self.unreachable: set[int] = set()  # chats that blocked the bot or no longer exist
+        self._chat_retry_at: dict[int, float] = {}  # chat -> when Telegram lets us send again
+        self._sending: dict[int, asyncio.Task] = {}  # chat -> its delivery task of an earlier tick
         self._busy = False
+        # Each job is delivered by one bot instance at a time: this one's name and lease.
+        self.owner = config.instance_name
+        self.lease_seconds = max(5.0, 10 * config.poll_seconds)
+        self._mine: set[int] = set()  # jobs this instance held at the last tick
 
-    def remember(self, job_id: int, message_id: int, text: str) -> None:
-        """The submitting handler posted the status message with `text`; don't repeat it."""
-        self.shown[job_id] = Shown(message_id=message_id, content=text, edited_at=self.clock())
+    async def remember(self, job_id: int, message_id: int, text: str) -> None:
+        """The submitting handler posted the status message with `text`: record it at once."""
+        shown = Shown(message_id=message_id, content=text, edited_at=self.clock())
+        self.shown[job_id] = shown
+        await self.backend.save_display(job_id, shown.display())
+
+    async def release(self) -> None:
+        """Stopping cleanly: other instances may take over this one's jobs at once."""
+        await self.backend.release_deliveries(self.owner)
 
     async def poll(self, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """JobQueue callback: one pass over the undelivered jobs."""
-        if self._busy:  # the previous pass is still sending (e.g. a large upload); skip this tick
+        """JobQueue callback: start delivering to every chat that has undelivered jobs."""
+        if self._busy or not context.application.running:  # still reading, or shutting down
             return
         self._busy = True
+        # Chats still being delivered to since an earlier tick are skipped; the others had no
+        # task running when the store is read below, so what it says about them is current.
+        busy_chats = set(self._sending)
         try:
             jobs = await self.backend.undelivered()
             health.beat(self.config.common, "bot", undelivered=len(jobs))
             # One replay of the queue for all waiting jobs, not one per job: the poll stays cheap.
             queue = await self.backend.positions() if any(j.status is JobStatus.QUEUED for j in jobs) else {}
+            # Only the jobs no other bot instance is delivering (one transaction for all of them).
+            claimed = await self.backend.claim_deliveries(
+                self.owner, [j.id for j in jobs], self.lease_seconds
+            )
+            by_chat: dict[int, list[Job]] = {}
             for job in jobs:
-                await self._deliver_safely(context.bot, job, queue)
+                if job.id not in claimed:
+                    continue
+                if job.id not in self._mine or job.id not in self.shown:  # new to us: as recorded
+                    self.shown[job.id] = Shown.of(claimed[job.id])
+                by_chat.setdefault(job.chat_id, []).append(job)
+            self._mine = set(claimed)
+            for chat_id, chat_jobs in by_chat.items():
+                if chat_id in busy_chats or chat_id in self._sending:
+                    continue
+                # Application.create_task: PTB awaits these at shutdown, so no send is cut short.
+                task = context.application.create_task(
+                    self._deliver_chat(context.bot, chat_id, chat_jobs, queue), name=f"deliver:{chat_id}"
+                )
+                self._sending[chat_id] = task
+                task.add_done_callback(lambda _, chat=chat_id: self._sending.pop(chat, None))
             current = {job.id for job in jobs}
             for job_id in [job_id for job_id in self.shown if job_id not in current]:
                 del self.shown[job_id]
         finally:
             self._busy = False
 
+    async def _deliver_chat(
+        self, bot: Bot, chat_id: int, jobs: list[Job], queue: dict[int, QueueInfo]
+    ) -> None:
+        """One chat's jobs, oldest first; whatever happens here stays in this chat."""
+        for job in jobs:
+            if chat_id in self.unreachable:
+                await self._settle_unreachable(job)
+                continue
+            if self.clock() < self._chat_retry_at.get(chat_id, float("-inf")):
+                return  # Telegram asked us to leave this chat alone for a while
+            await self._deliver_safely(bot, job, queue)
+
     async def _deliver_safely(self, bot: Bot, job: Job, queue: dict[int, QueueInfo]) -> None:
+        """Deliver one job; each failure means something for this job (and chat) only."""
         shown = self.shown.setdefault(job.id, Shown(message_id=job.status_message_id))
         if shown.message_id is None and job.status_message_id != shown.lost_message_id:
             shown.message_id = job.status_message_id
@@ -92,19 +169,56 @@ class Delivery:
         try:
             await self._deliver(bot, job, shown, queue)
             shown.failures = 0
-        except RetryAfter as flood:
-            shown.retry_at = self.clock() + _seconds(flood)
-            log.warning("flood control: retrying in %.0f s", _seconds(flood), extra={"job_id": job.id})
-        except Forbidden:
-            # The user blocked the bot: there is nobody to tell. Stop trying.
-            log.info("user unreachable; giving up delivery", extra={"job_id": job.id, "user_id": job.user_id})
-            await self.backend.mark_delivered(job.id, None)
-        except TelegramError as error:  # network trouble, or a request Telegram refused
+        except IllegalTransition as moved:  # it changed meanwhile (e.g. cancelled): next tick sees it
+            log.info("job moved on while delivering: %s", moved, extra={"job_id": job.id})
+        except RetryAfter as flood:  # the rate limiter already retried: leave this chat alone a while
+            wait = retry_seconds(flood)
+            shown.retry_at = self._chat_retry_at[job.chat_id] = self.clock() + wait
+            log.warning("flood control: retrying in %.0f s", wait, extra={"job_id": job.id})
+        except Forbidden as error:  # blocked, deactivated or kicked: nobody to tell any more
+            await self._chat_gone(job, error)
+        except BadRequest as error:
+            if any(reason in error.message.lower() for reason in CHAT_GONE):
+                await self._chat_gone(job, error)
+            else:  # a request Telegram refused for this job only
+                self._back_off(shown)
+                log.error("delivery refused: %s", error, extra={"job_id": job.id, "attempts": shown.failures})
+        except TelegramError as error:  # timeouts and network trouble: the same job again, later
             self._back_off(shown)
             log.warning("delivery postponed: %s", error, extra={"job_id": job.id, "attempts": shown.failures})
-        except Exception:
+        except Exception:  # e.g. the store is busy: this job again later, the others carry on
             self._back_off(shown)
             log.exception("delivery failed", extra={"job_id": job.id})
+
+    def reachable(self, chat_id: int) -> None:
+        """The user wrote to us again (e.g. unblocked the bot): deliver to their chat again."""
+        self.unreachable.discard(chat_id)
+
+    async def _chat_gone(self, job: Job, error: TelegramError) -> None:
+        """The user blocked the bot or the chat is gone: cancel their queued jobs, send nothing more."""
+        log.info(
+            "chat unreachable (%s): cancelling its jobs",
+            error.message,
+            extra={"job_id": job.id, "user_id": job.user_id, "event": "unreachable"},
+        )
+        self.unreachable.add(job.chat_id)
+        for other in await self.backend.jobs_of(job.user_id, active_only=True):
+            if other.chat_id == job.chat_id:
+                await self._settle_unreachable(other)
+        await self._settle_unreachable(job)
+
+    async def _settle_unreachable(self, job: Job) -> None:
+        """A job of an unreachable chat: stop it if it is still to come, close it if it has ended."""
+        try:
+            if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+                if not job.cancel_requested:
+                    await self.backend.cancel(job.id)
+            elif job.status is not JobStatus.DELIVERED:
+                await self.backend.mark_delivered(job.id, None)
+        except IllegalTransition:
+            pass  # it moved on meanwhile (e.g. finished); the next tick settles it
+        except Exception:
+            log.exception("could not settle a job of an unreachable chat", extra={"job_id": job.id})
 
     def _back_off(self, shown: Shown) -> None:
         shown.failures += 1
@@ -134,6 +248,8 @@ class Delivery:
             message = await bot.send_message(job.chat_id, text)
             await self._status_is(job, shown, message.message_id, text)
             return
+        if shown.stale:  # superseded status messages left by a crash: remove them first
+            await self._clear_stale(bot, job, shown)
         if self.clock() - shown.edited_at < self.config.edit_interval:
             return
         try:
@@ -151,6 +267,7 @@ class Delivery:
             return
         shown.content = text
         shown.edited_at = self.clock()
+        await self.backend.save_display(job.id, shown.display())
 
     async def _show_preview(self, bot: Bot, job: Job, shown: Shown, text: str, data: bytes) -> None:
         """The first preview replaces the text status with a photo; later ones swap its picture."""
@@ -158,16 +275,27 @@ class Delivery:
             await bot.edit_message_media(InputMediaPhoto(data, caption=text), job.chat_id, shown.message_id)
             return
         message = await bot.send_photo(job.chat_id, data, caption=text)
-        old = shown.message_id
+        if shown.message_id is not None:
+            shown.stale = (*shown.stale, shown.message_id)  # to delete once the new one is recorded
         await self._status_is(job, shown, message.message_id, text, is_photo=True)
-        await _delete_quietly(bot, job.chat_id, old)
+        await self._clear_stale(bot, job, shown)
 
     async def _status_is(
         self, job: Job, shown: Shown, message_id: int, text: str, is_photo: bool = False
     ) -> None:
+        """A new status message: recorded the moment Telegram answers, before anything else."""
         shown.message_id, shown.is_photo, shown.content = message_id, is_photo, text
         shown.edited_at = self.clock()
-        await self.backend.set_status_message(job.id, message_id)
+        await self.backend.save_display(job.id, shown.display())
+
+    async def _clear_stale(self, bot: Bot, job: Job, shown: Shown) -> None:
+        """Delete superseded status messages, then record that they are gone."""
+        if not shown.stale:
+            return
+        for message_id in shown.stale:
+            await _delete_quietly(bot, job.chat_id, message_id)
+        shown.stale = ()
+        await self.backend.save_display(job.id, shown.display())
 
     @staticmethod
     def _settle(shown: Shown, error: BadRequest) -> bool:
@@ -200,11 +328,15 @@ class Delivery:
                 reply_markup=keyboards.result(job),
             )
             shown.result_message_id = message.message_id
+            await self.backend.save_display(job.id, shown.display())  # sent: never again
+        # The painting replaces the progress; delete it before closing the job, so a crash in
+        # between leaves the job open and the next try deletes it (a second delete is harmless).
+        for message_id in (*shown.stale, shown.message_id):
+            await _delete_quietly(bot, job.chat_id, message_id)
         await self.backend.mark_delivered(job.id, shown.result_message_id)
         log.info(
             "painting delivered", extra={"job_id": job.id, "user_id": job.user_id, "status": "delivered"}
         )
-        await _delete_quietly(bot, job.chat_id, shown.message_id)  # the painting replaces the progress
 
     async def _finish(self, bot: Bot, job: Job, shown: Shown, text: str) -> None:
         """A failed or cancelled job: the status message says so (or a new message if there is none)."""
@@ -223,16 +355,12 @@ class Delivery:
                 message_id = shown.message_id
         if message_id is None:
             message_id = (await bot.send_message(job.chat_id, text)).message_id
-        shown.content = text
+        if shown.content != text or shown.message_id != message_id:
+            shown.message_id, shown.content = message_id, text
+            await self.backend.save_display(job.id, shown.display())  # told: never tell again
+        await self._clear_stale(bot, job, shown)
         await self.backend.mark_delivered(job.id, message_id)
         log.info("outcome delivered", extra={"job_id": job.id, "status": job.status.value})
-
-
-def _seconds(flood: RetryAfter) -> float:
-    with warnings.catch_warnings():  # PTB 22 warns about int vs timedelta; both are fine here
-        warnings.simplefilter("ignore")
-        value = flood.retry_after
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 async def _delete_quietly(bot: Bot, chat_id: int, message_id: int | None) -> None:

@@ -9,9 +9,11 @@ from telegram.ext import ContextTypes
 
 from bot import texts
 from bot.delivery import Delivery
+from bot.flood import ChatThrottle
+from bot.inbox import Inbox
 from drawme.backend import JobBackend
 from drawme.config import BotConfig, Sizes
-from drawme.models import Job, JobRequest, LimitExceeded, PaintParams, UserSettings
+from drawme.models import Conversation, Job, JobRequest, LimitExceeded, PaintParams, UserSettings
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +25,8 @@ class Services:
     backend: JobBackend
     config: BotConfig
     delivery: Delivery
+    throttle: ChatThrottle
+    inbox: Inbox | None = None  # set once the store is open
 
 
 def services(context: ContextTypes.DEFAULT_TYPE) -> Services:
@@ -60,9 +64,15 @@ async def queue_painting(
     style_preset: str | None = None,
     style_image_id: int | None = None,
     params: PaintParams | None = None,
+    origin: int | None = None,
+    conversation: Conversation | None = None,
 ) -> Job | None:
-    """Submit a job and post its one status message. A refused submit is explained; returns None."""
+    """Submit a job and post its one status message. A refused submit is explained; returns None.
+
+    `origin` is the update asking for it: handling that update again (after a crash) finds its job
+    instead of making a second one. `conversation` is saved with the submit, in one transaction."""
     svc = services(context)
+    svc.delivery.reachable(chat_id)  # a user who blocked us and came back gets paintings again
     settings = await svc.backend.get_settings(user_id)
     if params is None:
         params = await params_for(svc, settings)
@@ -75,15 +85,18 @@ async def queue_painting(
         style_image_id=style_image_id,
     )
     try:
-        job = await svc.backend.submit(request)
+        job = await svc.backend.submit(request, origin=origin, conversation=conversation)
     except LimitExceeded as refusal:
+        if conversation is not None:
+            await svc.backend.save_conversation(user_id, conversation)
         await context.bot.send_message(chat_id, texts.LIMIT.format(message=texts.refusal(refusal.refusal)))
         return None
+    if job.status_message_id is not None or job.delivered_at is not None:
+        return job  # this update was handled before a crash: its status message exists
     log.info("job queued", extra={"job_id": job.id, "user_id": user_id, "size": params.size})
     if style_preset and settings.last_preset != style_preset:
         await svc.backend.save_settings(user_id, replace(settings, last_preset=style_preset))
     text = texts.queued(await svc.backend.position(job.id))
     status = await context.bot.send_message(chat_id, text)
-    svc.delivery.remember(job.id, status.message_id, text)
-    await svc.backend.set_status_message(job.id, status.message_id)
+    await svc.delivery.remember(job.id, status.message_id, text)
     return job

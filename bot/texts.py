@@ -73,6 +73,29 @@ TOO_BIG = (
     "Please send a smaller one — sending it as a photo (not a file) works too."
 )
 STICKER = "Stickers can't be painted. Please send a photo. 📷"
+NOT_STILL = "Animations and videos can't be painted. Please send a still photo."
+NOT_A_FILE_I_READ = "That file is not a picture I can read. Please send a JPEG, PNG or WebP photo."
+# The answer to each kind of message that is not a picture; the first kind the message carries wins
+# (an animation also carries a document, so it comes first).
+NOT_A_PICTURE = {
+    "animation": NOT_STILL,
+    "video": NOT_STILL,
+    "video_note": NOT_STILL,
+    "sticker": STICKER,
+    "voice": "I can't paint a voice message 🎙 — but I'd love a photo. 📷",
+    "audio": "I can't paint music 🎵 — send me a photo instead. 📷",
+    "location": "Thanks, but I don't need a location 📍 — just send me a photo. 📷",
+    "venue": "Thanks, but I don't need a location 📍 — just send me a photo. 📷",
+    "contact": "I can't paint a contact card 👤 — send me a photo instead. 📷",
+    "poll": "I'll stay out of polls 🗳 — send me a photo to paint. 📷",
+    "dice": "Lucky you! 🎲 Now send me a photo to paint. 📷",
+    "document": NOT_A_FILE_I_READ,
+}
+SLOW_DOWN = (
+    "Whoa, that's a lot at once! 🐢 I'll work on what I've got so far — "
+    "please send the rest one at a time, in a few seconds."
+)
+NOT_A_PICTURE_OTHER = "I can only paint pictures. Send me a photo 📷 (or /help to see what I can do)."
 ALBUM_TOO_MANY = (
     "That album has {count} pictures, but I need exactly two: your photo first, then the style. "
     "Send an album of two, or the photo and the style one after the other."
@@ -81,9 +104,7 @@ ALBUM_PART = {0: "Your photo", 1: "The style picture"}
 
 LIMIT = "I can't take that one yet: {message}"
 BANNED = "Sorry, you can't order paintings here any more."
-DAILY_QUOTA = (
-    "You have used all {allowed} paintings of your daily quota. It resets at 00:00 UTC, in {wait}."
-)
+DAILY_QUOTA = "You have used all {allowed} paintings of your daily quota. It resets at 00:00 UTC, in {wait}."
 PER_USER = (
     "You already have {count} paintings in progress (the limit is {allowed} at a time). "
     "Please wait until one is done."

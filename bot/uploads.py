@@ -1,7 +1,8 @@
 """Turn a user's photo or image document into a stored, validated picture — or a clear refusal.
 
-Everything that can be refused without downloading (animations, videos, stickers, PDFs, files over
-the download limit: 20 MB on the public Bot API) is refused from the update alone.
+Only photos and image files reach this module (`PICTURES`); everything else a user can send gets its
+answer from the catch-all in bot/commands.py. Files over the download limit (20 MB on the public Bot
+API) are refused from the update alone.
 """
 
 from __future__ import annotations
@@ -14,18 +15,14 @@ from telegram.ext import ContextTypes, filters
 
 from bot import texts
 from bot.jobs import services
-from drawme.imaging import AnimatedImage, ImageError, NotAnImage, load_image
-from drawme.models import StoredImage
+from drawme.imaging import ImageError, NotAnImage, load_image
+from drawme.models import Conversation, StoredImage
 
-# Everything that looks like a picture to the user; the ones we cannot paint get a specific answer.
+# What may be a picture: photos and image files (an untyped file may be one too). Animations come
+# with a video/mp4 document attached, so they fall to the catch-all with videos and stickers.
 PICTURES = (
-    filters.PHOTO
-    | filters.Document.ALL
-    | filters.ANIMATION
-    | filters.VIDEO
-    | filters.VIDEO_NOTE
-    | filters.Sticker.ALL
-)
+    filters.PHOTO | filters.Document.IMAGE | filters.Document.MimeType("application/octet-stream")
+) & ~filters.ANIMATION
 
 
 MB = 1024 * 1024
@@ -36,32 +33,22 @@ class FileTooBig(ImageError):
         super().__init__(texts.TOO_BIG.format(mb=size / MB, limit=limit_mb))
 
 
-class StickerRefused(ImageError):
-    user_message = texts.STICKER
-
-
 def _file_to_download(message: Message) -> tuple[str, int | None]:
     """(file_id, declared size) of the picture in `message`; raises ImageError when it can't be one."""
-    if message.animation or message.video or message.video_note:
-        raise AnimatedImage()
-    if message.sticker:
-        raise StickerRefused()
     if message.photo:
         largest = message.photo[-1]
         return largest.file_id, largest.file_size
     document = message.document
     if document is None:
         raise NotAnImage()
-    mime = (document.mime_type or "").lower()
-    if mime.startswith(("video/", "audio/")):
-        raise AnimatedImage() if mime.startswith("video/") else NotAnImage()
-    if mime and not mime.startswith("image/") and mime != "application/octet-stream":
-        raise NotAnImage()  # a PDF, a text file...: no need to download it to know
     return document.file_id, document.file_size
 
 
-async def receive_picture(context: ContextTypes.DEFAULT_TYPE, message: Message) -> StoredImage:
-    """Download, validate and store the picture in `message`. Raises ImageError with a user_message."""
+async def receive_picture(
+    context: ContextTypes.DEFAULT_TYPE, message: Message, conversation: Conversation | None = None
+) -> StoredImage:
+    """Download, validate and store the picture in `message`. Raises ImageError with a user_message.
+    With `conversation`, the user's conversation is saved in the same transaction as the picture."""
     svc = services(context)
     limit_mb = svc.config.max_download_mb
     file_id, size = _file_to_download(message)
@@ -76,4 +63,4 @@ async def receive_picture(context: ContextTypes.DEFAULT_TYPE, message: Message) 
     data = bytes(await telegram_file.download_as_bytearray())
     # Decoding a large photo takes a moment of CPU: keep the event loop free for other users.
     image = await asyncio.to_thread(load_image, data)
-    return await svc.backend.store_image(message.from_user.id, data, image.width, image.height)
+    return await svc.backend.store_image(message.from_user.id, data, image.width, image.height, conversation)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Protocol
 
 from drawme.models import (
+    Conversation,
+    Display,
     Job,
     JobProgress,
     JobRequest,
@@ -24,8 +26,12 @@ from drawme.models import (
 
 class JobBackend(Protocol):
     # --- the bot's half -------------------------------------------------------------------
-    async def store_image(self, owner_id: int, data: bytes, width: int, height: int) -> StoredImage:
-        """Keep an input image (deduplicated by content hash per owner) and return its record."""
+    async def store_image(
+        self, owner_id: int, data: bytes, width: int, height: int, conversation: Conversation | None = None
+    ) -> StoredImage:
+        """Keep an input image (deduplicated by content hash per owner) and return its record.
+        With `conversation`, set the user's conversation in the same transaction (pending_photo=0:
+        this very image is the photo now waiting for its style)."""
 
     async def get_image(self, image_id: int) -> StoredImage | None: ...
 
@@ -38,8 +44,15 @@ class JobBackend(Protocol):
     async def get_preview(self, job_id: int) -> bytes | None:
         """The latest scale-end preview (JPEG) of a job; `job.progress.preview_key` changes with it."""
 
-    async def submit(self, request: JobRequest) -> Job:
-        """Queue a job. Raises `LimitExceeded` whose `refusal` says which limit and when it frees."""
+    async def submit(
+        self, request: JobRequest, *, origin: int | None = None, conversation: Conversation | None = None
+    ) -> Job:
+        """Queue a job. Raises `LimitExceeded` whose `refusal` says which limit and when it frees.
+        `origin` (the Telegram update id) makes it idempotent: that update's job, if it made one
+        already, is returned. `conversation` is saved in the same transaction."""
+
+    async def job_of_origin(self, update_id: int) -> Job | None:
+        """The job that Telegram update made, if any."""
 
     async def get(self, job_id: int) -> Job | None: ...
 
@@ -63,6 +76,31 @@ class JobBackend(Protocol):
         """done -> delivered (recording the sent message id); failed/cancelled: sets delivered_at."""
 
     async def get_settings(self, user_id: int) -> UserSettings: ...
+
+    # --- the bot's own state (drawme/botstate.py) --------------------------------------------
+    async def claim_deliveries(
+        self, owner: str, job_ids: list[int], lease_seconds: float
+    ) -> dict[int, Display]:
+        """Lease these jobs' delivery to bot instance `owner` where no other instance holds it;
+        returns the leased jobs with what their messages show."""
+
+    async def release_deliveries(self, owner: str) -> None: ...
+
+    async def save_display(self, job_id: int, display: Display) -> None:
+        """Record what the job's messages show, the moment Telegram answered."""
+
+    async def get_conversation(self, user_id: int) -> Conversation: ...
+
+    async def save_conversation(self, user_id: int, conversation: Conversation) -> None: ...
+
+    async def inbox_add(self, update_id: int, body: str, owner: str) -> bool:
+        """Record a Telegram update before it is confirmed; False if it was handled already."""
+
+    async def inbox_done(self, update_id: int) -> None: ...
+
+    async def inbox_leftovers(self, owner: str, stale_after: float) -> list[tuple[int, str]]:
+        """Updates recorded but never handled (a crash): `owner`'s own, and others' older than
+        `stale_after` seconds. They become `owner`'s to handle."""
 
     async def save_settings(self, user_id: int, settings: UserSettings) -> None: ...
 

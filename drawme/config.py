@@ -6,8 +6,10 @@ or Telegram, so both processes (and the tests) can load it cheaply.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -300,6 +302,34 @@ class BotConfig:
     gpu: bool | None = None  # None: ask the registered workers; decides the /size limits
     sizes: Sizes | None = None  # PAINT_SIZES=small,medium,large overrides the CPU/GPU defaults
     recipe: str = "default"  # PAINT_RECIPE: the engine recipe new jobs use
+    # Each chat may send `chat_burst` messages at once, then one more every `chat_refill_seconds`;
+    # beyond that a burst gets one "slow down" answer (0 turns the throttle off).
+    chat_burst: int = 8
+    chat_refill_seconds: float = 2.0
+    # Webhook mode (several bot instances behind a load balancer): Telegram POSTs updates to
+    # webhook_url, which reaches this process at webhook_listen:webhook_port. Empty: long polling.
+    webhook_url: str = ""
+    webhook_listen: str = "0.0.0.0"
+    webhook_port: int = 8443
+    webhook_secret: str = ""  # Telegram sends it back in a header; empty: derived from the token
+    # This bot instance's name in the store (delivery leases, the inbox). Stable across restarts, so a
+    # restarted bot resumes its own work at once; distinct per instance (default: the host name).
+    instance: str = ""
+
+    @property
+    def instance_name(self) -> str:
+        return self.instance or socket.gethostname()
+
+    @property
+    def webhook_path(self) -> str:
+        """The path part of webhook_url, which the bot's web server listens on."""
+        return urlsplit(self.webhook_url).path.strip("/")
+
+    @property
+    def webhook_secret_token(self) -> str:
+        """The secret_token for setWebhook: WEBHOOK_SECRET, or one derived from the bot token (so
+        every instance agrees on it without another setting, and it reveals nothing of the token)."""
+        return self.webhook_secret or hashlib.sha256(f"drawme-webhook:{self.token}".encode()).hexdigest()
 
     def sizes_for(self, gpu: bool) -> Sizes:
         return self.sizes or (GPU_SIZES if gpu else CPU_SIZES)
@@ -343,4 +373,25 @@ class BotConfig:
             gpu={"1": True, "true": True, "0": False, "false": False}.get(gpu_raw),
             sizes=_sizes(env, "PAINT_SIZES"),
             recipe=env.get("PAINT_RECIPE", "").strip() or cls.recipe,
+            chat_burst=_int(env, "CHAT_BURST", cls.chat_burst, 0),
+            chat_refill_seconds=_float(env, "CHAT_REFILL_SECONDS", cls.chat_refill_seconds, 0.0),
+            webhook_url=_webhook_url(env),
+            webhook_listen=env.get("WEBHOOK_LISTEN", "").strip() or cls.webhook_listen,
+            webhook_port=_int(env, "WEBHOOK_PORT", cls.webhook_port, 1),
+            webhook_secret=_webhook_secret(env),
+            instance=env.get("BOT_INSTANCE", "").strip(),
         )
+
+
+def _webhook_url(env: Mapping[str, str]) -> str:
+    url = env.get("WEBHOOK_URL", "").strip()
+    if url and urlsplit(url).scheme not in ("https", "http"):
+        raise ConfigError(f"WEBHOOK_URL must be an https:// address Telegram can reach, got {url!r}")
+    return url
+
+
+def _webhook_secret(env: Mapping[str, str]) -> str:
+    secret = env.get("WEBHOOK_SECRET", "").strip()
+    if secret and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+        raise ConfigError("WEBHOOK_SECRET may hold only letters, digits, _ and -, at most 256 of them")
+    return secret

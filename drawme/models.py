@@ -166,6 +166,27 @@ class Job:
 
 
 @dataclass(frozen=True)
+class Display:
+    """What the bot last showed the user for one job, recorded the moment Telegram answered, so a
+    restarted (or another) bot instance edits the right message correctly."""
+
+    status_message_id: int | None = None
+    is_photo: bool = False  # the status became a preview photo: edit its caption
+    text: str | None = None
+    preview: str | None = None  # which preview it shows
+    result_message_id: int | None = None  # the painting is sent: never send it again
+    stale_message_ids: tuple[int, ...] = ()  # superseded status messages still to delete
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """What a user is still deciding: a photo waiting for its style, or a style chosen first."""
+
+    pending_photo: int | None = None  # image id
+    pending_preset: str | None = None
+
+
+@dataclass(frozen=True)
 class QueueInfo:
     """Where a queued job stands: how many jobs are ahead and roughly how long until it is done."""
 

@@ -2,8 +2,13 @@
 
 It keeps just enough state to behave like Telegram where the bot could get it wrong: message ids per
 chat, the current text/caption/keyboard of every sent message ("message is not modified"), files and
-their sizes (downloads over 20 MB refused), callback data ≤ 64 bytes, captions ≤ 1024 characters, and
-a flood mode that answers 429 with `retry_after`. Every request is recorded for assertions.
+their sizes (downloads over 20 MB refused), callback data ≤ 64 bytes, captions ≤ 1024 characters.
+
+It answers every fault Telegram really answers: 403 for a user who blocked the bot, 400 "chat not
+found", "message to edit not found" (the user deleted it), "message is not modified", 429 with
+`retry_after` (a flood mode, and per-chat rate rules like Telegram's own), a request that times out,
+and a connection dropped after the request was carried out. `kill_inside` SIGKILLs a bot process in
+the middle of a given call, before or after its effect. Every request is recorded for assertions.
 
     server = FakeTelegram(); await server.start()
     Application.builder().token(server.token).base_url(server.base_url).base_file_url(server.base_file_url)
@@ -17,7 +22,12 @@ import asyncio
 import contextlib
 import itertools
 import json
+import math
+import os
+import random
+import signal
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +55,8 @@ class Call:
     files: dict[str, int] = field(default_factory=dict)  # multipart field name -> bytes uploaded
     status: int = 200
     at: float = field(default_factory=time.monotonic)
+    killed: bool = False  # a kill_inside hook fired in this call
+    dropped: bool = False  # carried out, but no answer reached the bot (dropped or killed)
 
     @property
     def ok(self) -> bool:
@@ -58,6 +70,25 @@ class Call:
     @property
     def text(self) -> str:
         return self.params.get("text") or self.params.get("caption") or ""
+
+
+BLOCKED = "Forbidden: bot was blocked by the user"
+CHAT_NOT_FOUND = "Bad Request: chat not found"
+
+
+@dataclass
+class Hook:
+    """Run `action(call)` inside the handler of `method`, before or after the call takes effect."""
+
+    method: str
+    action: Callable[[Call], Any]
+    after: bool = True
+    when: Callable[[Call], bool] = lambda call: True
+    times: int = 1
+
+
+class Dropped(Exception):
+    """The request was carried out, but the connection is cut before the answer is written."""
 
 
 class ApiError(Exception):
@@ -78,10 +109,29 @@ class FakeTelegram:
         self.flood_remaining = 0
         self.flood_retry_after = 1
         self.flood_methods: frozenset[str] = FLOOD_METHODS
-        self.faults: dict[str, list[tuple[int, str]]] = {}  # method -> errors to answer, in order
+        self.faults: dict[str, list[tuple[int, str, dict[str, Any] | None]]] = {}  # method -> errors
+        self.blocked: set[int] = set()  # users who blocked the bot: 403 for anything sent to them
+        self.unknown_chats: set[int] = set()  # 400 chat not found
+        self.stalls: dict[str, list[float]] = {}  # method -> seconds to sit on the answer (after the effect)
+        self.drops: dict[str, int] = {}  # method -> connections to drop after the effect
+        self.hooks: list[Hook] = []
+        # Telegram's own flood rules: at most `chat_burst` messages per chat in `chat_window` seconds.
+        self.chat_burst = 0  # 0: no per-chat rule
+        self.chat_window = 1.0
+        self._sent_at: dict[int, deque[float]] = {}
+        # Webhook mode: after setWebhook, updates are POSTed (in order, retried until answered 200)
+        # to the webhook URL, or round robin to `balanced` addresses, like a load balancer would.
+        self.webhook_url: str | None = None
+        self.webhook_secret: str | None = None
+        self.balanced: list[str] = []
+        self.webhook_answers: list[tuple[int, str, int]] = []  # (update_id, address, HTTP status)
+        self._outbox: asyncio.Queue[dict[str, Any]] | None = None
+        self._pusher: asyncio.Task | None = None
+        self._next_target = 0
         self._updates: list[dict[str, Any]] = []
         self._new_update = asyncio.Event()
-        self._update_ids = itertools.count(1)
+        # Telegram's update ids grow from an arbitrary number per bot, not from 1 for every session.
+        self._update_ids = itertools.count(random.randrange(1, 2**30))
         self._message_ids: dict[int, itertools.count] = {}
         self._file_ids = itertools.count(1)
         self._album_ids = itertools.count(1000)
@@ -101,6 +151,10 @@ class FakeTelegram:
 
     async def stop(self) -> None:
         self._new_update.set()  # release a pending long poll
+        if self._pusher is not None:
+            self._pusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pusher
         if self._runner:
             await self._runner.cleanup()
 
@@ -134,9 +188,45 @@ class FakeTelegram:
 
     def push_update(self, **update: Any) -> dict[str, Any]:
         update["update_id"] = next(self._update_ids)
+        if self.webhook_url is not None:
+            self._outbox_queue().put_nowait(update)
+            return update
         self._updates.append(update)
         self._new_update.set()
         return update
+
+    def balance(self, addresses: Iterable[str]) -> None:
+        """Put a load balancer in front of the webhook: updates go round robin to `addresses`
+        (an address that does not answer 200 is skipped, and the update retried elsewhere)."""
+        self.balanced = list(addresses)
+
+    def _outbox_queue(self) -> asyncio.Queue[dict[str, Any]]:
+        if self._outbox is None:
+            self._outbox = asyncio.Queue()
+            self._pusher = asyncio.get_running_loop().create_task(self._push_webhook_updates())
+        return self._outbox
+
+    async def _push_webhook_updates(self) -> None:
+        """Telegram's side of a webhook: each update POSTed until some address answers 200."""
+        import aiohttp  # only webhook tests need a client
+
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+            while True:
+                update = await self._outbox_queue().get()
+                while True:
+                    targets = self.balanced or [self.webhook_url]
+                    address = targets[self._next_target % len(targets)]
+                    self._next_target += 1
+                    headers = {"X-Telegram-Bot-Api-Secret-Token": self.webhook_secret or ""}
+                    try:
+                        async with session.post(address, json=update, headers=headers) as answer:
+                            status = answer.status
+                    except (aiohttp.ClientError, TimeoutError):
+                        status = 0  # refused, reset or no answer in time
+                    self.webhook_answers.append((update["update_id"], address, status))
+                    if status == 200:
+                        break
+                    await asyncio.sleep(0.1)
 
     def send_text(self, user_id: int, text: str) -> dict[str, Any]:
         """A text message; a leading /command gets its bot_command entity like the real client sends."""
@@ -236,6 +326,54 @@ class FakeTelegram:
         }
         return self.push_update(message=self._message(user_id, video=video))["message"]
 
+    def send_other(self, user_id: int, kind: str) -> dict[str, Any]:
+        """A message that is not a picture or text, shaped as Telegram sends it: voice, audio,
+        video_note, sticker, location, venue, contact, poll or dice."""
+        file_id, unique = self.add_file(b"\x00" * 16)
+        media = {"file_id": file_id, "file_unique_id": unique, "file_size": 16}
+        location = {"latitude": 48.52, "longitude": 9.05}
+        content = {
+            "voice": {"voice": {**media, "duration": 3, "mime_type": "audio/ogg"}},
+            "audio": {"audio": {**media, "duration": 120, "mime_type": "audio/mpeg", "title": "Song"}},
+            "video_note": {"video_note": {**media, "length": 240, "duration": 5}},
+            "sticker": {
+                "sticker": {
+                    **media,
+                    "type": "regular",
+                    "width": 512,
+                    "height": 512,
+                    "is_animated": False,
+                    "is_video": False,
+                    "emoji": "😀",
+                }
+            },
+            "location": {"location": location},
+            "venue": {
+                "venue": {"location": location, "title": "Tübingen", "address": "Neckar"},
+                "location": location,
+            },
+            "contact": {"contact": {"phone_number": "+100", "first_name": "Ada", "user_id": user_id}},
+            "poll": {
+                "poll": {
+                    "id": "poll-1",
+                    "question": "Which style?",
+                    "options": [
+                        {"text": "Van Gogh", "voter_count": 0, "persistent_id": "0"},
+                        {"text": "Munch", "voter_count": 0, "persistent_id": "1"},
+                    ],
+                    "total_voter_count": 0,
+                    "is_closed": False,
+                    "is_anonymous": True,
+                    "type": "regular",
+                    "allows_multiple_answers": False,
+                    "allows_revoting": False,
+                    "members_only": False,
+                }
+            },
+            "dice": {"dice": {"emoji": "🎲", "value": 4}},
+        }[kind]
+        return self.push_update(message=self._message(user_id, **content))["message"]
+
     def send_album(self, user_id: int, pictures: Iterable[bytes]) -> list[dict[str, Any]]:
         """Several photos with one media_group_id, one update each, as Telegram delivers albums."""
         group = str(next(self._album_ids))
@@ -266,10 +404,77 @@ class FakeTelegram:
         self.flood_methods = frozenset(methods) if methods is not None else FLOOD_METHODS
 
     def fail_next(
-        self, method: str, times: int = 1, status: int = 502, description: str = "Bad Gateway"
+        self,
+        method: str,
+        times: int = 1,
+        status: int = 502,
+        description: str = "Bad Gateway",
+        retry_after: int | None = None,
     ) -> None:
         """Answer the next `times` calls of `method` with an error (502: PTB raises NetworkError)."""
-        self.faults.setdefault(method, []).extend([(status, description)] * times)
+        parameters = {"retry_after": retry_after} if retry_after is not None else None
+        self.faults.setdefault(method, []).extend([(status, description, parameters)] * times)
+
+    def block(self, user_id: int) -> None:
+        """The user blocks the bot: everything sent to their chat gets 403 from now on."""
+        self.blocked.add(user_id)
+
+    def unblock(self, user_id: int) -> None:
+        self.blocked.discard(user_id)
+
+    def lose_chat(self, chat_id: int) -> None:
+        """The chat no longer exists for the bot (deleted account, wrong id): 400 chat not found."""
+        self.unknown_chats.add(chat_id)
+
+    def delete_by_user(self, chat_id: int, message_id: int) -> None:
+        """The user deletes a bot message: edits of it get "message to edit not found"."""
+        self.messages.pop((chat_id, message_id), None)
+
+    def limit_per_chat(self, burst: int, window: float = 1.0) -> None:
+        """Telegram's per-chat flood rule: more than `burst` messages to one chat within `window`
+        seconds get 429 with the retry_after that frees the window; other chats are unaffected."""
+        self.chat_burst, self.chat_window = burst, window
+
+    def stall_next(self, method: str, seconds: float, times: int = 1) -> None:
+        """Carry out the next `times` calls of `method`, then sit on the answer for `seconds`
+        (longer than the bot's read timeout: the bot sees a timeout although the call took effect)."""
+        self.stalls.setdefault(method, []).extend([seconds] * times)
+
+    def drop_next(self, method: str, times: int = 1) -> None:
+        """Carry out the next `times` calls of `method`, then cut the connection without an answer."""
+        self.drops[method] = self.drops.get(method, 0) + times
+
+    def hook(
+        self,
+        method: str,
+        action: Callable[[Call], Any],
+        *,
+        after: bool = True,
+        when: Callable[[Call], bool] | None = None,
+        times: int = 1,
+    ) -> Hook:
+        """Run `action(call)` inside the next matching call of `method`, before or after its effect."""
+        hook = Hook(method, action, after, when or (lambda call: True), times)
+        self.hooks.append(hook)
+        return hook
+
+    def kill_inside(
+        self,
+        method: str,
+        pid: int | Callable[[], int],
+        *,
+        after: bool = True,
+        when: Callable[[Call], bool] | None = None,
+    ) -> Hook:
+        """SIGKILL the bot process `pid` inside the next matching `method` call: after its effect
+        (Telegram did it, the bot never hears) or before it (Telegram never did it)."""
+
+        def kill(call: Call) -> None:
+            call.killed = True
+            os.kill(pid() if callable(pid) else pid, signal.SIGKILL)
+            raise Dropped()
+
+        return self.hook(method, kill, after=after, when=when)
 
     # --- inspecting -------------------------------------------------------------------------
     def calls(
@@ -326,28 +531,71 @@ class FakeTelegram:
         call = Call(method, params, files)
         self.requests.append(call)
         try:
-            if self.flood_remaining > 0 and method in self.flood_methods:
-                self.flood_remaining -= 1
-                raise ApiError(
-                    429,
-                    f"Too Many Requests: retry after {self.flood_retry_after}",
-                    {"retry_after": self.flood_retry_after},
-                )
-            if self.faults.get(method):
-                raise ApiError(*self.faults[method].pop(0))
+            self._run_hooks(call, after=False)
+            self._check_faults(call)
             handler = getattr(self, f"_{method}", None)
             if handler is None:
                 raise ApiError(404, "Not Found: method not found")
             result = handler(params, files)
             if asyncio.iscoroutine(result):
                 result = await result
+            self._count_send(call)
+            self._run_hooks(call, after=True)
+            if self.drops.get(method):
+                self.drops[method] -= 1
+                raise Dropped()
+            if self.stalls.get(method):
+                await asyncio.sleep(self.stalls[method].pop(0))
         except ApiError as error:
             call.status = error.status
             body = {"ok": False, "error_code": error.status, "description": error.description}
             if error.parameters:
                 body["parameters"] = error.parameters
             return web.json_response(body, status=error.status)
+        except Dropped:
+            call.dropped = True
+            if request.transport is not None:
+                request.transport.abort()  # the bot sees the connection reset, no answer
+            raise asyncio.CancelledError() from None
         return web.json_response({"ok": True, "result": result})
+
+    def _run_hooks(self, call: Call, *, after: bool) -> None:
+        for hook in list(self.hooks):
+            if hook.method == call.method and hook.after == after and hook.times > 0 and hook.when(call):
+                hook.times -= 1
+                if hook.times == 0:
+                    self.hooks.remove(hook)
+                hook.action(call)
+
+    def _check_faults(self, call: Call) -> None:
+        """The errors Telegram would answer before doing anything, most specific first."""
+        method, chat_id = call.method, call.chat_id
+        if chat_id is not None and method != "getUpdates":
+            if chat_id in self.unknown_chats:
+                raise ApiError(400, CHAT_NOT_FOUND)
+            if chat_id in self.blocked:
+                raise ApiError(403, BLOCKED)
+        if self.flood_remaining > 0 and method in self.flood_methods:
+            self.flood_remaining -= 1
+            raise ApiError(
+                429,
+                f"Too Many Requests: retry after {self.flood_retry_after}",
+                {"retry_after": self.flood_retry_after},
+            )
+        if self.chat_burst and chat_id is not None and method in FLOOD_METHODS:
+            now = time.monotonic()
+            sent = self._sent_at.setdefault(chat_id, deque())
+            while sent and sent[0] <= now - self.chat_window:
+                sent.popleft()
+            if len(sent) >= self.chat_burst:
+                wait = max(1, math.ceil(sent[0] + self.chat_window - now))
+                raise ApiError(429, f"Too Many Requests: retry after {wait}", {"retry_after": wait})
+        if self.faults.get(method):
+            raise ApiError(*self.faults[method].pop(0))
+
+    def _count_send(self, call: Call) -> None:
+        if self.chat_burst and call.chat_id is not None and call.method in FLOOD_METHODS:
+            self._sent_at.setdefault(call.chat_id, deque()).append(time.monotonic())
 
     @staticmethod
     async def _read_params(request: web.Request) -> tuple[dict[str, Any], dict[str, int]]:
@@ -432,6 +680,12 @@ class FakeTelegram:
         return BOT_USER
 
     def _deleteWebhook(self, params, files):
+        self.webhook_url = self.webhook_secret = None
+        return True
+
+    def _setWebhook(self, params, files):
+        self.webhook_url = params["url"]
+        self.webhook_secret = params.get("secret_token")
         return True
 
     def _setMyCommands(self, params, files):
@@ -446,6 +700,10 @@ class FakeTelegram:
         return True
 
     async def _getUpdates(self, params, files):
+        if self.webhook_url is not None:
+            raise ApiError(
+                409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook first"
+            )
         offset = int(params.get("offset", 0) or 0)
         timeout = float(params.get("timeout", 0) or 0)
         self._updates = [u for u in self._updates if u["update_id"] >= offset]

@@ -13,11 +13,14 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from drawme.config import CommonConfig
 from drawme.models import (
+    Conversation,
+    Display,
     Job,
     JobProgress,
     JobRequest,
@@ -27,7 +30,7 @@ from drawme.models import (
     UserSettings,
     WorkerInfo,
 )
-from drawme.store import admin, admission, blobs, claims, jobs, queue, retention, schema, settings
+from drawme.store import admin, admission, blobs, botstate, claims, jobs, queue, retention, schema, settings
 from drawme.store.db import Database, Dialect, PostgresDatabase, SqliteDatabase
 from drawme.store.scheduling import DAY
 
@@ -83,8 +86,17 @@ class JobStore:
 
     # --- images ------------------------------------------------------------------------------
 
-    async def store_image(self, owner_id: int, data: bytes, width: int, height: int) -> StoredImage:
-        """Keep an input image (deduplicated by content hash per owner) and return its record."""
+    async def store_image(
+        self,
+        owner_id: int,
+        data: bytes,
+        width: int,
+        height: int,
+        conversation: Conversation | None = None,
+    ) -> StoredImage:
+        """Keep an input image (deduplicated by content hash per owner) and return its record.
+        With `conversation`, the user's conversation becomes that in the same transaction, where
+        `pending_photo=0` means this very image (a photo now waiting for its style)."""
         digest = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
         key = blobs.image_key(owner_id, digest, data)
         now = self._clock()
@@ -97,6 +109,10 @@ class JobStore:
                 " excluded.created_at RETURNING *",  # a re-sent picture lives another retention period
                 (owner_id, digest, key, width, height, len(data), now),
             )
+            if conversation is not None:
+                if conversation.pending_photo == 0:
+                    conversation = replace(conversation, pending_photo=row["id"])
+                await botstate.save_conversation(tx, owner_id, conversation, now)
         return jobs.to_image(row)
 
     async def get_image(self, image_id: int) -> StoredImage | None:
@@ -137,10 +153,63 @@ class JobStore:
 
     # --- the bot's half ----------------------------------------------------------------------
 
-    async def submit(self, request: JobRequest) -> Job:
-        """Queue a job. Raises `LimitExceeded` (with a typed `Refusal`) when a limit says no."""
+    async def submit(
+        self, request: JobRequest, *, origin: int | None = None, conversation: Conversation | None = None
+    ) -> Job:
+        """Queue a job. Raises `LimitExceeded` (with a typed `Refusal`) when a limit says no.
+
+        `origin` (a Telegram update id) makes the submit idempotent: the update's job, if it made
+        one already, is returned instead. `conversation` is saved in the same transaction."""
+        now = self._clock()
         async with self.db.transaction() as tx:
-            return await admission.submit(tx, request, self.limits, self._clock())
+            if origin is not None and (made := await botstate.job_of_origin(tx, origin)) is not None:
+                return await jobs.get(tx, made)
+            job = await admission.submit(tx, request, self.limits, now)
+            await botstate.submitted(tx, job.id, request.user_id, origin, conversation, now)
+            return job
+
+    async def job_of_origin(self, update_id: int) -> Job | None:
+        async with self.db.transaction(write=False) as tx:
+            job_id = await botstate.job_of_origin(tx, update_id)
+            return await jobs.get(tx, job_id) if job_id is not None else None
+
+    # --- the bot's own state: displays and delivery leases, conversations, the inbox -------------
+
+    async def claim_deliveries(
+        self, owner: str, job_ids: list[int], lease_seconds: float
+    ) -> dict[int, Display]:
+        if not job_ids:
+            return {}  # an idle bot's poll takes no write lock
+        async with self.db.transaction() as tx:
+            return await botstate.claim_deliveries(tx, owner, job_ids, lease_seconds, self._clock())
+
+    async def release_deliveries(self, owner: str) -> None:
+        async with self.db.transaction() as tx:
+            await botstate.release_deliveries(tx, owner)
+
+    async def save_display(self, job_id: int, display: Display) -> None:
+        async with self.db.transaction() as tx:
+            await botstate.save_display(tx, job_id, display)
+
+    async def get_conversation(self, user_id: int) -> Conversation:
+        async with self.db.transaction(write=False) as tx:
+            return await botstate.get_conversation(tx, user_id)
+
+    async def save_conversation(self, user_id: int, conversation: Conversation) -> None:
+        async with self.db.transaction() as tx:
+            await botstate.save_conversation(tx, user_id, conversation, self._clock())
+
+    async def inbox_add(self, update_id: int, body: str, owner: str) -> bool:
+        async with self.db.transaction() as tx:
+            return await botstate.inbox_add(tx, update_id, body, owner, self._clock())
+
+    async def inbox_done(self, update_id: int) -> None:
+        async with self.db.transaction() as tx:
+            await botstate.inbox_done(tx, update_id, self._clock())
+
+    async def inbox_leftovers(self, owner: str, stale_after: float) -> list[tuple[int, str]]:
+        async with self.db.transaction() as tx:
+            return await botstate.inbox_leftovers(tx, owner, stale_after, self._clock())
 
     async def get(self, job_id: int) -> Job | None:
         async with self.db.transaction(write=False) as tx:
@@ -253,6 +322,7 @@ class JobStore:
         """Delete every image, job, file and setting of a user. Returns the number of files removed."""
         async with self.db.transaction() as tx:
             files, keys = await retention.forget(tx, user_id)
+            await botstate.forget(tx, user_id)
         if self._legacy_dir is not None:
             files += await asyncio.to_thread(retention.unlink_legacy_files, self._legacy_dir, keys)
         return files

@@ -195,11 +195,78 @@ CREATE TABLE maintenance (
 );
 """
 
+# v5: the bot's own state (drawme/store/botstate.py): what each job's messages show and which bot
+# instance delivers it, conversations, the inbox of Telegram updates, and which update made a job.
+SQLITE_V5 = """
+CREATE TABLE deliveries (
+    job_id INTEGER PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+    owner TEXT,                             -- the bot instance delivering it now
+    lease_expires_at REAL,
+    status_message_id INTEGER,              -- recorded the moment Telegram answers
+    is_photo INTEGER NOT NULL DEFAULT 0,
+    shown_text TEXT,
+    shown_preview TEXT,
+    result_message_id INTEGER,              -- the painting was sent: never send it again
+    stale_message_ids TEXT NOT NULL DEFAULT '[]'  -- superseded status messages still to delete
+);
+CREATE TABLE conversations (
+    user_id INTEGER PRIMARY KEY,
+    pending_photo INTEGER REFERENCES images(id) ON DELETE SET NULL,
+    pending_preset TEXT,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE inbox (
+    update_id INTEGER PRIMARY KEY,
+    body TEXT NOT NULL,                     -- the update's JSON, to handle it again after a crash
+    owner TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    done_at REAL
+);
+CREATE INDEX inbox_pending ON inbox(received_at) WHERE done_at IS NULL;
+CREATE INDEX inbox_done ON inbox(done_at);
+CREATE TABLE job_origins (
+    update_id INTEGER PRIMARY KEY,          -- the Telegram update that asked for the job
+    job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE
+)
+"""
+POSTGRES_V5 = """
+CREATE TABLE deliveries (
+    job_id BIGINT PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+    owner TEXT,
+    lease_expires_at DOUBLE PRECISION,
+    status_message_id BIGINT,
+    is_photo INTEGER NOT NULL DEFAULT 0,
+    shown_text TEXT,
+    shown_preview TEXT,
+    result_message_id BIGINT,
+    stale_message_ids TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE conversations (
+    user_id BIGINT PRIMARY KEY,
+    pending_photo BIGINT REFERENCES images(id) ON DELETE SET NULL,
+    pending_preset TEXT,
+    updated_at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE inbox (
+    update_id BIGINT PRIMARY KEY,
+    body TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    received_at DOUBLE PRECISION NOT NULL,
+    done_at DOUBLE PRECISION
+);
+CREATE INDEX inbox_pending ON inbox(received_at) WHERE done_at IS NULL;
+CREATE INDEX inbox_done ON inbox(done_at);
+CREATE TABLE job_origins (
+    update_id BIGINT PRIMARY KEY,
+    job_id BIGINT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE
+)
+"""
+
 MIGRATIONS: dict[Dialect, dict[int, str]] = {
-    Dialect.SQLITE: {1: V1, 2: V2, 3: V3, 4: SQLITE_V4},
-    Dialect.POSTGRES: {4: POSTGRES_V4},
+    Dialect.SQLITE: {1: V1, 2: V2, 3: V3, 4: SQLITE_V4, 5: SQLITE_V5},
+    Dialect.POSTGRES: {4: POSTGRES_V4, 5: POSTGRES_V5},
 }
-LATEST = 4
+LATEST = 5
 
 VERSION_TABLE = {
     Dialect.SQLITE: (

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import io
 import itertools
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,18 +74,44 @@ def bot_config(server: FakeTelegram, data_dir: Path, **env: str) -> BotConfig:
     )
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def webhook_env() -> dict[str, str]:
+    """Settings for a bot in webhook mode on a free local port."""
+    port = free_port()
+    return {
+        "WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram",
+        "WEBHOOK_LISTEN": "127.0.0.1",
+        "WEBHOOK_PORT": str(port),
+    }
+
+
 class RunningBot:
-    """The Application as `run_polling` would run it, but started and stopped by the test."""
+    """The Application as `run_polling` (or `run_webhook`, when the config has a webhook URL) would
+    run it, but started and stopped by the test."""
 
     def __init__(self, config: BotConfig, store: SqliteJobStore) -> None:
         self.config, self.store = config, store
         self.application = build_application(config, store)
 
     async def start(self) -> RunningBot:
-        app = self.application
+        app, config = self.application, self.config
         await app.initialize()
         await app.post_init(app)
-        await app.updater.start_polling(poll_interval=0.0, timeout=1)
+        if config.webhook_url:
+            await app.updater.start_webhook(
+                listen=config.webhook_listen,
+                port=config.webhook_port,
+                url_path=config.webhook_path,
+                webhook_url=config.webhook_url,
+                secret_token=config.webhook_secret_token,
+            )
+        else:
+            await app.updater.start_polling(poll_interval=0.0, timeout=1)
         await app.start()
         return self
 
@@ -93,6 +120,7 @@ class RunningBot:
         await app.updater.stop()
         await app.stop()
         await app.shutdown()
+        await app.post_shutdown(app)
 
 
 @pytest.fixture

@@ -118,6 +118,36 @@ async def test_bad_upload_is_explained(
     await telegram.wait_for(lambda: any("Got your photo" in t for t in telegram.texts(user_id)))
 
 
+OTHER_MESSAGES = {
+    "voice": "voice message",
+    "audio": "music",
+    "video_note": AnimatedImage.user_message,
+    "sticker": "Stickers can't be painted",
+    "location": "location",
+    "venue": "location",
+    "contact": "contact card",
+    "poll": "polls",
+    "dice": "Lucky you",
+}
+
+
+@pytest.mark.parametrize("kind", list(OTHER_MESSAGES))
+async def test_every_other_message_gets_a_reply(
+    kind: str, bot: RunningBot, telegram: FakeTelegram, user_id: int
+) -> None:
+    """Nothing a user can send meets silence, and nothing is downloaded to find out."""
+    telegram.send_photo(user_id, photo_bytes())
+    await telegram.wait_for(lambda: telegram.texts(user_id))
+    downloads = len(telegram.calls("getFile", ok=None))
+    telegram.send_other(user_id, kind)
+    replies = await telegram.wait_for(lambda: telegram.texts(user_id)[1:], what=f"an answer to a {kind}")
+    assert OTHER_MESSAGES[kind] in replies[0] and "photo" in replies[0]
+    assert len(telegram.calls("getFile", ok=None)) == downloads
+    # The photo waiting for its style still waits: a style picture now queues the painting.
+    telegram.send_photo(user_id, photo_bytes("coffee"))
+    await telegram.wait_for(lambda: any("Queued" in t for t in telegram.texts(user_id)))
+
+
 async def test_bad_style_keeps_the_waiting_photo(
     bot: RunningBot, telegram: FakeTelegram, user_id: int
 ) -> None:

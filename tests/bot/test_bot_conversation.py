@@ -229,7 +229,7 @@ async def test_result_buttons_queue_variations_without_reupload(
 
 
 async def _pending_photo(bot: RunningBot, user_id: int) -> int:
-    return bot.application.user_data[user_id]["pending_photo"]
+    return (await bot.store.get_conversation(user_id)).pending_photo
 
 
 async def test_cancel_queued_and_running(

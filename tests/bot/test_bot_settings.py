@@ -144,7 +144,7 @@ async def test_forget_asks_then_deletes_everything(
     )
     assert await bot.store.get_image_bytes(job.content_image_id) is None
     assert await bot.store.jobs_of(user_id, active_only=False) == []
-    assert user_id not in bot.application.user_data or not bot.application.user_data[user_id]
+    assert (await bot.store.get_conversation(user_id)).pending_photo is None
 
 
 async def test_limits_are_explained(telegram: FakeTelegram, tmp_path: Path, user_id: int) -> None:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from drawme.config import CommonConfig
-from drawme.store import open_store
+from drawme.store import open_store, schema
 from tests import postgres
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,6 +42,6 @@ async def test_five_processes_open_a_fresh_store_at_once(backend, tmp_path):
         store = await open_store(CommonConfig(data_dir=data_dir, database_url=url))
         try:
             assert len(await store.workers()) == PROCESSES
-            assert await store.schema_version() == 4
+            assert await store.schema_version() == schema.LATEST
         finally:
             await store.close()

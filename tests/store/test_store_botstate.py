@@ -1,0 +1,57 @@
+"""The bot's state in the store, on both backends: delivery leases and displays, conversations saved
+with the upload or the submit, submits idempotent by update id, and the inbox."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from drawme.models import Conversation, Display, JobRequest, PaintParams
+
+from .helpers import jpeg_bytes, submit
+
+BIG = 5_000_000_000  # Telegram ids beyond 32 bits
+
+
+async def test_a_delivery_lease_is_held_by_one_instance_until_it_expires_or_is_released(
+    store, second_store, clock
+):
+    job = await submit(store, BIG)
+    mine = await store.claim_deliveries("a", [job.id], 10)
+    assert mine == {job.id: Display()}
+    assert await second_store.claim_deliveries("b", [job.id], 10) == {}, "held by a"
+    shown = Display(status_message_id=BIG + 1, is_photo=True, text="🎨", preview="k", stale_message_ids=(7,))
+    await store.save_display(job.id, shown)
+    assert (await store.get(job.id)).status_message_id == BIG + 1
+    assert await store.claim_deliveries("a", [job.id], 10) == {job.id: shown}, "renewed by its holder"
+    clock.advance(11)
+    assert await second_store.claim_deliveries("b", [job.id], 10) == {job.id: shown}, "expired: b takes over"
+    await second_store.release_deliveries("b")
+    assert await store.claim_deliveries("a", [job.id], 10) == {job.id: shown}, "released: a at once"
+
+
+async def test_the_conversation_is_saved_with_the_upload_and_cleared_with_the_submit(store):
+    assert await store.get_conversation(BIG) == Conversation()
+    photo = await store.store_image(BIG, jpeg_bytes(), 64, 64, Conversation(pending_photo=0))
+    assert await store.get_conversation(BIG) == Conversation(pending_photo=photo.id)
+    style = await store.store_image(BIG, jpeg_bytes((0, 0, 255)), 64, 64)
+    request = JobRequest(BIG, BIG, photo.id, PaintParams(size=64), style_image_id=style.id)
+    job = await store.submit(request, origin=BIG + 7, conversation=Conversation())
+    assert await store.get_conversation(BIG) == Conversation()
+    again = await store.submit(replace(request), origin=BIG + 7, conversation=Conversation())
+    assert again.id == job.id and len(await store.jobs_of(BIG)) == 1, "the same update makes one job"
+    assert (await store.job_of_origin(BIG + 7)).id == job.id and await store.job_of_origin(1) is None
+    await store.save_conversation(BIG, Conversation(pending_preset="udnie"))
+    await store.forget(BIG)
+    assert await store.get_conversation(BIG) == Conversation()
+
+
+async def test_the_inbox_keeps_what_is_not_handled_and_drops_what_is(store, second_store, clock):
+    assert await store.inbox_add(BIG, '{"update_id": 1}', "a")
+    assert await store.inbox_add(BIG + 1, '{"update_id": 2}', "a")
+    await store.inbox_done(BIG)
+    assert not await store.inbox_add(BIG, '{"update_id": 1}', "a"), "handled: a resend is dropped"
+    assert await store.inbox_add(BIG + 1, '{"update_id": 2}', "a"), "not handled yet: still to do"
+    assert await second_store.inbox_leftovers("b", stale_after=60) == [], "a may still be on it"
+    assert await store.inbox_leftovers("a", stale_after=60) == [(BIG + 1, '{"update_id": 2}')]
+    clock.advance(61)
+    assert await second_store.inbox_leftovers("b", stale_after=60) == [(BIG + 1, '{"update_id": 2}')]
