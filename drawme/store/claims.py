@@ -26,18 +26,28 @@ log = logging.getLogger(__name__)
 
 # The fairest queued job, as a sort of one row per waiting user: each user's next job (highest
 # priority, then oldest; index jobs_queue) with that user's starts in the fairness window (index
-# jobs_user_started). The cost follows the number of waiting users, not the length of the queue.
+# jobs_user_started). The waiting users are found by a loose index scan of jobs_queue (a recursive
+# step per user: "the next queued user id above this one"), so the cost follows the number of
+# waiting users, never the length of the queue; a `DISTINCT` over the queued rows read all of them.
+WAITING_USERS = """
+WITH RECURSIVE waiting (user_id) AS (
+    SELECT (SELECT user_id FROM jobs WHERE status = 'queued' ORDER BY user_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT jobs.user_id FROM jobs WHERE jobs.status = 'queued' AND jobs.user_id > waiting.user_id
+            ORDER BY jobs.user_id LIMIT 1)
+    FROM waiting WHERE waiting.user_id IS NOT NULL
+)"""
 RECENT_STARTS = (
-    "(SELECT COUNT(*) FROM jobs AS recent WHERE recent.user_id = queued_users.user_id"
+    "(SELECT COUNT(*) FROM jobs AS recent WHERE recent.user_id = waiting.user_id"
     " AND recent.started_at >= ?)"
 )
-HEADS = f"""
+HEADS = f"""{WAITING_USERS}
 SELECT jobs.id FROM (
-    SELECT queued_users.user_id AS user_id,
-        (SELECT id FROM jobs AS head WHERE head.status = 'queued' AND head.user_id = queued_users.user_id
+    SELECT waiting.user_id AS user_id,
+        (SELECT id FROM jobs AS head WHERE head.status = 'queued' AND head.user_id = waiting.user_id
          ORDER BY head.priority DESC, head.id LIMIT 1) AS id,
         {RECENT_STARTS} AS started
-    FROM (SELECT DISTINCT user_id FROM jobs WHERE status = 'queued') AS queued_users
+    FROM waiting WHERE waiting.user_id IS NOT NULL
 ) AS heads JOIN jobs ON jobs.id = heads.id WHERE jobs.status = 'queued'
 ORDER BY heads.started, jobs.priority DESC, jobs.id LIMIT 1"""
 
