@@ -41,6 +41,9 @@ JPEG = b"\xff\xd8\xff" + bytes(30_000)  # a preview-sized blob
 PARAMS = json.dumps(PaintParams(size=256).to_json())
 
 
+MEASUREMENTS = ("claim", "wakeup", "throughput")
+
+
 def percentile(samples: list[float], fraction: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -218,26 +221,31 @@ async def measure(
 async def bench(args: argparse.Namespace, root: Path) -> list[list[str]]:
     admin_url = os.environ.get("TEST_DATABASE_URL", "").strip() or "postgresql://postgres@127.0.0.1:5432/test"
     backends = [Backend("SQLite", root, None), Backend("PostgreSQL", root, admin_url)]
+    claiming = f"claim latency, {args.queued:,} queued ({args.users} users), {args.claimers} workers claiming"
+    painting = f"throughput, {args.fleet} workers painting {args.paint * 1e3:.0f} ms each, {args.jobs:,} jobs"
     table: list[list[str]] = []
     try:
-        await measure(
-            f"claim latency, {args.queued:,} queued ({args.users} users), {args.claimers} workers claiming",
-            backends,
-            lambda b: claim_latency(b, args.queued, args.users, args.claimers),
-            table,
-        )
-        await measure(
-            f"submit → start, {args.idle} idle workers, {args.submits} submits",
-            backends,
-            lambda b: submit_to_start(b, args.submits, args.idle, args.poll),
-            table,
-        )
-        await measure(
-            f"throughput, {args.fleet} workers painting {args.paint * 1e3:.0f} ms each, {args.jobs:,} jobs",
-            backends,
-            lambda b: throughput(b, args.jobs, args.fleet, args.paint, args.poll),
-            table,
-        )
+        for _ in range(args.claim_runs if "claim" in args.measure else 0):
+            await measure(
+                claiming,
+                backends,
+                lambda b: claim_latency(b, args.queued, args.users, args.claimers),
+                table,
+            )
+        if "wakeup" in args.measure:
+            await measure(
+                f"submit → start, {args.idle} idle workers, {args.submits} submits",
+                backends,
+                lambda b: submit_to_start(b, args.submits, args.idle, args.poll),
+                table,
+            )
+        if "throughput" in args.measure:
+            await measure(
+                painting,
+                backends,
+                lambda b: throughput(b, args.jobs, args.fleet, args.paint, args.poll),
+                table,
+            )
     finally:
         for backend in backends:
             backend.drop()
@@ -255,6 +263,10 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2_000)
     parser.add_argument("--paint", type=float, default=0.2, help="seconds each simulated painting sleeps")
     parser.add_argument("--poll", type=float, default=0.5, help="POLL_SECONDS of the waiting workers")
+    parser.add_argument(
+        "--measure", nargs="+", choices=MEASUREMENTS, default=list(MEASUREMENTS), help="which measurements"
+    )
+    parser.add_argument("--claim-runs", type=int, default=1, help="repeat the claim latency measurement")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as root:
         table = asyncio.run(bench(args, Path(root)))

@@ -8,7 +8,7 @@ a worker that lost its job can never overwrite what the new owner does.
 The claim is one statement on both engines. SQLite runs it under BEGIN IMMEDIATE (claims are
 serialised by the one write lock); PostgreSQL adds `FOR UPDATE OF jobs SKIP LOCKED`, so concurrent
 claimers pass over a row another claim holds instead of waiting for it (as Solid Queue, Oban and
-River do), and falls back to the whole-queue form of the rule when every user's head is held.
+River do), and falls back to the whole-queue form of the rule when every candidate head is held.
 """
 
 from __future__ import annotations
@@ -25,26 +25,59 @@ from drawme.store.scheduling import FAIRNESS_WINDOW
 log = logging.getLogger(__name__)
 
 # The fairest queued job, as a sort of one row per waiting user: each user's next job (highest
-# priority, then oldest; index jobs_queue) with that user's starts in the fairness window (index
-# jobs_user_started). The cost follows the number of waiting users, not the length of the queue.
-RECENT_STARTS = (
-    "(SELECT COUNT(*) FROM jobs AS recent WHERE recent.user_id = queued_users.user_id"
-    " AND recent.started_at >= ?)"
-)
-HEADS = f"""
-SELECT jobs.id FROM (
-    SELECT queued_users.user_id AS user_id,
-        (SELECT id FROM jobs AS head WHERE head.status = 'queued' AND head.user_id = queued_users.user_id
-         ORDER BY head.priority DESC, head.id LIMIT 1) AS id,
-        {RECENT_STARTS} AS started
-    FROM (SELECT DISTINCT user_id FROM jobs WHERE status = 'queued') AS queued_users
-) AS heads JOIN jobs ON jobs.id = heads.id WHERE jobs.status = 'queued'
-ORDER BY heads.started, jobs.priority DESC, jobs.id LIMIT 1"""
-
-# PostgreSQL only, when every head is locked by a concurrent claim: the same rule over whole queues.
-# A queued job's turn is its user's recent starts plus its place among that user's queued jobs; the
-# first CANDIDATES in that order are joined back to `jobs` to be locked.
+# priority, then oldest: the user's first entry in jobs_queue) with that user's starts in the
+# fairness window (index jobs_user_started). The waiting users are found by a loose index scan of
+# jobs_queue, one recursive step per user ("the first queued entry above this user"), so the cost
+# follows the number of waiting users, never the length of the queue (a `DISTINCT` over the queued
+# rows read all of them). Only the first CANDIDATES heads in that order go on to be locked.
 CANDIDATES = 64
+RECENT_STARTS = (
+    "(SELECT COUNT(*) FROM jobs AS recent WHERE recent.user_id = heads.user_id AND recent.started_at >= ?)"
+)
+# SQLite: one scalar subquery per value (it has no LATERAL); its planner always joins on the rowid.
+SQLITE_HEAD = (
+    "(SELECT head.{column} FROM jobs AS head WHERE head.status = 'queued' AND head.user_id = heads.user_id"
+    " ORDER BY head.priority DESC, head.id LIMIT 1)"
+)
+SQLITE_HEADS = f"""
+WITH RECURSIVE heads (user_id) AS (
+    SELECT (SELECT user_id FROM jobs WHERE status = 'queued' ORDER BY user_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT jobs.user_id FROM jobs WHERE jobs.status = 'queued' AND jobs.user_id > heads.user_id
+            ORDER BY jobs.user_id LIMIT 1)
+    FROM heads WHERE heads.user_id IS NOT NULL
+)
+SELECT jobs.id FROM (
+    SELECT {SQLITE_HEAD.format(column="id")} AS id, {SQLITE_HEAD.format(column="priority")} AS priority,
+        {RECENT_STARTS} AS started
+    FROM heads WHERE heads.user_id IS NOT NULL
+    ORDER BY started, priority DESC, id LIMIT {CANDIDATES}
+) AS candidates JOIN jobs ON jobs.id = candidates.id WHERE jobs.status = 'queued'
+ORDER BY candidates.started, candidates.priority DESC, candidates.id LIMIT 1"""
+# PostgreSQL: each recursive step reads the next user's whole head (user, priority, id) in one
+# index-only probe (LATERAL), and the candidates are locked through the primary key (`id = ANY`),
+# a plan that cannot turn into a hash join over the queue whatever the statistics say (a fresh,
+# never-analysed table included).
+POSTGRES_HEADS = f"""
+WITH RECURSIVE heads (user_id, priority, id) AS (
+    (SELECT user_id, priority, id FROM jobs WHERE status = 'queued'
+     ORDER BY user_id, priority DESC, id LIMIT 1)
+    UNION ALL
+    SELECT next.user_id, next.priority, next.id FROM heads CROSS JOIN LATERAL (
+        SELECT jobs.user_id, jobs.priority, jobs.id FROM jobs
+        WHERE jobs.status = 'queued' AND jobs.user_id > heads.user_id
+        ORDER BY jobs.user_id, jobs.priority DESC, jobs.id LIMIT 1
+    ) AS next
+), candidates AS (
+    SELECT id FROM heads ORDER BY {RECENT_STARTS}, priority DESC, id LIMIT {CANDIDATES}
+)
+SELECT jobs.id FROM jobs WHERE jobs.id = ANY(ARRAY(SELECT id FROM candidates)) AND jobs.status = 'queued'
+ORDER BY array_position(ARRAY(SELECT id FROM candidates), jobs.id) LIMIT 1"""
+HEADS = {Dialect.SQLITE: SQLITE_HEADS, Dialect.POSTGRES: POSTGRES_HEADS}
+
+# PostgreSQL only, when every candidate head is locked by a concurrent claim: the same rule over
+# whole queues. A queued job's turn is its user's recent starts plus its place among that user's
+# queued jobs; the first CANDIDATES in that order are joined back to `jobs` to be locked.
 TURNS = f"""
 WITH recent AS (
     SELECT user_id, COUNT(*) AS started FROM jobs WHERE started_at >= ? GROUP BY user_id
@@ -74,7 +107,7 @@ CLAIM = (
 
 async def claim(tx: Tx, worker_id: str, lease_seconds: float, now: float) -> Job | None:
     args = (worker_id, now + lease_seconds, now, now - FAIRNESS_WINDOW)
-    row = await tx.row(CLAIM.format(next_job=HEADS + CLAIM_LOCK[tx.dialect]), args)
+    row = await tx.row(CLAIM.format(next_job=HEADS[tx.dialect] + CLAIM_LOCK[tx.dialect]), args)
     if row is None and tx.dialect is Dialect.POSTGRES:  # every head may be held by another claim
         row = await tx.row(CLAIM.format(next_job=TURNS + CLAIM_LOCK[tx.dialect]), args)
     await tx.execute("UPDATE workers SET heartbeat_at = ? WHERE id = ?", (now, worker_id))

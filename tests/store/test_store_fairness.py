@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
+
+import pytest
+
 from drawme.store import FAIRNESS_WINDOW
 
 from .helpers import open_store, submit
@@ -64,3 +69,47 @@ async def test_priority_breaks_ties_between_equal_users(store):
     low = (await submit(store, 1)).id
     high = (await submit(store, 2, priority=5)).id
     assert await claim_all(store) == [high, low]
+
+
+async def test_claim_order_over_sparse_user_ids_matches_the_rule(common, clock):
+    """The claim walks waiting users by a loose index scan (the next queued user id above the last
+    one): with Telegram-sized, far-apart ids, mixed priorities and recent history, the jobs are
+    claimed in exactly the order `scheduling.claim_order` (behind `positions()`) predicts."""
+    rng = random.Random(5)
+    users = [12, 7, 2**40 + 3, 5_000_000_000, 2**51]
+    store = await open_store(common, clock, max_queued_per_user=10, max_queue=100)
+    try:
+        for user in (2**40 + 3, 2**40 + 3, 12):  # started within the fairness window
+            job = await submit(store, user)
+            await store.claim("w", 30)
+            await store.force_fail(job.id, "done for this test")
+        for _ in range(24):
+            await submit(store, rng.choice(users), priority=rng.choice([0, 0, 1, 5]))
+            clock.advance(1)
+        predicted = {job_id: info.ahead for job_id, info in (await store.positions()).items()}
+        order = await claim_all(store)
+    finally:
+        await store.close()
+    assert len(order) == 24
+    assert order == sorted(predicted, key=predicted.__getitem__)
+
+
+@pytest.mark.postgres_only  # SQLite serialises claims with its one write lock
+async def test_postgres_claim_falls_back_to_whole_queues_when_every_head_is_held(common, clock):
+    """While another transaction holds both users' heads, a claim takes the next job by turn (the
+    older of the two second jobs) instead of waiting or returning nothing."""
+    import psycopg
+
+    store = await open_store(common, clock, max_queued_per_user=10)
+    try:
+        heads = [(await submit(store, 1)).id, (await submit(store, 2)).id]
+        second_of_1, second_of_2 = (await submit(store, 1)).id, (await submit(store, 2)).id
+        async with await psycopg.AsyncConnection.connect(common.database_url) as other:
+            await other.execute("SELECT id FROM jobs WHERE id = ANY(%s) FOR UPDATE", (heads,))
+            assert (await asyncio.wait_for(store.claim("w1", 30), 5)).id == second_of_1
+            assert (await asyncio.wait_for(store.claim("w2", 30), 5)).id == second_of_2
+            assert await store.claim("w3", 30) is None  # only held heads are left
+            await other.rollback()
+        assert sorted([(await store.claim("w3", 30)).id, (await store.claim("w4", 30)).id]) == heads
+    finally:
+        await store.close()
