@@ -4,6 +4,8 @@ It keeps just enough state to behave like Telegram where the bot could get it wr
 chat, the current text/caption/keyboard of every sent message ("message is not modified"), files and
 their sizes (downloads over 20 MB refused), callback data ≤ 64 bytes, captions ≤ 1024 characters, and
 a flood mode that answers 429 with `retry_after`. Every request is recorded for assertions.
+The tests use it (as tests.fake_telegram), and so does the local playground (drawme.playground.chat):
+it keeps the bytes the bot uploads and tells `observers` about every answered request.
 
     server = FakeTelegram(); await server.start()
     Application.builder().token(server.token).base_url(server.base_url).base_file_url(server.base_file_url)
@@ -60,6 +62,20 @@ class Call:
         return self.params.get("text") or self.params.get("caption") or ""
 
 
+class Upload(int):
+    """A file the bot uploaded: its size in bytes (what `Call.files` compares), with the bytes kept."""
+
+    data: bytes = b""
+    filename: str = ""
+    mime_type: str = ""
+
+    @classmethod
+    def of(cls, data: bytes, filename: str = "", mime_type: str = "") -> Upload:
+        upload = cls(len(data))
+        upload.data, upload.filename, upload.mime_type = data, filename, mime_type
+        return upload
+
+
 class ApiError(Exception):
     def __init__(self, status: int, description: str, parameters: dict[str, Any] | None = None):
         super().__init__(description)
@@ -85,17 +101,22 @@ class FakeTelegram:
         self._message_ids: dict[int, itertools.count] = {}
         self._file_ids = itertools.count(1)
         self._album_ids = itertools.count(1000)
+        # Called with every answered request and its result (the playground's chat page listens).
+        self.observers: list[Callable[[Call, Any], None]] = []
         self._runner: web.AppRunner | None = None
         self.port = 0
 
     # --- lifecycle ------------------------------------------------------------------------
-    async def start(self) -> None:
+    async def start(self, port: int = 0, routes: Callable[[web.Application], None] | None = None) -> None:
+        """Listen on 127.0.0.1:`port` (0: any free port); `routes` adds more to the same server."""
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._download)
+        if routes is not None:
+            routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]
 
@@ -347,6 +368,8 @@ class FakeTelegram:
             if error.parameters:
                 body["parameters"] = error.parameters
             return web.json_response(body, status=error.status)
+        for observer in self.observers:
+            observer(call, result)
         return web.json_response({"ok": True, "result": result})
 
     @staticmethod
@@ -359,7 +382,7 @@ class FakeTelegram:
         form = await request.post()
         for name, value in form.items():
             if isinstance(value, web.FileField):
-                files[name] = len(value.file.read())
+                files[name] = Upload.of(value.file.read(), value.filename or "", value.content_type or "")
                 continue
             if name in ("text", "caption"):
                 params[name] = value  # plain strings are sent as is, not JSON-encoded
@@ -418,13 +441,16 @@ class FakeTelegram:
 
     def _uploaded_photo(self, reference: Any, files: dict[str, int]) -> list[dict[str, Any]]:
         """A sent photo: an upload (attach://name or the field itself) or an existing file id."""
+        data = b""
         if isinstance(reference, str) and reference.startswith("attach://"):
             size = files.get(reference.removeprefix("attach://"), 0)
+            data = getattr(size, "data", b"")
         elif isinstance(reference, str) and reference in self.files:
             size = self.file_sizes[reference]
+            data = self.files[reference]
         else:
             size = 0
-        file_id, unique = self.add_file(b"", size)
+        file_id, unique = self.add_file(data, size)
         return [{"file_id": file_id, "file_unique_id": unique, "width": 64, "height": 64, "file_size": size}]
 
     # --- the API methods -----------------------------------------------------------------------
@@ -480,8 +506,10 @@ class FakeTelegram:
     def _sendDocument(self, params, files):
         self._check_content(params)
         size = sum(files.values())
-        file_id, unique = self.add_file(b"", size)
-        document = {"file_id": file_id, "file_unique_id": unique, "file_size": size, "file_name": "file"}
+        upload = next(iter(files.values()), Upload.of(b""))
+        file_id, unique = self.add_file(getattr(upload, "data", b""), size)
+        name = getattr(upload, "filename", "") or "file"
+        document = {"file_id": file_id, "file_unique_id": unique, "file_size": size, "file_name": name}
         return self._new_message(params, document=document, caption=params.get("caption"))
 
     def _sendMediaGroup(self, params, files):
