@@ -77,11 +77,13 @@ class Playground:
     async def serve(self, run: Callable[[], Awaitable[int]]) -> int:
         """Start the page, run `run()` (the supervisor) until it returns, then stop the page."""
         await self.start()
-        log.info("no BOT_TOKEN: the bot talks to the local playground", extra={"event": "playground"})
-        print(f"open {self.config.url}   (local preview: no Telegram; set BOT_TOKEN to use Telegram)",
-              flush=True)
         try:
-            return await run()
+            running = asyncio.ensure_future(run())
+            await asyncio.sleep(0)  # the supervisor is up (its signal handlers too) before we say so
+            log.info("no BOT_TOKEN: the bot talks to the local playground", extra={"event": "playground"})
+            print(f"open {self.config.url}   (local preview: no Telegram; set BOT_TOKEN to use Telegram)",
+                  flush=True)
+            return await running
         finally:
             await self.stop()
 
