@@ -289,7 +289,8 @@ input.addEventListener("keydown", (e) => {
 });
 
 document.addEventListener("click", (e) => {
-  if (!menu.hidden && !menu.contains(e.target) && e.target !== menuButton) hideMenu();
+  // Not for clicks in the composer: Enter "clicks" the send button, which must send the chosen command.
+  if (!menu.hidden && !menu.contains(e.target) && !form.contains(e.target)) hideMenu();
 });
 
 connect();
