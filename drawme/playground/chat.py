@@ -158,11 +158,20 @@ class Playground:
             queue.put_nowait(event)
 
     # --- HTTP: the page and its API --------------------------------------------------------------
+    def _check_origin(self, request: web.Request) -> None:
+        """Only this page may drive the chat: no other site's form or script (CSRF), no other host
+        name pointing at 127.0.0.1 (DNS rebinding)."""
+        hosts = {f"127.0.0.1:{self.config.port}", f"localhost:{self.config.port}"}
+        origin = request.headers.get("Origin")
+        if request.host not in hosts or (origin is not None and origin.removeprefix("http://") not in hosts):
+            raise web.HTTPForbidden(text="the playground answers its own page only")
+
     async def _index(self, request: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         """Server-Sent Events: the whole chat first, then each change as it happens."""
+        self._check_origin(request)
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
         )
@@ -194,6 +203,7 @@ class Playground:
 
     async def _send(self, request: web.Request) -> web.Response:
         """What the user sends: `text`, and/or one `file` (a photo or any file) or several (an album)."""
+        self._check_origin(request)
         form = await request.post()
         uploads = [value for key, value in form.items() if key == "file" and isinstance(value, web.FileField)]
         text = str(form.get("text") or "").strip()
@@ -221,6 +231,7 @@ class Playground:
 
     async def _press(self, request: web.Request) -> web.Response:
         """A tap on an inline button of one of the bot's messages."""
+        self._check_origin(request)
         with contextlib.suppress(ValueError):
             body = await request.json()
             message_id, data = int(body["message_id"]), str(body["data"])
@@ -231,6 +242,7 @@ class Playground:
 
     async def _media(self, request: web.Request) -> web.Response:
         """A picture or file of the chat, by its file id (the page's <img> and download links)."""
+        self._check_origin(request)
         file_id = request.match_info["file_id"]
         data = self.telegram.files.get(file_id)
         if not data:

@@ -133,8 +133,7 @@ def start_service(tmp_path: Path) -> Iterator[Callable[..., Service]]:
         return service
 
     yield start
-    for service in started:
+    for service in started:  # SIGTERM: the supervisor stops its children (SIGKILL would orphan them)
         if service.process.poll() is None:
-            service.process.kill()
-            service.process.wait()
+            service.stop()
 

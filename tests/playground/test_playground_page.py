@@ -171,3 +171,18 @@ async def test_commands_typed_on_the_page_reach_the_bot(playground: Playground, 
         answer = await page.wait(lambda: page.messages(), "the help text")
         assert "/styles" in answer[0]["text"]
         assert await press(url, 9999, "preset:x") == 400  # no such message: refused, nothing sent
+
+
+async def test_other_sites_cannot_drive_the_chat(playground: Playground, bot: RunningBot) -> None:
+    """A page elsewhere posting to 127.0.0.1 (CSRF), or another host name for it (DNS rebinding)."""
+    url = playground.config.url
+    async with aiohttp.ClientSession() as session:
+        for headers in ({"Origin": "http://evil.example"}, {"Host": "evil.example"}):
+            async with session.post(f"{url}/api/send", data={"text": "/forget"}, headers=headers) as response:
+                assert response.status == 403
+            async with session.get(f"{url}/api/events", headers=headers) as response:
+                assert response.status == 403
+        async with session.post(f"{url}/api/send", data={"text": "/help"},
+                                headers={"Origin": url}) as response:
+            assert response.status == 200
+    assert [m["text"] for m in playground.messages.values() if m["from"] == "user"] == ["/help"]
