@@ -18,6 +18,7 @@ let menuItems = [];
 let menuActive = -1;
 let actionTimer = null;
 let toastTimer = null;
+let pinned = true; // the user is at the bottom of the chat: keep it there as messages and pictures arrive
 
 // --- drawing messages ----------------------------------------------------------------------------
 function el(tag, cls, text) {
@@ -64,7 +65,7 @@ function render(message) {
     img.src = message.photo;
     img.alt = message.from === "bot" ? "picture from the bot" : "your photo";
     img.addEventListener("click", () => window.open(message.photo, "_blank"));
-    img.addEventListener("load", () => stickToBottom());
+    img.addEventListener("load", () => stickToBottom());  // a picture makes its message taller
     bubble.append(img);
   }
   if (message.document) {
@@ -102,11 +103,13 @@ function nearBottom() {
 }
 
 function stickToBottom(force) {
-  if (force || nearBottom()) chat.scrollTop = chat.scrollHeight;
+  if (force || pinned) chat.scrollTop = chat.scrollHeight;
 }
 
+chat.addEventListener("scroll", () => { pinned = nearBottom(); });
+
 function upsert(message) {
-  const follow = nearBottom() || message.from === "user";
+  const follow = pinned || message.from === "user";
   const node = render(message);
   const old = chat.querySelector(`.msg[data-id="${message.id}"]`);
   if (old) {
