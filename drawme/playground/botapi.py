@@ -4,13 +4,15 @@ It keeps just enough state to behave like Telegram where the bot could get it wr
 chat, the current text/caption/keyboard of every sent message ("message is not modified"), files and
 their sizes (downloads over 20 MB refused), callback data ≤ 64 bytes, captions ≤ 1024 characters, and
 a flood mode that answers 429 with `retry_after`. Every request is recorded for assertions.
-The tests use it (as tests.fake_telegram), and so does the local playground (drawme.playground.chat):
-it keeps the bytes the bot uploads and tells `observers` about every answered request.
 
     server = FakeTelegram(); await server.start()
     Application.builder().token(server.token).base_url(server.base_url).base_file_url(server.base_file_url)
     server.send_photo(user_id, jpeg_bytes)
     await server.wait_for(lambda: server.calls("sendPhoto", chat_id=user_id))
+
+The tests use it (as tests.fake_telegram), and so does the local playground (drawme.playground.chat),
+which serves its chat page from the same server (`start(port, routes)`) and shows the pictures and
+files the bot uploads: they are kept (`Upload`).
 """
 
 from __future__ import annotations
@@ -62,6 +64,16 @@ class Call:
         return self.params.get("text") or self.params.get("caption") or ""
 
 
+class ApiError(Exception):
+    def __init__(self, status: int, description: str, parameters: dict[str, Any] | None = None):
+        super().__init__(description)
+        self.status, self.description, self.parameters = status, description, parameters
+
+
+# Where a request keeps its recorded Call (aiohttp before 3.14 has no typed keys: a plain one).
+CALL = web.RequestKey("call", Call) if hasattr(web, "RequestKey") else "call"
+
+
 class Upload(int):
     """A file the bot uploaded: its size in bytes (what `Call.files` compares), with the bytes kept."""
 
@@ -74,12 +86,6 @@ class Upload(int):
         upload = cls(len(data))
         upload.data, upload.filename, upload.mime_type = data, filename, mime_type
         return upload
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, description: str, parameters: dict[str, Any] | None = None):
-        super().__init__(description)
-        self.status, self.description, self.parameters = status, description, parameters
 
 
 class FakeTelegram:
@@ -101,8 +107,6 @@ class FakeTelegram:
         self._message_ids: dict[int, itertools.count] = {}
         self._file_ids = itertools.count(1)
         self._album_ids = itertools.count(1000)
-        # Called with every answered request and its result (the playground's chat page listens).
-        self.observers: list[Callable[[Call, Any], None]] = []
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -346,6 +350,7 @@ class FakeTelegram:
         params, files = await self._read_params(request)
         call = Call(method, params, files)
         self.requests.append(call)
+        request[CALL] = call  # for whoever listens to the answers (the playground's chat page)
         try:
             if self.flood_remaining > 0 and method in self.flood_methods:
                 self.flood_remaining -= 1
@@ -368,8 +373,6 @@ class FakeTelegram:
             if error.parameters:
                 body["parameters"] = error.parameters
             return web.json_response(body, status=error.status)
-        for observer in self.observers:
-            observer(call, result)
         return web.json_response({"ok": True, "result": result})
 
     @staticmethod

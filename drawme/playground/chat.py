@@ -24,7 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from drawme.config import ConfigError, PlaygroundConfig
-from drawme.playground.botapi import BOT_USER, Call, FakeTelegram
+from drawme.playground.botapi import BOT_USER, CALL, Call, FakeTelegram
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,6 @@ class Playground:
         # A fresh token each start: only the bot this process launches can use the emulator.
         self.telegram = FakeTelegram(token=f"{BOT_USER['id']}:local-{secrets.token_urlsafe(24)}")
         self.telegram.requests = deque(maxlen=KEEP_REQUESTS)  # type: ignore[assignment]
-        self.telegram.observers.append(self._observe)
         self.messages: dict[int, dict[str, Any]] = {}  # message id -> the page's view of it
         self.commands: list[dict[str, str]] = []
         self._subscribers: set[asyncio.Queue[dict[str, Any] | None]] = set()
@@ -88,6 +87,7 @@ class Playground:
             await self.stop()
 
     def _routes(self, app: web.Application) -> None:
+        app.on_response_prepare.append(self._answered)
         app.router.add_get("/", self._index)
         app.router.add_static("/static/", STATIC)
         app.router.add_get("/api/events", self._events)
@@ -96,6 +96,12 @@ class Playground:
         app.router.add_get("/media/{file_id}", self._media)
 
     # --- what the bot does, as the page shows it -------------------------------------------------
+    async def _answered(self, request: web.Request, response: web.StreamResponse) -> None:
+        """Every answer the server sends; a successful Bot API call may change what the page shows."""
+        call = request.get(CALL)
+        if call is not None and response.status == 200 and isinstance(response, web.Response):
+            self._observe(call, json.loads(response.body)["result"])
+
     def _observe(self, call: Call, result: Any) -> None:
         """The emulator answered one of the bot's requests: tell the page what changed."""
         if call.chat_id not in (None, self.user_id):
