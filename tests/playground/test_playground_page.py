@@ -115,13 +115,14 @@ async def test_command_menu_photo_preset_progress_painting_and_full_resolution(
         assert Image.open(io.BytesIO(first)).getpixel((5, 5))[2] > 150  # blue, then red
         assert Image.open(io.BytesIO(second)).getpixel((5, 5))[0] > 150
 
-        result_file = await worker.finish(job)
+        painted = await worker.finish(job)  # the PNG's path (or, once job files are bytes, its bytes)
+        expected = painted if isinstance(painted, bytes) else painted.read_bytes()
         result = await page.wait(
             lambda: [m for m in page.messages() if m["photo"] and "In the style of" in m["text"]],
             "the painting",
         )
         painting, headers = await fetch(url + result[0]["photo"])
-        assert painting == result_file.read_bytes() and headers["Content-Type"] == "image/png"
+        assert painting == expected and headers["Content-Type"] == "image/png"
         await page.wait(lambda: page.of("delete"), "the status message's removal")
         assert {e["id"] for e in page.of("delete")} >= {status[0]["id"]}
 
@@ -131,7 +132,7 @@ async def test_command_menu_photo_preset_progress_painting_and_full_resolution(
             lambda: [m for m in page.messages() if m["document"]], "the full-resolution file"
         )
         data, headers = await fetch(url + document[0]["document"]["url"])
-        assert data == result_file.read_bytes()
+        assert data == expected
         assert f'filename="drawme-{job.id}.png"' in headers["Content-Disposition"]
         assert document[0]["document"]["name"] == f"drawme-{job.id}.png"
 
