@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: run test lint bench clean help
 
 help:
-	@echo "make run    - start the bot and the painting engine (needs BOT_TOKEN in .env)"
+	@echo "make run    - start the bot and the painting engine (no BOT_TOKEN: a local chat page)"
 	@echo "make test   - lint and run the test suite"
 	@echo "make bench  - run the CPU benchmarks in bench/"
 

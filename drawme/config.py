@@ -239,6 +239,24 @@ class EngineConfig:
         )
 
 
+@dataclass(frozen=True)
+class PlaygroundConfig:
+    """`make run` without BOT_TOKEN: the local chat page and Bot API emulator, on 127.0.0.1 only."""
+
+    port: int = 8080
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> PlaygroundConfig:
+        port = _int(env, "PLAYGROUND_PORT", cls.port, 1)
+        if port > 65535:
+            raise ConfigError(f"PLAYGROUND_PORT must be a TCP port (1-65535), got {port}")
+        return cls(port=port)
+
+
 # The public Bot API lets bots download files up to 20 MB; a --local server has no such limit.
 PUBLIC_API_DOWNLOAD_MB = 20
 LOCAL_MODE_DOWNLOAD_MB = 100

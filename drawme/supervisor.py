@@ -1,11 +1,13 @@
 """`make run`: start the painting engine and the Telegram bot together, and keep them running.
 
-`python -m drawme.supervisor [--workers N]` validates the configuration first (no BOT_TOKEN: exit 78
-with the @BotFather hint), then runs `python -m engine serve` and `python -m bot` as child processes
-sharing one DATA_DIR. A child that crashes is restarted with exponential backoff (`restart_delay`);
-a child that exits 78 (EX_CONFIG: a bad setting, a token Telegram rejected) is not, since a restart
-cannot fix it: the supervisor stops the others and exits 78 too. Ctrl-C or SIGTERM stops them all
-(SIGTERM, a grace period, then SIGKILL) and exits 0. Standard library only.
+`python -m drawme.supervisor [--workers N]` validates the configuration first, then runs
+`python -m engine serve` and `python -m bot` as child processes sharing one DATA_DIR. Without
+BOT_TOKEN it first starts the local playground (drawme.playground.chat: a chat page and Bot API
+emulator on 127.0.0.1:PLAYGROUND_PORT) and points the bot at it. A child that crashes is restarted
+with exponential backoff (`restart_delay`); a child that exits 78 (EX_CONFIG: a bad setting, a token
+Telegram rejected) is not, since a restart cannot fix it: the supervisor stops the others and exits
+78 too. Ctrl-C or SIGTERM stops them all (SIGTERM, a grace period, then SIGKILL) and exits 0.
+Standard library only (the playground, when used, brings aiohttp).
 
 In production use one process per role instead (deploy/compose.yaml or the systemd units), so the
 platform restarts them; this module is for one host and the developer's terminal.
@@ -24,7 +26,7 @@ import time
 from collections.abc import Mapping, Sequence
 
 from drawme import entry
-from drawme.config import EX_CONFIG, BotConfig, EngineConfig, load_env
+from drawme.config import EX_CONFIG, BotConfig, EngineConfig, PlaygroundConfig, load_env
 from drawme.logs import setup_logging
 from drawme.privacy import secure_data_dir
 
@@ -197,6 +199,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers < 1:
         parser.error("--workers must be at least 1")
     env = load_env()
+    playground = None
+    if not env.get("BOT_TOKEN", "").strip():  # try it without Telegram: the local chat page instead
+        from drawme.playground.chat import Playground  # aiohttp only when it is used
+
+        playground = Playground(PlaygroundConfig.from_env(env))
+        env = {**env, **playground.bot_env()}
     # Fail fast, before starting anything, with the message the child would print (ConfigError: 78).
     bot_config = BotConfig.from_env(env)
     EngineConfig.from_env(env)
@@ -204,9 +212,11 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(common, "supervisor")
     secure_data_dir(common.data_dir)
     # Both children must see the same data directory whatever their working directory.
-    child_env = {**os.environ, "DATA_DIR": str(common.data_dir.resolve())}
+    child_env = {**os.environ, **(playground.bot_env() if playground else {}),
+                 "DATA_DIR": str(common.data_dir.resolve())}
     log.info("data in %s; starting %d engine worker(s) and the bot", common.data_dir.resolve(), args.workers)
-    return asyncio.run(Supervisor(default_commands(args.workers), env=child_env).run())
+    supervisor = Supervisor(default_commands(args.workers), env=child_env)
+    return asyncio.run(playground.serve(supervisor.run) if playground else supervisor.run())
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from drawme.config import BOTFATHER_HINT, EX_CONFIG
+from drawme.config import EX_CONFIG
 from drawme.supervisor import Supervisor, default_commands, restart_delay
 
 
@@ -32,20 +32,6 @@ def env_without_token(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "BOT_TOKEN"}
     env["DATA_DIR"] = str(tmp_path / "data")
     return env
-
-
-def test_without_token_exits_78_with_the_botfather_hint_and_starts_nothing(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "drawme.supervisor"],
-        cwd=tmp_path,
-        env=env_without_token(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == EX_CONFIG
-    assert BOTFATHER_HINT in result.stderr
-    assert not (tmp_path / "data").exists()
 
 
 def test_bad_setting_exits_78_naming_it(tmp_path: Path) -> None:

@@ -14,6 +14,10 @@ the middle of a given call, before or after its effect. Every request is recorde
     Application.builder().token(server.token).base_url(server.base_url).base_file_url(server.base_file_url)
     server.send_photo(user_id, jpeg_bytes)
     await server.wait_for(lambda: server.calls("sendPhoto", chat_id=user_id))
+
+The tests use it (as tests.fake_telegram), and so does the local playground (drawme.playground.chat),
+which serves its chat page from the same server (`start(port, routes)`) and shows the pictures and
+files the bot uploads: they are kept (`Upload`).
 """
 
 from __future__ import annotations
@@ -97,6 +101,24 @@ class ApiError(Exception):
         self.status, self.description, self.parameters = status, description, parameters
 
 
+# Where a request keeps its recorded Call (aiohttp before 3.14 has no typed keys: a plain one).
+CALL = web.RequestKey("call", Call) if hasattr(web, "RequestKey") else "call"
+
+
+class Upload(int):
+    """A file the bot uploaded: its size in bytes (what `Call.files` compares), with the bytes kept."""
+
+    data: bytes = b""
+    filename: str = ""
+    mime_type: str = ""
+
+    @classmethod
+    def of(cls, data: bytes, filename: str = "", mime_type: str = "") -> Upload:
+        upload = cls(len(data))
+        upload.data, upload.filename, upload.mime_type = data, filename, mime_type
+        return upload
+
+
 class FakeTelegram:
     """The server. Inject updates with send_text/send_photo/…; inspect `requests` or `calls(...)`."""
 
@@ -139,13 +161,16 @@ class FakeTelegram:
         self.port = 0
 
     # --- lifecycle ------------------------------------------------------------------------
-    async def start(self) -> None:
+    async def start(self, port: int = 0, routes: Callable[[web.Application], None] | None = None) -> None:
+        """Listen on 127.0.0.1:`port` (0: any free port); `routes` adds more to the same server."""
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._download)
+        if routes is not None:
+            routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]
 
@@ -530,6 +555,7 @@ class FakeTelegram:
         params, files = await self._read_params(request)
         call = Call(method, params, files)
         self.requests.append(call)
+        request[CALL] = call  # for whoever listens to the answers (the playground's chat page)
         try:
             self._run_hooks(call, after=False)
             self._check_faults(call)
@@ -607,7 +633,7 @@ class FakeTelegram:
         form = await request.post()
         for name, value in form.items():
             if isinstance(value, web.FileField):
-                files[name] = len(value.file.read())
+                files[name] = Upload.of(value.file.read(), value.filename or "", value.content_type or "")
                 continue
             if name in ("text", "caption"):
                 params[name] = value  # plain strings are sent as is, not JSON-encoded
@@ -666,13 +692,16 @@ class FakeTelegram:
 
     def _uploaded_photo(self, reference: Any, files: dict[str, int]) -> list[dict[str, Any]]:
         """A sent photo: an upload (attach://name or the field itself) or an existing file id."""
+        data = b""
         if isinstance(reference, str) and reference.startswith("attach://"):
             size = files.get(reference.removeprefix("attach://"), 0)
+            data = getattr(size, "data", b"")
         elif isinstance(reference, str) and reference in self.files:
             size = self.file_sizes[reference]
+            data = self.files[reference]
         else:
             size = 0
-        file_id, unique = self.add_file(b"", size)
+        file_id, unique = self.add_file(data, size)
         return [{"file_id": file_id, "file_unique_id": unique, "width": 64, "height": 64, "file_size": size}]
 
     # --- the API methods -----------------------------------------------------------------------
@@ -738,8 +767,10 @@ class FakeTelegram:
     def _sendDocument(self, params, files):
         self._check_content(params)
         size = sum(files.values())
-        file_id, unique = self.add_file(b"", size)
-        document = {"file_id": file_id, "file_unique_id": unique, "file_size": size, "file_name": "file"}
+        upload = next(iter(files.values()), Upload.of(b""))
+        file_id, unique = self.add_file(getattr(upload, "data", b""), size)
+        name = getattr(upload, "filename", "") or "file"
+        document = {"file_id": file_id, "file_unique_id": unique, "file_size": size, "file_name": name}
         return self._new_message(params, document=document, caption=params.get("caption"))
 
     def _sendMediaGroup(self, params, files):

@@ -1,0 +1,189 @@
+"""The chat page's API, in-process: the real bot (PTB over HTTP) talks to the playground's emulator, the
+test plays the browser (posts what the user sends, reads the live event stream), and a hand-driven
+worker paints through the real job store."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from PIL import Image
+
+from drawme.config import BotConfig, CommonConfig, PlaygroundConfig
+from drawme.imaging import NotAnImage
+from drawme.playground.chat import Playground
+from drawme.store import SqliteJobStore
+from tests.bot.conftest import TEST_ENV, HandWorker, RunningBot, photo_bytes
+from tests.playground.conftest import PageEvents, free_port
+
+
+@pytest.fixture
+async def playground() -> AsyncIterator[Playground]:
+    server = Playground(PlaygroundConfig(port=free_port()))
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def bot(playground: Playground, store: SqliteJobStore, tmp_path: Path) -> AsyncIterator[RunningBot]:
+    """The bot configured exactly as the supervisor configures it for the playground."""
+    env = {**playground.bot_env(), "DATA_DIR": str(tmp_path), **TEST_ENV}
+    running = await RunningBot(BotConfig.from_env(env), store).start()
+    yield running
+    await running.stop()
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteJobStore]:
+    store = await SqliteJobStore.open(CommonConfig.from_env({"DATA_DIR": str(tmp_path), **TEST_ENV}))
+    yield store
+    await store.close()
+
+
+async def send(url: str, text: str = "", files: list[tuple[str, bytes, str]] = ()) -> dict:
+    form = aiohttp.FormData()
+    if text:
+        form.add_field("text", text)
+    for name, data, mime in files:
+        form.add_field("file", data, filename=name, content_type=mime)
+    async with aiohttp.ClientSession() as session, session.post(f"{url}/api/send", data=form) as response:
+        assert response.status == 200, await response.text()
+        return await response.json()
+
+
+async def press(url: str, message_id: int, data: str) -> int:
+    async with aiohttp.ClientSession() as session, session.post(
+        f"{url}/api/press", json={"message_id": message_id, "data": data}
+    ) as response:
+        return response.status
+
+
+async def fetch(url: str) -> tuple[bytes, dict[str, str]]:
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        assert response.status == 200, url
+        return await response.read(), dict(response.headers)
+
+
+async def test_the_page_serves_a_chat_that_says_it_is_a_local_preview(playground: Playground) -> None:
+    page, headers = await fetch(playground.config.url + "/")
+    assert "text/html" in headers["Content-Type"]
+    assert b"Local preview" in page and b"/static/chat.js" in page
+    script, _ = await fetch(playground.config.url + "/static/chat.js")
+    assert b"EventSource" in script
+
+
+async def test_command_menu_photo_preset_progress_painting_and_full_resolution(
+    playground: Playground, bot: RunningBot, store: SqliteJobStore, tmp_path: Path
+) -> None:
+    url = playground.config.url
+    worker = HandWorker(store, tmp_path)
+    async with PageEvents(url) as page:
+        # The menu the bot registered with setMyCommands, as the page got it on connecting.
+        menu = [c["command"] for c in page.of("hello")[0]["commands"]]
+        assert {"start", "styles", "help"} <= set(menu)
+
+        photo = photo_bytes()
+        await send(url, files=[("me.jpg", photo, "image/jpeg")])
+        mine = await page.wait(lambda: page.messages("user"), "my photo")
+        shown, _ = await fetch(url + mine[0]["photo"])
+        assert shown == photo
+        offer = await page.wait(lambda: [m for m in page.messages() if m["buttons"]], "the preset buttons")
+        button = offer[0]["buttons"][0][0]
+        assert "Starry Night" in button["text"]
+
+        assert await press(url, offer[0]["id"], button["data"]) == 200
+        await page.wait(lambda: page.of("toast"), "the tap's answer")
+        status = await page.wait(
+            lambda: [m for m in page.messages() if m["id"] > offer[0]["id"]], "the status message"
+        )
+        job = await worker.claim()
+        await worker.progress(job, 10, preview_color="blue")
+        preview = await page.wait(
+            lambda: [m for m in page.messages() if m["photo"] and "33%" in m["text"]], "a preview"
+        )
+        await worker.progress(job, 20, preview_color="red")
+        edited = await page.wait(
+            lambda: [m for m in page.messages() if m.get("edited") and "66%" in m["text"]], "an edit"
+        )
+        assert edited[-1]["id"] == preview[-1]["id"]  # the same status message, edited live
+        first, _ = await fetch(url + preview[-1]["photo"])
+        second, _ = await fetch(url + edited[-1]["photo"])
+        assert Image.open(io.BytesIO(first)).getpixel((5, 5))[2] > 150  # blue, then red
+        assert Image.open(io.BytesIO(second)).getpixel((5, 5))[0] > 150
+
+        painted = await worker.finish(job)  # the PNG's path (or, once job files are bytes, its bytes)
+        expected = painted if isinstance(painted, bytes) else painted.read_bytes()
+        result = await page.wait(
+            lambda: [m for m in page.messages() if m["photo"] and "In the style of" in m["text"]],
+            "the painting",
+        )
+        painting, headers = await fetch(url + result[0]["photo"])
+        assert painting == expected and headers["Content-Type"] == "image/png"
+        await page.wait(lambda: page.of("delete"), "the status message's removal")
+        assert {e["id"] for e in page.of("delete")} >= {status[0]["id"]}
+
+        full = next(b for row in result[0]["buttons"] for b in row if "Full resolution" in b["text"])
+        assert await press(url, result[0]["id"], full["data"]) == 200
+        document = await page.wait(
+            lambda: [m for m in page.messages() if m["document"]], "the full-resolution file"
+        )
+        data, headers = await fetch(url + document[0]["document"]["url"])
+        assert data == expected
+        assert f'filename="drawme-{job.id}.png"' in headers["Content-Disposition"]
+        assert document[0]["document"]["name"] == f"drawme-{job.id}.png"
+
+        # A page opened now (or reloaded) gets the whole chat as it stands.
+        async with PageEvents(url) as later:
+            ids = [m["id"] for m in later.of("hello")[0]["messages"]]
+            assert ids == sorted(ids) and result[0]["id"] in ids and status[0]["id"] not in ids
+
+
+async def test_a_bad_upload_gets_the_bots_answer(playground: Playground, bot: RunningBot) -> None:
+    url = playground.config.url
+    async with PageEvents(url) as page:
+        await send(url, files=[("notes.txt", b"not a picture at all", "text/plain")])
+        sent = await page.wait(lambda: page.messages("user"), "my file")
+        assert sent[0]["document"]["name"] == "notes.txt"
+        answer = await page.wait(lambda: page.messages(), "the bot's answer")
+        assert answer[0]["text"] == NotAnImage.user_message
+
+
+async def test_an_album_of_two_is_photo_and_style(
+    playground: Playground, bot: RunningBot, store: SqliteJobStore, tmp_path: Path
+) -> None:
+    url = playground.config.url
+    async with PageEvents(url) as page:
+        await send(url, files=[("me.jpg", photo_bytes(), "image/jpeg"),
+                               ("style.png", photo_bytes("astronaut", fmt="PNG"), "image/png")])
+        parts = await page.wait(lambda: len(page.messages("user")) == 2 and page.messages("user"), "two")
+        assert parts[0]["album"] and parts[0]["album"] == parts[1]["album"]
+        job = await HandWorker(store, tmp_path).claim()
+        assert job.style_image_id is not None and job.style_preset is None
+
+
+async def test_commands_typed_on_the_page_reach_the_bot(playground: Playground, bot: RunningBot) -> None:
+    url = playground.config.url
+    async with PageEvents(url) as page:
+        await send(url, text="/help")
+        answer = await page.wait(lambda: page.messages(), "the help text")
+        assert "/styles" in answer[0]["text"]
+        assert await press(url, 9999, "preset:x") == 400  # no such message: refused, nothing sent
+
+
+async def test_other_sites_cannot_drive_the_chat(playground: Playground, bot: RunningBot) -> None:
+    """A page elsewhere posting to 127.0.0.1 (CSRF), or another host name for it (DNS rebinding)."""
+    url = playground.config.url
+    async with aiohttp.ClientSession() as session:
+        for headers in ({"Origin": "http://evil.example"}, {"Host": "evil.example"}):
+            async with session.post(f"{url}/api/send", data={"text": "/forget"}, headers=headers) as response:
+                assert response.status == 403
+            async with session.get(f"{url}/api/events", headers=headers) as response:
+                assert response.status == 403
+        async with session.post(f"{url}/api/send", data={"text": "/help"},
+                                headers={"Origin": url}) as response:
+            assert response.status == 200
+    assert [m["text"] for m in playground.messages.values() if m["from"] == "user"] == ["/help"]
