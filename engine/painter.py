@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from engine.faces import Face, FaceDetector
+from engine.guidance import content_weight_map, face_mask, style_guide
 from engine.losses import content_loss, gram_matrix, style_loss, tv_loss
 from engine.recipes import Recipe, Stage, get_recipe
 from engine.style_cache import StyleCache, style_key
@@ -40,6 +42,7 @@ class PaintOptions:
     seed: int | None = 0  # None = nondeterministic
     iterations: int | None = None  # seed recipe: L-BFGS rounds; others: total steps override
     preview_every: int = 0  # also send a preview every N steps (0 = only at scale ends)
+    faces: bool = True  # protect faces (engine.guidance) when the recipe does; False paints them over
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class PaintResult:
     seconds: float
     cancelled: bool  # True when should_stop() returned True; image = canvas so far
     device: str
+    faces: tuple[Face, ...] = ()  # the faces protected (none when protection was off)
 
 
 class _Cancelled(Exception):
@@ -167,9 +171,15 @@ def blend_weights(count: int, blend: Sequence[float] | None) -> list[float]:
 class Painter:
     """Owns the frozen VGG-19 on one device; build once, paint many times (one paint at a time)."""
 
-    def __init__(self, device: str = "auto", cache_dir: pathlib.Path | None = None) -> None:
+    def __init__(
+        self,
+        device: str = "auto",
+        cache_dir: pathlib.Path | None = None,
+        face_detector: FaceDetector | None = None,
+    ) -> None:
         self.device = pick_device(device)
         self.style_cache = StyleCache(cache_dir) if cache_dir is not None else None
+        self._face_detector = face_detector
         self._networks: dict[tuple[str, ...], VGGFeatures] = {}
         # On the GPU: NHWC convolutions in bfloat16 (Grams and losses stay float32, see engine.losses).
         self._gpu = self.device.type == "cuda"
@@ -184,6 +194,14 @@ class Painter:
                 net = net.to(memory_format=torch.channels_last)
             self._networks[layers] = net
         return self._networks[layers]
+
+    def face_detector(self) -> FaceDetector:
+        """The detector given at construction, else dlib's HOG detector (built on first use)."""
+        if self._face_detector is None:
+            from engine.faces import HogFaceDetector
+
+            self._face_detector = HogFaceDetector()
+        return self._face_detector
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self._gpu:
@@ -258,6 +276,9 @@ class _Run:
             self.content = self.photo
             self.styles = [style.convert("RGB") for style in styles]
         self.net = painter.network(self.recipe.layers)
+        # Detected once per painting, on the photo itself, as fractions of it: valid at every scale.
+        guided = options.faces and self.recipe.guides_faces
+        self.faces: tuple[Face, ...] = tuple(painter.face_detector().detect(self.photo)) if guided else ()
         self.device = painter.device
         self.weights = {
             "content": self.recipe.content_weight * options.content_weight,
@@ -317,18 +338,31 @@ class _Run:
 
     # -- the optimisation ---------------------------------------------------------------------------
 
-    def initial_canvas(self, content: torch.Tensor) -> torch.Tensor:
-        if self.recipe.init == "content":
-            return content.clone()
-        generator = torch.Generator()
-        if self.options.seed is None:
-            generator.seed()
-        else:
-            generator.manual_seed(self.options.seed)
-        return (torch.rand(content.shape, generator=generator) * 255).to(self.device)
+    @torch.no_grad()
+    def face_guides(self, pixels: torch.Tensor) -> dict[str, dict[str, torch.Tensor]]:
+        """Per-layer content weight maps and style guidance channels for this canvas ({} without faces)."""
+        if not self.faces:
+            return {"content": {}, "style": {}}
+        height, width = pixels.shape[2:]
+        mask = face_mask(self.faces, (width, height)).to(self.device)
+        grids = {name: feature.shape[2:] for name, feature in self.painter.features(
+            self.net, pixels, self.recipe.layers).items()}
+        return {
+            "content": {
+                name: content_weight_map(mask, tuple(grids[name]), self.recipe.face_content)
+                for name, _ in self.recipe.content_layers
+            },
+            "style": {
+                name: style_guide(mask, tuple(grids[name]), self.recipe.face_style)
+                for name, _ in self.recipe.style_layers
+            },
+        }
 
     def objective(
-        self, content_targets: dict[str, torch.Tensor], style_targets: dict[str, torch.Tensor]
+        self,
+        content_targets: dict[str, torch.Tensor],
+        style_targets: dict[str, torch.Tensor],
+        guides: dict[str, dict[str, torch.Tensor]],
     ) -> torch.Tensor:
         assert self.canvas is not None
         canvas = self.canvas
@@ -337,13 +371,20 @@ class _Run:
         pixels = canvas.shape[2] * canvas.shape[3]
         zero = canvas.new_zeros(())
         content = sum(
-            (w * content_loss(features[name], content_targets[name], norm)
+            (w * content_loss(features[name], content_targets[name], norm, guides["content"].get(name))
              for name, w in self.recipe.content_layers),
             zero,
         )
         style = sum(
-            (w * style_loss(gram_matrix(features[name], norm != "keras"), style_targets[name], norm, pixels)
-             for name, w in self.recipe.style_layers),
+            (
+                w * style_loss(
+                    gram_matrix(features[name], norm != "keras", guides["style"].get(name)),
+                    style_targets[name],
+                    norm,
+                    pixels,
+                )
+                for name, w in self.recipe.style_layers
+            ),
             zero,
         )
         tv = tv_loss(canvas, self.recipe.tv_form) if self.weights["tv"] else zero
@@ -381,7 +422,7 @@ class _Run:
             )
         )
 
-    def run_stage(self, index: int, stage: Stage, targets: tuple[dict, dict]) -> None:
+    def run_stage(self, index: int, stage: Stage, targets: tuple[dict, dict, dict]) -> None:
         assert self.canvas is not None
         self.canvas.requires_grad_(True)
         optimiser = torch.optim.LBFGS([self.canvas], **self.recipe.lbfgs.as_kwargs())
@@ -428,10 +469,13 @@ class _Run:
                 if size not in content_cache:  # the seed's rounds all share one size
                     pixels = image_to_tensor(self.content, size, self.recipe.resample).to(self.device)
                     content_cache.clear()
-                    content_cache[size] = (pixels, (self.content_targets(pixels), self.style_targets(size)))
+                    content_cache[size] = (
+                        pixels,
+                        (self.content_targets(pixels), self.style_targets(size), self.face_guides(pixels)),
+                    )
                 pixels, targets = content_cache[size]
                 if self.canvas is None:
-                    self.canvas = self.initial_canvas(pixels)
+                    self.canvas = pixels.clone()  # every recipe starts from the photo
                 elif self.canvas.shape != pixels.shape:
                     # Warm start: the previous scale's result, upsampled.
                     upsampled = F.interpolate(self.canvas, size=pixels.shape[2:], mode="bicubic")
@@ -457,4 +501,5 @@ class _Run:
             seconds=time.perf_counter() - self.started,
             cancelled=cancelled,
             device=str(self.device),
+            faces=self.faces,
         )
