@@ -63,7 +63,9 @@ class HogFaceDetector:
     def detect(self, image: Image.Image) -> list[Face]:
         rgb = image.convert("RGB")
         scale = self.WORK_SIDE / max(rgb.size)
-        work = rgb.resize((max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))), Image.BILINEAR)
+        work = rgb.resize(
+            (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))), Image.BILINEAR
+        )
         boxes, scores, _ = self._detector.run(np.asarray(work), self.UPSAMPLE, self.THRESHOLD)
         width, height = work.size
         faces = [
