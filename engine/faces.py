@@ -13,30 +13,14 @@ depend on the output size; boxes are returned as fractions of the image so they 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 from PIL import Image
 
+from drawme.painting import Face
 
-@dataclass(frozen=True)
-class Face:
-    """A face's box as fractions (0..1) of the image's width and height, and the detector's score."""
-
-    left: float
-    top: float
-    right: float
-    bottom: float
-    score: float = 1.0
-
-    @property
-    def width(self) -> float:
-        return self.right - self.left
-
-    @property
-    def height(self) -> float:
-        return self.bottom - self.top
+__all__ = ["Face", "FaceDetector", "HogFaceDetector"]
 
 
 class FaceDetector(Protocol):

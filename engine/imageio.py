@@ -6,7 +6,6 @@ bot never sends a half-written painting and a crash never leaves a truncated one
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
 from pathlib import Path
@@ -16,7 +15,7 @@ from PIL import Image
 
 from drawme.imaging import load_image
 
-__all__ = ["load_image", "save_image", "to_jpeg_bytes"]
+__all__ = ["load_image", "save_image"]
 
 JPEG_QUALITY = 95
 _FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
@@ -66,10 +65,3 @@ def save_image(image: Image.Image | np.ndarray, path: str | Path, *, format: str
         Path(temp_name).unlink(missing_ok=True)
         raise
     return path
-
-
-def to_jpeg_bytes(image: Image.Image, quality: int = 90) -> bytes:
-    """`image` encoded as a JPEG in memory, e.g. for a progress preview sent straight to a chat."""
-    buffer = io.BytesIO()
-    _as_srgb8(image).save(buffer, "JPEG", quality=quality)
-    return buffer.getvalue()

@@ -1,8 +1,9 @@
 """Paint a photo in the style of one or more paintings: the engine's public entry point.
 
-`Painter` owns the frozen VGG-19 on one device; `Painter.paint` runs a recipe (engine.recipes) on a
-content photo and style images and returns the painting. The canvas is optimised directly in RGB
-0..255 with L-BFGS, scale by scale (coarse to fine), each scale warm-started from the previous one.
+`Painter` (the `drawme.painting.Painter` protocol) owns the frozen VGG-19 on one device; `Painter.paint`
+runs a recipe (engine.recipes) on a content photo and style images and returns the painting. The
+canvas is optimised directly in RGB 0..255 with L-BFGS, scale by scale (coarse to fine), each scale
+warm-started from the previous one.
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ import math
 import pathlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from engine.faces import Face, FaceDetector
+from drawme.painting import Face, PaintOptions, PaintResult, Progress
+from engine.faces import FaceDetector, HogFaceDetector
 from engine.guidance import content_weight_map, face_mask, style_guide
 from engine.losses import content_loss, gram_matrix, style_loss, tv_loss
 from engine.recipes import Recipe, Stage, get_recipe
@@ -27,47 +28,6 @@ from engine.style_cache import StyleCache, style_key
 from engine.vgg import VGGFeatures
 
 _RESAMPLE = {"lanczos": Image.LANCZOS, "bilinear": Image.BILINEAR, "nearest": Image.NEAREST}
-
-
-@dataclass(frozen=True)
-class PaintOptions:
-    size: int = 384  # output long side in px
-    recipe: str = "default"  # see engine.recipes.RECIPES
-    content_weight: float = 1.0  # RELATIVE multipliers applied to the recipe's own weights
-    style_weight: float = 1.0
-    tv_weight: float = 1.0
-    preserve_colors: bool = False  # luminance-only transfer, keep the photo's chroma
-    style_scale: float = 1.0  # style image size relative to the output
-    style_blend: tuple[float, ...] | None = None  # one weight per style image; None = equal
-    seed: int | None = 0  # None = nondeterministic
-    iterations: int | None = None  # seed recipe: L-BFGS rounds; others: total steps override
-    preview_every: int = 0  # also send a preview every N steps (0 = only at scale ends)
-    faces: bool = True  # protect faces (engine.guidance) when the recipe does; False paints them over
-
-
-@dataclass(frozen=True)
-class Progress:
-    scale: int  # 1-based index of the current scale (seed recipe: the round)
-    scales: int
-    step: int  # loss evaluations done, over all scales
-    total: int  # steps planned over all scales
-    losses: dict[str, float]  # {"content": .., "style": .., "tv": .., "total": ..}
-    elapsed: float  # seconds since paint() started
-    preview: Image.Image | None  # set at each scale end (and every preview_every steps)
-    # Fraction of the planned work done: steps weighted by their canvas's pixel count, since a step at
-    # full size costs about nine at a third of the size. ETAs come from this, not from step / total.
-    work: float = 0.0
-
-
-@dataclass(frozen=True)
-class PaintResult:
-    image: Image.Image  # RGB, long side == options.size (aspect kept)
-    losses: dict[str, float]  # final loss terms (same keys as Progress.losses)
-    steps: int
-    seconds: float
-    cancelled: bool  # True when should_stop() returned True; image = canvas so far
-    device: str
-    faces: tuple[Face, ...] = ()  # the faces protected (none when protection was off)
 
 
 class _Cancelled(Exception):
@@ -198,8 +158,6 @@ class Painter:
     def face_detector(self) -> FaceDetector:
         """The detector given at construction, else dlib's HOG detector (built on first use)."""
         if self._face_detector is None:
-            from engine.faces import HogFaceDetector
-
             self._face_detector = HogFaceDetector()
         return self._face_detector
 

@@ -6,8 +6,9 @@ learns that the user cancelled), write progress and scale-end previews, save the
 and mark the job done. SIGTERM/SIGINT stop the painting after the current step and hand the job
 back to the queue, so it resumes on the next start.
 
-Torch is only imported by the painter module (`engine.painter`), so `--painter` can swap in a tiny
-fake with the same API for tests of the loop itself.
+The worker depends only on the painter's contract (`drawme.painting`); `engine.painter`, and torch with
+it, is imported when `serve` builds the real one, so tests inject a fake painter instead
+(tests/worker/sleepy_painter.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import argparse
 import asyncio
 import concurrent.futures
 import contextlib
-import importlib
 import logging
 import os
 import signal
@@ -25,9 +25,9 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from drawme import health
@@ -35,7 +35,8 @@ from drawme.backend import JobBackend
 from drawme.config import CPU_SIZES, GPU_SIZES, ConfigError, EngineConfig
 from drawme.imaging import ImageError, load_image
 from drawme.logs import setup_logging
-from drawme.models import Job, JobProgress, JobStatus, LeaseLost, PaintParams, StoreUnavailable
+from drawme.models import Job, JobProgress, JobStatus, LeaseLost, PaintParams, StoreUnavailable, StyleRef
+from drawme.painting import Painter, PaintOptions, Progress
 from drawme.presets import get_preset
 from drawme.store import SqliteJobStore
 from engine.imageio import save_image
@@ -62,9 +63,9 @@ def max_size_for(config: EngineConfig, device: str) -> int:
     return (GPU_SIZES if device == "cuda" else CPU_SIZES).large
 
 
-def paint_options(painter_module: ModuleType, params: PaintParams, size: int) -> Any:
+def paint_options(params: PaintParams, size: int) -> PaintOptions:
     """The painter's options for a job: the user's blend becomes relative loss weights."""
-    return painter_module.PaintOptions(
+    return PaintOptions(
         size=size,
         recipe=params.recipe,
         content_weight=params.blend.content,
@@ -72,7 +73,9 @@ def paint_options(painter_module: ModuleType, params: PaintParams, size: int) ->
         tv_weight=params.blend.tv,
         preserve_colors=params.preserve_colors,
         style_scale=params.style_scale,
+        style_blend=params.mix_blend or None,
         seed=params.seed,
+        faces=params.faces,
     )
 
 
@@ -106,7 +109,7 @@ class ProgressReporter:
         self._order = asyncio.Lock()  # writes land in the order the painter reported them
         self.preview_path: str | None = None
 
-    def __call__(self, progress: Any) -> None:
+    def __call__(self, progress: Progress) -> None:
         now = time.monotonic()
         busy = any(not future.done() for future in self._pending)
         if progress.preview is None and (busy or now - self._last_report < PROGRESS_INTERVAL):
@@ -115,7 +118,7 @@ class ProgressReporter:
         self._pending = [future for future in self._pending if not future.done()]
         self._pending.append(asyncio.run_coroutine_threadsafe(self._report(progress), self._loop))
 
-    async def _report(self, progress: Any) -> None:
+    async def _report(self, progress: Progress) -> None:
         async with self._order:
             common = self._worker.config.common
             if progress.preview is not None:
@@ -161,21 +164,19 @@ class _Run:
 
 
 class Worker:
-    """Claims and paints jobs until `stop()`. `painter` follows engine.painter's API."""
+    """Claims and paints jobs until `stop()` with any `drawme.painting.Painter`."""
 
     def __init__(
         self,
         config: EngineConfig,
         store: JobBackend,
-        painter: Any,
-        painter_module: ModuleType,
+        painter: Painter,
         *,
         worker_id: str | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.painter = painter
-        self.painter_module = painter_module
         self.worker_id = worker_id or config.worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.device = getattr(painter.device, "type", str(painter.device))
         self.max_size = max_size_for(config, self.device)
@@ -373,16 +374,24 @@ class Worker:
             self._beat(run.job.id)
 
     async def _load_inputs(self, job: Job) -> tuple[Any, list[Any], bool]:
-        """The photo and the style picture as RGB images; presets use the style cache."""
+        """The photo and the style pictures (the job's own, then its mix) as RGB images.
+
+        The third value is True when every style is a preset: then the style cache is used.
+        """
         content = await self._load_stored(job.content_image_id)
-        if job.style_preset is not None:
-            try:
-                preset = get_preset(job.style_preset)
-            except KeyError:
-                raise PaintFailed(UNKNOWN_PRESET) from None
-            return content, [await asyncio.to_thread(preset.image)], True
-        assert job.style_image_id is not None
-        return content, [await self._load_stored(job.style_image_id)], False
+        sources = [StyleRef(preset=job.style_preset, image_id=job.style_image_id), *job.params.mix]
+        styles = [await self._load_style(source) for source in sources]
+        return content, styles, all(source.preset is not None for source in sources)
+
+    async def _load_style(self, source: StyleRef) -> Any:
+        if source.preset is None:
+            assert source.image_id is not None
+            return await self._load_stored(source.image_id)
+        try:
+            preset = get_preset(source.preset)
+        except KeyError:
+            raise PaintFailed(UNKNOWN_PRESET) from None
+        return await asyncio.to_thread(preset.image)
 
     async def _load_stored(self, image_id: int) -> Any:
         image = await self.store.get_image(image_id)
@@ -405,7 +414,7 @@ class Worker:
             return self._stopping.is_set() or run.cancel.is_set() or run.lost.is_set()
 
         for attempt in (1, 2):
-            options = paint_options(self.painter_module, job.params, size)
+            options = paint_options(job.params, size)
             try:
                 result = await asyncio.to_thread(
                     self.painter.paint,
@@ -445,7 +454,14 @@ class Worker:
 # --- the command -----------------------------------------------------------------------------
 
 
-async def serve(config: EngineConfig, painter_module_name: str = "engine.painter") -> int:
+def real_painter(config: EngineConfig) -> Painter:
+    """The VGG-19 painter on the configured device (imports torch)."""
+    from engine.painter import Painter as VGGPainter
+
+    return VGGPainter(device=config.device, cache_dir=config.common.cache_dir)
+
+
+async def serve(config: EngineConfig, make_painter: Callable[[EngineConfig], Painter] = real_painter) -> int:
     """Open the store, load the network once, install signal handlers and run the worker loop."""
     loop = asyncio.get_running_loop()
     stop_early = asyncio.Event()
@@ -461,13 +477,10 @@ async def serve(config: EngineConfig, painter_module_name: str = "engine.painter
         loop.add_signal_handler(signum, on_signal, signum)
     store = await SqliteJobStore.open(config.common)
     try:
-        painter_module = importlib.import_module(painter_module_name)
-        painter = await asyncio.to_thread(
-            painter_module.Painter, device=config.device, cache_dir=config.common.cache_dir
-        )
+        painter = await asyncio.to_thread(make_painter, config)
         if stop_early.is_set():
             return 0
-        worker = Worker(config, store, painter, painter_module)
+        worker = Worker(config, store, painter)
         await worker.serve()
     finally:
         await store.close()
@@ -476,23 +489,19 @@ async def serve(config: EngineConfig, painter_module_name: str = "engine.painter
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m engine serve [--painter MODULE]`; settings come from the environment / .env."""
+def main(
+    argv: list[str] | None = None, make_painter: Callable[[EngineConfig], Painter] = real_painter
+) -> int:
+    """`python -m engine serve`; settings come from the environment / .env (tests pass `make_painter`)."""
     parser = argparse.ArgumentParser(prog="python -m engine serve", description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--painter",
-        default="engine.painter",
-        metavar="MODULE",
-        help="module providing Painter and PaintOptions (default engine.painter; tests pass a fake)",
-    )
-    args = parser.parse_args(argv)
+    parser.parse_args(argv)
     try:
         config = EngineConfig.from_env()
     except ConfigError as error:
         print(f"engine: {error}", file=sys.stderr)
         return 2
     setup_logging(config.common, "engine")
-    return asyncio.run(serve(config, args.painter))
+    return asyncio.run(serve(config, make_painter))
 
 
 if __name__ == "__main__":

@@ -10,19 +10,20 @@ import pytest
 from PIL import Image
 
 from drawme.config import CommonConfig, EngineConfig, Limits
-from drawme.models import Blend, JobStatus, PaintParams
+from drawme.models import Blend, JobStatus, PaintParams, StyleRef
+from drawme.painting import PaintOptions
 from drawme.store import SqliteJobStore
 from engine import worker as worker_module
 from engine.worker import Worker, max_size_for, paint_options
 
 from . import sleepy_painter
-from .helpers import submit, wait_for
+from .helpers import picture_bytes, submit, wait_for
 
 
 def make_worker(config, store, **painter_settings) -> tuple[Worker, sleepy_painter.Painter]:
     settings = {"steps": 6, "delay": 0.01, **painter_settings}
     painter = sleepy_painter.Painter(device="cpu", **settings)
-    return Worker(config, store, painter, sleepy_painter), painter
+    return Worker(config, store, painter), painter
 
 
 async def test_paints_a_job_end_to_end(config, store, caplog):
@@ -126,13 +127,36 @@ async def test_losing_the_lease_discards_the_painting(config, store):
     assert list(config.common.results_dir.iterdir()) == []
 
 
+async def test_a_mixed_job_paints_with_every_style_and_its_blend(config, store):
+    uploaded = await store.store_image(1, picture_bytes(color=(20, 200, 90)), 96, 72)
+    params = PaintParams(
+        size=64,
+        faces=False,
+        mix=(StyleRef(preset="the_scream"), StyleRef(image_id=uploaded.id)),
+        mix_blend=(0.5, 0.3, 0.2),
+    )
+    await submit(store, params=params)
+    worker, painter = make_worker(config, store)
+    final = await worker.run_once()
+    assert final.status == JobStatus.DONE
+    assert painter.styles_seen == [3]
+    assert painter.calls[0].style_blend == (0.5, 0.3, 0.2) and painter.calls[0].faces is False
+
+
+async def test_a_mix_whose_picture_is_gone_fails_in_words(config, store):
+    await submit(store, params=PaintParams(size=64, mix=(StyleRef(image_id=987654),)))
+    worker, _ = make_worker(config, store)
+    final = await worker.run_once()
+    assert final.status == JobStatus.FAILED and final.error == worker_module.MISSING_INPUT
+
+
 async def test_size_is_clamped_to_the_device(config):
     assert max_size_for(config, "cpu") == 512 and max_size_for(config, "cuda") == 1024
     params = PaintParams(
         size=2000, blend=Blend(1.5, 3.0, 0.25), preserve_colors=True, recipe="seed", style_scale=0.8, seed=7
     )
-    options = paint_options(sleepy_painter, params, 512)
-    assert options == sleepy_painter.PaintOptions(
+    options = paint_options(params, 512)
+    assert options == PaintOptions(
         size=512,
         recipe="seed",
         content_weight=1.5,
@@ -164,7 +188,6 @@ async def test_a_full_disk_hands_the_job_back_and_pauses(config, store, monkeypa
     assert released.id == job.id and released.status == JobStatus.QUEUED and released.attempts == 0
     assert await worker.run_once() is None  # paused: the job waits instead of failing over and over
     assert len(painter.calls) == 1 and (await store.get(job.id)).status == JobStatus.QUEUED
-
 
 
 async def test_idle_worker_applies_the_retention_period(tmp_path):
