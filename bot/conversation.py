@@ -17,7 +17,7 @@ from bot import keyboards, texts
 from bot.jobs import queue_painting, services
 from bot.uploads import receive_picture
 from drawme.imaging import ImageError
-from drawme.models import WEIGHT_MAX, Job, PaintParams
+from drawme.models import WEIGHT_MAX, Job, PaintParams, StyleRef
 from drawme.presets import PRESETS
 
 log = logging.getLogger(__name__)
@@ -144,6 +144,9 @@ async def result_action(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await context.bot.send_message(
             job.chat_id, texts.PICK_ANOTHER, reply_markup=keyboards.presets(job.content_image_id)
         )
+    elif action == "mix":
+        markup = keyboards.mix_presets(job.id)
+        await context.bot.send_message(job.chat_id, texts.PICK_MIX, reply_markup=markup)
     else:
         await queue_painting(
             context,
@@ -156,13 +159,52 @@ async def result_action(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         )
 
 
+async def mix_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A tap on a painting to mix in (`x:<preset>:<job id>`): repaint that job half and half with it."""
+    query = update.callback_query
+    preset_id, job_id = keyboards.fields(query.data)
+    backend = services(context).backend
+    job = await backend.get(int(job_id)) if job_id.isdigit() and preset_id in PRESETS else None
+    if job is None:
+        await query.answer(texts.STALE_BUTTON)
+        return
+    if job.user_id != query.from_user.id:
+        await query.answer(texts.NOT_YOURS, show_alert=True)
+        return
+    await query.answer(keyboards.preset_label(preset_id))
+    if await backend.get_image(job.content_image_id) is None:
+        await context.bot.send_message(job.chat_id, texts.EXPIRED)
+        return
+    params = replace(job.params, mix=(StyleRef(preset=preset_id),), mix_blend=(0.5, 0.5))
+    await queue_painting(
+        context,
+        job.user_id,
+        job.chat_id,
+        job.content_image_id,
+        style_preset=job.style_preset,
+        style_image_id=job.style_image_id,
+        params=params,
+    )
+
+
+MIX_STEP = 0.2  # how far one tap shifts a two-style mix
+MIX_MIN = 0.1  # neither style drops out entirely: that is "Another style"
+
+
 def _variation(params: PaintParams, action: str) -> PaintParams:
-    """More style doubles the style weight, less halves it, colours toggles keep-my-colours."""
+    """More style doubles the style weight, less halves it; colours and faces toggle; mixa/b shift a mix."""
     blend = params.blend
     if action == "more":
         return replace(params, blend=replace(blend, style=min(WEIGHT_MAX, blend.style * 2 or 1.0)))
     if action == "less":
         return replace(params, blend=replace(blend, style=blend.style / 2))
+    if action == "faces":
+        return replace(params, faces=not params.faces)
+    if action in ("mixa", "mixb") and len(params.mix) == 1:
+        first = (params.mix_blend[0] / sum(params.mix_blend)) if params.mix_blend else 0.5
+        first += MIX_STEP if action == "mixa" else -MIX_STEP
+        first = round(min(1 - MIX_MIN, max(MIX_MIN, first)), 2)
+        return replace(params, mix_blend=(first, round(1 - first, 2)))
     return replace(params, preserve_colors=not params.preserve_colors)
 
 
