@@ -4,6 +4,8 @@
         --photos biden pair group3 astronaut --presets starry_night the_scream --sizes 256 \\
         --out /tmp/quality.jsonl --images /tmp/quality
     .venv/bin/python bench/quality.py --summary /tmp/quality.jsonl     # the tables only
+    .venv/bin/python bench/quality.py --summary /tmp/quality.jsonl --sheet docs/faces_sheet.jpg \
+        --images /tmp/quality                                            # and a before/after sheet
 
 A variant is `recipe[:nofaces][,field=value...]`; fields override the recipe (e.g.
 `default,face_content=6,face_style=0.2`). Each painting is one JSON line, written as soon as it is
@@ -73,10 +75,51 @@ def run(args: argparse.Namespace) -> None:
                     print(json.dumps(row), file=out, flush=True)
                     print(json.dumps(row), flush=True)
                     if args.images:
-                        folder = Path(args.images)
-                        folder.mkdir(parents=True, exist_ok=True)
-                        safe = spec.replace(":", "-").replace(",", "_").replace("=", "")
-                        result.image.save(folder / f"{photo_name}-{preset_id}-{size}-{safe}.png")
+                        path = image_path(Path(args.images), photo_name, preset_id, size, spec)
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        result.image.save(path)
+
+
+def image_path(folder: Path, photo: str, preset: str, size: int, variant: str) -> Path:
+    safe = variant.replace(":", "-").replace(",", "_").replace("=", "")
+    return folder / f"{photo}-{preset}-{size}-{safe}.png"
+
+
+def sheet(path: str, folder: Path, out: Path, cell: int = 256) -> None:
+    """A grid: one row per (photo, preset, size) painted by every variant, the photo first; labelled."""
+    from PIL import Image, ImageDraw
+
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    keys = list(dict.fromkeys((r["photo"], r["preset"], r["size"]) for r in rows))
+    scores = {(r["photo"], r["preset"], r["size"], r["variant"]): r for r in rows}
+    label = 30
+    grid = Image.new("RGB", (cell * (len(variants) + 1), (cell + label) * len(keys) + label), "white")
+    draw = ImageDraw.Draw(grid)
+    for column, variant in enumerate(["photo", *variants]):
+        draw.text((column * cell + 4, 4), variant, fill="black")
+    for row, (photo, preset, size) in enumerate(keys):
+        top = label + row * (cell + label)
+        thumb = load_photo(photo)
+        thumb.thumbnail((cell, cell))
+        grid.paste(thumb, (0, top))
+        draw.text((4, top + cell + 2), f"{photo} x {preset} @ {size}", fill="black")
+        for column, variant in enumerate(variants, start=1):
+            file = image_path(folder, photo, preset, size, variant)
+            if not file.exists():
+                continue
+            with Image.open(file) as painted:
+                painted = painted.convert("RGB")
+                painted.thumbnail((cell, cell))
+                grid.paste(painted, (column * cell, top))
+            result = scores[(photo, preset, size, variant)]
+            faces = " ".join(f"{d:.2f}" for d in result["distances"])
+            draw.text(
+                (column * cell + 4, top + cell + 2),
+                f"id {faces} | layout {result['layout']:.2f} | {result['seconds']:.0f} s",
+                fill="black",
+            )
+    grid.save(out, quality=85, optimize=True)
 
 
 def summary(path: str) -> str:
@@ -117,9 +160,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="quality.jsonl")
     parser.add_argument("--images", default=None, help="save each painting here as PNG")
     parser.add_argument("--summary", metavar="JSONL", help="only print the tables of an earlier run")
+    parser.add_argument("--sheet", type=Path, help="with --summary and --images: write a contact sheet")
     args = parser.parse_args(argv)
     if args.summary:
         print(summary(args.summary))
+        if args.sheet:
+            sheet(args.summary, Path(args.images), args.sheet)
         return 0
     run(args)
     print(summary(args.out))
