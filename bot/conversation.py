@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 PENDING_PHOTO = "pending_photo"  # user_data: image id of a photo waiting for its style
 PENDING_PRESET = "pending_preset"  # user_data: preset chosen (via /styles) before any photo
+PENDING_MIX = "pending_mix"  # user_data: job id whose painting the next picture is mixed into
 ALBUM_DELAY = 1.0  # seconds to wait for the other parts of an album
 
 
@@ -44,6 +45,10 @@ async def _take_picture(message: Message, context: ContextTypes.DEFAULT_TYPE) ->
         await message.reply_text(refused.user_message)
         return
     user_id, chat_id = message.from_user.id, message.chat_id
+    mix_into = context.user_data.pop(PENDING_MIX, None)
+    if mix_into is not None and (job := await backend.get(mix_into)) is not None:
+        await _queue_mix(context, job, StyleRef(image_id=stored.id))
+        return
     waiting_photo = context.user_data.pop(PENDING_PHOTO, None)
     if waiting_photo is not None:
         await queue_painting(context, user_id, chat_id, waiting_photo, style_image_id=stored.id)
@@ -140,11 +145,13 @@ async def result_action(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     elif await backend.get_image(job.content_image_id) is None:
         await context.bot.send_message(job.chat_id, texts.EXPIRED)  # removed by retention or /forget
     elif action == "another":
+        context.user_data.pop(PENDING_MIX, None)
         context.user_data[PENDING_PHOTO] = job.content_image_id
         await context.bot.send_message(
             job.chat_id, texts.PICK_ANOTHER, reply_markup=keyboards.presets(job.content_image_id)
         )
     elif action == "mix":
+        context.user_data[PENDING_MIX] = job.id  # or a picture: the next one sent is mixed in
         markup = keyboards.mix_presets(job.id)
         await context.bot.send_message(job.chat_id, texts.PICK_MIX, reply_markup=markup)
     else:
@@ -163,8 +170,11 @@ async def mix_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     """A tap on a painting to mix in (`x:<preset>:<job id>`): repaint that job half and half with it."""
     query = update.callback_query
     preset_id, job_id = keyboards.fields(query.data)
-    backend = services(context).backend
-    job = await backend.get(int(job_id)) if job_id.isdigit() and preset_id in PRESETS else None
+    job = (
+        await services(context).backend.get(int(job_id))
+        if job_id.isdigit() and preset_id in PRESETS
+        else None
+    )
     if job is None:
         await query.answer(texts.STALE_BUTTON)
         return
@@ -172,10 +182,16 @@ async def mix_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         await query.answer(texts.NOT_YOURS, show_alert=True)
         return
     await query.answer(keyboards.preset_label(preset_id))
-    if await backend.get_image(job.content_image_id) is None:
+    context.user_data.pop(PENDING_MIX, None)
+    await _queue_mix(context, job, StyleRef(preset=preset_id))
+
+
+async def _queue_mix(context: ContextTypes.DEFAULT_TYPE, job: Job, style: StyleRef) -> None:
+    """Repaint `job` half and half with its own style and `style`."""
+    if await services(context).backend.get_image(job.content_image_id) is None:
         await context.bot.send_message(job.chat_id, texts.EXPIRED)
         return
-    params = replace(job.params, mix=(StyleRef(preset=preset_id),), mix_blend=(0.5, 0.5))
+    params = replace(job.params, mix=(style,), mix_blend=(0.5, 0.5))
     await queue_painting(
         context,
         job.user_id,

@@ -99,7 +99,10 @@ COLORS_ON = "Keep my colours: on ✅ — paintings keep your photo's own colours
 COLORS_OFF = "Keep my colours: off — paintings take the painting's colours too."
 FACES_ON = "Protect faces: on ✅ — faces stay recognisable, with lighter brushwork on them."
 FACES_OFF = "Protect faces: off — the brushwork goes over faces like everywhere else."
-PICK_MIX = "Pick a painting to mix in. I'll start half and half; the buttons under the result shift the mix."
+PICK_MIX = (
+    "Pick a painting to mix in, or send me a picture. I'll start half and half; "
+    "the buttons under the result shift the mix."
+)
 
 STATUS_NONE = "Nothing in progress. Send me a photo to start one. 📷"
 STATUS_HEADER = "Your paintings:"

@@ -83,7 +83,7 @@ async def test_photo_then_preset_is_painted_with_progress_and_delivered(
     assert result.files["photo"] == result_file.stat().st_size
     assert "The Great Wave · Hokusai" in result.text and "80 px" in result.text and "style ×1" in result.text
     assert [b["callback_data"] for row in result.params["reply_markup"]["inline_keyboard"] for b in row] == [
-        f"r:{action}:{job.id}" for action in ("more", "less", "colors", "another", "full")
+        f"r:{action}:{job.id}" for action in ("more", "less", "colors", "faces", "another", "mix", "full")
     ]
     actions = [c.params.get("action") for c in telegram.calls("sendChatAction", chat_id=user_id)]
     assert "upload_photo" in actions
@@ -265,6 +265,15 @@ async def test_face_button_and_mixing_styles_from_the_result(
     telegram.press(user_id, mix_result, f"r:mixa:{mixed.id}")
     shifted = await queued_job(bot, user_id, 4)
     assert shifted.params.mix_blend == (0.7, 0.3) and shifted.params.mix == mixed.params.mix
+
+    # Or a picture: after "Mix with another style", the next picture sent is mixed in.
+    telegram.press(user_id, result_id, f"r:mix:{first.id}")
+    await telegram.wait_for(lambda: len([t for t in telegram.texts(user_id) if "mix in" in t]) == 2)
+    telegram.send_photo(user_id, photo_bytes("coffee"))
+    with_picture = await queued_job(bot, user_id, 5)
+    (style,) = with_picture.params.mix
+    assert style.image_id is not None and style.image_id != first.content_image_id
+    assert with_picture.style_preset == "starry_night" and with_picture.params.mix_blend == (0.5, 0.5)
 
 
 async def _pending_photo(bot: RunningBot, user_id: int) -> int:
