@@ -210,3 +210,9 @@ async def test_idle_worker_applies_the_retention_period(tmp_path):
         await asyncio.wait_for(serving, timeout=10)
     finally:
         await store.close()
+
+
+def test_the_production_command_has_no_painter_flag(capsys):
+    with pytest.raises(SystemExit) as exit:
+        worker_module.main(["--painter", "worker.sleepy_painter"])
+    assert exit.value.code == 2 and "unrecognized arguments: --painter" in capsys.readouterr().err
