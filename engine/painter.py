@@ -76,6 +76,14 @@ def at_least_network_side(size: tuple[int, int]) -> tuple[int, int]:
     return max(MIN_NETWORK_SIDE, round(width * factor)), max(MIN_NETWORK_SIDE, round(height * factor))
 
 
+def layer_grid(layer: str, size: tuple[int, int]) -> tuple[int, int]:
+    """The (h, w) of VGG layer `blockN_*`'s feature map for an (h, w) input: N − 1 poolings by 2 (floor)."""
+    height, width = size
+    for _ in range(int(layer.removeprefix("block").split("_")[0]) - 1):
+        height, width = height // 2, width // 2
+    return height, width
+
+
 def image_to_tensor(image: Image.Image, size: tuple[int, int], resample: str) -> torch.Tensor:
     """PIL image -> (1, 3, H, W) float32 RGB in 0..255, resized to size=(w, h)."""
     if image.size != size:
@@ -303,15 +311,14 @@ class _Run:
             return {"content": {}, "style": {}}
         height, width = pixels.shape[2:]
         mask = face_mask(self.faces, (width, height)).to(self.device)
-        grids = {name: feature.shape[2:] for name, feature in self.painter.features(
-            self.net, pixels, self.recipe.layers).items()}
+        grids = {name: layer_grid(name, (height, width)) for name in self.recipe.layers}
         return {
             "content": {
-                name: content_weight_map(mask, tuple(grids[name]), self.recipe.face_content)
+                name: content_weight_map(mask, grids[name], self.recipe.face_content)
                 for name, _ in self.recipe.content_layers
             },
             "style": {
-                name: style_guide(mask, tuple(grids[name]), self.recipe.face_style)
+                name: style_guide(mask, grids[name], self.recipe.face_style)
                 for name, _ in self.recipe.style_layers
             },
         }

@@ -12,7 +12,7 @@ from engine import recipes
 from engine.faces import Face, HogFaceDetector
 from engine.guidance import FEATHER, content_weight_map, face_mask, style_guide
 from engine.losses import content_loss, gram_matrix
-from engine.painter import PaintOptions, image_to_tensor
+from engine.painter import PaintOptions, image_to_tensor, layer_grid
 
 ROOT = Path(__file__).resolve().parents[2]
 PHOTOS = ROOT / "tests" / "data" / "photos"
@@ -171,3 +171,12 @@ def test_protected_faces_stay_closer_to_the_photo_in_the_content_loss(painter):
 
     with torch.no_grad():
         assert face_content_loss(protected) < 0.8 * face_content_loss(painted_over)
+
+
+def test_layer_grids_match_the_network(painter):
+    pixels = torch.rand(1, 3, 43, 61) * 255
+    net = painter.network(recipes.DEFAULT.layers)
+    with torch.no_grad():
+        features = net(pixels, recipes.DEFAULT.layers)
+    for name, feature in features.items():
+        assert layer_grid(name, (43, 61)) == tuple(feature.shape[2:])
