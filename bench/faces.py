@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/faces.py                  # recall and cost of the engine's detector
     .venv/bin/python bench/faces.py --all            # also dlib's CNN (MMOD) detector, for comparison
+    .venv/bin/python bench/faces.py --overhead       # cost of the face guidance per loss evaluation
 
 The pictures are the shared portraits plus two composites built from them (the shared set has no
 group photo and no full-length figure smaller than biden's): `pair` (obama and astronaut side by side,
@@ -69,15 +70,49 @@ def load_photo(name: str, folder: Path = PHOTOS_DIR) -> Image.Image:
     return load(name)
 
 
+def guidance_overhead(size: int = 384, repeats: int = 6) -> None:
+    """Seconds per loss evaluation (+ backward) of the full-size stage with and without face guides."""
+    import statistics
+
+    from drawme.presets import get_preset
+    from engine.painter import Painter, PaintOptions, _Run, image_to_tensor
+
+    painter, photo = Painter(), load_photo("astronaut")
+    styles = [get_preset("starry_night").image()]
+    runs = {}
+    for faces in (True, False):
+        run = _Run(painter, photo, styles, PaintOptions(size=size, faces=faces), None, None, False)
+        canvas = run.canvas_size(run.stages[-1])
+        pixels = image_to_tensor(run.content, canvas, run.recipe.resample)
+        targets = (run.content_targets(pixels), run.style_targets(canvas), run.face_guides(pixels))
+        run.canvas = pixels.clone().requires_grad_(True)
+        runs[faces] = (run, targets)
+    seconds: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(repeats):  # interleaved, so the machine's load hits both alike
+        for faces, (run, targets) in runs.items():
+            start = time.perf_counter()
+            run.objective(*targets).backward()
+            seconds[faces].append(time.perf_counter() - start)
+    with_, without = statistics.median(seconds[True]), statistics.median(seconds[False])
+    print(
+        f"{size} px, {len(runs[True][0].faces)} face: {with_:.2f} s with guides, {without:.2f} s without "
+        f"({with_ / without:.3f}×), medians of {repeats}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--all", action="store_true", help="also measure dlib's CNN detector (slow)")
+    parser.add_argument("--overhead", action="store_true", help="time a loss evaluation with/without guides")
     args = parser.parse_args(argv)
     import torch
 
     torch.set_num_threads(1)
+    if args.overhead:
+        guidance_overhead()
+        return 0
     detectors = {"hog@768 (engine)": HogFaceDetector()}
     if args.all:
         import dlib
