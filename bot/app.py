@@ -91,6 +91,7 @@ def add_handlers(application: Application, config: BotConfig) -> None:
     application.add_handler(CommandHandler("weights", commands.weights))
     application.add_handler(CommandHandler("size", commands.size))
     application.add_handler(CommandHandler(["colors", "colours"], commands.colors))
+    application.add_handler(CommandHandler("faces", commands.faces))
     application.add_handler(CommandHandler("status", commands.status))
     application.add_handler(CommandHandler("cancel", commands.cancel))
     application.add_handler(CommandHandler("forget", commands.forget))
@@ -110,6 +111,9 @@ def add_handlers(application: Application, config: BotConfig) -> None:
     )
     application.add_handler(
         CallbackQueryHandler(conversation.result_action, pattern=keyboards.pattern(keyboards.RESULT))
+    )
+    application.add_handler(
+        CallbackQueryHandler(conversation.mix_chosen, pattern=keyboards.pattern(keyboards.MIX))
     )
     application.add_handler(
         CallbackQueryHandler(commands.weight_button, pattern=keyboards.pattern(keyboards.WEIGHT))

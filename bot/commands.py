@@ -178,6 +178,15 @@ async def colors(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await update.message.reply_text(texts.COLORS_ON if settings.preserve_colors else texts.COLORS_OFF)
 
 
+async def faces(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Toggle protect-faces (on by default): faces kept close to the photo, or painted over."""
+    backend = services(context).backend
+    settings = await backend.get_settings(update.effective_user.id)
+    settings = replace(settings, protect_faces=not settings.protect_faces)
+    await backend.save_settings(update.effective_user.id, settings)
+    await update.message.reply_text(texts.FACES_ON if settings.protect_faces else texts.FACES_OFF)
+
+
 async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """The user's queued and running paintings, with position or progress."""
     backend = services(context).backend

@@ -19,7 +19,7 @@ from bot import keyboards, texts
 from bot.jobs import queue_painting, services
 from bot.uploads import receive_picture
 from drawme.imaging import ImageError
-from drawme.models import WEIGHT_MAX, Conversation, Job, PaintParams
+from drawme.models import WEIGHT_MAX, Conversation, Job, PaintParams, StyleRef
 from drawme.presets import PRESETS
 
 log = logging.getLogger(__name__)
@@ -42,13 +42,24 @@ async def _take_picture(message: Message, context: ContextTypes.DEFAULT_TYPE, or
     backend = services(context).backend
     user_id, chat_id = message.from_user.id, message.chat_id
     conversation = await backend.get_conversation(user_id)
-    waiting = conversation.pending_photo is not None or conversation.pending_preset in PRESETS
+    waiting = (
+        conversation.pending_photo is not None
+        or conversation.pending_preset in PRESETS
+        or conversation.pending_mix is not None
+    )
     try:
         # A new photo is remembered as waiting in the same transaction that stores it.
         stored = await receive_picture(context, message, None if waiting else WAITING)
     except ImageError as refused:
         await message.reply_text(refused.user_message)
         return
+    if conversation.pending_mix is not None:  # "Mix with another style", then this picture
+        job = await backend.get(conversation.pending_mix)
+        if job is not None and job.user_id == user_id:
+            await _queue_mix(context, job, StyleRef(image_id=stored.id), origin=origin)
+            return
+        conversation = Conversation(pending_photo=stored.id)  # that painting is gone: a new photo
+        await backend.save_conversation(user_id, conversation)
     # The waiting photo itself again (resent, or handled again after a crash) simply keeps waiting.
     if conversation.pending_photo not in (None, stored.id):
         await queue_painting(
@@ -192,6 +203,11 @@ async def result_action(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await context.bot.send_message(
             job.chat_id, texts.PICK_ANOTHER, reply_markup=keyboards.presets(job.content_image_id)
         )
+    elif action == "mix":
+        # A preset button below, or a picture: the next one sent is mixed in.
+        await backend.save_conversation(job.user_id, Conversation(pending_mix=job.id))
+        markup = keyboards.mix_presets(job.id)
+        await context.bot.send_message(job.chat_id, texts.PICK_MIX, reply_markup=markup)
     else:
         await queue_painting(
             context,
@@ -205,13 +221,64 @@ async def result_action(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         )
 
 
+async def mix_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A tap on a painting to mix in (`x:<preset>:<job id>`): repaint that job half and half with it."""
+    query = update.callback_query
+    preset_id, job_id = keyboards.fields(query.data)
+    job = (
+        await services(context).backend.get(int(job_id))
+        if job_id.isdigit() and preset_id in PRESETS
+        else None
+    )
+    if job is None:
+        await query.answer(texts.STALE_BUTTON)
+        return
+    if job.user_id != query.from_user.id:
+        await query.answer(texts.NOT_YOURS, show_alert=True)
+        return
+    await query.answer(keyboards.preset_label(preset_id))
+    await _queue_mix(context, job, StyleRef(preset=preset_id), origin=update.update_id)
+
+
+async def _queue_mix(
+    context: ContextTypes.DEFAULT_TYPE, job: Job, style: StyleRef, *, origin: int | None
+) -> None:
+    """Repaint `job` half and half with its own style and `style`; a pending mix is settled with it."""
+    if await services(context).backend.get_image(job.content_image_id) is None:
+        await context.bot.send_message(job.chat_id, texts.EXPIRED)
+        return
+    params = replace(job.params, mix=(style,), mix_blend=(0.5, 0.5))
+    await queue_painting(
+        context,
+        job.user_id,
+        job.chat_id,
+        job.content_image_id,
+        style_preset=job.style_preset,
+        style_image_id=job.style_image_id,
+        params=params,
+        origin=origin,
+        conversation=DECIDED,
+    )
+
+
+MIX_STEP = 0.2  # how far one tap shifts a two-style mix
+MIX_MIN = 0.1  # neither style drops out entirely: that is "Another style"
+
+
 def _variation(params: PaintParams, action: str) -> PaintParams:
-    """More style doubles the style weight, less halves it, colours toggles keep-my-colours."""
+    """More style doubles the style weight, less halves it; colours and faces toggle; mixa/b shift a mix."""
     blend = params.blend
     if action == "more":
         return replace(params, blend=replace(blend, style=min(WEIGHT_MAX, blend.style * 2 or 1.0)))
     if action == "less":
         return replace(params, blend=replace(blend, style=blend.style / 2))
+    if action == "faces":
+        return replace(params, faces=not params.faces)
+    if action in ("mixa", "mixb") and len(params.mix) == 1:
+        first = (params.mix_blend[0] / sum(params.mix_blend)) if params.mix_blend else 0.5
+        first += MIX_STEP if action == "mixa" else -MIX_STEP
+        first = round(min(1 - MIX_MIN, max(MIX_MIN, first)), 2)
+        return replace(params, mix_blend=(first, round(1 - first, 2)))
     return replace(params, preserve_colors=not params.preserve_colors)
 
 

@@ -52,6 +52,7 @@ async def params_for(svc: Services, settings: UserSettings) -> PaintParams:
         blend=settings.blend,
         preserve_colors=settings.preserve_colors,
         recipe=svc.config.recipe,
+        faces=settings.protect_faces,
     )
 
 

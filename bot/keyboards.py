@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot import texts
 from drawme.config import Sizes
-from drawme.models import Job
+from drawme.models import Job, StyleRef
 from drawme.presets import PRESETS
 
 # Callback prefixes; the handlers register one CallbackQueryHandler per pattern.
@@ -19,8 +20,11 @@ RESULT = "r"  # r:<action>:<job_id>
 WEIGHT = "w"  # w:<style|content|tv>:<up|down>  or  w:reset
 SIZE = "s"  # s:<small|medium|large>
 FORGET = "f"  # f:<yes|no>
+MIX = "x"  # x:<preset_id>:<job_id>: mix that job's painting with a preset
 
-RESULT_ACTIONS = ("more", "less", "colors", "another", "full")
+# faces: repaint with face protection flipped; mix: pick a style to mix in; mixa/mixb: shift a two-style
+# mix toward its first or second style.
+RESULT_ACTIONS = ("more", "less", "colors", "another", "full", "faces", "mix", "mixa", "mixb")
 WEIGHT_NAMES = {"style": "🎨 Style", "content": "🖼 Photo", "tv": "🧽 Smoothness"}
 
 
@@ -55,19 +59,42 @@ def presets(content_image_id: int | None) -> InlineKeyboardMarkup:
 def result(job: Job) -> InlineKeyboardMarkup:
     """The buttons under a finished painting; each one queues a new job from the same inputs."""
     colours = "✅ Keep my colours" if job.params.preserve_colors else "Keep my colours"
-    return InlineKeyboardMarkup(
+    faces = "🙂 Paint my face over" if job.params.faces else "🙂 Protect my face"
+    rows = [
         [
+            InlineKeyboardButton("➕ More style", callback_data=f"{RESULT}:more:{job.id}"),
+            InlineKeyboardButton("➖ Less style", callback_data=f"{RESULT}:less:{job.id}"),
+        ],
+        [
+            InlineKeyboardButton(colours, callback_data=f"{RESULT}:colors:{job.id}"),
+            InlineKeyboardButton(faces, callback_data=f"{RESULT}:faces:{job.id}"),
+        ],
+        [
+            InlineKeyboardButton("🎨 Another style", callback_data=f"{RESULT}:another:{job.id}"),
+            InlineKeyboardButton("🧪 Mix with another style", callback_data=f"{RESULT}:mix:{job.id}"),
+        ],
+    ]
+    if len(job.params.mix) == 1:  # a two-style mix: shift the blend either way
+        first = texts.style_label(StyleRef(preset=job.style_preset, image_id=job.style_image_id))
+        rows.append(
             [
-                InlineKeyboardButton("➕ More style", callback_data=f"{RESULT}:more:{job.id}"),
-                InlineKeyboardButton("➖ Less style", callback_data=f"{RESULT}:less:{job.id}"),
-            ],
-            [
-                InlineKeyboardButton(colours, callback_data=f"{RESULT}:colors:{job.id}"),
-                InlineKeyboardButton("🎨 Another style", callback_data=f"{RESULT}:another:{job.id}"),
-            ],
-            [InlineKeyboardButton("⬇️ Full resolution", callback_data=f"{RESULT}:full:{job.id}")],
-        ]
-    )
+                InlineKeyboardButton(f"◀️ More {first}", callback_data=f"{RESULT}:mixa:{job.id}"),
+                InlineKeyboardButton(
+                    f"More {texts.style_label(job.params.mix[0])} ▶️", callback_data=f"{RESULT}:mixb:{job.id}"
+                ),
+            ]
+        )
+    rows.append([InlineKeyboardButton("⬇️ Full resolution", callback_data=f"{RESULT}:full:{job.id}")])
+    return InlineKeyboardMarkup(rows)
+
+
+def mix_presets(job_id: int) -> InlineKeyboardMarkup:
+    """The preset paintings to mix into job `job_id`'s painting, two per row."""
+    buttons = [
+        InlineKeyboardButton(preset_label(preset_id), callback_data=f"{MIX}:{preset_id}:{job_id}")
+        for preset_id in PRESETS
+    ]
+    return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
 
 
 def weights() -> InlineKeyboardMarkup:

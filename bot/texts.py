@@ -15,7 +15,9 @@ from drawme.models import (
     PaintParams,
     QueueInfo,
     Refusal,
+    StyleRef,
 )
+from drawme.presets import PRESETS
 
 START = (
     "Hi {name}! 👋 I paint your photos in the style of famous paintings.\n\n"
@@ -33,6 +35,7 @@ HELP = (
     "/weights — more style, more photo, or smoother strokes\n"
     "/size — small, medium or large paintings\n"
     "/colors — keep your photo's own colours on or off\n"
+    "/faces — protect faces (keep them like the photo) or paint them over\n"
     "/status — where your paintings are in the queue\n"
     "/cancel — stop your current painting\n"
     "/forget — delete everything I keep about you\n\n"
@@ -47,6 +50,7 @@ COMMANDS = (
     ("weights", "Blend of style, photo and smoothness"),
     ("size", "Painting size"),
     ("colors", "Keep my photo's colours on/off"),
+    ("faces", "Protect faces on/off"),
     ("status", "My paintings in progress"),
     ("cancel", "Stop my painting"),
     ("forget", "Delete everything about me"),
@@ -143,6 +147,12 @@ SIZE_SAVED = "Size set to {name} ({px} px) ✅"
 
 COLORS_ON = "Keep my colours: on ✅ — paintings keep your photo's own colours and take only the brushwork."
 COLORS_OFF = "Keep my colours: off — paintings take the painting's colours too."
+FACES_ON = "Protect faces: on ✅ — faces stay recognisable, with lighter brushwork on them."
+FACES_OFF = "Protect faces: off — the brushwork goes over faces like everywhere else."
+PICK_MIX = (
+    "Pick a painting to mix in, or send me a picture. I'll start half and half; "
+    "the buttons under the result shift the mix."
+)
 
 STATUS_NONE = "Nothing in progress. Send me a photo to start one. 📷"
 STATUS_HEADER = "Your paintings:"
@@ -221,18 +231,35 @@ def blend_line(params: PaintParams) -> str:
     line = f"style ×{blend.style:g} · photo ×{blend.content:g} · smoothness ×{blend.tv:g}"
     if params.preserve_colors:
         line += " · your colours"
+    if not params.faces:
+        line += " · faces painted over"
     return line
 
 
+def style_label(style: StyleRef) -> str:
+    """A mixed style's short name: the preset's title, or "your picture"."""
+    preset = PRESETS.get(style.preset) if style.preset else None
+    return preset.title if preset else "your picture"
+
+
+def mix_line(job: Job) -> str:
+    """ "Mix: 70% Starry Night + 30% The Scream" for a mixed job."""
+    styles = [StyleRef(preset=job.style_preset, image_id=job.style_image_id), *job.params.mix]
+    weights = job.params.mix_blend or (1.0,) * len(styles)
+    total = sum(weights)
+    parts = [f"{round(100 * w / total)}% {style_label(s)}" for w, s in zip(weights, styles, strict=True)]
+    return "Mix: " + " + ".join(parts)
+
+
 def result_caption(job: Job, preset_label: str | None) -> str:
-    """The painting's caption: style, weights, size and time taken."""
+    """The painting's caption: style (or the mix), weights, size and time taken."""
     took = ""
     if job.started_at is not None and job.finished_at is not None:
         took = f" · {duration(job.finished_at - job.started_at).removeprefix('about ')}"
-    caption = (
-        f"🖼 In the style of {style_name(job, preset_label)}\n"
-        f"{blend_line(job.params)}\n{job.params.size} px{took}"
-    )
+    style = f"🖼 In the style of {style_name(job, preset_label)}"
+    if job.params.mix:
+        style = f"🖼 {mix_line(job)}"
+    caption = f"{style}\n{blend_line(job.params)}\n{job.params.size} px{took}"
     if job.note:
         caption += f"\n{job.note}"
     return caption

@@ -54,6 +54,7 @@ class UserSettings:
     size: str = "medium"  # small | medium | large
     preserve_colors: bool = False
     last_preset: str | None = None
+    protect_faces: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,8 +67,23 @@ class UserSettings:
 
 
 @dataclass(frozen=True)
+class StyleRef:
+    """A style to paint with: a preset id or a stored picture's id (exactly one)."""
+
+    preset: str | None = None
+    image_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.preset is None) == (self.image_id is None):
+            raise ValueError("a style is exactly one of a preset id and an image id")
+
+
+@dataclass(frozen=True)
 class PaintParams:
-    """Everything the engine needs besides the pixels, frozen into the job at submit time."""
+    """Everything the engine needs besides the pixels, frozen into the job at submit time.
+
+    `mix` and `faces` live here, in the params' JSON, so that mixing styles needed no new column.
+    """
 
     size: int = 384  # output long side, px
     blend: Blend = field(default_factory=Blend)
@@ -75,6 +91,17 @@ class PaintParams:
     recipe: str = "default"
     style_scale: float = 1.0
     seed: int = 0
+    faces: bool = True  # protect faces (keep them close to the photo); False paints them over
+    mix: tuple[StyleRef, ...] = ()  # further styles, blended with the job's own
+    mix_blend: tuple[float, ...] = ()  # weights of the job's own style then each of `mix`; () = equal
+
+    def __post_init__(self) -> None:
+        if self.mix_blend and len(self.mix_blend) != 1 + len(self.mix):
+            raise ValueError("mix_blend needs one weight for the job's style and one per mixed style")
+        if any(not (math.isfinite(w) and w >= 0) for w in self.mix_blend) or (
+            self.mix_blend and sum(self.mix_blend) <= 0
+        ):
+            raise ValueError("mix_blend weights must be non-negative and not all zero")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,6 +110,8 @@ class PaintParams:
     def from_json(cls, data: dict[str, Any]) -> PaintParams:
         data = dict(data)
         data["blend"] = Blend(**data.get("blend", {}))
+        data["mix"] = tuple(StyleRef(**style) for style in data.get("mix", ()))
+        data["mix_blend"] = tuple(data.get("mix_blend", ()))
         return cls(**data)
 
     def with_size(self, size: int) -> PaintParams:
@@ -184,6 +213,7 @@ class Conversation:
 
     pending_photo: int | None = None  # image id
     pending_preset: str | None = None
+    pending_mix: int | None = None  # job id: the next picture is mixed into its painting
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,10 @@ and so does the bot's way, with a preset painting instead of a reference image:
 
     python -m engine paint tests/data/photos/astronaut.jpg --preset starry_night results/astro --size 384
 
+Several styles, blended (weights normalised to 1), and faces painted over instead of protected:
+
+    python -m engine paint photo.jpg results/mix --style a.jpg --style b.jpg --blend 0.7,0.3 --no-faces
+
 The weights on the command line are ABSOLUTE, as in the Keras example (0.025 content, 1.0 style, 1.0 TV
 are the seed recipe's own); the engine takes multipliers of the recipe's weights, so we divide.
 """
@@ -58,6 +62,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="the painting to copy the style of (omit it with --preset), then the result prefix",
     )
     parser.add_argument("--preset", help=f"a preset painting instead of a reference: {', '.join(PRESETS)}")
+    parser.add_argument(
+        "--style",
+        dest="styles",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="IMAGE",
+        help="a (further) painting to copy the style of; repeat it to blend several",
+    )
+    parser.add_argument(
+        "--blend",
+        default=None,
+        metavar="W1,W2,...",
+        help="one weight per style, in order (reference or preset first, then each --style); default equal",
+    )
+    parser.add_argument(
+        "--faces",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="protect faces: keep them closer to the photo, with less texture (default: on)",
+    )
     parser.add_argument("--recipe", default="default", help=f"one of: {', '.join(RECIPES)}; default: default")
     parser.add_argument("--size", type=int, default=384, help="output long side in px (default: 384)")
     parser.add_argument(
@@ -184,9 +209,24 @@ def _inputs(args: argparse.Namespace) -> tuple[Path | None, Path]:
         if args.preset:
             raise UsageError("give either a reference image or --preset, not both")
         return Path(args.paths[0]), Path(args.paths[1])
-    if not args.preset:
-        raise UsageError("no style: give a reference image (base reference prefix) or --preset ID")
+    if not args.preset and not args.styles:
+        raise UsageError("no style: give a reference image (base reference prefix), --preset ID or --style")
     return None, Path(args.paths[0])
+
+
+def parse_blend(text: str | None, count: int) -> tuple[float, ...] | None:
+    """`--blend 0.7,0.3` as weights, one per style; None (equal weights) when not given."""
+    if text is None:
+        return None
+    try:
+        weights = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise UsageError(f"--blend takes numbers separated by commas, e.g. 0.7,0.3; got {text!r}") from None
+    if len(weights) != count:
+        raise UsageError(f"--blend has {len(weights)} weights for {count} styles")
+    if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
+        raise UsageError("--blend weights must be non-negative and not all zero")
+    return weights
 
 
 def _read(path: Path, role: str) -> Image.Image:
@@ -260,8 +300,8 @@ def check_memory(args: argparse.Namespace, recipe: Recipe) -> None:
     )
 
 
-def prepare(args: argparse.Namespace) -> tuple[Image.Image, Image.Image, PaintOptions, Path]:
-    """Check the arguments and load the pictures: (photo, painting, options, result prefix).
+def prepare(args: argparse.Namespace) -> tuple[Image.Image, list[Image.Image], PaintOptions, Path]:
+    """Check the arguments and load the pictures: (photo, paintings, options, result prefix).
 
     Raises UsageError for anything wrong, before torch is even imported.
     """
@@ -277,14 +317,15 @@ def prepare(args: argparse.Namespace) -> tuple[Image.Image, Image.Image, PaintOp
         term: relative_weight(term, getattr(args, f"{term}_weight"), recipe)
         for term in ("content", "style", "tv")
     }
+    blend = parse_blend(args.blend, int(reference is not None or bool(args.preset)) + len(args.styles))
     content = _read(args.base, "base")
-    if reference is not None:
-        style = _read(reference, "reference")
-    else:
+    styles = [_read(reference, "reference")] if reference is not None else []
+    if args.preset:
         try:
-            style = get_preset(args.preset).image()
+            styles.append(get_preset(args.preset).image())
         except KeyError:
             raise UsageError(f"unknown preset {args.preset!r}; choose one of: {', '.join(PRESETS)}") from None
+    styles += [_read(path, "style") for path in args.styles]
 
     from engine.painter import PaintOptions  # torch loads only now, once the arguments are good
 
@@ -296,11 +337,13 @@ def prepare(args: argparse.Namespace) -> tuple[Image.Image, Image.Image, PaintOp
         tv_weight=weights["tv"],
         preserve_colors=args.preserve_colors,
         style_scale=args.style_scale,
+        style_blend=blend,
+        faces=args.faces,
         seed=None if args.seed < 0 else args.seed,
         iterations=args.iterations,
         preview_every=args.preview_every,
     )
-    return content, style, options, prefix
+    return content, styles, options, prefix
 
 
 def paint(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
@@ -309,7 +352,7 @@ def paint(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | Non
     Raises UsageError for bad arguments or inputs.
     """
     out, err = out or sys.stdout, err or sys.stderr
-    content, style, options, prefix = prepare(args)
+    content, styles, options, prefix = prepare(args)
     import torch
 
     from engine.painter import Painter
@@ -325,11 +368,11 @@ def paint(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | Non
         try:
             result = painter.paint(
                 content,
-                [style],
+                styles,
                 options,
                 on_progress=_each(bar, saver),
                 should_stop=lambda: interrupt.requested,
-                cache_styles=args.preset is not None and args.cache_dir is not None,
+                cache_styles=args.preset is not None and not args.styles and args.cache_dir is not None,
             )
         except torch.OutOfMemoryError:
             print(

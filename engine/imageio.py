@@ -16,7 +16,7 @@ from PIL import Image
 
 from drawme.imaging import load_image
 
-__all__ = ["load_image", "save_image", "to_jpeg_bytes"]
+__all__ = ["load_image", "save_image"]
 
 JPEG_QUALITY = 95
 _FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
@@ -76,7 +76,7 @@ def to_png_bytes(image: Image.Image | np.ndarray) -> bytes:
 
 
 def to_jpeg_bytes(image: Image.Image, quality: int = 90) -> bytes:
-    """`image` encoded as a JPEG in memory, e.g. for a progress preview sent straight to a chat."""
+    """`image` encoded as a JPEG in memory: a progress preview, handed to the job store."""
     buffer = io.BytesIO()
     _as_srgb8(image).save(buffer, "JPEG", quality=quality)
     return buffer.getvalue()

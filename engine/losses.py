@@ -14,22 +14,39 @@ from __future__ import annotations
 
 import torch
 
-NORMALISATIONS = ("keras", "mean")
 TV_FORMS = ("keras", "l1_mean", "l2_mean")
 
 
-def gram_matrix(features: torch.Tensor, normalise: bool = True) -> torch.Tensor:
-    """Channel co-activations F·Fᵀ, divided by the layer's h·w when `normalise`."""
+def gram_matrix(
+    features: torch.Tensor, normalise: bool = True, guide: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Channel co-activations F·Fᵀ, divided by the layer's h·w when `normalise`.
+
+    With a guidance channel `guide` (N or 1, 1, h, w), the Gram of F·T (Gatys et al. 2017), rescaled by
+    h·w/ΣT² so that a uniform guide leaves it unchanged (see engine.guidance).
+    """
     n, c, h, w = features.shape
     flat = features.float().reshape(n, c, h * w)
+    if guide is not None:
+        weights = guide.float().reshape(guide.shape[0], 1, h * w)
+        flat = flat * weights
     gram = torch.bmm(flat, flat.transpose(1, 2))
+    if guide is not None:
+        gram = gram * (h * w / weights.square().sum(dim=2, keepdim=True).clamp_min(1e-12))
     return gram / (h * w) if normalise else gram
 
 
-def content_loss(features: torch.Tensor, target: torch.Tensor, normalisation: str) -> torch.Tensor:
-    """Feature reconstruction loss: Σ(F−P)² ("keras") or mean((F−P)²) ("mean")."""
+def content_loss(
+    features: torch.Tensor, target: torch.Tensor, normalisation: str, weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Feature reconstruction loss: Σ(F−P)² ("keras") or mean((F−P)²) ("mean").
+
+    `weight` (broadcastable to the features, e.g. (1, 1, h, w)) weights each position's squared error.
+    """
     diff = features.float() - target.float()
     squared = diff.square()
+    if weight is not None:
+        squared = squared * weight
     return squared.sum() if normalisation == "keras" else squared.mean()
 
 

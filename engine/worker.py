@@ -10,8 +10,9 @@ schedule whether the worker is busy or not (one process at a time, the store dec
 SIGTERM/SIGINT stop the painting after the current step and hand the job back to the queue, so it
 resumes on the next start.
 
-Torch is only imported by the painter module (`engine.painter`), so `--painter` can swap in a tiny
-fake with the same API for tests of the loop itself.
+The worker depends only on the painter's contract (`drawme.painting`); `engine.painter`, and torch with
+it, is imported when `serve` builds the real one, so tests inject a fake painter instead
+(tests/worker/sleepy_painter.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import argparse
 import asyncio
 import concurrent.futures
 import contextlib
-import importlib
 import logging
 import os
 import signal
@@ -28,8 +28,8 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 from drawme import health
@@ -38,7 +38,8 @@ from drawme.config import CPU_SIZES, GPU_SIZES, ConfigError, EngineConfig
 from drawme.entry import handle_loop_exceptions
 from drawme.imaging import ImageError, load_image
 from drawme.logs import setup_logging
-from drawme.models import Job, JobProgress, JobStatus, LeaseLost, PaintParams, StoreUnavailable
+from drawme.models import Job, JobProgress, JobStatus, LeaseLost, PaintParams, StoreUnavailable, StyleRef
+from drawme.painting import Painter, PaintOptions, Progress
 from drawme.presets import get_preset
 from drawme.privacy import secure_data_dir
 from drawme.store import open_store
@@ -88,9 +89,9 @@ def fitting_max_size(config: EngineConfig, device: str, available: int) -> int:
     return min(max_size_for(config, device), fits)
 
 
-def paint_options(painter_module: ModuleType, params: PaintParams, size: int) -> Any:
+def paint_options(params: PaintParams, size: int) -> PaintOptions:
     """The painter's options for a job: the user's blend becomes relative loss weights."""
-    return painter_module.PaintOptions(
+    return PaintOptions(
         size=size,
         recipe=params.recipe,
         content_weight=params.blend.content,
@@ -98,7 +99,9 @@ def paint_options(painter_module: ModuleType, params: PaintParams, size: int) ->
         tv_weight=params.blend.tv,
         preserve_colors=params.preserve_colors,
         style_scale=params.style_scale,
+        style_blend=params.mix_blend or None,
         seed=params.seed,
+        faces=params.faces,
     )
 
 
@@ -131,7 +134,7 @@ class ProgressReporter:
         self._last_report = 0.0
         self._order = asyncio.Lock()  # writes land in the order the painter reported them
 
-    def __call__(self, progress: Any) -> None:
+    def __call__(self, progress: Progress) -> None:
         now = time.monotonic()
         busy = any(not future.done() for future in self._pending)
         if progress.preview is None and (busy or now - self._last_report < PROGRESS_INTERVAL):
@@ -140,7 +143,7 @@ class ProgressReporter:
         self._pending = [future for future in self._pending if not future.done()]
         self._pending.append(asyncio.run_coroutine_threadsafe(self._report(progress), self._loop))
 
-    async def _report(self, progress: Any) -> None:
+    async def _report(self, progress: Progress) -> None:
         async with self._order:
             preview = None
             if progress.preview is not None:
@@ -185,21 +188,19 @@ class _Run:
 
 
 class Worker:
-    """Claims and paints jobs until `stop()`. `painter` follows engine.painter's API."""
+    """Claims and paints jobs until `stop()` with any `drawme.painting.Painter`."""
 
     def __init__(
         self,
         config: EngineConfig,
         store: JobBackend,
-        painter: Any,
-        painter_module: ModuleType,
+        painter: Painter,
         *,
         worker_id: str | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.painter = painter
-        self.painter_module = painter_module
         self.worker_id = worker_id or config.worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.device = getattr(painter.device, "type", str(painter.device))
         # The painter's own weights are already loaded, and the estimate counts them: add them back.
@@ -415,16 +416,24 @@ class Worker:
             self._beat(run.job.id)
 
     async def _load_inputs(self, job: Job) -> tuple[Any, list[Any], bool]:
-        """The photo and the style picture as RGB images; presets use the style cache."""
+        """The photo and the style pictures (the job's own, then its mix) as RGB images.
+
+        The third value is True when every style is a preset: then the style cache is used.
+        """
         content = await self._load_stored(job.content_image_id)
-        if job.style_preset is not None:
-            try:
-                preset = get_preset(job.style_preset)
-            except KeyError:
-                raise PaintFailed(UNKNOWN_PRESET) from None
-            return content, [await asyncio.to_thread(preset.image)], True
-        assert job.style_image_id is not None
-        return content, [await self._load_stored(job.style_image_id)], False
+        sources = [StyleRef(preset=job.style_preset, image_id=job.style_image_id), *job.params.mix]
+        styles = [await self._load_style(source) for source in sources]
+        return content, styles, all(source.preset is not None for source in sources)
+
+    async def _load_style(self, source: StyleRef) -> Any:
+        if source.preset is None:
+            assert source.image_id is not None
+            return await self._load_stored(source.image_id)
+        try:
+            preset = get_preset(source.preset)
+        except KeyError:
+            raise PaintFailed(UNKNOWN_PRESET) from None
+        return await asyncio.to_thread(preset.image)
 
     async def _load_stored(self, image_id: int) -> Any:
         data = await self.store.get_image_bytes(image_id)
@@ -447,7 +456,7 @@ class Worker:
             return self._stopping.is_set() or run.cancel.is_set() or run.lost.is_set()
 
         for attempt in (1, 2):
-            options = paint_options(self.painter_module, job.params, size)
+            options = paint_options(job.params, size)
             try:
                 result = await asyncio.to_thread(
                     self.painter.paint,
@@ -495,7 +504,14 @@ class Worker:
 # --- the command -----------------------------------------------------------------------------
 
 
-async def serve(config: EngineConfig, painter_module_name: str = "engine.painter") -> int:
+def real_painter(config: EngineConfig) -> Painter:
+    """The VGG-19 painter on the configured device (imports torch)."""
+    from engine.painter import Painter as VGGPainter
+
+    return VGGPainter(device=config.device, cache_dir=config.common.cache_dir)
+
+
+async def serve(config: EngineConfig, make_painter: Callable[[EngineConfig], Painter] = real_painter) -> int:
     """Open the store, load the network once, install signal handlers and run the worker loop."""
     loop = asyncio.get_running_loop()
     handle_loop_exceptions(loop)
@@ -512,13 +528,10 @@ async def serve(config: EngineConfig, painter_module_name: str = "engine.painter
         loop.add_signal_handler(signum, on_signal, signum)
     store = await open_store(config.common)
     try:
-        painter_module = importlib.import_module(painter_module_name)
-        painter = await asyncio.to_thread(
-            painter_module.Painter, device=config.device, cache_dir=config.common.cache_dir
-        )
+        painter = await asyncio.to_thread(make_painter, config)
         if stop_early.is_set():
             return 0
-        worker = Worker(config, store, painter, painter_module)
+        worker = Worker(config, store, painter)
         await worker.serve()
     finally:
         await store.close()
@@ -527,20 +540,16 @@ async def serve(config: EngineConfig, painter_module_name: str = "engine.painter
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m engine serve [--painter MODULE]`; settings come from the environment / .env."""
+def main(
+    argv: list[str] | None = None, make_painter: Callable[[EngineConfig], Painter] = real_painter
+) -> int:
+    """`python -m engine serve`; settings come from the environment / .env (tests pass `make_painter`)."""
     parser = argparse.ArgumentParser(prog="python -m engine serve", description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--painter",
-        default="engine.painter",
-        metavar="MODULE",
-        help="module providing Painter and PaintOptions (default engine.painter; tests pass a fake)",
-    )
-    args = parser.parse_args(argv)
+    parser.parse_args(argv)
     config = EngineConfig.from_env()  # a ConfigError exits 78 (drawme.entry)
     setup_logging(config.common, "engine")
     secure_data_dir(config.common.data_dir)
-    return asyncio.run(serve(config, args.painter))
+    return asyncio.run(serve(config, make_painter))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from drawme.models import Blend, JobProgress, JobRequest, JobStatus, PaintParams, UserSettings
+from drawme.models import Blend, JobProgress, JobRequest, JobStatus, PaintParams, StyleRef, UserSettings
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -0.5, 10.5])
@@ -19,6 +19,38 @@ def test_params_and_settings_round_trip_through_json() -> None:
     assert PaintParams.from_json(json.loads(json.dumps(params.to_json()))) == params
     settings = UserSettings(blend=Blend(style=3), size="large", preserve_colors=True, last_preset="udnie")
     assert UserSettings.from_json(json.loads(json.dumps(settings.to_json()))) == settings
+
+
+def test_faces_and_a_style_mix_round_trip_and_old_params_default_to_protected_faces() -> None:
+    params = PaintParams(
+        faces=False, mix=(StyleRef(preset="udnie"), StyleRef(image_id=4)), mix_blend=(2, 1, 1)
+    )
+    assert PaintParams.from_json(json.loads(json.dumps(params.to_json()))) == params
+    old = {
+        "size": 384,
+        "blend": {},
+        "preserve_colors": False,
+        "recipe": "default",
+        "style_scale": 1.0,
+        "seed": 0,
+    }
+    assert PaintParams.from_json(old).faces and PaintParams.from_json(old).mix == ()
+    assert UserSettings.from_json({"size": "small"}).protect_faces  # settings saved before /faces existed
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"mix": (StyleRef(preset="udnie"),), "mix_blend": (1.0,)},  # one weight per style
+        {"mix": (StyleRef(preset="udnie"),), "mix_blend": (0.0, 0.0)},
+        {"mix": (StyleRef(preset="udnie"),), "mix_blend": (-1.0, 2.0)},
+    ],
+)
+def test_a_mix_needs_sane_weights(bad: dict) -> None:
+    with pytest.raises(ValueError):
+        PaintParams(**bad)
+    with pytest.raises(ValueError):
+        StyleRef()  # neither a preset nor a picture
 
 
 def test_job_request_needs_exactly_one_style() -> None:

@@ -87,7 +87,11 @@ async def get_conversation(tx: Tx, user_id: int) -> Conversation:
     row = await tx.row("SELECT * FROM conversations WHERE user_id = ?", (user_id,))
     if row is None:
         return Conversation()
-    return Conversation(pending_photo=row["pending_photo"], pending_preset=row["pending_preset"])
+    return Conversation(
+        pending_photo=row["pending_photo"],
+        pending_preset=row["pending_preset"],
+        pending_mix=row["pending_mix"],
+    )
 
 
 async def save_conversation(tx: Tx, user_id: int, conversation: Conversation, now: float) -> None:
@@ -95,10 +99,12 @@ async def save_conversation(tx: Tx, user_id: int, conversation: Conversation, no
         await tx.execute("DELETE FROM conversations WHERE user_id = ?", (user_id,))
         return
     await tx.execute(
-        "INSERT INTO conversations (user_id, pending_photo, pending_preset, updated_at) VALUES (?, ?, ?, ?)"
+        "INSERT INTO conversations (user_id, pending_photo, pending_preset, pending_mix, updated_at)"
+        " VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT (user_id) DO UPDATE SET pending_photo = excluded.pending_photo,"
-        " pending_preset = excluded.pending_preset, updated_at = excluded.updated_at",
-        (user_id, conversation.pending_photo, conversation.pending_preset, now),
+        " pending_preset = excluded.pending_preset, pending_mix = excluded.pending_mix,"
+        " updated_at = excluded.updated_at",
+        (user_id, conversation.pending_photo, conversation.pending_preset, conversation.pending_mix, now),
     )
 
 

@@ -262,11 +262,15 @@ CREATE TABLE job_origins (
 )
 """
 
+# v6: "Mix with another style" waits for its picture in the conversation (a job id, no foreign key:
+# a purged job simply stops waiting). The same statement serves both engines.
+V6 = "ALTER TABLE conversations ADD COLUMN pending_mix BIGINT"
+
 MIGRATIONS: dict[Dialect, dict[int, str]] = {
-    Dialect.SQLITE: {1: V1, 2: V2, 3: V3, 4: SQLITE_V4, 5: SQLITE_V5},
-    Dialect.POSTGRES: {4: POSTGRES_V4, 5: POSTGRES_V5},
+    Dialect.SQLITE: {1: V1, 2: V2, 3: V3, 4: SQLITE_V4, 5: SQLITE_V5, 6: V6},
+    Dialect.POSTGRES: {4: POSTGRES_V4, 5: POSTGRES_V5, 6: V6},
 }
-LATEST = 5
+LATEST = 6
 
 VERSION_TABLE = {
     Dialect.SQLITE: (

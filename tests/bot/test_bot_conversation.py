@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 
-from drawme.models import JobStatus
+from drawme.models import JobStatus, StyleRef
 from drawme.presets import PRESETS
 from tests.bot.conftest import HandWorker, RunningBot, bot_config, photo_bytes
 from tests.fake_telegram import MAX_CALLBACK_DATA, FakeTelegram
@@ -83,7 +83,7 @@ async def test_photo_then_preset_is_painted_with_progress_and_delivered(
     assert result.files["photo"] == len(painting)
     assert "The Great Wave · Hokusai" in result.text and "80 px" in result.text and "style ×1" in result.text
     assert [b["callback_data"] for row in result.params["reply_markup"]["inline_keyboard"] for b in row] == [
-        f"r:{action}:{job.id}" for action in ("more", "less", "colors", "another", "full")
+        f"r:{action}:{job.id}" for action in ("more", "less", "colors", "faces", "another", "mix", "full")
     ]
     actions = [c.params.get("action") for c in telegram.calls("sendChatAction", chat_id=user_id)]
     assert "upload_photo" in actions
@@ -226,6 +226,54 @@ async def test_result_buttons_queue_variations_without_reupload(
         ]
     )
     assert answer and len(await bot.store.jobs_of(user_id, active_only=False)) == 3
+
+
+async def test_face_button_and_mixing_styles_from_the_result(
+    bot: RunningBot, telegram: FakeTelegram, worker: HandWorker, user_id: int
+) -> None:
+    message_id, _ = await send_photo_and_get_keyboard(telegram, user_id)
+    telegram.press(user_id, message_id, f"p:starry_night:{(await _pending_photo(bot, user_id))}")
+    first = await queued_job(bot, user_id)
+    assert first.params.faces and not first.params.mix  # faces are protected by default
+    await worker.finish(await worker.claim())
+    await telegram.wait_for(lambda: telegram.calls("sendPhoto", chat_id=user_id))
+    result_id, _ = telegram.last_message(user_id, "In the style of")
+    labels = dict(telegram.buttons(user_id, result_id))
+    assert labels["🙂 Paint my face over"] == f"r:faces:{first.id}"
+    assert labels["🧪 Mix with another style"] == f"r:mix:{first.id}"
+
+    telegram.press(user_id, result_id, f"r:faces:{first.id}")
+    painted_over = await queued_job(bot, user_id, 2)
+    assert not painted_over.params.faces and painted_over.style_preset == "starry_night"
+
+    telegram.press(user_id, result_id, f"r:mix:{first.id}")
+    picker_id, _ = await telegram.wait_for(lambda: _find(telegram, user_id, "Pick a painting to mix in"))
+    assert f"x:the_scream:{first.id}" in [data for _, data in telegram.buttons(user_id, picker_id)]
+    telegram.press(user_id, picker_id, f"x:the_scream:{first.id}")
+    mixed = await queued_job(bot, user_id, 3)
+    assert mixed.style_preset == "starry_night" and mixed.content_image_id == first.content_image_id
+    assert mixed.params.mix == (StyleRef(preset="the_scream"),) and mixed.params.mix_blend == (0.5, 0.5)
+
+    await worker.claim()  # painted_over: left running
+    await worker.finish(await worker.claim())
+    mix_result, _ = await telegram.wait_for(
+        lambda: _find(telegram, user_id, "Mix: 50% Starry Night + 50% The Scream")
+    )
+    labels = dict(telegram.buttons(user_id, mix_result))
+    assert labels["◀️ More Starry Night"] == f"r:mixa:{mixed.id}"
+    assert labels["More The Scream ▶️"] == f"r:mixb:{mixed.id}"
+    telegram.press(user_id, mix_result, f"r:mixa:{mixed.id}")
+    shifted = await queued_job(bot, user_id, 4)
+    assert shifted.params.mix_blend == (0.7, 0.3) and shifted.params.mix == mixed.params.mix
+
+    # Or a picture: after "Mix with another style", the next picture sent is mixed in.
+    telegram.press(user_id, result_id, f"r:mix:{first.id}")
+    await telegram.wait_for(lambda: len([t for t in telegram.texts(user_id) if "mix in" in t]) == 2)
+    telegram.send_photo(user_id, photo_bytes("coffee"))
+    with_picture = await queued_job(bot, user_id, 5)
+    (style,) = with_picture.params.mix
+    assert style.image_id is not None and style.image_id != first.content_image_id
+    assert with_picture.style_preset == "starry_night" and with_picture.params.mix_blend == (0.5, 0.5)
 
 
 async def _pending_photo(bot: RunningBot, user_id: int) -> int:

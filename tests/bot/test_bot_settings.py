@@ -107,6 +107,21 @@ async def test_size_and_colours_are_frozen_into_new_jobs(
     assert job.params.size == 96 and job.params.preserve_colors
 
 
+async def test_protect_faces_is_on_by_default_and_faces_turns_it_off(
+    bot: RunningBot, telegram: FakeTelegram, user_id: int
+) -> None:
+    message_id, buttons = await send_photo_and_get_keyboard(telegram, user_id)
+    telegram.press(user_id, message_id, buttons[0][1])
+    assert (await queued_job(bot, user_id)).params.faces
+    telegram.send_text(user_id, "/faces")
+    await telegram.wait_for(lambda: any("Protect faces: off" in t for t in telegram.texts(user_id)))
+    assert not (await bot.store.get_settings(user_id)).protect_faces
+    telegram.press(user_id, message_id, buttons[1][1])
+    assert not (await queued_job(bot, user_id, 2)).params.faces
+    telegram.send_text(user_id, "/faces")
+    await telegram.wait_for(lambda: any("Protect faces: on" in t for t in telegram.texts(user_id)))
+
+
 async def test_status_lists_active_jobs(bot: RunningBot, telegram: FakeTelegram, user_id: int) -> None:
     telegram.send_text(user_id, "/status")
     await telegram.wait_for(lambda: any("Nothing in progress" in t for t in telegram.texts(user_id)))

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from drawme.imaging import NotAnImage
-from engine.cli import EXIT_USAGE, ProgressBar, _StopOnInterrupt, main, relative_weight
+from engine.cli import EXIT_USAGE, ProgressBar, _StopOnInterrupt, build_parser, main, prepare, relative_weight
 from engine.recipes import get_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,7 +113,49 @@ def test_preset_paints_to_prefix_png_with_previews(tmp_path, capsys):
     assert f"saved {prefix}.png" in out and "\r[" not in err  # -q: no bar
 
 
+@pytest.mark.slow
+def test_two_styles_blended_end_to_end(tmp_path, capsys):
+    other = ROOT / "drawme" / "paintings" / "the_scream.jpg"
+    out = tmp_path / "mix"
+    argv = [str(PHOTO), str(out), "--style", str(STYLE), "--style", str(other), "--blend", "0.7,0.3"]
+    assert main([*argv, "--size", "48", "--recipe", "draft", "--iter", "2", "-q", "--no-faces"]) == 0
+    with Image.open(tmp_path / "mix.png") as saved:
+        assert saved.size == expected_size(48)
+    assert f"saved {out}.png" in capsys.readouterr().out
+
+
 # --- arguments and inputs (no painting) ---------------------------------------------------------------
+
+
+def test_styles_blend_and_faces_become_paint_options(tmp_path):
+    other = ROOT / "drawme" / "paintings" / "the_scream.jpg"
+    args = build_parser().parse_args(
+        [
+            str(PHOTO),
+            "--preset",
+            "udnie",
+            str(tmp_path / "o"),
+            "--style",
+            str(other),
+            "--blend",
+            "3,1",
+            "--no-faces",
+        ]
+    )
+    _, styles, options, prefix = prepare(args)
+    assert len(styles) == 2 and prefix == tmp_path / "o"
+    assert options.style_blend == (3.0, 1.0) and options.faces is False
+    _, styles, options, _ = prepare(build_parser().parse_args([str(PHOTO), str(STYLE), str(tmp_path / "o")]))
+    assert len(styles) == 1 and options.style_blend is None and options.faces is True  # faces on by default
+
+
+@pytest.mark.parametrize(
+    ("blend", "fragment"), [("0.7", "1 weights for 2 styles"), ("a,b", "numbers"), ("0,0", "not all zero")]
+)
+def test_bad_blend_is_one_line_and_exit_2(tmp_path, capsys, blend, fragment):
+    argv = [str(PHOTO), str(STYLE), str(tmp_path / "out"), "--style", str(STYLE), "--blend", blend]
+    assert main(argv) == EXIT_USAGE
+    assert_one_line_error(capsys, fragment)
 
 
 def test_seed_weights_are_converted_to_multipliers():

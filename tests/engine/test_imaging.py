@@ -371,14 +371,6 @@ def test_save_image_replaces_atomically(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["result.png"]
 
 
-def test_to_jpeg_bytes():
-    from engine.imageio import to_jpeg_bytes
-
-    data = to_jpeg_bytes(Image.new("RGB", (64, 64), GREEN))
-    assert data[:2] == b"\xff\xd8"
-    assert near(load_image(data).getpixel((5, 5)), GREEN, 10)
-
-
 def test_cut_off_animation_is_refused_cleanly():
     frames = [noisy((64, 64)) for _ in range(3)]
     data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100)

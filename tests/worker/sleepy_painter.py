@@ -1,15 +1,17 @@
-"""A stand-in for `engine.painter` with the same API, for tests of the worker loop (no torch, no VGG).
+"""A fake `drawme.painting.Painter` for tests of the worker loop (no torch, no VGG).
 
 It "paints" by blending the photo with the style picture over a number of steps, sleeping between
-them, so a test can catch a job mid-painting (SIGKILL, SIGTERM, cancel). Used in a real worker process
-with `python -m engine serve --painter sleepy_painter` (tests/worker on PYTHONPATH); the environment
-variables SLEEPY_STEPS (default 20) and SLEEPY_DELAY (seconds per step, default 0.05) set its pace.
+them, so a test can catch a job mid-painting (SIGKILL, SIGTERM, cancel). A real worker process runs
+with it injected: `python -m worker.sleepy_painter` (tests/ on PYTHONPATH) is `python -m engine serve`
+with this painter; the environment variables SLEEPY_STEPS (default 20) and SLEEPY_DELAY (seconds per
+step, default 0.05) set its pace.
 """
 
 from __future__ import annotations
 
 import os
 import pathlib
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,44 +19,9 @@ from types import SimpleNamespace
 
 from PIL import Image
 
+from drawme.painting import PaintOptions, PaintResult, Progress
+
 SCALES = 2
-
-
-@dataclass(frozen=True)
-class PaintOptions:
-    size: int = 384
-    recipe: str = "default"
-    content_weight: float = 1.0
-    style_weight: float = 1.0
-    tv_weight: float = 1.0
-    preserve_colors: bool = False
-    style_scale: float = 1.0
-    style_blend: tuple[float, ...] | None = None
-    seed: int | None = 0
-    iterations: int | None = None
-    preview_every: int = 0
-
-
-@dataclass(frozen=True)
-class Progress:
-    scale: int
-    scales: int
-    step: int
-    total: int
-    losses: dict[str, float]
-    elapsed: float
-    preview: Image.Image | None
-    work: float = 0.0
-
-
-@dataclass(frozen=True)
-class PaintResult:
-    image: Image.Image
-    losses: dict[str, float]
-    steps: int
-    seconds: float
-    cancelled: bool
-    device: str
 
 
 @dataclass
@@ -65,6 +32,7 @@ class Painter:
     delay: float = field(default_factory=lambda: float(os.environ.get("SLEEPY_DELAY", "0.05")))
     out_of_memory_above: int | None = None  # raise torch.OutOfMemoryError for sizes above this
     calls: list[PaintOptions] = field(default_factory=list)
+    styles_seen: list[int] = field(default_factory=list)  # how many style pictures each call got
 
     def __post_init__(self) -> None:
         self.device = SimpleNamespace(type="cpu" if self.device == "auto" else self.device)
@@ -80,6 +48,7 @@ class Painter:
         cache_styles: bool = False,
     ) -> PaintResult:
         self.calls.append(options)
+        self.styles_seen.append(len(styles))
         if self.out_of_memory_above is not None and options.size > self.out_of_memory_above:
             import torch
 
@@ -113,3 +82,14 @@ class Painter:
         return PaintResult(
             canvas, {"total": 3.1 / self.steps}, self.steps, time.monotonic() - start, False, "cpu"
         )
+
+
+if __name__ == "__main__":
+    from drawme import entry
+    from engine import worker
+
+    # Protected like `python -m engine serve`: a configuration error is one line and exit 78.
+    def sleepy(config: object) -> Painter:
+        return Painter(device=config.device)
+
+    sys.exit(entry.run("engine", lambda: worker.main(sys.argv[1:], make_painter=sleepy)))

@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 from drawme.config import CommonConfig, EngineConfig, Limits
-from drawme.models import Blend, JobStatus, PaintParams, StoreUnavailable
+from drawme.models import Blend, JobStatus, PaintParams, StoreUnavailable, StyleRef
+from drawme.painting import PaintOptions
 from drawme.store import SqliteJobStore, open_store
 from engine import worker as worker_module
 from engine.worker import Worker, max_size_for, paint_options
@@ -25,7 +26,7 @@ from .helpers import picture_bytes, submit, wait_for
 def make_worker(config, store, **painter_settings) -> tuple[Worker, sleepy_painter.Painter]:
     settings = {"steps": 6, "delay": 0.01, **painter_settings}
     painter = sleepy_painter.Painter(device="cpu", **settings)
-    return Worker(config, store, painter, sleepy_painter), painter
+    return Worker(config, store, painter), painter
 
 
 async def test_paints_a_job_end_to_end(config, store, caplog):
@@ -128,13 +129,36 @@ async def test_losing_the_lease_discards_the_painting(config, store):
     assert await store.get_result(job.id) is None
 
 
+async def test_a_mixed_job_paints_with_every_style_and_its_blend(config, store):
+    uploaded = await store.store_image(1, picture_bytes(color=(20, 200, 90)), 96, 72)
+    params = PaintParams(
+        size=64,
+        faces=False,
+        mix=(StyleRef(preset="the_scream"), StyleRef(image_id=uploaded.id)),
+        mix_blend=(0.5, 0.3, 0.2),
+    )
+    await submit(store, params=params)
+    worker, painter = make_worker(config, store)
+    final = await worker.run_once()
+    assert final.status == JobStatus.DONE
+    assert painter.styles_seen == [3]
+    assert painter.calls[0].style_blend == (0.5, 0.3, 0.2) and painter.calls[0].faces is False
+
+
+async def test_a_mix_whose_picture_is_gone_fails_in_words(config, store):
+    await submit(store, params=PaintParams(size=64, mix=(StyleRef(image_id=987654),)))
+    worker, _ = make_worker(config, store)
+    final = await worker.run_once()
+    assert final.status == JobStatus.FAILED and final.error == worker_module.MISSING_INPUT
+
+
 async def test_size_is_clamped_to_the_device(config):
     assert max_size_for(config, "cpu") == 512 and max_size_for(config, "cuda") == 1024
     params = PaintParams(
         size=2000, blend=Blend(1.5, 3.0, 0.25), preserve_colors=True, recipe="seed", style_scale=0.8, seed=7
     )
-    options = paint_options(sleepy_painter, params, 512)
-    assert options == sleepy_painter.PaintOptions(
+    options = paint_options(params, 512)
+    assert options == PaintOptions(
         size=512,
         recipe="seed",
         content_weight=1.5,
@@ -235,3 +259,9 @@ async def test_worker_on_postgres_paints_a_job_it_is_woken_for(tmp_path, postgre
         await asyncio.wait_for(serving, timeout=10)
         await bot_side.close()
         await store.close()
+
+
+def test_the_production_command_has_no_painter_flag(capsys):
+    with pytest.raises(SystemExit) as exit:
+        worker_module.main(["--painter", "worker.sleepy_painter"])
+    assert exit.value.code == 2 and "unrecognized arguments: --painter" in capsys.readouterr().err

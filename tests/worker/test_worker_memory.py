@@ -46,7 +46,7 @@ def test_a_size_setting_that_cannot_fit_is_a_configuration_error_naming_the_larg
 async def test_a_job_that_does_not_fit_its_style_scale_is_painted_smaller(config, store) -> None:
     job = await submit(store, params=PaintParams(size=512, style_scale=4.0))
     painter = sleepy_painter.Painter(device="cpu")
-    worker = Worker(config, store, painter, sleepy_painter)
+    worker = Worker(config, store, painter)
     worker.memory_budget = memory.estimate_bytes(512, 1.0)  # 512 px fits, but not with a 4x style
     final = await worker.run_once()
     fits = memory.largest_size(worker.memory_budget, 4.0, memory.history_pairs(get_recipe("default")))
@@ -56,9 +56,9 @@ async def test_a_job_that_does_not_fit_its_style_scale_is_painted_smaller(config
 
 def test_the_worker_refuses_to_start_with_a_max_size_beyond_its_memory(tmp_path: Path) -> None:
     env = {**os.environ, "DATA_DIR": str(tmp_path / "data"), "MAX_SIZE": "100000", "ENGINE_DEVICE": "cpu",
-           "PYTHONPATH": str(ROOT)}
+           "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT)])}
     result = subprocess.run(
-        [sys.executable, "-m", "engine", "serve", "--painter", "tests.worker.sleepy_painter"],
+        [sys.executable, "-m", "worker.sleepy_painter"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == EX_CONFIG, result.stderr[-2000:]

@@ -1,7 +1,7 @@
 """Real `python -m engine serve` processes: SIGKILL mid-job, SIGTERM, and a real painting.
 
-The crash tests run the worker with `--painter worker.sleepy_painter` (tests/ on PYTHONPATH), a fake
-with engine.painter's API whose pace SLEEPY_STEPS / SLEEPY_DELAY set, so a job is reliably caught
+The crash tests run the worker as `python -m worker.sleepy_painter` (tests/ on PYTHONPATH): the real
+worker with a fake painter injected, whose pace SLEEPY_STEPS / SLEEPY_DELAY set, so a job is reliably caught
 mid-painting without loading torch. The last test paints for real with the VGG-19 (recipe "draft").
 """
 
@@ -39,7 +39,8 @@ def start_worker(
         "SLEEPY_STEPS": str(steps),
         "SLEEPY_DELAY": str(delay),
     }
-    command = [sys.executable, "-m", "engine", "serve"] + (["--painter", painter] if painter else [])
+    # The fake painter is injected by its own entry point, which runs engine.worker.main with it.
+    command = [sys.executable, "-m", painter] if painter else [sys.executable, "-m", "engine", "serve"]
     return subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )

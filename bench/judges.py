@@ -1,0 +1,170 @@
+"""Judges of a painting that the engine does not optimise (docs/ENGINE.md, "Measuring faces and quality").
+
+* identity: dlib's face-recognition ResNet (128-d descriptors, weights in `face-recognition-models`);
+  a descriptor distance under 0.6 is dlib's "same person". The face is located on the photo (dlib's
+  HOG detector, as the engine does) and the SAME box is described on the painting, so a painting is
+  judged on whether the face is still that person, not on whether a detector still fires.
+* layout: SSIM of the luminance at a coarse size (64 px long side) between photo and painting.
+* style: two likenesses to the painting, on statistics that are not VGG-19's:
+  Gram matrices of a fixed random-weight three-layer ConvNet (random networks capture texture,
+  Ustyuzhaninov et al. 2017, "What does it take to generate natural textures?"), and the sliced
+  Wasserstein distance of the RGB colours. Each is reported as a likeness
+  `1 − d(painting, style) / d(photo, style)`: 0 = as far from the style as the photo, 1 = the same.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from engine.faces import Face, HogFaceDetector
+
+SAME_PERSON = 0.6  # dlib's threshold on the descriptor distance
+
+
+def _model(name: str) -> str:
+    # face_recognition_models imports pkg_resources to find its files; we only need the folder.
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("pip install face-recognition-models (the dlib models for the benches)")
+    return str(Path(spec.origin).parent / "models" / name)
+
+
+@dataclass
+class FaceJudge:
+    """dlib's 5-landmark aligner and ResNet descriptor; the HOG detector to find faces on photos."""
+
+    def __post_init__(self) -> None:
+        import dlib
+
+        self._dlib = dlib
+        self.detector = HogFaceDetector()
+        self.landmarks = dlib.shape_predictor(_model("shape_predictor_5_face_landmarks.dat"))
+        self.encoder = dlib.face_recognition_model_v1(_model("dlib_face_recognition_resnet_model_v1.dat"))
+
+    def faces(self, photo: Image.Image) -> list[Face]:
+        return self.detector.detect(photo)
+
+    def descriptor(self, image: Image.Image, face: Face) -> np.ndarray:
+        rgb = np.asarray(image.convert("RGB"))
+        height, width = rgb.shape[:2]
+        box = self._dlib.rectangle(
+            round(face.left * width),
+            round(face.top * height),
+            round(face.right * width) - 1,
+            round(face.bottom * height) - 1,
+        )
+        shape = self.landmarks(rgb, box)
+        return np.asarray(self.encoder.compute_face_descriptor(rgb, shape))
+
+    def distances(self, photo: Image.Image, painting: Image.Image, faces: list[Face]) -> list[float]:
+        """Descriptor distance photo → painting for each face (the photo resized to the painting)."""
+        same_size = photo.convert("RGB").resize(painting.size, Image.LANCZOS)
+        return [
+            float(np.linalg.norm(self.descriptor(same_size, face) - self.descriptor(painting, face)))
+            for face in faces
+        ]
+
+
+def _tensor(image: Image.Image, long_side: int | None = None) -> torch.Tensor:
+    rgb = image.convert("RGB")
+    if long_side is not None:
+        scale = long_side / max(rgb.size)
+        rgb = rgb.resize((max(8, round(rgb.width * scale)), max(8, round(rgb.height * scale))), Image.LANCZOS)
+    return torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 255).permute(2, 0, 1)[None]
+
+
+def _luma(x: torch.Tensor) -> torch.Tensor:
+    return 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Mean SSIM of two (1, 1, H, W) images in 0..1 (Wang et al. 2004: 11-tap Gaussian, σ 1.5)."""
+    taps = torch.arange(11, dtype=torch.float32) - 5
+    g = torch.exp(-taps.square() / (2 * 1.5**2))
+    g = g / g.sum()
+    window = (g[:, None] * g[None, :])[None, None]
+
+    def blur(x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(F.pad(x, (5, 5, 5, 5), mode="reflect"), window)
+
+    c1, c2 = 0.01**2, 0.03**2
+    mu_a, mu_b = blur(a), blur(b)
+    var_a = blur(a * a) - mu_a.square()
+    var_b = blur(b * b) - mu_b.square()
+    cov = blur(a * b) - mu_a * mu_b
+    score = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / (
+        (mu_a.square() + mu_b.square() + c1) * (var_a + var_b + c2)
+    )
+    return float(score.mean())
+
+
+def layout(photo: Image.Image, painting: Image.Image, long_side: int = 64) -> float:
+    """Coarse layout kept: SSIM of the luminance, both at `long_side` px."""
+    a = _luma(_tensor(photo.resize(painting.size, Image.LANCZOS), long_side))
+    return ssim(a, _luma(_tensor(painting, long_side)))
+
+
+class _RandomNet(torch.nn.Module):
+    """Three 5×5 conv + ReLU layers with fixed random (He-normal) weights; never trained."""
+
+    def __init__(self, seed: int = 1234) -> None:
+        super().__init__()
+        generator = torch.Generator().manual_seed(seed)
+        self.convs = torch.nn.ModuleList()
+        for cin, cout in ((3, 64), (64, 128), (128, 256)):
+            conv = torch.nn.Conv2d(cin, cout, 5, padding=2)
+            with torch.no_grad():
+                conv.weight.copy_(
+                    torch.randn(conv.weight.shape, generator=generator) * (2 / (cin * 25)) ** 0.5
+                )
+                conv.bias.zero_()
+            self.convs.append(conv)
+
+    @torch.no_grad()
+    def grams(self, x: torch.Tensor) -> list[torch.Tensor]:
+        out = []
+        x = x - 0.5
+        for index, conv in enumerate(self.convs):
+            if index:
+                x = F.avg_pool2d(x, 2)
+            x = F.relu(conv(x))
+            flat = x.reshape(x.shape[1], -1)
+            out.append(flat @ flat.T / flat.shape[1])
+        return out
+
+
+class StyleJudge:
+    def __init__(self, long_side: int = 256) -> None:
+        self.net = _RandomNet()
+        self.long_side = long_side
+
+    def texture_distance(self, a: Image.Image, b: Image.Image) -> float:
+        ga, gb = self.net.grams(_tensor(a, self.long_side)), self.net.grams(_tensor(b, self.long_side))
+        return float(np.mean([float((x - y).norm() / y.norm()) for x, y in zip(ga, gb, strict=True)]))
+
+    @staticmethod
+    def colour_distance(a: Image.Image, b: Image.Image, projections: int = 64) -> float:
+        """Sliced Wasserstein-1 distance between the two images' RGB pixel distributions (0..1 units)."""
+        pa = _tensor(a, 128)[0].reshape(3, -1).T
+        pb = _tensor(b, 128)[0].reshape(3, -1).T
+        directions = F.normalize(
+            torch.randn(3, projections, generator=torch.Generator().manual_seed(0)), dim=0
+        )
+        quantiles = torch.linspace(0, 1, 256)
+        qa = torch.quantile(pa @ directions, quantiles, dim=0)
+        qb = torch.quantile(pb @ directions, quantiles, dim=0)
+        return float((qa - qb).abs().mean())
+
+    def likeness(self, photo: Image.Image, painting: Image.Image, style: Image.Image) -> dict[str, float]:
+        """1 − d(painting, style)/d(photo, style) for texture and for colour."""
+        return {
+            "texture": 1 - self.texture_distance(painting, style) / self.texture_distance(photo, style),
+            "colour": 1 - self.colour_distance(painting, style) / self.colour_distance(photo, style),
+        }

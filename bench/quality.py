@@ -1,0 +1,176 @@
+"""Quality bench: identity, layout, style likeness and time per painting, judged off VGG-19 (bench/judges.py).
+
+    .venv/bin/python bench/quality.py --variants seed default:nofaces default \\
+        --photos biden pair group3 astronaut --presets starry_night the_scream --sizes 256 \\
+        --out /tmp/quality.jsonl --images /tmp/quality
+    .venv/bin/python bench/quality.py --summary /tmp/quality.jsonl     # the tables only
+    .venv/bin/python bench/quality.py --summary /tmp/quality.jsonl --sheet docs/faces_sheet.jpg \
+        --images /tmp/quality                                            # and a before/after sheet
+
+A variant is `recipe[:nofaces][,field=value...]`; fields override the recipe (e.g.
+`default,face_content=6,face_style=0.2`). Each painting is one JSON line, written as soon as it is
+done, so a long run can be summarised while it goes on. Pictures: bench/faces.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.faces import load_photo  # noqa: E402
+from bench.judges import SAME_PERSON, FaceJudge, StyleJudge, layout  # noqa: E402
+from drawme.presets import get_preset  # noqa: E402
+from engine import recipes  # noqa: E402
+from engine.painter import Painter, PaintOptions  # noqa: E402
+
+
+def variant_options(spec: str, size: int) -> PaintOptions:
+    """PaintOptions for a variant spec; overridden recipes are registered under the spec itself."""
+    head, *overrides = spec.split(",")
+    name, _, flag = head.partition(":")
+    recipe = recipes.get_recipe(name)
+    if overrides:
+        fields = {key: float(value) for key, value in (item.split("=") for item in overrides)}
+        recipe = dataclasses.replace(recipe, name=spec, **fields)
+        recipes.RECIPES[spec] = recipe
+    return PaintOptions(size=size, recipe=recipe.name, faces=flag != "nofaces")
+
+
+def run(args: argparse.Namespace) -> None:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    painter = Painter()
+    faces, styles = FaceJudge(), StyleJudge()
+    out = open(args.out, "a")  # noqa: SIM115 - one line per painting, flushed as it comes
+    for size in args.sizes:
+        for photo_name in args.photos:
+            photo = load_photo(photo_name)
+            photo_faces = faces.faces(photo)
+            for preset_id in args.presets:
+                style = get_preset(preset_id).image()
+                for spec in args.variants:
+                    result = painter.paint(photo, [style], variant_options(spec, size))
+                    distances = faces.distances(photo, result.image, photo_faces)
+                    row = {
+                        "variant": spec,
+                        "photo": photo_name,
+                        "preset": preset_id,
+                        "size": size,
+                        "seconds": round(result.seconds, 2),
+                        "steps": result.steps,
+                        "faces_protected": len(result.faces),
+                        "distances": [round(d, 4) for d in distances],
+                        "layout": round(layout(photo, result.image), 4),
+                        **{k: round(v, 4) for k, v in styles.likeness(photo, result.image, style).items()},
+                    }
+                    print(json.dumps(row), file=out, flush=True)
+                    print(json.dumps(row), flush=True)
+                    if args.images:
+                        path = image_path(Path(args.images), photo_name, preset_id, size, spec)
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        result.image.save(path)
+
+
+def image_path(folder: Path, photo: str, preset: str, size: int, variant: str) -> Path:
+    safe = variant.replace(":", "-").replace(",", "_").replace("=", "")
+    return folder / f"{photo}-{preset}-{size}-{safe}.png"
+
+
+def sheet(path: str, folder: Path, out: Path, cell: int = 256) -> None:
+    """A grid: one row per (photo, preset, size) painted by every variant, the photo first; labelled."""
+    from PIL import Image, ImageDraw
+
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    keys = list(dict.fromkeys((r["photo"], r["preset"], r["size"]) for r in rows))
+    scores = {(r["photo"], r["preset"], r["size"], r["variant"]): r for r in rows}
+    label = 30
+    grid = Image.new("RGB", (cell * (len(variants) + 1), (cell + label) * len(keys) + label), "white")
+    draw = ImageDraw.Draw(grid)
+    for column, variant in enumerate(["photo", *variants]):
+        draw.text((column * cell + 4, 4), variant, fill="black")
+    for row, (photo, preset, size) in enumerate(keys):
+        top = label + row * (cell + label)
+        thumb = load_photo(photo)
+        thumb.thumbnail((cell, cell))
+        grid.paste(thumb, (0, top))
+        draw.text((4, top + cell + 2), f"{photo} x {preset} @ {size}", fill="black")
+        for column, variant in enumerate(variants, start=1):
+            file = image_path(folder, photo, preset, size, variant)
+            if not file.exists():
+                continue
+            with Image.open(file) as painted:
+                painted = painted.convert("RGB")
+                painted.thumbnail((cell, cell))
+                grid.paste(painted, (column * cell, top))
+            result = scores[(photo, preset, size, variant)]
+            faces = " ".join(f"{d:.2f}" for d in result["distances"])
+            draw.text(
+                (column * cell + 4, top + cell + 2),
+                f"id {faces} | layout {result['layout']:.2f} | {result['seconds']:.0f} s",
+                fill="black",
+            )
+    grid.save(out, quality=85, optimize=True)
+
+
+def summary(path: str) -> str:
+    """Markdown tables: per variant and size, faces recognised, distances, layout, style, time."""
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    latest = {(r["variant"], r["photo"], r["preset"], r["size"]): r for r in rows}  # a rerun replaces
+    rows = list(latest.values())
+    groups: dict[tuple[int, str], list[dict]] = defaultdict(list)
+    for row in rows:
+        groups[(row["size"], row["variant"])].append(row)
+    lines = [
+        "| size | variant | paintings | faces recognised | mean distance | layout SSIM | texture | colour "
+        "| median s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (size, variant), group in sorted(groups.items()):
+        distances = [d for row in group for d in row["distances"]]
+        kept = sum(d < SAME_PERSON for d in distances)
+        share = 100 * kept / max(1, len(distances))
+        means = {key: statistics.mean(r[key] for r in group) for key in ("layout", "texture", "colour")}
+        lines.append(
+            f"| {size} | `{variant}` | {len(group)} | {kept}/{len(distances)} ({share:.0f}%) "
+            f"| {statistics.mean(distances or [0]):.3f} | {means['layout']:.3f} | {means['texture']:.3f} "
+            f"| {means['colour']:.3f} | {statistics.median(r['seconds'] for r in group):.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--variants", nargs="+", default=["seed", "default:nofaces", "default"])
+    parser.add_argument("--photos", nargs="+", default=["astronaut", "obama", "biden", "pair", "group3"])
+    parser.add_argument("--presets", nargs="+", default=["starry_night", "the_scream", "composition_vii"])
+    parser.add_argument("--sizes", nargs="+", type=int, default=[256, 384])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default="quality.jsonl")
+    parser.add_argument("--images", default=None, help="save each painting here as PNG")
+    parser.add_argument("--summary", metavar="JSONL", help="only print the tables of an earlier run")
+    parser.add_argument("--sheet", type=Path, help="with --summary and --images: write a contact sheet")
+    args = parser.parse_args(argv)
+    if args.summary:
+        print(summary(args.summary))
+        if args.sheet:
+            sheet(args.summary, Path(args.images), args.sheet)
+        return 0
+    run(args)
+    print(summary(args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""The engine's contract, without torch: what a painter takes (`PaintOptions`), what it reports while
+it paints (`Progress`), what it returns (`PaintResult`), and the `Painter` protocol itself.
+
+`engine.painter.Painter` implements it; the worker only depends on this module, so a test can hand
+the worker any object that follows the protocol (tests/worker/sleepy_painter.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from PIL import Image
+
+
+@dataclass(frozen=True)
+class PaintOptions:
+    size: int = 384  # output long side in px
+    recipe: str = "default"  # see engine.recipes.RECIPES
+    content_weight: float = 1.0  # RELATIVE multipliers applied to the recipe's own weights
+    style_weight: float = 1.0
+    tv_weight: float = 1.0
+    preserve_colors: bool = False  # luminance-only transfer, keep the photo's chroma
+    style_scale: float = 1.0  # style image size relative to the output
+    style_blend: tuple[float, ...] | None = None  # one weight per style image; None = equal
+    seed: int | None = 0  # kept in jobs for reproducibility records; every recipe starts from the photo
+    iterations: int | None = None  # seed recipe: L-BFGS rounds; others: total steps override
+    preview_every: int = 0  # also send a preview every N steps (0 = only at scale ends)
+    faces: bool = True  # protect faces (engine.guidance) when the recipe does; False paints them over
+
+
+@dataclass(frozen=True)
+class Progress:
+    scale: int  # 1-based index of the current scale (seed recipe: the round)
+    scales: int
+    step: int  # loss evaluations done, over all scales
+    total: int  # steps planned over all scales
+    losses: dict[str, float]  # {"content": .., "style": .., "tv": .., "total": ..}
+    elapsed: float  # seconds since paint() started
+    preview: Image.Image | None  # set at each scale end (and every preview_every steps)
+    # Fraction of the planned work done: steps weighted by their canvas's pixel count, since a step at
+    # full size costs about nine at a third of the size. ETAs come from this, not from step / total.
+    work: float = 0.0
+
+
+@dataclass(frozen=True)
+class Face:
+    """A face's box as fractions (0..1) of the image's width and height, and the detector's score."""
+
+    left: float
+    top: float
+    right: float
+    bottom: float
+    score: float = 1.0
+
+    @property
+    def width(self) -> float:
+        return self.right - self.left
+
+    @property
+    def height(self) -> float:
+        return self.bottom - self.top
+
+
+@dataclass(frozen=True)
+class PaintResult:
+    image: Image.Image  # RGB, long side == options.size (aspect kept)
+    losses: dict[str, float]  # final loss terms (same keys as Progress.losses)
+    steps: int
+    seconds: float
+    cancelled: bool  # True when should_stop() returned True; image = canvas so far
+    device: str
+    faces: tuple[Face, ...] = ()  # the faces protected (none when protection was off)
+
+
+class Painter(Protocol):
+    """Paints one picture at a time on its device (`device.type`: "cpu", "cuda", "mps")."""
+
+    device: Any
+
+    def paint(
+        self,
+        content: Image.Image,
+        styles: Sequence[Image.Image],
+        options: PaintOptions = ...,
+        *,
+        on_progress: Callable[[Progress], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        cache_styles: bool = False,
+    ) -> PaintResult:
+        """Paint `content` in the blended style of `styles`; torch.OutOfMemoryError propagates."""
+        ...
