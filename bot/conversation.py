@@ -51,7 +51,7 @@ async def _take_picture(message: Message, context: ContextTypes.DEFAULT_TYPE, or
         # A new photo is remembered as waiting in the same transaction that stores it.
         stored = await receive_picture(context, message, None if waiting else WAITING)
     except ImageError as refused:
-        await message.reply_text(refused.user_message)
+        await message.reply_text(texts.image_refused(refused))
         return
     if conversation.pending_mix is not None:  # "Mix with another style", then this picture
         job = await backend.get(conversation.pending_mix)
@@ -134,7 +134,7 @@ async def _decide_album(parts: list[Message], context: ContextTypes.DEFAULT_TYPE
         try:
             stored.append(await receive_picture(context, part))
         except ImageError as refused:
-            await part.reply_text(f"{texts.ALBUM_PART[index]}: {refused.user_message}")
+            await part.reply_text(f"{texts.ALBUM_PART[index]}: {texts.image_refused(refused)}")
             return
     first = parts[0]
     await queue_painting(
