@@ -168,11 +168,10 @@ WEIGHTS_USAGE = (
     "content_weight, style_weight and tv_weight work too."
 )
 WEIGHTS_SAVED = "Saved ✅ New paintings use this blend."
-WEIGHTS_LIMIT = "That's already the limit."
 
 SIZE = "How big should your paintings be? (longer side, in pixels)\nNow: {current}."
 SIZE_GPU_NOTE = "A GPU is painting for me today, so larger sizes are available."
-SIZE_SAVED = "Size set to {name} ({px} px) ✅"
+SIZE_SAVED = "Size set to {name} ✅"
 
 COLORS_ON = "Keep my colours: on ✅ — paintings keep your photo's own colours and take only the brushwork."
 COLORS_OFF = "Keep my colours: off — paintings take the painting's colours too."

@@ -11,9 +11,9 @@ import asyncio
 
 from telegram import Message
 from telegram.error import BadRequest
-from telegram.ext import ContextTypes, filters
+from telegram.ext import filters
 
-from bot.jobs import services
+from bot.context import BotContext, services
 from drawme.imaging import ImageCode, ImageError, NotAnImage, load_image
 from drawme.models import Conversation, StoredImage
 
@@ -51,7 +51,7 @@ def _file_to_download(message: Message) -> tuple[str, int | None]:
 
 
 async def receive_picture(
-    context: ContextTypes.DEFAULT_TYPE, message: Message, conversation: Conversation | None = None
+    context: BotContext, message: Message, conversation: Conversation | None = None
 ) -> StoredImage:
     """Download, validate and store the picture in `message`. Raises ImageError (see texts.image_refused).
     With `conversation`, the user's conversation is saved in the same transaction as the picture."""
