@@ -15,16 +15,15 @@ from telegram.ext import (
     Application,
     CallbackQueryHandler,
     CommandHandler,
-    ContextTypes,
     MessageHandler,
     TypeHandler,
     filters,
 )
 
 from bot import commands, conversation, flood, keyboards, texts
+from bot.context import CONTEXT_TYPES, BotApplication, BotContext, Services, services
 from bot.delivery import Delivery
 from bot.inbox import DurableUpdateQueue, Inbox
-from bot.jobs import Services, services
 from bot.uploads import PICTURES
 from drawme.backend import JobBackend
 from drawme.config import TOKEN_REJECTED, BotConfig, ConfigError
@@ -43,11 +42,12 @@ CONCURRENT_UPDATES = 64
 OLD_STATE_FILE = "bot-conversations.pickle"
 
 
-def build_application(config: BotConfig, backend: JobBackend | None = None) -> Application:
+def build_application(config: BotConfig, backend: JobBackend | None = None) -> BotApplication:
     """The bot, ready to run. Without `backend`, it opens (and later closes) the job store."""
     builder = (
         Application.builder()
         .token(config.token)
+        .context_types(CONTEXT_TYPES)
         .rate_limiter(flood.PerChatRateLimiter(max_retries=RATE_LIMIT_RETRIES))
         .concurrent_updates(flood.PerChatOrder(CONCURRENT_UPDATES))
         .update_queue(DurableUpdateQueue())
@@ -59,8 +59,8 @@ def build_application(config: BotConfig, backend: JobBackend | None = None) -> A
     if config.local_mode:  # getFile answers with a path on the server's disk; read it from there
         builder = builder.local_mode(True)
     application = builder.build()
-    application.bot_data["config"] = config
-    application.bot_data["own_backend"] = backend is None
+    application.bot_data.config = config
+    application.bot_data.own_backend = backend is None
     if backend is not None:
         _provide(application, backend)
     add_handlers(application, config)
@@ -81,7 +81,7 @@ def set_aside_old_state(config: BotConfig) -> None:
         )
 
 
-def add_handlers(application: Application, config: BotConfig) -> None:
+def add_handlers(application: BotApplication, config: BotConfig) -> None:
     """Commands, pictures, buttons, and the gentle fallbacks — most specific first."""
     # First of all, each message passes its chat's throttle (a flood gets one "slow down").
     application.add_handler(TypeHandler(Update, flood.guard(lambda c: services(c).throttle)), group=-1)
@@ -127,9 +127,9 @@ def add_handlers(application: Application, config: BotConfig) -> None:
     application.add_error_handler(error_handler)
 
 
-def _provide(application: Application, backend: JobBackend) -> None:
-    config: BotConfig = application.bot_data["config"]
-    application.bot_data["services"] = Services(
+def _provide(application: BotApplication, backend: JobBackend) -> None:
+    config = _config(application)
+    application.bot_data.services = Services(
         backend,
         config,
         Delivery(backend, config),
@@ -137,16 +137,23 @@ def _provide(application: Application, backend: JobBackend) -> None:
     )
 
 
-async def _post_init(application: Application) -> None:
+def _config(application: BotApplication) -> BotConfig:
+    config = application.bot_data.config
+    assert config is not None, "build_application sets it"
+    return config
+
+
+async def _post_init(application: BotApplication) -> None:
     """Open the store if we own it, register the command menu, start polling the store."""
-    config: BotConfig = application.bot_data["config"]
+    config = _config(application)
     handle_loop_exceptions()
     set_aside_old_state(config)
-    if application.bot_data["own_backend"]:
+    if application.bot_data.own_backend:
         from drawme.store import open_store  # the composition root is the only place that knows it
 
         _provide(application, await open_store(config.common))
-    svc: Services = application.bot_data["services"]
+    svc = application.bot_data.services
+    assert svc is not None
     # Every update is recorded before Telegram hears it arrived, and marked done once handled.
     inbox = svc.inbox = Inbox(svc.backend, config.instance_name)
     queue: DurableUpdateQueue = application.update_queue
@@ -166,20 +173,20 @@ async def _post_init(application: Application) -> None:
     log.info("bot started", extra={"event": "start"})
 
 
-async def _post_shutdown(application: Application) -> None:
+async def _post_shutdown(application: BotApplication) -> None:
     """Hand this instance's deliveries to the others at once, then close the store if we own it."""
-    if "services" not in application.bot_data:
+    svc = application.bot_data.services
+    if svc is None:
         return
-    svc: Services = application.bot_data["services"]
     try:
         await svc.delivery.release()
     except Exception:  # they are taken over when the lease expires anyway
         log.warning("could not release the delivery leases", exc_info=True)
-    if application.bot_data.get("own_backend"):
+    if application.bot_data.own_backend:
         await svc.backend.close()
 
 
-async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def error_handler(update: object, context: BotContext) -> None:
     """Log what went wrong (the token is redacted by the log formatter) and tell the user briefly."""
     log.error("unhandled error", exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat is not None:

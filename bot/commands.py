@@ -10,10 +10,11 @@ import re
 from dataclasses import replace
 
 from telegram import InputMediaPhoto, Update
-from telegram.ext import ContextTypes
 
 from bot import keyboards, texts
-from bot.jobs import available_sizes, gpu_available, services
+from bot.context import BotContext, services
+from bot.jobs import available_sizes, gpu_available
+from drawme.config import SIZE_NAMES
 from drawme.models import Blend, IllegalTransition, JobStatus
 from drawme.presets import PRESETS, thumbnail
 
@@ -35,19 +36,19 @@ _PAIR = re.compile(r"([A-Za-z_]+)\s*[=:]\s*([^\s,;]+)")
 WEIGHT_LADDER = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 
 
-async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def start(update: Update, context: BotContext) -> None:
     """Greet and explain in three steps."""
     await update.message.reply_text(texts.START.format(name=update.effective_user.first_name))
 
 
-async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def help_command(update: Update, context: BotContext) -> None:
     """List the commands."""
     await update.message.reply_text(texts.HELP)
 
 
-async def styles(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def styles(update: Update, context: BotContext) -> None:
     """The preset gallery: thumbnails as an album, then the keyboard to pick one."""
-    file_ids: dict[str, str] = context.bot_data.setdefault("preset_file_ids", {})
+    file_ids = context.bot_data.preset_file_ids
     media = []
     for preset_id, preset in PRESETS.items():
         # Upload each thumbnail once; afterwards Telegram's file id is enough.
@@ -96,7 +97,7 @@ def step_weight(value: float, direction: str) -> float:
     return next((rung for rung in reversed(WEIGHT_LADDER) if rung < value - 1e-9), WEIGHT_LADDER[0])
 
 
-async def weights(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def weights(update: Update, context: BotContext) -> None:
     """Show the blend with ± buttons, or set it directly: /weights style=2 content=0.5 tv=0."""
     backend = services(context).backend
     user_id = update.effective_user.id
@@ -112,29 +113,29 @@ async def weights(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await update.message.reply_text(texts.weights(settings.blend), reply_markup=keyboards.weights())
 
 
-async def weight_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def weight_button(update: Update, context: BotContext) -> None:
     """`w:<name>:<up|down>` or `w:reset`: change, save, and update the message in place."""
     query = update.callback_query
     parts = query.data.split(":")
-    backend = services(context).backend
-    settings = await backend.get_settings(query.from_user.id)
-    if parts[1] == "reset":
-        blend = Blend()
-    elif parts[1] in keyboards.WEIGHT_NAMES and len(parts) == 3:
-        name = parts[1]
-        blend = replace(settings.blend, **{name: step_weight(getattr(settings.blend, name), parts[2])})
-    else:
+    reset = parts[1:] == ["reset"]
+    if not reset and not (len(parts) == 3 and parts[1] in keyboards.WEIGHT_NAMES):
         await query.answer(texts.STALE_BUTTON)
         return
+    await query.answer()  # first, before the store: the button stops spinning at once
+    backend = services(context).backend
+    settings = await backend.get_settings(query.from_user.id)
+    if reset:
+        blend = Blend()
+    else:
+        name = parts[1]
+        blend = replace(settings.blend, **{name: step_weight(getattr(settings.blend, name), parts[2])})
     if blend == settings.blend:
-        await query.answer(texts.WEIGHTS_LIMIT)  # editing to the same text is refused by Telegram
-        return
+        return  # at the limit already: the message shows it, and Telegram refuses an edit to the same text
     await backend.save_settings(query.from_user.id, replace(settings, blend=blend))
-    await query.answer(texts.WEIGHTS_SAVED)
     await query.edit_message_text(texts.weights(blend), reply_markup=keyboards.weights())
 
 
-async def size(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def size(update: Update, context: BotContext) -> None:
     """small / medium / large buttons with their pixel sizes (bigger when a GPU is painting)."""
     svc = services(context)
     settings = await svc.backend.get_settings(update.effective_user.id)
@@ -144,24 +145,24 @@ async def size(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     )
 
 
-async def _size_text(context: ContextTypes.DEFAULT_TYPE, current: str) -> str:
+async def _size_text(context: BotContext, current: str) -> str:
     svc = services(context)
     px = (await available_sizes(svc)).as_dict().get(current)
     text = texts.SIZE.format(current=f"{current} ({px} px)")
     return f"{text}\n{texts.SIZE_GPU_NOTE}" if await gpu_available(svc) else text
 
 
-async def size_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def size_button(update: Update, context: BotContext) -> None:
     """`s:<name>`: save the size and tick it."""
     query = update.callback_query
     name = query.data.split(":")[1]
-    svc = services(context)
-    sizes = await available_sizes(svc)
-    if name not in sizes.as_dict():
+    if name not in SIZE_NAMES:
         await query.answer(texts.STALE_BUTTON)
         return
+    await query.answer(texts.SIZE_SAVED.format(name=name))  # first, before the store
+    svc = services(context)
+    sizes = await available_sizes(svc)
     settings = await svc.backend.get_settings(query.from_user.id)
-    await query.answer(texts.SIZE_SAVED.format(name=name, px=sizes.as_dict()[name]))
     if settings.size != name:
         await svc.backend.save_settings(query.from_user.id, replace(settings, size=name))
         await query.edit_message_text(
@@ -169,7 +170,7 @@ async def size_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         )
 
 
-async def colors(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def colors(update: Update, context: BotContext) -> None:
     """Toggle keep-my-colours (luminance-only transfer)."""
     backend = services(context).backend
     settings = await backend.get_settings(update.effective_user.id)
@@ -178,7 +179,7 @@ async def colors(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await update.message.reply_text(texts.COLORS_ON if settings.preserve_colors else texts.COLORS_OFF)
 
 
-async def faces(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def faces(update: Update, context: BotContext) -> None:
     """Toggle protect-faces (on by default): faces kept close to the photo, or painted over."""
     backend = services(context).backend
     settings = await backend.get_settings(update.effective_user.id)
@@ -187,7 +188,7 @@ async def faces(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await update.message.reply_text(texts.FACES_ON if settings.protect_faces else texts.FACES_OFF)
 
 
-async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def status(update: Update, context: BotContext) -> None:
     """The user's queued and running paintings, with position or progress."""
     backend = services(context).backend
     jobs = await backend.jobs_of(update.effective_user.id, active_only=True)
@@ -205,7 +206,7 @@ async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await update.message.reply_text("\n".join(lines))
 
 
-async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def cancel(update: Update, context: BotContext) -> None:
     """Cancel the user's queued or running paintings."""
     backend = services(context).backend
     stopping = cancelled = 0
@@ -226,12 +227,12 @@ async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await update.message.reply_text(texts.CANCEL_NONE)
 
 
-async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def forget(update: Update, context: BotContext) -> None:
     """Ask before deleting everything about the user."""
     await update.message.reply_text(texts.FORGET_ASK, reply_markup=keyboards.forget())
 
 
-async def forget_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def forget_button(update: Update, context: BotContext) -> None:
     """`f:yes` deletes the user's images, jobs, files and settings; `f:no` keeps them."""
     query = update.callback_query
     await query.answer()
@@ -243,7 +244,7 @@ async def forget_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await query.edit_message_text(texts.FORGET_DONE.format(files=files))
 
 
-async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def stats(update: Update, context: BotContext) -> None:
     """Admins only (the handler's filter): queue length, oldest job, throughput, failures."""
     numbers = await services(context).backend.stats()
     workers = ", ".join(f"{w.worker_id} ({w.device})" for w in numbers.workers) or "none"
@@ -261,12 +262,12 @@ async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     )
 
 
-async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def unknown_command(update: Update, context: BotContext) -> None:
     """Any other /command (including /stats for non-admins)."""
     await update.message.reply_text(texts.UNKNOWN_COMMAND)
 
 
-async def anything_else(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def anything_else(update: Update, context: BotContext) -> None:
     """The catch-all: any message that is not a command, a picture or text gets a plain-words answer."""
     message = update.effective_message
     answer = next(
@@ -276,7 +277,7 @@ async def anything_else(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await message.reply_text(answer)
 
 
-async def text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def text(update: Update, context: BotContext) -> None:
     """Plain text: a nudge towards what to send next."""
     conversation = await services(context).backend.get_conversation(update.effective_user.id)
     waiting = conversation.pending_photo is not None

@@ -13,10 +13,10 @@ from dataclasses import replace
 
 from telegram import Message, Update
 from telegram.constants import ChatAction
-from telegram.ext import ContextTypes
 
 from bot import keyboards, texts
-from bot.jobs import queue_painting, services
+from bot.context import BotContext, services
+from bot.jobs import queue_painting
 from bot.uploads import receive_picture
 from drawme.imaging import ImageError
 from drawme.models import WEIGHT_MAX, Conversation, Job, PaintParams, StyleRef
@@ -29,7 +29,7 @@ DECIDED = Conversation()  # nothing waits any more
 ALBUM_DELAY = 1.0  # seconds to wait for the other parts of an album
 
 
-async def picture(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def picture(update: Update, context: BotContext) -> None:
     """A photo or file: the user's photo, or the style when a photo is already waiting for one."""
     message = update.effective_message
     if message.media_group_id:
@@ -38,7 +38,7 @@ async def picture(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await _take_picture(message, context, update.update_id)
 
 
-async def _take_picture(message: Message, context: ContextTypes.DEFAULT_TYPE, origin: int | None) -> None:
+async def _take_picture(message: Message, context: BotContext, origin: int | None) -> None:
     backend = services(context).backend
     user_id, chat_id = message.from_user.id, message.chat_id
     conversation = await backend.get_conversation(user_id)
@@ -51,7 +51,7 @@ async def _take_picture(message: Message, context: ContextTypes.DEFAULT_TYPE, or
         # A new photo is remembered as waiting in the same transaction that stores it.
         stored = await receive_picture(context, message, None if waiting else WAITING)
     except ImageError as refused:
-        await message.reply_text(refused.user_message)
+        await message.reply_text(texts.image_refused(refused))
         return
     if conversation.pending_mix is not None:  # "Mix with another style", then this picture
         job = await backend.get(conversation.pending_mix)
@@ -88,13 +88,12 @@ async def _take_picture(message: Message, context: ContextTypes.DEFAULT_TYPE, or
     await message.reply_text(f"{intro}\n{texts.SEND_STYLE_HINT}", reply_markup=keyboards.presets(stored.id))
 
 
-def _collect_album_part(update_id: int, message: Message, context: ContextTypes.DEFAULT_TYPE) -> None:
+def _collect_album_part(update_id: int, message: Message, context: BotContext) -> None:
     """Albums arrive as one update per picture; gather them and decide once they are all in.
 
     The parts' updates stay undone in the inbox until the album is decided, so an album gathered
     when the bot dies is gathered again from the inbox after the restart."""
-    albums: dict[str, list[tuple[int, Message]]] = context.bot_data.setdefault("albums", {})
-    parts = albums.setdefault(message.media_group_id, [])
+    parts = context.bot_data.albums.setdefault(message.media_group_id, [])
     parts.append((update_id, message))
     if (inbox := services(context).inbox) is not None:
         inbox.defer(update_id)
@@ -109,9 +108,9 @@ def _collect_album_part(update_id: int, message: Message, context: ContextTypes.
         )
 
 
-async def _album_complete(context: ContextTypes.DEFAULT_TYPE) -> None:
+async def _album_complete(context: BotContext) -> None:
     """Decide the album, then mark its parts' updates handled."""
-    gathered = context.bot_data["albums"].pop(context.job.data)
+    gathered = context.bot_data.albums.pop(context.job.data)
     try:
         parts = sorted((m for _, m in gathered), key=lambda m: m.message_id)
         # The album's first update names its job, so deciding it again after a crash makes no second one.
@@ -121,7 +120,7 @@ async def _album_complete(context: ContextTypes.DEFAULT_TYPE) -> None:
             await inbox.finish([update_id for update_id, _ in gathered])
 
 
-async def _decide_album(parts: list[Message], context: ContextTypes.DEFAULT_TYPE, origin: int) -> None:
+async def _decide_album(parts: list[Message], context: BotContext, origin: int) -> None:
     """An album of two is photo + style; one picture is just a photo; more gets an explanation."""
     if len(parts) == 1:
         await _take_picture(parts[0], context, origin)
@@ -134,7 +133,7 @@ async def _decide_album(parts: list[Message], context: ContextTypes.DEFAULT_TYPE
         try:
             stored.append(await receive_picture(context, part))
         except ImageError as refused:
-            await part.reply_text(f"{texts.ALBUM_PART[index]}: {refused.user_message}")
+            await part.reply_text(f"{texts.ALBUM_PART[index]}: {texts.image_refused(refused)}")
             return
     first = parts[0]
     await queue_painting(
@@ -148,7 +147,7 @@ async def _decide_album(parts: list[Message], context: ContextTypes.DEFAULT_TYPE
     )
 
 
-async def preset_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def preset_chosen(update: Update, context: BotContext) -> None:
     """A tap on a painting (`p:<preset>:<image id>`): paint that photo, or remember it for the next one."""
     query = update.callback_query
     preset_id, image_id = keyboards.fields(query.data)
@@ -181,7 +180,7 @@ async def preset_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     )
 
 
-async def result_action(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def result_action(update: Update, context: BotContext) -> None:
     """A button under a painting (`r:<action>:<job id>`): a variation, another style, or the PNG."""
     query = update.callback_query
     action, job_id = keyboards.fields(query.data)
@@ -221,7 +220,7 @@ async def result_action(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         )
 
 
-async def mix_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def mix_chosen(update: Update, context: BotContext) -> None:
     """A tap on a painting to mix in (`x:<preset>:<job id>`): repaint that job half and half with it."""
     query = update.callback_query
     preset_id, job_id = keyboards.fields(query.data)
@@ -241,7 +240,7 @@ async def mix_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 
 
 async def _queue_mix(
-    context: ContextTypes.DEFAULT_TYPE, job: Job, style: StyleRef, *, origin: int | None
+    context: BotContext, job: Job, style: StyleRef, *, origin: int | None
 ) -> None:
     """Repaint `job` half and half with its own style and `style`; a pending mix is settled with it."""
     if await services(context).backend.get_image(job.content_image_id) is None:
@@ -282,7 +281,7 @@ def _variation(params: PaintParams, action: str) -> PaintParams:
     return replace(params, preserve_colors=not params.preserve_colors)
 
 
-async def _send_full_resolution(job: Job, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def _send_full_resolution(job: Job, context: BotContext) -> None:
     painting = await services(context).backend.get_result(job.id)
     if painting is None:
         await context.bot.send_message(job.chat_id, texts.EXPIRED)

@@ -19,11 +19,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from telegram import Bot, InputMediaPhoto
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
-from telegram.ext import ContextTypes
 
 from bot import keyboards, texts
 from bot.flood import retry_seconds
@@ -31,6 +31,9 @@ from drawme import health
 from drawme.backend import JobBackend
 from drawme.config import BotConfig
 from drawme.models import Display, IllegalTransition, Job, JobStatus, QueueInfo
+
+if TYPE_CHECKING:  # bot.context imports this module
+    from bot.context import BotContext
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +110,7 @@ class Delivery:
         """Stopping cleanly: other instances may take over this one's jobs at once."""
         await self.backend.release_deliveries(self.owner)
 
-    async def poll(self, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def poll(self, context: BotContext) -> None:
         """JobQueue callback: start delivering to every chat that has undelivered jobs."""
         if self._busy or not context.application.running:  # still reading, or shutting down
             return

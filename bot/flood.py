@@ -19,13 +19,16 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telegram import Update
 from telegram.error import RetryAfter
-from telegram.ext import AIORateLimiter, ApplicationHandlerStop, ContextTypes, SimpleUpdateProcessor
+from telegram.ext import AIORateLimiter, ApplicationHandlerStop, SimpleUpdateProcessor
 
 from bot import texts
+
+if TYPE_CHECKING:  # bot.context imports this module
+    from bot.context import BotContext
 
 log = logging.getLogger(__name__)
 
@@ -121,10 +124,10 @@ class ChatThrottle:
             del self._buckets[chat_id]
 
 
-def guard(throttle: Callable[[ContextTypes.DEFAULT_TYPE], ChatThrottle]):
+def guard(throttle: Callable[[BotContext], ChatThrottle]):
     """The handler (group -1) that puts every message through its chat's throttle first."""
 
-    async def check(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def check(update: Update, context: BotContext) -> None:
         message = update.message
         if message is None or message.chat is None:
             return

@@ -3,34 +3,14 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
-
-from telegram.ext import ContextTypes
+from dataclasses import replace
 
 from bot import texts
-from bot.delivery import Delivery
-from bot.flood import ChatThrottle
-from bot.inbox import Inbox
-from drawme.backend import JobBackend
-from drawme.config import BotConfig, Sizes
+from bot.context import BotContext, Services, services
+from drawme.config import Sizes
 from drawme.models import Conversation, Job, JobRequest, LimitExceeded, PaintParams, UserSettings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Services:
-    """What the handlers share, kept in `application.bot_data["services"]`."""
-
-    backend: JobBackend
-    config: BotConfig
-    delivery: Delivery
-    throttle: ChatThrottle
-    inbox: Inbox | None = None  # set once the store is open
-
-
-def services(context: ContextTypes.DEFAULT_TYPE) -> Services:
-    return context.bot_data["services"]
 
 
 async def gpu_available(svc: Services) -> bool:
@@ -57,7 +37,7 @@ async def params_for(svc: Services, settings: UserSettings) -> PaintParams:
 
 
 async def queue_painting(
-    context: ContextTypes.DEFAULT_TYPE,
+    context: BotContext,
     user_id: int,
     chat_id: int,
     content_image_id: int,

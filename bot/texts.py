@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from drawme.imaging import MAX_PIXELS, MIN_SIDE, ImageCode, ImageError
 from drawme.models import (
     WEIGHT_MAX,
     WEIGHT_MIN,
@@ -12,6 +13,8 @@ from drawme.models import (
     Job,
     JobProgress,
     Limit,
+    NoteCode,
+    PaintNote,
     PaintParams,
     QueueInfo,
     Refusal,
@@ -122,6 +125,32 @@ CRASHED = (
     "This painting failed {attempts} times because the painter stopped unexpectedly. "
     "Please try again, perhaps with a smaller size."
 )
+FAILURES = {
+    FailureCode.PAINT_ERROR: "Something went wrong while painting this one. Please try again in a moment.",
+    FailureCode.MISSING_INPUT: (
+        "The picture for this painting is gone (perhaps deleted). Please send it again."
+    ),
+    FailureCode.UNKNOWN_PRESET: "That painting style is no longer available. Please pick another one.",
+    FailureCode.OUT_OF_MEMORY: (
+        "This painting needs more memory than the painter has. Please try a smaller /size."
+    ),
+}
+NOTES = {
+    NoteCode.SIZE_CAPPED: "Painted at {size} px, the largest this painter makes.",
+    NoteCode.OOM_SHRUNK: "Painted at {size} px because the full size ran out of GPU memory.",
+}
+IMAGE_REFUSED = {
+    ImageCode.UNREADABLE: "That file could not be read as a picture.",
+    ImageCode.NOT_AN_IMAGE: "That file is not a picture I can read. Please send a JPEG, PNG or WebP photo.",
+    ImageCode.CORRUPT: "That picture looks damaged or cut off. Could you send it again?",
+    ImageCode.TOO_LARGE: (
+        "That picture has far too many pixels for me to handle. "
+        f"Please send a smaller one (under {MAX_PIXELS // 1_000_000} megapixels)."
+    ),
+    ImageCode.TOO_SMALL: f"That picture is tiny. Please send one at least {MIN_SIDE}×{MIN_SIDE} pixels.",
+    ImageCode.ANIMATED: "Animations and videos can't be painted. Please send a still photo.",
+    ImageCode.FILE_TOO_BIG: "That file is too big for me to download. Please send a smaller one.",
+}
 
 STYLES_INTRO = "These are the paintings I know. Tap one to use it:"
 STYLES_INTRO_WITH_PHOTO = "Tap a painting to paint your photo in its style:"
@@ -139,11 +168,10 @@ WEIGHTS_USAGE = (
     "content_weight, style_weight and tv_weight work too."
 )
 WEIGHTS_SAVED = "Saved ✅ New paintings use this blend."
-WEIGHTS_LIMIT = "That's already the limit."
 
 SIZE = "How big should your paintings be? (longer side, in pixels)\nNow: {current}."
 SIZE_GPU_NOTE = "A GPU is painting for me today, so larger sizes are available."
-SIZE_SAVED = "Size set to {name} ({px} px) ✅"
+SIZE_SAVED = "Size set to {name} ✅"
 
 COLORS_ON = "Keep my colours: on ✅ — paintings keep your photo's own colours and take only the brushwork."
 COLORS_OFF = "Keep my colours: off — paintings take the painting's colours too."
@@ -261,8 +289,21 @@ def result_caption(job: Job, preset_label: str | None) -> str:
         style = f"🖼 {mix_line(job)}"
     caption = f"{style}\n{blend_line(job.params)}\n{job.params.size} px{took}"
     if job.note:
-        caption += f"\n{job.note}"
+        caption += f"\n{note(job.note)}"
     return caption
+
+
+def note(stored: str) -> str:
+    """A painting's note in words; an older database's English sentence as it is."""
+    parsed = PaintNote.parse(stored)
+    return stored if parsed is None else NOTES[parsed.code].format(size=parsed.size)
+
+
+def image_refused(error: ImageError) -> str:
+    """Why a picture was refused, in words."""
+    if error.code is ImageCode.FILE_TOO_BIG:
+        return TOO_BIG.format(mb=getattr(error, "size_mb", 0.0), limit=getattr(error, "limit_mb", 0))
+    return IMAGE_REFUSED[error.code]
 
 
 def weights(blend: Blend) -> str:
@@ -287,8 +328,13 @@ def refusal(refused: Refusal) -> str:
 
 
 def failure(job: Job) -> str:
-    """What went wrong with a failed job: the store's codes in words; the worker's own sentences as
-    they are."""
-    if job.error == FailureCode.CRASHED:
+    """What went wrong with a failed job: the store's and the worker's codes in words; an older
+    database's English sentence as it is."""
+    error = job.error or ""
+    if error == FailureCode.CRASHED:
         return CRASHED.format(attempts=job.attempts)
-    return job.error or ""
+    if error in FAILURES:
+        return FAILURES[FailureCode(error)]
+    if error in {code.value for code in ImageCode}:
+        return IMAGE_REFUSED[ImageCode(error)]
+    return error

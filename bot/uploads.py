@@ -11,11 +11,10 @@ import asyncio
 
 from telegram import Message
 from telegram.error import BadRequest
-from telegram.ext import ContextTypes, filters
+from telegram.ext import filters
 
-from bot import texts
-from bot.jobs import services
-from drawme.imaging import ImageError, NotAnImage, load_image
+from bot.context import BotContext, services
+from drawme.imaging import ImageCode, ImageError, NotAnImage, load_image
 from drawme.models import Conversation, StoredImage
 
 # What may be a picture: photos and image files (an untyped file may be one too). Animations come
@@ -29,8 +28,15 @@ MB = 1024 * 1024
 
 
 class FileTooBig(ImageError):
+    """Over the bot's download limit; texts.image_refused words it with both sizes."""
+
+    code = ImageCode.FILE_TOO_BIG
+
     def __init__(self, size: int, limit_mb: int) -> None:
-        super().__init__(texts.TOO_BIG.format(mb=size / MB, limit=limit_mb))
+        self.english = f"the file has {size / MB:.1f} MB, over the {limit_mb} MB limit"
+        super().__init__()
+        self.size_mb = size / MB
+        self.limit_mb = limit_mb
 
 
 def _file_to_download(message: Message) -> tuple[str, int | None]:
@@ -45,9 +51,9 @@ def _file_to_download(message: Message) -> tuple[str, int | None]:
 
 
 async def receive_picture(
-    context: ContextTypes.DEFAULT_TYPE, message: Message, conversation: Conversation | None = None
+    context: BotContext, message: Message, conversation: Conversation | None = None
 ) -> StoredImage:
-    """Download, validate and store the picture in `message`. Raises ImageError with a user_message.
+    """Download, validate and store the picture in `message`. Raises ImageError (see texts.image_refused).
     With `conversation`, the user's conversation is saved in the same transaction as the picture."""
     svc = services(context)
     limit_mb = svc.config.max_download_mb

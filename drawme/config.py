@@ -143,6 +143,7 @@ class Sizes:
         return {"small": self.small, "medium": self.medium, "large": self.large}
 
 
+SIZE_NAMES = ("small", "medium", "large")  # the keys of Sizes.as_dict()
 CPU_SIZES = Sizes(small=256, medium=384, large=512)
 GPU_SIZES = Sizes(small=512, medium=768, large=1024)
 

@@ -10,6 +10,7 @@ import io
 import struct
 import warnings
 import zlib
+from enum import StrEnum
 from pathlib import Path
 
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
@@ -19,38 +20,52 @@ MAX_PIXELS = 40_000_000
 MIN_SIDE = 64
 
 
+class ImageCode(StrEnum):
+    """Why a picture was refused; the bot words each code (bot/texts.py)."""
+
+    UNREADABLE = "image_unreadable"
+    NOT_AN_IMAGE = "image_not_an_image"
+    CORRUPT = "image_corrupt"
+    TOO_LARGE = "image_too_large"
+    TOO_SMALL = "image_too_small"
+    ANIMATED = "image_animated"
+    FILE_TOO_BIG = "image_file_too_big"  # over the bot's download limit (bot/uploads.py)
+
+
 class ImageError(ValueError):
-    """An input that cannot be painted. `user_message` is safe to show a user as is."""
+    """An input that cannot be painted. `code` says why; str() is a plain English line for the CLI and
+    logs (the bot words the code itself)."""
 
-    user_message = "That file could not be read as a picture."
+    code = ImageCode.UNREADABLE
+    english = "the file could not be read as a picture"
 
-    def __init__(self, user_message: str | None = None) -> None:
-        super().__init__(user_message or self.user_message)
-        if user_message:
-            self.user_message = user_message
+    def __init__(self) -> None:
+        super().__init__(self.english)
 
 
 class NotAnImage(ImageError):
-    user_message = "That file is not a picture I can read. Please send a JPEG, PNG or WebP photo."
+    code = ImageCode.NOT_AN_IMAGE
+    english = "not a picture Pillow can read (JPEG, PNG or WebP expected)"
 
 
 class CorruptImage(ImageError):
-    user_message = "That picture looks damaged or cut off. Could you send it again?"
+    code = ImageCode.CORRUPT
+    english = "the picture is damaged or cut off"
 
 
 class ImageTooLarge(ImageError):
-    user_message = (
-        "That picture has far too many pixels for me to handle. "
-        "Please send a smaller one (under 40 megapixels)."
-    )
+    code = ImageCode.TOO_LARGE
+    english = f"the picture has more than {MAX_PIXELS:,} pixels"
 
 
 class ImageTooSmall(ImageError):
-    user_message = f"That picture is tiny. Please send one at least {MIN_SIDE}×{MIN_SIDE} pixels."
+    code = ImageCode.TOO_SMALL
+    english = f"the picture is smaller than {MIN_SIDE}×{MIN_SIDE} pixels"
 
 
 class AnimatedImage(ImageError):
-    user_message = "Animations and videos can't be painted. Please send a still photo."
+    code = ImageCode.ANIMATED
+    english = "animations and videos cannot be painted"
 
 
 _SRGB = ImageCms.createProfile("sRGB")

@@ -261,9 +261,40 @@ class LimitExceeded(Exception):
 
 
 class FailureCode(StrEnum):
-    """Failures the store itself decides; `Job.error` holds the code and the bot words it."""
+    """Why a job failed. `Job.error` holds the code (or an `ImageCode`) and the bot words it; an older
+    database's English sentence is shown as it is."""
 
-    CRASHED = "painter_crashed"  # the lease expired max_attempts times
+    CRASHED = "painter_crashed"  # the store: the lease expired max_attempts times
+    PAINT_ERROR = "paint_error"  # the painter raised something unexpected
+    MISSING_INPUT = "missing_input"  # a stored picture of the job is gone
+    UNKNOWN_PRESET = "unknown_preset"  # the preset was removed since the job was queued
+    OUT_OF_MEMORY = "out_of_memory"  # even the smaller retry did not fit
+
+
+class NoteCode(StrEnum):
+    """Why a painting came out smaller than asked."""
+
+    SIZE_CAPPED = "size_capped"  # the painter's largest size is below the job's
+    OOM_SHRUNK = "oom_shrunk"  # the full size ran out of GPU memory; painted smaller
+
+
+@dataclass(frozen=True)
+class PaintNote:
+    """A note on a finished painting; `Job.note` stores it as "code:size" (see `encode`)."""
+
+    code: NoteCode
+    size: int
+
+    def encode(self) -> str:
+        return f"{self.code}:{self.size}"
+
+    @classmethod
+    def parse(cls, text: str | None) -> PaintNote | None:
+        """The note in `text`, or None for no note or an older database's English sentence."""
+        code, _, size = (text or "").partition(":")
+        if code not in {member.value for member in NoteCode} or not size.isdigit():
+            return None
+        return cls(NoteCode(code), int(size))
 
 
 class IllegalTransition(Exception):

@@ -237,7 +237,7 @@ def _read(path: Path, role: str) -> Image.Image:
     except IsADirectoryError:
         raise UsageError(f"{role} image {str(path)!r} is a directory") from None
     except ImageError as error:
-        raise UsageError(f"{role} image {str(path)!r}: {error.user_message}") from None
+        raise UsageError(f"{role} image {str(path)!r}: {error}") from None
 
 
 def _final_path(args: argparse.Namespace, prefix: Path) -> Path | None:

@@ -36,9 +36,20 @@ from drawme import health
 from drawme.backend import JobBackend
 from drawme.config import CPU_SIZES, GPU_SIZES, ConfigError, EngineConfig
 from drawme.entry import handle_loop_exceptions
-from drawme.imaging import ImageError, load_image
+from drawme.imaging import ImageCode, ImageError, load_image
 from drawme.logs import setup_logging
-from drawme.models import Job, JobProgress, JobStatus, LeaseLost, PaintParams, StoreUnavailable, StyleRef
+from drawme.models import (
+    FailureCode,
+    Job,
+    JobProgress,
+    JobStatus,
+    LeaseLost,
+    NoteCode,
+    PaintNote,
+    PaintParams,
+    StoreUnavailable,
+    StyleRef,
+)
 from drawme.painting import Painter, PaintOptions, Progress
 from drawme.presets import get_preset
 from drawme.privacy import secure_data_dir
@@ -57,10 +68,6 @@ STORAGE_BACKOFF = 30.0  # after a result could not be stored (disk full), claim 
 RETENTION_INTERVAL = 3600.0  # retention runs this often, by whichever worker's turn it is
 RETENTION_CHECK = 60.0  # how often each worker asks whether retention is due
 
-GENERIC_ERROR = "Something went wrong while painting this one. Please try again in a moment."
-MISSING_INPUT = "The picture for this painting is gone (perhaps deleted). Please send it again."
-UNKNOWN_PRESET = "That painting style is no longer available. Please pick another one."
-OUT_OF_MEMORY = "This painting needs more memory than the painter has. Please try a smaller /size."
 
 
 def max_size_for(config: EngineConfig, device: str) -> int:
@@ -112,11 +119,11 @@ def is_out_of_memory(error: BaseException) -> bool:
 
 
 class PaintFailed(Exception):
-    """The job cannot be painted; `user_message` says why in words a user understands."""
+    """The job cannot be painted; `code` says why (the bot words it)."""
 
-    def __init__(self, user_message: str) -> None:
-        super().__init__(user_message)
-        self.user_message = user_message
+    def __init__(self, code: FailureCode | ImageCode) -> None:
+        super().__init__(code)
+        self.code = code
 
 
 class ProgressReporter:
@@ -382,22 +389,22 @@ class Worker:
             self._log(job, "lease_lost", started, reason=str(error))
             return None
         except PaintFailed as error:
-            return await self._fail(job, error.user_message, started)
+            return await self._fail(job, error.code, started)
         except Exception:
             log.exception("job %d crashed", job.id, extra={"job_id": job.id, "user_id": job.user_id})
-            return await self._fail(job, GENERIC_ERROR, started)
+            return await self._fail(job, FailureCode.PAINT_ERROR, started)
         finally:
             self._run = None
             if not keeper.done():
                 keeper.cancel()
 
-    async def _fail(self, job: Job, message: str, started: float) -> Job | None:
+    async def _fail(self, job: Job, code: FailureCode | ImageCode, started: float) -> Job | None:
         try:
-            final = await self.store.fail(job.id, self.worker_id, message)
+            final = await self.store.fail(job.id, self.worker_id, str(code))
         except LeaseLost as error:
             self._log(job, "lease_lost", started, reason=str(error))
             return None
-        self._log(job, JobStatus.FAILED, started, error=message)
+        self._log(job, JobStatus.FAILED, started, error=str(code))
         return final
 
     async def _keep_lease(self, run: _Run) -> None:
@@ -432,25 +439,25 @@ class Worker:
         try:
             preset = get_preset(source.preset)
         except KeyError:
-            raise PaintFailed(UNKNOWN_PRESET) from None
+            raise PaintFailed(FailureCode.UNKNOWN_PRESET) from None
         return await asyncio.to_thread(preset.image)
 
     async def _load_stored(self, image_id: int) -> Any:
         data = await self.store.get_image_bytes(image_id)
         if data is None:
-            raise PaintFailed(MISSING_INPUT)
+            raise PaintFailed(FailureCode.MISSING_INPUT)
         try:
             return await asyncio.to_thread(load_image, data)
         except ImageError as error:
-            raise PaintFailed(error.user_message) from None
+            raise PaintFailed(error.code) from None
 
     async def _paint(self, job: Job, run: _Run, reporter: ProgressReporter) -> tuple[Any, int, str | None]:
         """Paint at the job's size (clamped to the device); once more smaller if GPU memory runs out."""
         content, styles, preset = await self._load_inputs(job)
         size = min(job.params.size, self.max_size, self._fitting_size(job))
         if size < memory.MIN_SIZE:
-            raise PaintFailed(OUT_OF_MEMORY)
-        note = f"Painted at {size} px, the largest this painter makes." if size < job.params.size else None
+            raise PaintFailed(FailureCode.OUT_OF_MEMORY)
+        note = PaintNote(NoteCode.SIZE_CAPPED, size).encode() if size < job.params.size else None
 
         def should_stop() -> bool:
             return self._stopping.is_set() or run.cancel.is_set() or run.lost.is_set()
@@ -473,7 +480,7 @@ class Worker:
                     raise
                 self._empty_gpu_cache()
                 if attempt == 2:
-                    raise PaintFailed(OUT_OF_MEMORY) from error
+                    raise PaintFailed(FailureCode.OUT_OF_MEMORY) from error
                 smaller = max(64, round(size * OOM_SHRINK))
                 log.warning(
                     "job %d ran out of GPU memory at %d px; retrying at %d px",
@@ -483,7 +490,7 @@ class Worker:
                     extra={"job_id": job.id, "size": size},
                 )
                 size = smaller
-                note = f"Painted at {size} px because the full size ran out of GPU memory."
+                note = PaintNote(NoteCode.OOM_SHRUNK, size).encode()
         raise AssertionError("unreachable")
 
     def _fitting_size(self, job: Job) -> int:

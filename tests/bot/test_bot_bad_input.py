@@ -9,9 +9,12 @@ import zlib
 import pytest
 from PIL import Image
 
-from drawme.imaging import AnimatedImage, CorruptImage, ImageTooLarge, ImageTooSmall, NotAnImage
+from bot import texts
+from drawme.imaging import ImageCode
 from tests.bot.conftest import RunningBot, bot_config, photo_bytes
 from tests.fake_telegram import FakeTelegram
+
+ANIMATED = texts.IMAGE_REFUSED[ImageCode.ANIMATED]
 
 
 def png_declaring(width: int, height: int) -> bytes:
@@ -53,39 +56,39 @@ CASES = {
         lambda t, u: t.send_document(
             u, b"%PDF-1.4\n%\xe2\xe3\n1 0 obj<<>>endobj\n", "cv.pdf", "application/pdf"
         ),
-        NotAnImage.user_message,
+        texts.IMAGE_REFUSED[ImageCode.NOT_AN_IMAGE],
         False,
     ),
     "text document": (
         lambda t, u: t.send_document(u, b"just words", "notes.txt", "text/plain"),
-        NotAnImage.user_message,
+        texts.IMAGE_REFUSED[ImageCode.NOT_AN_IMAGE],
         False,
     ),
     "text named .jpg": (
         lambda t, u: t.send_document(u, b"not a jpeg at all", "photo.jpg", "image/jpeg"),
-        NotAnImage.user_message,
+        texts.IMAGE_REFUSED[ImageCode.NOT_AN_IMAGE],
         True,
     ),
-    "animation": (lambda t, u: t.send_animation(u, animated_gif()), AnimatedImage.user_message, False),
-    "video": (lambda t, u: t.send_video(u, b"\x00\x00\x00\x18ftypmp42"), AnimatedImage.user_message, False),
+    "animation": (lambda t, u: t.send_animation(u, animated_gif()), ANIMATED, False),
+    "video": (lambda t, u: t.send_video(u, b"\x00\x00\x00\x18ftypmp42"), ANIMATED, False),
     "gif document": (
         lambda t, u: t.send_document(u, animated_gif(), "loop.gif", "image/gif"),
-        AnimatedImage.user_message,
+        texts.IMAGE_REFUSED[ImageCode.ANIMATED],
         True,
     ),
     "tiny image": (
         lambda t, u: t.send_document(u, tiny_png(), "tiny.png", "image/png"),
-        ImageTooSmall.user_message,
+        texts.IMAGE_REFUSED[ImageCode.TOO_SMALL],
         True,
     ),
     "decompression bomb": (
         lambda t, u: t.send_document(u, png_declaring(50_000, 50_000), "bomb.png", "image/png"),
-        ImageTooLarge.user_message,
+        texts.IMAGE_REFUSED[ImageCode.TOO_LARGE],
         True,
     ),
     "truncated jpeg": (
         lambda t, u: t.send_document(u, truncated_jpeg(), "cut.jpg", "image/jpeg"),
-        CorruptImage.user_message,
+        texts.IMAGE_REFUSED[ImageCode.CORRUPT],
         True,
     ),
     "huge file": (
@@ -121,7 +124,7 @@ async def test_bad_upload_is_explained(
 OTHER_MESSAGES = {
     "voice": "voice message",
     "audio": "music",
-    "video_note": AnimatedImage.user_message,
+    "video_note": texts.IMAGE_REFUSED[ImageCode.ANIMATED],
     "sticker": "Stickers can't be painted",
     "location": "location",
     "venue": "location",
@@ -166,7 +169,7 @@ async def test_album_with_a_bad_part_names_it(bot: RunningBot, telegram: FakeTel
     telegram.send_photo(user_id, photo_bytes(), media_group_id=group)
     telegram.send_document(user_id, truncated_jpeg(), "cut.jpg", "image/jpeg", media_group_id=group)
     reply = await telegram.wait_for(lambda: telegram.texts(user_id))
-    assert reply[0].startswith("The style picture: ") and CorruptImage.user_message in reply[0]
+    assert reply[0].startswith("The style picture: ") and texts.IMAGE_REFUSED[ImageCode.CORRUPT] in reply[0]
     assert await bot.store.jobs_of(user_id, active_only=False) == []
 
 

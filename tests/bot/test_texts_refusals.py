@@ -5,7 +5,18 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bot import texts
-from drawme.models import FailureCode, Job, JobProgress, JobStatus, Limit, PaintParams, Refusal
+from drawme.imaging import ImageCode, NotAnImage
+from drawme.models import (
+    FailureCode,
+    Job,
+    JobProgress,
+    JobStatus,
+    Limit,
+    NoteCode,
+    PaintNote,
+    PaintParams,
+    Refusal,
+)
 
 
 def test_each_limit_is_worded_with_its_numbers():
@@ -25,3 +36,30 @@ def test_failure_codes_are_worded_and_other_errors_pass_through():
     assert crashed.startswith("This painting failed 3 times")
     assert texts.failure(replace(job, error="The picture is gone.")) == "The picture is gone."
     assert texts.failure(job) == ""
+
+
+def test_every_worker_and_image_code_is_worded():
+    job = Job(1, 1, 1, JobStatus.FAILED, PaintParams(), 1, "udnie", None, 0, 3, JobProgress(), 0.0)
+    for code in [*FailureCode, *ImageCode]:
+        words = texts.failure(replace(job, error=str(code)))
+        assert words and words != str(code) and words[0].isupper() and words.endswith((".", "?"))
+    worded = {texts.failure(replace(job, error=str(code))) for code in [*FailureCode, *ImageCode]}
+    assert len(worded) == len(FailureCode) + len(ImageCode)
+
+
+def test_image_errors_are_worded_by_the_bot_not_by_imaging():
+    assert texts.image_refused(NotAnImage()) == texts.IMAGE_REFUSED[ImageCode.NOT_AN_IMAGE]
+    assert texts.image_refused(NotAnImage()) != str(NotAnImage())
+
+
+def test_notes_are_worded_and_old_english_notes_pass_through():
+    assert texts.note(PaintNote(NoteCode.OOM_SHRUNK, 70).encode()) == (
+        "Painted at 70 px because the full size ran out of GPU memory."
+    )
+    capped = texts.note(PaintNote(NoteCode.SIZE_CAPPED, 512).encode())
+    assert capped.startswith("Painted at 512 px, the largest")
+    old = "Painted at 384 px, the largest this painter makes."
+    assert PaintNote.parse(old) is None and texts.note(old) == old
+    done = Job(1, 1, 1, JobStatus.DONE, PaintParams(), 1, "udnie", None, 0, 3, JobProgress(), 0.0)
+    caption = texts.result_caption(replace(done, note=PaintNote(NoteCode.SIZE_CAPPED, 512).encode()), "Udnie")
+    assert caption.endswith("Painted at 512 px, the largest this painter makes.")

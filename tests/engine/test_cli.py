@@ -171,7 +171,7 @@ def test_not_an_image_is_one_line_and_exit_2(tmp_path, capsys):
     text = tmp_path / "notes.jpg"
     text.write_text("this is not a photo\n" * 10)
     assert main([str(text), str(STYLE), str(tmp_path / "out")]) == EXIT_USAGE
-    assert_one_line_error(capsys, "notes.jpg", NotAnImage.user_message)
+    assert_one_line_error(capsys, "notes.jpg", NotAnImage.english)
     assert not list(tmp_path.glob("out*"))
 
 

@@ -12,8 +12,9 @@ import aiohttp
 import pytest
 from PIL import Image
 
+from bot import texts
 from drawme.config import BotConfig, CommonConfig, PlaygroundConfig
-from drawme.imaging import NotAnImage
+from drawme.imaging import ImageCode
 from drawme.playground.chat import Playground
 from drawme.store import SqliteJobStore
 from tests.bot.conftest import TEST_ENV, HandWorker, RunningBot, photo_bytes
@@ -149,7 +150,7 @@ async def test_a_bad_upload_gets_the_bots_answer(playground: Playground, bot: Ru
         sent = await page.wait(lambda: page.messages("user"), "my file")
         assert sent[0]["document"]["name"] == "notes.txt"
         answer = await page.wait(lambda: page.messages(), "the bot's answer")
-        assert answer[0]["text"] == NotAnImage.user_message
+        assert answer[0]["text"] == texts.IMAGE_REFUSED[ImageCode.NOT_AN_IMAGE]
 
 
 async def test_an_album_of_two_is_photo_and_style(

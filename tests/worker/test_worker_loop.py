@@ -13,7 +13,17 @@ import pytest
 from PIL import Image
 
 from drawme.config import CommonConfig, EngineConfig, Limits
-from drawme.models import Blend, JobStatus, PaintParams, StoreUnavailable, StyleRef
+from drawme.imaging import ImageCode
+from drawme.models import (
+    Blend,
+    FailureCode,
+    JobStatus,
+    NoteCode,
+    PaintNote,
+    PaintParams,
+    StoreUnavailable,
+    StyleRef,
+)
 from drawme.painting import PaintOptions
 from drawme.store import SqliteJobStore, open_store
 from engine import worker as worker_module
@@ -79,13 +89,13 @@ async def test_unreadable_style_fails_with_the_users_message(config, store):
     worker, _ = make_worker(config, store)
     final = await worker.run_once()
     assert final.id == job.id and final.status == JobStatus.FAILED
-    assert final.error.startswith("That file is not a picture I can read")
+    assert final.error == ImageCode.NOT_AN_IMAGE
 
 
 async def test_unknown_preset_and_crashes_give_short_messages(config, store, caplog):
     unknown = await submit(store, style_preset="mona_lisa")
     worker, painter = make_worker(config, store)
-    assert (await worker.run_once()).error == worker_module.UNKNOWN_PRESET
+    assert (await worker.run_once()).error == FailureCode.UNKNOWN_PRESET
 
     crashing = await submit(store, user_id=2)
 
@@ -95,7 +105,7 @@ async def test_unknown_preset_and_crashes_give_short_messages(config, store, cap
     painter.paint = explode
     with caplog.at_level(logging.ERROR, logger="engine.worker"):
         final = await worker.run_once()
-    assert final.id == crashing.id and final.error == worker_module.GENERIC_ERROR
+    assert final.id == crashing.id and final.error == FailureCode.PAINT_ERROR
     assert "singular" not in final.error  # the traceback goes to the log, not to the user
     assert any(record.exc_info for record in caplog.records)
     assert unknown.id != crashing.id
@@ -108,13 +118,13 @@ async def test_out_of_memory_retries_once_smaller(config, store):
     final = await worker.run_once()
     assert final.id == job.id and final.status == JobStatus.DONE
     assert [options.size for options in painter.calls] == [100, 70]
-    assert "70 px" in final.note and "memory" in final.note
+    assert PaintNote.parse(final.note) == PaintNote(NoteCode.OOM_SHRUNK, 70)
 
     always = await submit(store, user_id=2, params=PaintParams(size=100))
     worker, painter = make_worker(config, store, out_of_memory_above=10)
     final = await worker.run_once()
     assert final.id == always.id and final.status == JobStatus.FAILED
-    assert final.error == worker_module.OUT_OF_MEMORY and len(painter.calls) == 2
+    assert final.error == FailureCode.OUT_OF_MEMORY and len(painter.calls) == 2
 
 
 async def test_losing_the_lease_discards_the_painting(config, store):
@@ -149,7 +159,7 @@ async def test_a_mix_whose_picture_is_gone_fails_in_words(config, store):
     await submit(store, params=PaintParams(size=64, mix=(StyleRef(image_id=987654),)))
     worker, _ = make_worker(config, store)
     final = await worker.run_once()
-    assert final.status == JobStatus.FAILED and final.error == worker_module.MISSING_INPUT
+    assert final.status == JobStatus.FAILED and final.error == FailureCode.MISSING_INPUT
 
 
 async def test_size_is_clamped_to_the_device(config):
@@ -175,7 +185,7 @@ async def test_a_job_larger_than_the_device_allows_is_painted_smaller(config, st
     worker, painter = make_worker(config, store)
     final = await worker.run_once()
     assert final.id == job.id and painter.calls[0].size == 512
-    assert "512 px" in final.note
+    assert PaintNote.parse(final.note) == PaintNote(NoteCode.SIZE_CAPPED, 512)
 
 
 async def test_a_full_store_hands_the_job_back_and_pauses(config, store, monkeypatch):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from drawme.config import EX_CONFIG, ConfigError, Sizes
-from drawme.models import PaintParams
+from drawme.models import NoteCode, PaintNote, PaintParams
 from engine import memory
 from engine.recipes import get_recipe
 from engine.worker import Worker, fitting_max_size
@@ -51,7 +51,7 @@ async def test_a_job_that_does_not_fit_its_style_scale_is_painted_smaller(config
     final = await worker.run_once()
     fits = memory.largest_size(worker.memory_budget, 4.0, memory.history_pairs(get_recipe("default")))
     assert final.id == job.id and painter.calls[0].size == fits < 512
-    assert f"{fits} px" in final.note
+    assert PaintNote.parse(final.note) == PaintNote(NoteCode.SIZE_CAPPED, fits)
 
 
 def test_the_worker_refuses_to_start_with_a_max_size_beyond_its_memory(tmp_path: Path) -> None:
