@@ -100,6 +100,7 @@ class Delivery:
         self._look_again: set[int] = set()  # chats skipped while their task was still sending
         self._waker: asyncio.Task | None = None  # runs the poll when the store signals a change
         self._due = float("inf")  # when something put off (a throttled edit, a retry) is due
+        self._sooner = asyncio.Event()  # _due moved earlier
         # Each job is delivered by one bot instance at a time: this one's name and lease.
         self.owner = config.instance_name
         self.lease_seconds = max(5.0, 10 * config.poll_seconds)
@@ -128,7 +129,16 @@ class Delivery:
         while True:
             try:
                 timeout = max(0.0, min(self.config.poll_seconds, self._due - self.clock()))
-                if await self.backend.wait_for_change(timeout) or self.clock() >= self._due:
+                self._sooner.clear()
+                change = asyncio.ensure_future(self.backend.wait_for_change(timeout))
+                sooner = asyncio.ensure_future(self._sooner.wait())
+                try:
+                    await asyncio.wait((change, sooner), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    change.cancel()
+                    sooner.cancel()
+                changed = change.done() and not change.cancelled() and change.result()
+                if changed or self.clock() >= self._due:
                     self._due = float("inf")
                     await poll.run(application)
             except Exception:  # the repeating poll still delivers; try again after a pause
@@ -137,7 +147,9 @@ class Delivery:
 
     def _come_back(self, at: float) -> None:
         """Something was put off until `at` (clock time): the waker polls then, not at the next tick."""
-        self._due = min(self._due, at)
+        if at < self._due:
+            self._due = at
+            self._sooner.set()  # the waker recomputes its timeout
 
     async def poll(self, context: ContextTypes.DEFAULT_TYPE) -> None:
         """JobQueue callback (and the store's wake-ups): start delivering to every chat that has
@@ -174,9 +186,14 @@ class Delivery:
                 self.shown[job.id] = Shown.of(claimed[job.id])
             by_chat.setdefault(job.chat_id, []).append(job)
         self._mine = set(claimed)
+        if not context.application.running:  # it stopped while we read: no new sends now
+            return
         for chat_id, chat_jobs in by_chat.items():
-            if chat_id in busy_chats or chat_id in self._sending:
+            if chat_id in self._sending:
                 self._look_again.add(chat_id)  # what changed for it is read when its task ends
+                continue
+            if chat_id in busy_chats:  # its task ended while we read: what we read may be stale
+                self._again = True
                 continue
             # Application.create_task: PTB awaits these at shutdown, so no send is cut short.
             task = context.application.create_task(
