@@ -144,7 +144,7 @@ def _config(application: BotApplication) -> BotConfig:
 
 
 async def _post_init(application: BotApplication) -> None:
-    """Open the store if we own it, register the command menu, start polling the store."""
+    """Open the store if we own it, register the command menu, poll the store (and wake on its changes)."""
     config = _config(application)
     handle_loop_exceptions()
     set_aside_old_state(config)
@@ -163,13 +163,15 @@ async def _post_init(application: BotApplication) -> None:
     await application.bot.set_my_commands([BotCommand(name, about) for name, about in texts.COMMANDS])
     delivery: Delivery = svc.delivery
     # Several instances may overlap only to be skipped by Delivery's own busy flag (no scheduler warnings).
-    application.job_queue.run_repeating(
+    poll = application.job_queue.run_repeating(
         delivery.poll,
         interval=config.poll_seconds,
         first=0.0,
         name="delivery",
         job_kwargs={"max_instances": 3, "coalesce": True},
     )
+    # The store's change signals run that poll at once; the repeating poll stays as the fallback.
+    delivery.start_waking(poll, application)
     log.info("bot started", extra={"event": "start"})
 
 

@@ -1,10 +1,12 @@
 """Telling users how their paintings are doing: one status message per job, edited as it goes, then
 the painting itself.
 
-The JobQueue calls `Delivery.poll` every `BotConfig.poll_seconds`. It reads the store's undelivered
-jobs and hands each chat's jobs to its own task, so a slow upload or a refused call in one chat never
-holds up another. Per job, the status message is edited at most once per `edit_interval` and only
-when the content changes (Telegram refuses "message is not modified" and rate-limits eager editors).
+The JobQueue calls `Delivery.poll` every `BotConfig.poll_seconds` (the fallback), and `start_waking`'s task
+calls it at once when the store signals a change (PostgreSQL: LISTEN/NOTIFY from any machine; SQLite:
+only this process's own commits). It reads the store's undelivered jobs and hands each chat's jobs
+to its own task, so a slow upload or a refused call in one chat never holds up another. Per job,
+the status message is edited at most once per `edit_interval` and only when the content changes
+(Telegram refuses "message is not modified" and rate-limits eager editors).
 
 Each Telegram error means something for that job alone (see `_deliver_safely`): a 429 pauses that
 chat for `retry_after`; a timeout or network error retries that job later with backoff; a user who
@@ -15,6 +17,7 @@ nothing more. The job stays undelivered until `mark_delivered` succeeds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -24,6 +27,8 @@ from typing import TYPE_CHECKING
 from telegram import Bot, InputMediaPhoto
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.ext import Application
+from telegram.ext import Job as ScheduledJob
 
 from bot import keyboards, texts
 from bot.flood import retry_seconds
@@ -95,6 +100,11 @@ class Delivery:
         self._chat_retry_at: dict[int, float] = {}  # chat -> when Telegram lets us send again
         self._sending: dict[int, asyncio.Task] = {}  # chat -> its delivery task of an earlier tick
         self._busy = False
+        self._again = False  # a poll came while one was reading: read once more
+        self._look_again: set[int] = set()  # chats skipped while their task was still sending
+        self._waker: asyncio.Task | None = None  # runs the poll when the store signals a change
+        self._due = float("inf")  # when something put off (a throttled edit, a retry) is due
+        self._sooner = asyncio.Event()  # _due moved earlier
         # Each job is delivered by one bot instance at a time: this one's name and lease.
         self.owner = config.instance_name
         self.lease_seconds = max(5.0, 10 * config.poll_seconds)
@@ -107,48 +117,104 @@ class Delivery:
         await self.backend.save_display(job_id, shown.display())
 
     async def release(self) -> None:
-        """Stopping cleanly: other instances may take over this one's jobs at once."""
+        """Stopping cleanly: no more wake-ups; other instances may take over this one's jobs at once."""
+        if self._waker is not None:
+            self._waker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._waker
         await self.backend.release_deliveries(self.owner)
 
+    def start_waking(self, poll: ScheduledJob, application: Application) -> None:
+        """Run `poll` (the JobQueue's repeating job) as soon as the store signals a change, so
+        progress and results go out at once instead of at the next tick; `release` stops it."""
+        self._waker = asyncio.create_task(self._wake_on_changes(poll, application), name="delivery:wake")
+
+    async def _wake_on_changes(self, poll: ScheduledJob, application: Application) -> None:
+        while True:
+            try:
+                timeout = max(0.0, min(self.config.poll_seconds, self._due - self.clock()))
+                self._sooner.clear()
+                change = asyncio.ensure_future(self.backend.wait_for_change(timeout))
+                sooner = asyncio.ensure_future(self._sooner.wait())
+                try:
+                    await asyncio.wait((change, sooner), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    change.cancel()
+                    sooner.cancel()
+                changed = change.done() and not change.cancelled() and change.result()
+                if changed or self.clock() >= self._due:
+                    self._due = float("inf")
+                    await poll.run(application)
+            except Exception:  # the repeating poll still delivers; try again after a pause
+                log.warning("delivery wake-up failed", exc_info=True)
+                await asyncio.sleep(self.config.poll_seconds)
+
+    def _come_back(self, at: float) -> None:
+        """Something was put off until `at` (clock time): the waker polls then, not at the next tick."""
+        if at < self._due:
+            self._due = at
+            self._sooner.set()  # the waker recomputes its timeout
+
     async def poll(self, context: BotContext) -> None:
-        """JobQueue callback: start delivering to every chat that has undelivered jobs."""
-        if self._busy or not context.application.running:  # still reading, or shutting down
+        """JobQueue callback (and the store's wake-ups): start delivering to every chat that has
+        undelivered jobs. A call while one is reading is not lost: that one reads once more."""
+        if not context.application.running:  # shutting down
+            return
+        if self._busy:
+            self._again = True
             return
         self._busy = True
+        try:
+            self._again = True
+            while self._again and context.application.running:
+                self._again = False
+                await self._poll_once(context)
+        finally:
+            self._busy = False
+
+    async def _poll_once(self, context: BotContext) -> None:
         # Chats still being delivered to since an earlier tick are skipped; the others had no
         # task running when the store is read below, so what it says about them is current.
         busy_chats = set(self._sending)
-        try:
-            jobs = await self.backend.undelivered()
-            health.beat(self.config.common, "bot", undelivered=len(jobs))
-            # One replay of the queue for all waiting jobs, not one per job: the poll stays cheap.
-            queue = await self.backend.positions() if any(j.status is JobStatus.QUEUED for j in jobs) else {}
-            # Only the jobs no other bot instance is delivering (one transaction for all of them).
-            claimed = await self.backend.claim_deliveries(
-                self.owner, [j.id for j in jobs], self.lease_seconds
+        jobs = await self.backend.undelivered()
+        health.beat(self.config.common, "bot", undelivered=len(jobs))
+        # One replay of the queue for all waiting jobs, not one per job: the poll stays cheap.
+        queue = await self.backend.positions() if any(j.status is JobStatus.QUEUED for j in jobs) else {}
+        # Only the jobs no other bot instance is delivering (one transaction for all of them).
+        claimed = await self.backend.claim_deliveries(self.owner, [j.id for j in jobs], self.lease_seconds)
+        by_chat: dict[int, list[Job]] = {}
+        for job in jobs:
+            if job.id not in claimed:
+                continue
+            if job.id not in self._mine or job.id not in self.shown:  # new to us: as recorded
+                self.shown[job.id] = Shown.of(claimed[job.id])
+            by_chat.setdefault(job.chat_id, []).append(job)
+        self._mine = set(claimed)
+        if not context.application.running:  # it stopped while we read: no new sends now
+            return
+        for chat_id, chat_jobs in by_chat.items():
+            if chat_id in self._sending:
+                self._look_again.add(chat_id)  # what changed for it is read when its task ends
+                continue
+            if chat_id in busy_chats:  # its task ended while we read: what we read may be stale
+                self._again = True
+                continue
+            # Application.create_task: PTB awaits these at shutdown, so no send is cut short.
+            task = context.application.create_task(
+                self._deliver_chat(context.bot, chat_id, chat_jobs, queue), name=f"deliver:{chat_id}"
             )
-            by_chat: dict[int, list[Job]] = {}
-            for job in jobs:
-                if job.id not in claimed:
-                    continue
-                if job.id not in self._mine or job.id not in self.shown:  # new to us: as recorded
-                    self.shown[job.id] = Shown.of(claimed[job.id])
-                by_chat.setdefault(job.chat_id, []).append(job)
-            self._mine = set(claimed)
-            for chat_id, chat_jobs in by_chat.items():
-                if chat_id in busy_chats or chat_id in self._sending:
-                    continue
-                # Application.create_task: PTB awaits these at shutdown, so no send is cut short.
-                task = context.application.create_task(
-                    self._deliver_chat(context.bot, chat_id, chat_jobs, queue), name=f"deliver:{chat_id}"
-                )
-                self._sending[chat_id] = task
-                task.add_done_callback(lambda _, chat=chat_id: self._sending.pop(chat, None))
-            current = {job.id for job in jobs}
-            for job_id in [job_id for job_id in self.shown if job_id not in current]:
-                del self.shown[job_id]
-        finally:
-            self._busy = False
+            self._sending[chat_id] = task
+            task.add_done_callback(lambda _, chat=chat_id: self._chat_done(context, chat))
+        current = {job.id for job in jobs}
+        for job_id in [job_id for job_id in self.shown if job_id not in current]:
+            del self.shown[job_id]
+
+    def _chat_done(self, context: BotContext, chat_id: int) -> None:
+        """A chat's task ended; if a poll skipped that chat meanwhile, look again now."""
+        self._sending.pop(chat_id, None)
+        if chat_id in self._look_again and context.application.running:
+            self._look_again.discard(chat_id)
+            context.application.create_task(self.poll(context), name="delivery:again")
 
     async def _deliver_chat(
         self, bot: Bot, chat_id: int, jobs: list[Job], queue: dict[int, QueueInfo]
@@ -159,6 +225,7 @@ class Delivery:
                 await self._settle_unreachable(job)
                 continue
             if self.clock() < self._chat_retry_at.get(chat_id, float("-inf")):
+                self._come_back(self._chat_retry_at[chat_id])
                 return  # Telegram asked us to leave this chat alone for a while
             await self._deliver_safely(bot, job, queue)
 
@@ -168,6 +235,7 @@ class Delivery:
         if shown.message_id is None and job.status_message_id != shown.lost_message_id:
             shown.message_id = job.status_message_id
         if self.clock() < shown.retry_at:
+            self._come_back(shown.retry_at)
             return
         try:
             await self._deliver(bot, job, shown, queue)
@@ -254,6 +322,7 @@ class Delivery:
         if shown.stale:  # superseded status messages left by a crash: remove them first
             await self._clear_stale(bot, job, shown)
         if self.clock() - shown.edited_at < self.config.edit_interval:
+            self._come_back(shown.edited_at + self.config.edit_interval)
             return
         try:
             data = await self.backend.get_preview(job.id) if new_preview else None
