@@ -172,20 +172,21 @@ async def size_button(update: Update, context: BotContext) -> None:
 
 async def colors(update: Update, context: BotContext) -> None:
     """Toggle keep-my-colours (luminance-only transfer)."""
-    backend = services(context).backend
-    settings = await backend.get_settings(update.effective_user.id)
-    settings = replace(settings, preserve_colors=not settings.preserve_colors)
-    await backend.save_settings(update.effective_user.id, settings)
-    await update.message.reply_text(texts.COLORS_ON if settings.preserve_colors else texts.COLORS_OFF)
+    await _toggle(update, context, "preserve_colors", texts.COLORS_ON, texts.COLORS_OFF)
 
 
 async def faces(update: Update, context: BotContext) -> None:
     """Toggle protect-faces (on by default): faces kept close to the photo, or painted over."""
+    await _toggle(update, context, "protect_faces", texts.FACES_ON, texts.FACES_OFF)
+
+
+async def _toggle(update: Update, context: BotContext, setting: str, on: str, off: str) -> None:
+    """Flip one on/off user setting, save it, and say which way it now stands."""
     backend = services(context).backend
     settings = await backend.get_settings(update.effective_user.id)
-    settings = replace(settings, protect_faces=not settings.protect_faces)
-    await backend.save_settings(update.effective_user.id, settings)
-    await update.message.reply_text(texts.FACES_ON if settings.protect_faces else texts.FACES_OFF)
+    now_on = not getattr(settings, setting)
+    await backend.save_settings(update.effective_user.id, replace(settings, **{setting: now_on}))
+    await update.message.reply_text(on if now_on else off)
 
 
 async def status(update: Update, context: BotContext) -> None:

@@ -208,16 +208,7 @@ async def result_action(update: Update, context: BotContext) -> None:
         markup = keyboards.mix_presets(job.id)
         await context.bot.send_message(job.chat_id, texts.PICK_MIX, reply_markup=markup)
     else:
-        await queue_painting(
-            context,
-            job.user_id,
-            job.chat_id,
-            job.content_image_id,
-            style_preset=job.style_preset,
-            style_image_id=job.style_image_id,
-            params=_variation(job.params, action),
-            origin=update.update_id,
-        )
+        await _repaint(context, job, _variation(job.params, action), origin=update.update_id)
 
 
 async def mix_chosen(update: Update, context: BotContext) -> None:
@@ -247,6 +238,18 @@ async def _queue_mix(
         await context.bot.send_message(job.chat_id, texts.EXPIRED)
         return
     params = replace(job.params, mix=(style,), mix_blend=(0.5, 0.5))
+    await _repaint(context, job, params, origin=origin, conversation=DECIDED)
+
+
+async def _repaint(
+    context: BotContext,
+    job: Job,
+    params: PaintParams,
+    *,
+    origin: int | None,
+    conversation: Conversation | None = None,
+) -> None:
+    """A new job on `job`'s own pictures with other `params`: no re-upload."""
     await queue_painting(
         context,
         job.user_id,
@@ -256,7 +259,7 @@ async def _queue_mix(
         style_image_id=job.style_image_id,
         params=params,
         origin=origin,
-        conversation=DECIDED,
+        conversation=conversation,
     )
 
 
