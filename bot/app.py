@@ -23,6 +23,7 @@ from telegram.ext import (
 from bot import commands, conversation, flood, keyboards, texts
 from bot.context import CONTEXT_TYPES, BotApplication, BotContext, Services, services
 from bot.delivery import Delivery
+from bot.i18n import languages, words, words_for
 from bot.inbox import DurableUpdateQueue, Inbox
 from bot.uploads import PICTURES
 from drawme.backend import JobBackend
@@ -160,7 +161,7 @@ async def _post_init(application: BotApplication) -> None:
     queue.inbox = inbox
     application.update_processor.handled = inbox.done
     await queue.replay(application.bot)
-    await application.bot.set_my_commands([BotCommand(name, about) for name, about in texts.COMMANDS])
+    await set_commands(application)
     delivery: Delivery = svc.delivery
     # Several instances may overlap only to be skipped by Delivery's own busy flag (no scheduler warnings).
     poll = application.job_queue.run_repeating(
@@ -173,6 +174,16 @@ async def _post_init(application: BotApplication) -> None:
     # The store's change signals run that poll at once; the repeating poll stays as the fallback.
     delivery.start_waking(poll, application)
     log.info("bot started", extra={"event": "start"})
+
+
+async def set_commands(application: BotApplication) -> None:
+    """The command menu in every language we speak: English for everyone, then each other language
+    for users whose Telegram is set to it."""
+    for language in languages():
+        w = words_for(language)
+        menu = [BotCommand(name, w(about)) for name, about in texts.COMMANDS]
+        default = language == languages()[0]
+        await application.bot.set_my_commands(menu, language_code=None if default else language)
 
 
 async def _post_shutdown(application: BotApplication) -> None:
@@ -193,7 +204,7 @@ async def error_handler(update: object, context: BotContext) -> None:
     log.error("unhandled error", exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat is not None:
         try:
-            await context.bot.send_message(update.effective_chat.id, texts.ERROR)
+            await context.bot.send_message(update.effective_chat.id, words(update)(texts.ERROR))
         except Exception:  # telling the user is best effort; the error is already logged
             log.warning("could not report the error to the user")
 

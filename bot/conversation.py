@@ -16,6 +16,7 @@ from telegram.constants import ChatAction
 
 from bot import keyboards, texts
 from bot.context import BotContext, services
+from bot.i18n import Words, words
 from bot.jobs import queue_painting
 from bot.uploads import receive_picture
 from drawme.imaging import ImageError
@@ -39,6 +40,7 @@ async def picture(update: Update, context: BotContext) -> None:
 
 
 async def _take_picture(message: Message, context: BotContext, origin: int | None) -> None:
+    w = words(message)
     backend = services(context).backend
     user_id, chat_id = message.from_user.id, message.chat_id
     conversation = await backend.get_conversation(user_id)
@@ -51,18 +53,19 @@ async def _take_picture(message: Message, context: BotContext, origin: int | Non
         # A new photo is remembered as waiting in the same transaction that stores it.
         stored = await receive_picture(context, message, None if waiting else WAITING)
     except ImageError as refused:
-        await message.reply_text(texts.image_refused(refused))
+        await message.reply_text(texts.image_refused(w, refused))
         return
     if conversation.pending_mix is not None:  # "Mix with another style", then this picture
         job = await backend.get(conversation.pending_mix)
         if job is not None and job.user_id == user_id:
-            await _queue_mix(context, job, StyleRef(image_id=stored.id), origin=origin)
+            await _queue_mix(w, context, job, StyleRef(image_id=stored.id), origin=origin)
             return
         conversation = Conversation(pending_photo=stored.id)  # that painting is gone: a new photo
         await backend.save_conversation(user_id, conversation)
     # The waiting photo itself again (resent, or handled again after a crash) simply keeps waiting.
     if conversation.pending_photo not in (None, stored.id):
         await queue_painting(
+            w,
             context,
             user_id,
             chat_id,
@@ -74,6 +77,7 @@ async def _take_picture(message: Message, context: BotContext, origin: int | Non
         return
     if conversation.pending_preset in PRESETS:
         await queue_painting(
+            w,
             context,
             user_id,
             chat_id,
@@ -84,8 +88,10 @@ async def _take_picture(message: Message, context: BotContext, origin: int | Non
         )
         return
     busy = bool(await backend.jobs_of(user_id, active_only=True))
-    intro = texts.GOT_PHOTO_WHILE_BUSY if busy else texts.GOT_PHOTO
-    await message.reply_text(f"{intro}\n{texts.SEND_STYLE_HINT}", reply_markup=keyboards.presets(stored.id))
+    intro = w(texts.GOT_PHOTO_WHILE_BUSY if busy else texts.GOT_PHOTO)
+    await message.reply_text(
+        f"{intro}\n{w(texts.SEND_STYLE_HINT)}", reply_markup=keyboards.presets(w, stored.id)
+    )
 
 
 def _collect_album_part(update_id: int, message: Message, context: BotContext) -> None:
@@ -125,18 +131,20 @@ async def _decide_album(parts: list[Message], context: BotContext, origin: int) 
     if len(parts) == 1:
         await _take_picture(parts[0], context, origin)
         return
+    w = words(parts[0])
     if len(parts) > 2:
-        await parts[0].reply_text(texts.ALBUM_TOO_MANY.format(count=len(parts)))
+        await parts[0].reply_text(w.plural(texts.ALBUM_TOO_MANY, len(parts)))
         return
     stored = []
     for index, part in enumerate(parts):
         try:
             stored.append(await receive_picture(context, part))
         except ImageError as refused:
-            await part.reply_text(f"{texts.ALBUM_PART[index]}: {texts.image_refused(refused)}")
+            await part.reply_text(w(texts.ALBUM_PART[index], reason=texts.image_refused(w, refused)))
             return
     first = parts[0]
     await queue_painting(
+        w,
         context,
         first.from_user.id,
         first.chat_id,
@@ -150,26 +158,27 @@ async def _decide_album(parts: list[Message], context: BotContext, origin: int) 
 async def preset_chosen(update: Update, context: BotContext) -> None:
     """A tap on a painting (`p:<preset>:<image id>`): paint that photo, or remember it for the next one."""
     query = update.callback_query
-    preset_id, image_id = keyboards.fields(query.data)
+    w = words(update)
+    preset_id, image_id, _ = keyboards.fields(query.data)
     if preset_id not in PRESETS or not image_id.isdigit():
-        await query.answer(texts.STALE_BUTTON)
+        await query.answer(w(texts.STALE_BUTTON))
         return
-    await query.answer(keyboards.preset_label(preset_id))
+    await query.answer(texts.preset_label(w, preset_id))
     user_id, chat_id = query.from_user.id, update.effective_chat.id
     backend = services(context).backend
     conversation = await backend.get_conversation(user_id)
     content_id = int(image_id) or conversation.pending_photo
     if not content_id:
         await backend.save_conversation(user_id, Conversation(pending_preset=preset_id))
-        await context.bot.send_message(
-            chat_id, texts.PICK_STYLE_FIRST_PHOTO.format(title=PRESETS[preset_id].title)
-        )
+        title = texts.preset_title(w, preset_id)
+        await context.bot.send_message(chat_id, w(texts.PICK_STYLE_FIRST_PHOTO, title=title))
         return
     image = await backend.get_image(content_id)
     if image is None or image.owner_id != user_id:
-        await context.bot.send_message(chat_id, texts.EXPIRED)
+        await context.bot.send_message(chat_id, w(texts.EXPIRED))
         return
     await queue_painting(
+        w,
         context,
         user_id,
         chat_id,
@@ -180,68 +189,81 @@ async def preset_chosen(update: Update, context: BotContext) -> None:
     )
 
 
-async def result_action(update: Update, context: BotContext) -> None:
-    """A button under a painting (`r:<action>:<job id>`): a variation, another style, or the PNG."""
+async def _answer_job_button(
+    update: Update, context: BotContext, job_id: str, owner: str, toast: str | None = None
+) -> Job | None:
+    """Answer a tap on a job's button first (PTB's advice: the spinner stops at once), from what the
+    button carries; then the job it names, if it is still there and the tapper's own, else None
+    (and the user is told why)."""
     query = update.callback_query
-    action, job_id = keyboards.fields(query.data)
-    backend = services(context).backend
-    job = await backend.get(int(job_id)) if job_id.isdigit() and action in keyboards.RESULT_ACTIONS else None
+    w = words(update)
+    if not job_id.isdigit():
+        await query.answer(w(texts.STALE_BUTTON))
+        return None
+    if owner and owner != str(query.from_user.id):
+        await query.answer(w(texts.NOT_YOURS), show_alert=True)
+        return None
+    await query.answer(toast)
+    job = await services(context).backend.get(int(job_id))
+    if job is None or job.user_id != query.from_user.id:  # purged or forgotten; or an old button
+        await context.bot.send_message(
+            update.effective_chat.id, w(texts.STALE_BUTTON if job is None else texts.NOT_YOURS)
+        )
+        return None
+    return job
+
+
+async def result_action(update: Update, context: BotContext) -> None:
+    """A button under a painting (`r:<action>:<job id>:<owner>`): a variation, another style, the PNG."""
+    action, job_id, owner = keyboards.fields(update.callback_query.data)
+    if action not in keyboards.RESULT_ACTIONS:
+        job_id = ""  # forged or from a future version: expired
+    job = await _answer_job_button(update, context, job_id, owner)
     if job is None:
-        await query.answer(texts.STALE_BUTTON)
         return
-    if job.user_id != query.from_user.id:
-        await query.answer(texts.NOT_YOURS, show_alert=True)
-        return
-    await query.answer()
+    w = words(update)
+    backend = services(context).backend
     if action == "full":
-        await _send_full_resolution(job, context)
+        await _send_full_resolution(w, job, context)
     elif await backend.get_image(job.content_image_id) is None:
-        await context.bot.send_message(job.chat_id, texts.EXPIRED)  # removed by retention or /forget
+        await context.bot.send_message(job.chat_id, w(texts.EXPIRED))  # removed by retention or /forget
     elif action == "another":
         await backend.save_conversation(job.user_id, Conversation(pending_photo=job.content_image_id))
         await context.bot.send_message(
-            job.chat_id, texts.PICK_ANOTHER, reply_markup=keyboards.presets(job.content_image_id)
+            job.chat_id, w(texts.PICK_ANOTHER), reply_markup=keyboards.presets(w, job.content_image_id)
         )
     elif action == "mix":
         # A preset button below, or a picture: the next one sent is mixed in.
         await backend.save_conversation(job.user_id, Conversation(pending_mix=job.id))
-        markup = keyboards.mix_presets(job.id)
-        await context.bot.send_message(job.chat_id, texts.PICK_MIX, reply_markup=markup)
+        await context.bot.send_message(
+            job.chat_id, w(texts.PICK_MIX), reply_markup=keyboards.mix_presets(w, job)
+        )
     else:
-        await _repaint(context, job, _variation(job.params, action), origin=update.update_id)
+        await _repaint(w, context, job, _variation(job.params, action), origin=update.update_id)
 
 
 async def mix_chosen(update: Update, context: BotContext) -> None:
-    """A tap on a painting to mix in (`x:<preset>:<job id>`): repaint that job half and half with it."""
-    query = update.callback_query
-    preset_id, job_id = keyboards.fields(query.data)
-    job = (
-        await services(context).backend.get(int(job_id))
-        if job_id.isdigit() and preset_id in PRESETS
-        else None
-    )
-    if job is None:
-        await query.answer(texts.STALE_BUTTON)
-        return
-    if job.user_id != query.from_user.id:
-        await query.answer(texts.NOT_YOURS, show_alert=True)
-        return
-    await query.answer(keyboards.preset_label(preset_id))
-    await _queue_mix(context, job, StyleRef(preset=preset_id), origin=update.update_id)
+    """A tap on a painting to mix in (`x:<preset>:<job id>:<owner>`): repaint that job half and half."""
+    preset_id, job_id, owner = keyboards.fields(update.callback_query.data)
+    if preset_id not in PRESETS:
+        job_id = ""
+    label = texts.preset_label(words(update), preset_id)
+    job = await _answer_job_button(update, context, job_id, owner, toast=label)
+    if job is not None:
+        await _queue_mix(words(update), context, job, StyleRef(preset=preset_id), origin=update.update_id)
 
 
-async def _queue_mix(
-    context: BotContext, job: Job, style: StyleRef, *, origin: int | None
-) -> None:
+async def _queue_mix(w: Words, context: BotContext, job: Job, style: StyleRef, *, origin: int | None) -> None:
     """Repaint `job` half and half with its own style and `style`; a pending mix is settled with it."""
     if await services(context).backend.get_image(job.content_image_id) is None:
-        await context.bot.send_message(job.chat_id, texts.EXPIRED)
+        await context.bot.send_message(job.chat_id, w(texts.EXPIRED))
         return
     params = replace(job.params, mix=(style,), mix_blend=(0.5, 0.5))
-    await _repaint(context, job, params, origin=origin, conversation=DECIDED)
+    await _repaint(w, context, job, params, origin=origin, conversation=DECIDED)
 
 
 async def _repaint(
+    w: Words,
     context: BotContext,
     job: Job,
     params: PaintParams,
@@ -251,6 +273,7 @@ async def _repaint(
 ) -> None:
     """A new job on `job`'s own pictures with other `params`: no re-upload."""
     await queue_painting(
+        w,
         context,
         job.user_id,
         job.chat_id,
@@ -284,12 +307,12 @@ def _variation(params: PaintParams, action: str) -> PaintParams:
     return replace(params, preserve_colors=not params.preserve_colors)
 
 
-async def _send_full_resolution(job: Job, context: BotContext) -> None:
+async def _send_full_resolution(w: Words, job: Job, context: BotContext) -> None:
     painting = await services(context).backend.get_result(job.id)
     if painting is None:
-        await context.bot.send_message(job.chat_id, texts.EXPIRED)
+        await context.bot.send_message(job.chat_id, w(texts.EXPIRED))
         return
     await context.bot.send_chat_action(job.chat_id, ChatAction.UPLOAD_DOCUMENT)
     await context.bot.send_document(
-        job.chat_id, painting, filename=f"drawme-{job.id}.png", caption=texts.FULL_RES_CAPTION
+        job.chat_id, painting, filename=f"drawme-{job.id}.png", caption=w(texts.FULL_RES_CAPTION)
     )

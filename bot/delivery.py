@@ -32,6 +32,7 @@ from telegram.ext import Job as ScheduledJob
 
 from bot import keyboards, texts
 from bot.flood import retry_seconds
+from bot.i18n import Words, words_for
 from drawme import health
 from drawme.backend import JobBackend
 from drawme.config import BotConfig
@@ -64,6 +65,7 @@ class Shown:
     result_message_id: int | None = None  # sent, but mark_delivered has not succeeded yet
     lost_message_id: int | None = None  # a status message the user deleted; never edit it again
     stale: tuple[int, ...] = ()  # superseded status messages still to delete
+    words: Words | None = None  # the user's language, looked up once per job
 
     @classmethod
     def of(cls, display: Display) -> Shown:
@@ -238,7 +240,9 @@ class Delivery:
             self._come_back(shown.retry_at)
             return
         try:
-            await self._deliver(bot, job, shown, queue)
+            if shown.words is None:  # the language the user asked in (bot.jobs.queue_painting keeps it)
+                shown.words = words_for((await self.backend.get_settings(job.user_id)).language)
+            await self._deliver(bot, job, shown, shown.words, queue)
             shown.failures = 0
         except IllegalTransition as moved:  # it changed meanwhile (e.g. cancelled): next tick sees it
             log.info("job moved on while delivering: %s", moved, extra={"job_id": job.id})
@@ -295,18 +299,18 @@ class Delivery:
         shown.failures += 1
         shown.retry_at = self.clock() + min(MAX_BACKOFF, 2.0 ** (shown.failures - 1))
 
-    async def _deliver(self, bot: Bot, job: Job, shown: Shown, queue: dict[int, QueueInfo]) -> None:
+    async def _deliver(self, bot: Bot, job: Job, shown: Shown, w: Words, queue: dict[int, QueueInfo]) -> None:
         if job.status is JobStatus.DONE:
-            await self._send_result(bot, job, shown)
+            await self._send_result(bot, job, shown, w)
         elif job.status is JobStatus.FAILED:
-            await self._finish(bot, job, shown, texts.FAILED.format(error=texts.failure(job)))
+            await self._finish(bot, job, shown, w(texts.FAILED, error=texts.failure(w, job)))
         elif job.status is JobStatus.CANCELLED:
-            await self._finish(bot, job, shown, texts.CANCELLED)
+            await self._finish(bot, job, shown, w(texts.CANCELLED))
         elif job.status is JobStatus.QUEUED:
             info = queue.get(job.id) or await self.backend.position(job.id)  # queued since the replay
-            await self._show(bot, job, shown, texts.queued(info))
+            await self._show(bot, job, shown, texts.queued(w, info))
         elif job.status is JobStatus.RUNNING:
-            await self._show(bot, job, shown, texts.painting(job.progress), job.progress.preview_key)
+            await self._show(bot, job, shown, texts.painting(w, job.progress), job.progress.preview_key)
 
     async def _show(self, bot: Bot, job: Job, shown: Shown, text: str, preview: str | None = None) -> None:
         """Bring the status message up to date: throttled, and only when something changed."""
@@ -384,20 +388,20 @@ class Delivery:
             return True
         return False
 
-    async def _send_result(self, bot: Bot, job: Job, shown: Shown) -> None:
+    async def _send_result(self, bot: Bot, job: Job, shown: Shown, w: Words) -> None:
         """Send the painting, then record it at once, so a retry or a restart never sends it twice."""
         if shown.result_message_id is None:
             painting = await self.backend.get_result(job.id)
             if painting is None:
                 log.error("finished job has no result file", extra={"job_id": job.id})
-                await self._finish(bot, job, shown, texts.FAILED.format(error=""))
+                await self._finish(bot, job, shown, w(texts.FAILED, error=""))
                 return
             await bot.send_chat_action(job.chat_id, ChatAction.UPLOAD_PHOTO)
             message = await bot.send_photo(
                 job.chat_id,
                 painting,
-                caption=texts.result_caption(job, keyboards.preset_label(job.style_preset)),
-                reply_markup=keyboards.result(job),
+                caption=texts.result_caption(w, job),
+                reply_markup=keyboards.result(w, job),
             )
             shown.result_message_id = message.message_id
             await self.backend.save_display(job.id, shown.display())  # sent: never again

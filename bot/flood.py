@@ -26,6 +26,7 @@ from telegram.error import RetryAfter
 from telegram.ext import AIORateLimiter, ApplicationHandlerStop, SimpleUpdateProcessor
 
 from bot import texts
+from bot.i18n import words
 
 if TYPE_CHECKING:  # bot.context imports this module
     from bot.context import BotContext
@@ -136,7 +137,7 @@ def guard(throttle: Callable[[BotContext], ChatThrottle]):
             return
         if verdict is Verdict.WARN:
             log.info("chat throttled", extra={"user_id": message.chat.id, "event": "throttle"})
-            await message.reply_text(texts.SLOW_DOWN)
+            await message.reply_text(words(update)(texts.SLOW_DOWN))
         raise ApplicationHandlerStop
 
     return check

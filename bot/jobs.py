@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from bot import texts
 from bot.context import BotContext, Services, services
+from bot.i18n import Words
 from drawme.config import Sizes
 from drawme.models import Conversation, Job, JobRequest, LimitExceeded, PaintParams, UserSettings
 
@@ -37,6 +38,7 @@ async def params_for(svc: Services, settings: UserSettings) -> PaintParams:
 
 
 async def queue_painting(
+    w: Words,
     context: BotContext,
     user_id: int,
     chat_id: int,
@@ -48,7 +50,8 @@ async def queue_painting(
     origin: int | None = None,
     conversation: Conversation | None = None,
 ) -> Job | None:
-    """Submit a job and post its one status message. A refused submit is explained; returns None.
+    """Submit a job and post its one status message, in the user's language (`w`, remembered for the
+    job's later messages). A refused submit is explained; returns None.
 
     `origin` is the update asking for it: handling that update again (after a crash) finds its job
     instead of making a second one. `conversation` is saved with the submit, in one transaction."""
@@ -70,14 +73,15 @@ async def queue_painting(
     except LimitExceeded as refusal:
         if conversation is not None:
             await svc.backend.save_conversation(user_id, conversation)
-        await context.bot.send_message(chat_id, texts.LIMIT.format(message=texts.refusal(refusal.refusal)))
+        await context.bot.send_message(chat_id, w(texts.LIMIT, message=texts.refusal(w, refusal.refusal)))
         return None
     if job.status_message_id is not None or job.delivered_at is not None:
         return job  # this update was handled before a crash: its status message exists
     log.info("job queued", extra={"job_id": job.id, "user_id": user_id, "size": params.size})
-    if style_preset and settings.last_preset != style_preset:
-        await svc.backend.save_settings(user_id, replace(settings, last_preset=style_preset))
-    text = texts.queued(await svc.backend.position(job.id))
+    remembered = replace(settings, last_preset=style_preset or settings.last_preset, language=w.language)
+    if remembered != settings:  # the delivery speaks the language the user asked in
+        await svc.backend.save_settings(user_id, remembered)
+    text = texts.queued(w, await svc.backend.position(job.id))
     status = await context.bot.send_message(chat_id, text)
     await svc.delivery.remember(job.id, status.message_id, text)
     return job

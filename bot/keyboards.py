@@ -1,8 +1,9 @@
 """Inline keyboards and their callback data.
 
 Callback data is short ASCII (Telegram allows 64 bytes) and carries everything a tap needs, e.g.
-`p:starry_night:42` (preset for content image 42) or `r:more:123` (more style, from job 123), so a
-button still works after a bot restart: no conversation state is needed to act on it.
+`p:starry_night:42` (preset for content image 42) or `r:more:123:7` (more style, from job 123 of user
+7), so a button still works after a bot restart: no conversation state is needed to act on it. Labels
+are in the user's language (`Words`); the data never is.
 """
 
 from __future__ import annotations
@@ -10,22 +11,23 @@ from __future__ import annotations
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot import texts
+from bot.i18n import Words
 from drawme.config import Sizes
 from drawme.models import Job, StyleRef
 from drawme.presets import PRESETS
 
 # Callback prefixes; the handlers register one CallbackQueryHandler per pattern.
 PRESET = "p"  # p:<preset_id>:<content_image_id, 0 = no photo yet>
-RESULT = "r"  # r:<action>:<job_id>
+RESULT = "r"  # r:<action>:<job_id>:<owner user id>
 WEIGHT = "w"  # w:<style|content|tv>:<up|down>  or  w:reset
 SIZE = "s"  # s:<small|medium|large>
 FORGET = "f"  # f:<yes|no>
-MIX = "x"  # x:<preset_id>:<job_id>: mix that job's painting with a preset
+MIX = "x"  # x:<preset_id>:<job_id>:<owner user id>: mix that job's painting with a preset
 
 # faces: repaint with face protection flipped; mix: pick a style to mix in; mixa/mixb: shift a two-style
 # mix toward its first or second style.
 RESULT_ACTIONS = ("more", "less", "colors", "another", "full", "faces", "mix", "mixa", "mixb")
-WEIGHT_NAMES = {"style": "🎨 Style", "content": "🖼 Photo", "tv": "🧽 Smoothness"}
+WEIGHT_NAMES = tuple(texts.WEIGHT_NAMES)  # style, content, tv
 
 
 def pattern(prefix: str) -> str:
@@ -33,90 +35,83 @@ def pattern(prefix: str) -> str:
     return rf"^{prefix}:"
 
 
-def fields(data: str) -> tuple[str, str]:
-    """The two fields after the prefix of `x:<first>:<second>`; missing ones are "" (forged data)."""
-    _, first, second, *_ = [*data.split(":"), "", ""]
-    return first, second
+def fields(data: str) -> tuple[str, str, str]:
+    """The fields after the prefix of `x:<first>:<second>[:<owner>]`; missing ones are "" (forged
+    data, or a button made before the owner was part of it)."""
+    _, first, second, owner, *_ = [*data.split(":"), "", "", ""]
+    return first, second, owner
 
 
-def preset_label(preset_id: str | None) -> str | None:
-    """ "Starry Night · Van Gogh" for a preset id; None for an unknown one."""
-    preset = PRESETS.get(preset_id) if preset_id else None
-    return f"{preset.title} · {preset.artist}" if preset else None
-
-
-def presets(content_image_id: int | None) -> InlineKeyboardMarkup:
+def presets(w: Words, content_image_id: int | None) -> InlineKeyboardMarkup:
     """The preset paintings, two per row; tapping one paints `content_image_id` in that style."""
     buttons = [
         InlineKeyboardButton(
-            preset_label(preset_id), callback_data=f"{PRESET}:{preset_id}:{content_image_id or 0}"
+            texts.preset_label(w, preset_id), callback_data=f"{PRESET}:{preset_id}:{content_image_id or 0}"
         )
         for preset_id in PRESETS
     ]
     return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
 
 
-def result(job: Job) -> InlineKeyboardMarkup:
-    """The buttons under a finished painting; each one queues a new job from the same inputs."""
-    colours = "✅ Keep my colours" if job.params.preserve_colors else "Keep my colours"
-    faces = "🙂 Paint my face over" if job.params.faces else "🙂 Protect my face"
+def result(w: Words, job: Job) -> InlineKeyboardMarkup:
+    """The buttons under a finished painting; each one queues a new job from the same inputs.
+    They carry the owner's id, so a tap by anyone else is answered before the store is asked."""
+
+    def button(label: str, action: str) -> InlineKeyboardButton:
+        return InlineKeyboardButton(label, callback_data=f"{RESULT}:{action}:{job.id}:{job.user_id}")
+
+    colours = texts.KEEP_COLOURS_ON if job.params.preserve_colors else texts.KEEP_COLOURS
+    faces = texts.PAINT_FACE_OVER if job.params.faces else texts.PROTECT_FACE
     rows = [
-        [
-            InlineKeyboardButton("➕ More style", callback_data=f"{RESULT}:more:{job.id}"),
-            InlineKeyboardButton("➖ Less style", callback_data=f"{RESULT}:less:{job.id}"),
-        ],
-        [
-            InlineKeyboardButton(colours, callback_data=f"{RESULT}:colors:{job.id}"),
-            InlineKeyboardButton(faces, callback_data=f"{RESULT}:faces:{job.id}"),
-        ],
-        [
-            InlineKeyboardButton("🎨 Another style", callback_data=f"{RESULT}:another:{job.id}"),
-            InlineKeyboardButton("🧪 Mix with another style", callback_data=f"{RESULT}:mix:{job.id}"),
-        ],
+        [button(w(texts.MORE_STYLE), "more"), button(w(texts.LESS_STYLE), "less")],
+        [button(w(colours), "colors"), button(w(faces), "faces")],
+        [button(w(texts.ANOTHER_STYLE), "another"), button(w(texts.MIX_STYLE), "mix")],
     ]
     if len(job.params.mix) == 1:  # a two-style mix: shift the blend either way
-        first = texts.style_label(StyleRef(preset=job.style_preset, image_id=job.style_image_id))
+        first = texts.style_label(w, StyleRef(preset=job.style_preset, image_id=job.style_image_id))
+        second = texts.style_label(w, job.params.mix[0])
         rows.append(
             [
-                InlineKeyboardButton(f"◀️ More {first}", callback_data=f"{RESULT}:mixa:{job.id}"),
-                InlineKeyboardButton(
-                    f"More {texts.style_label(job.params.mix[0])} ▶️", callback_data=f"{RESULT}:mixb:{job.id}"
-                ),
+                button(w(texts.MORE_FIRST, style=first), "mixa"),
+                button(w(texts.MORE_SECOND, style=second), "mixb"),
             ]
         )
-    rows.append([InlineKeyboardButton("⬇️ Full resolution", callback_data=f"{RESULT}:full:{job.id}")])
+    rows.append([button(w(texts.FULL_RESOLUTION), "full")])
     return InlineKeyboardMarkup(rows)
 
 
-def mix_presets(job_id: int) -> InlineKeyboardMarkup:
-    """The preset paintings to mix into job `job_id`'s painting, two per row."""
+def mix_presets(w: Words, job: Job) -> InlineKeyboardMarkup:
+    """The preset paintings to mix into `job`'s painting, two per row."""
     buttons = [
-        InlineKeyboardButton(preset_label(preset_id), callback_data=f"{MIX}:{preset_id}:{job_id}")
+        InlineKeyboardButton(
+            texts.preset_label(w, preset_id), callback_data=f"{MIX}:{preset_id}:{job.id}:{job.user_id}"
+        )
         for preset_id in PRESETS
     ]
     return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
 
 
-def weights() -> InlineKeyboardMarkup:
+def weights(w: Words) -> InlineKeyboardMarkup:
     """± for each weight, then Reset."""
     rows = [
         [
-            InlineKeyboardButton(f"{label} −", callback_data=f"{WEIGHT}:{name}:down"),
-            InlineKeyboardButton(f"{label} +", callback_data=f"{WEIGHT}:{name}:up"),
+            InlineKeyboardButton(w(texts.WEIGHT_DOWN, name=w(label)), callback_data=f"{WEIGHT}:{name}:down"),
+            InlineKeyboardButton(w(texts.WEIGHT_UP, name=w(label)), callback_data=f"{WEIGHT}:{name}:up"),
         ]
-        for name, label in WEIGHT_NAMES.items()
+        for name, label in texts.WEIGHT_NAMES.items()
     ]
-    rows.append([InlineKeyboardButton("↩️ Reset", callback_data=f"{WEIGHT}:reset")])
+    rows.append([InlineKeyboardButton(w(texts.WEIGHTS_RESET), callback_data=f"{WEIGHT}:reset")])
     return InlineKeyboardMarkup(rows)
 
 
-def sizes(available: Sizes, current: str) -> InlineKeyboardMarkup:
+def sizes(w: Words, available: Sizes, current: str) -> InlineKeyboardMarkup:
     """small / medium / large with their pixel sizes; the current one ticked."""
     return InlineKeyboardMarkup(
         [
             [
                 InlineKeyboardButton(
-                    f"{'✅ ' if name == current else ''}{name.capitalize()} · {px} px",
+                    ("✅ " if name == current else "")
+                    + w(texts.SIZE_BUTTON, name=texts.size_name(w, name), px=px),
                     callback_data=f"{SIZE}:{name}",
                 )
                 for name, px in available.as_dict().items()
@@ -125,12 +120,12 @@ def sizes(available: Sizes, current: str) -> InlineKeyboardMarkup:
     )
 
 
-def forget() -> InlineKeyboardMarkup:
+def forget(w: Words) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton("🗑 Yes, delete everything", callback_data=f"{FORGET}:yes"),
-                InlineKeyboardButton("Keep", callback_data=f"{FORGET}:no"),
+                InlineKeyboardButton(w(texts.FORGET_YES), callback_data=f"{FORGET}:yes"),
+                InlineKeyboardButton(w(texts.FORGET_NO), callback_data=f"{FORGET}:no"),
             ]
         ]
     )

@@ -1,9 +1,15 @@
-"""Every word the bot says to a user, in one place, so the tone stays consistent and easy to edit."""
+"""Every word the bot says to a user, in one place, so the tone stays consistent and easy to edit.
+
+The English sentences here are the catalogs' message ids (bot/i18n.py): `N_` marks one, `NP_` one with
+plural forms, and each is said in the user's language through a `Words` (`words(texts.X, name=…)`).
+After changing a sentence, `make catalogs` carries the change into every language's catalog.
+"""
 
 from __future__ import annotations
 
 import math
 
+from bot.i18n import N_, NP_, Words
 from drawme.imaging import MAX_PIXELS, MIN_SIDE, ImageCode, ImageError
 from drawme.models import (
     WEIGHT_MAX,
@@ -22,7 +28,7 @@ from drawme.models import (
 )
 from drawme.presets import PRESETS
 
-START = (
+START = N_(
     "Hi {name}! 👋 I paint your photos in the style of famous paintings.\n\n"
     "1. Send me a photo (a selfie works great).\n"
     "2. Pick a painting from the buttons — or send any picture to use as the style.\n"
@@ -32,7 +38,7 @@ START = (
     "/help lists everything I can do."
 )
 
-HELP = (
+HELP = N_(
     "How it works: send a photo, then pick a style (or send a second picture as the style).\n\n"
     "/styles — the paintings you can choose from\n"
     "/weights — more style, more photo, or smoother strokes\n"
@@ -43,45 +49,46 @@ HELP = (
     "/cancel — stop your current painting\n"
     "/forget — delete everything I keep about you\n\n"
     "Weights from the keyboard: /weights style=2 content=0.5 tv=0 "
-    f"(each between {WEIGHT_MIN:g} and {WEIGHT_MAX:g}; 1 is the default)."
+    "(each between {low} and {high}; 1 is the default)."
 )
 
 # The command menu registered with set_my_commands; /stats is deliberately absent (admins only).
 COMMANDS = (
-    ("start", "How it works"),
-    ("styles", "Paintings to choose from"),
-    ("weights", "Blend of style, photo and smoothness"),
-    ("size", "Painting size"),
-    ("colors", "Keep my photo's colours on/off"),
-    ("faces", "Protect faces on/off"),
-    ("status", "My paintings in progress"),
-    ("cancel", "Stop my painting"),
-    ("forget", "Delete everything about me"),
-    ("help", "All commands"),
+    ("start", N_("How it works")),
+    ("styles", N_("Paintings to choose from")),
+    ("weights", N_("Blend of style, photo and smoothness")),
+    ("size", N_("Painting size")),
+    ("colors", N_("Keep my photo's colours on/off")),
+    ("faces", N_("Protect faces on/off")),
+    ("status", N_("My paintings in progress")),
+    ("cancel", N_("Stop my painting")),
+    ("forget", N_("Delete everything about me")),
+    ("help", N_("All commands")),
 )
 
-GOT_PHOTO = "Got your photo ✅ Now pick a style:"
-GOT_PHOTO_WHILE_BUSY = (
+GOT_PHOTO = N_("Got your photo ✅ Now pick a style:")
+GOT_PHOTO_WHILE_BUSY = N_(
     "Got your photo ✅ This starts a new request — your painting in progress carries on.\nNow pick a style:"
 )
-SEND_STYLE_HINT = "…or send me any picture to use as the style."
-PICK_ANOTHER = "Pick another painting — or send me any picture to use as the style:"
-PICK_STYLE_FIRST_PHOTO = "Great choice: {title}. 🎨 Now send me your photo."
-UNKNOWN_TEXT = "Send me a photo to get started 📷 (or /help to see what I can do)."
-UNKNOWN_TEXT_WAITING = "Now send me a style picture, or tap one of the paintings above. 🎨"
-UNKNOWN_COMMAND = "I don't know that command. /help lists what I can do."
-ERROR = "Sorry, something went wrong on my side. 😕 Please try again in a moment."
-EXPIRED = "I no longer have that picture — please send it again. 📷"
-NOT_YOURS = "That button belongs to someone else's painting."
-STALE_BUTTON = "That button has expired."
+SEND_STYLE_HINT = N_("…or send me any picture to use as the style.")
+PICK_ANOTHER = N_("Pick another painting — or send me any picture to use as the style:")
+PICK_STYLE_FIRST_PHOTO = N_("Great choice: {title}. 🎨 Now send me your photo.")
+UNKNOWN_TEXT = N_("Send me a photo to get started 📷 (or /help to see what I can do).")
+UNKNOWN_TEXT_WAITING = N_("Now send me a style picture, or tap one of the paintings above. 🎨")
+UNKNOWN_COMMAND = N_("I don't know that command. /help lists what I can do.")
+ERROR = N_("Sorry, something went wrong on my side. 😕 Please try again in a moment.")
+EXPIRED = N_("I no longer have that picture — please send it again. 📷")
+NOT_YOURS = N_("That button belongs to someone else's painting.")
+STALE_BUTTON = N_("That button has expired.")
 
-TOO_BIG = (
+TOO_BIG = N_(
     "That file is {mb:.0f} MB, and I can only take files up to {limit} MB. "
     "Please send a smaller one — sending it as a photo (not a file) works too."
 )
-STICKER = "Stickers can't be painted. Please send a photo. 📷"
-NOT_STILL = "Animations and videos can't be painted. Please send a still photo."
-NOT_A_FILE_I_READ = "That file is not a picture I can read. Please send a JPEG, PNG or WebP photo."
+STICKER = N_("Stickers can't be painted. Please send a photo. 📷")
+NOT_STILL = N_("Animations and videos can't be painted. Please send a still photo.")
+NOT_A_FILE_I_READ = N_("That file is not a picture I can read. Please send a JPEG, PNG or WebP photo.")
+A_LOCATION = N_("Thanks, but I don't need a location 📍 — just send me a photo. 📷")
 # The answer to each kind of message that is not a picture; the first kind the message carries wins
 # (an animation also carries a document, so it comes first).
 NOT_A_PICTURE = {
@@ -89,117 +96,194 @@ NOT_A_PICTURE = {
     "video": NOT_STILL,
     "video_note": NOT_STILL,
     "sticker": STICKER,
-    "voice": "I can't paint a voice message 🎙 — but I'd love a photo. 📷",
-    "audio": "I can't paint music 🎵 — send me a photo instead. 📷",
-    "location": "Thanks, but I don't need a location 📍 — just send me a photo. 📷",
-    "venue": "Thanks, but I don't need a location 📍 — just send me a photo. 📷",
-    "contact": "I can't paint a contact card 👤 — send me a photo instead. 📷",
-    "poll": "I'll stay out of polls 🗳 — send me a photo to paint. 📷",
-    "dice": "Lucky you! 🎲 Now send me a photo to paint. 📷",
+    "voice": N_("I can't paint a voice message 🎙 — but I'd love a photo. 📷"),
+    "audio": N_("I can't paint music 🎵 — send me a photo instead. 📷"),
+    "location": A_LOCATION,
+    "venue": A_LOCATION,
+    "contact": N_("I can't paint a contact card 👤 — send me a photo instead. 📷"),
+    "poll": N_("I'll stay out of polls 🗳 — send me a photo to paint. 📷"),
+    "dice": N_("Lucky you! 🎲 Now send me a photo to paint. 📷"),
     "document": NOT_A_FILE_I_READ,
 }
-SLOW_DOWN = (
+SLOW_DOWN = N_(
     "Whoa, that's a lot at once! 🐢 I'll work on what I've got so far — "
     "please send the rest one at a time, in a few seconds."
 )
-NOT_A_PICTURE_OTHER = "I can only paint pictures. Send me a photo 📷 (or /help to see what I can do)."
-ALBUM_TOO_MANY = (
-    "That album has {count} pictures, but I need exactly two: your photo first, then the style. "
-    "Send an album of two, or the photo and the style one after the other."
+NOT_A_PICTURE_OTHER = N_("I can only paint pictures. Send me a photo 📷 (or /help to see what I can do).")
+ALBUM_TOO_MANY = NP_(
+    "That album has {n} picture, but I need exactly two: your photo first, then the style. "
+    "Send an album of two, or the photo and the style one after the other.",
+    "That album has {n} pictures, but I need exactly two: your photo first, then the style. "
+    "Send an album of two, or the photo and the style one after the other.",
 )
-ALBUM_PART = {0: "Your photo", 1: "The style picture"}
+ALBUM_PART = {0: N_("Your photo: {reason}"), 1: N_("The style picture: {reason}")}
 
-LIMIT = "I can't take that one yet: {message}"
-BANNED = "Sorry, you can't order paintings here any more."
-DAILY_QUOTA = "You have used all {allowed} paintings of your daily quota. It resets at 00:00 UTC, in {wait}."
-PER_USER = (
-    "You already have {count} paintings in progress (the limit is {allowed} at a time). "
-    "Please wait until one is done."
+LIMIT = N_("I can't take that one yet: {message}")
+BANNED = N_("Sorry, you can't order paintings here any more.")
+DAILY_QUOTA = NP_(
+    "You have used all {n} painting of your daily quota. It resets at 00:00 UTC, in {wait}.",
+    "You have used all {n} paintings of your daily quota. It resets at 00:00 UTC, in {wait}.",
 )
-PER_USER_NEXT = " Your next one should be ready in {wait}."
-QUEUE_FULL = (
+PER_USER = NP_(
+    "You already have {n} painting in progress (the limit is {allowed} at a time). "
+    "Please wait until one is done.",
+    "You already have {n} paintings in progress (the limit is {allowed} at a time). "
+    "Please wait until one is done.",
+)
+PER_USER_NEXT = N_(" Your next one should be ready in {wait}.")
+QUEUE_FULL = N_(
     "The painting queue is full right now ({count} waiting, the limit is {allowed}). "
     "Please try again in {wait}."
 )
-CRASHED = (
-    "This painting failed {attempts} times because the painter stopped unexpectedly. "
-    "Please try again, perhaps with a smaller size."
+CRASHED = NP_(
+    "This painting failed {n} time because the painter stopped unexpectedly. "
+    "Please try again, perhaps with a smaller size.",
+    "This painting failed {n} times because the painter stopped unexpectedly. "
+    "Please try again, perhaps with a smaller size.",
 )
 FAILURES = {
-    FailureCode.PAINT_ERROR: "Something went wrong while painting this one. Please try again in a moment.",
-    FailureCode.MISSING_INPUT: (
+    FailureCode.PAINT_ERROR: N_(
+        "Something went wrong while painting this one. Please try again in a moment."
+    ),
+    FailureCode.MISSING_INPUT: N_(
         "The picture for this painting is gone (perhaps deleted). Please send it again."
     ),
-    FailureCode.UNKNOWN_PRESET: "That painting style is no longer available. Please pick another one.",
-    FailureCode.OUT_OF_MEMORY: (
+    FailureCode.UNKNOWN_PRESET: N_("That painting style is no longer available. Please pick another one."),
+    FailureCode.OUT_OF_MEMORY: N_(
         "This painting needs more memory than the painter has. Please try a smaller /size."
     ),
 }
 NOTES = {
-    NoteCode.SIZE_CAPPED: "Painted at {size} px, the largest this painter makes.",
-    NoteCode.OOM_SHRUNK: "Painted at {size} px because the full size ran out of GPU memory.",
+    NoteCode.SIZE_CAPPED: N_("Painted at {size} px, the largest this painter makes."),
+    NoteCode.OOM_SHRUNK: N_("Painted at {size} px because the full size ran out of GPU memory."),
 }
 IMAGE_REFUSED = {
-    ImageCode.UNREADABLE: "That file could not be read as a picture.",
-    ImageCode.NOT_AN_IMAGE: "That file is not a picture I can read. Please send a JPEG, PNG or WebP photo.",
-    ImageCode.CORRUPT: "That picture looks damaged or cut off. Could you send it again?",
-    ImageCode.TOO_LARGE: (
+    ImageCode.UNREADABLE: N_("That file could not be read as a picture."),
+    ImageCode.NOT_AN_IMAGE: NOT_A_FILE_I_READ,
+    ImageCode.CORRUPT: N_("That picture looks damaged or cut off. Could you send it again?"),
+    ImageCode.TOO_LARGE: N_(
         "That picture has far too many pixels for me to handle. "
-        f"Please send a smaller one (under {MAX_PIXELS // 1_000_000} megapixels)."
+        "Please send a smaller one (under {megapixels} megapixels)."
     ),
-    ImageCode.TOO_SMALL: f"That picture is tiny. Please send one at least {MIN_SIDE}×{MIN_SIDE} pixels.",
-    ImageCode.ANIMATED: "Animations and videos can't be painted. Please send a still photo.",
-    ImageCode.FILE_TOO_BIG: "That file is too big for me to download. Please send a smaller one.",
+    ImageCode.TOO_SMALL: N_("That picture is tiny. Please send one at least {side}×{side} pixels."),
+    ImageCode.ANIMATED: NOT_STILL,
+    ImageCode.FILE_TOO_BIG: N_("That file is too big for me to download. Please send a smaller one."),
 }
 
-STYLES_INTRO = "These are the paintings I know. Tap one to use it:"
-STYLES_INTRO_WITH_PHOTO = "Tap a painting to paint your photo in its style:"
+STYLES_INTRO = N_("These are the paintings I know. Tap one to use it:")
+STYLES_INTRO_WITH_PHOTO = N_("Tap a painting to paint your photo in its style:")
+# Each preset's title and artist as the user reads them (drawme.presets has the files and ids).
+PRESET_NAMES = {
+    "starry_night": (N_("Starry Night"), N_("Van Gogh")),
+    "the_scream": (N_("The Scream"), N_("Munch")),
+    "great_wave": (N_("The Great Wave"), N_("Hokusai")),
+    "composition_vii": (N_("Composition VII"), N_("Kandinsky")),
+    "shipwreck": (N_("The Shipwreck"), N_("Turner")),
+    "udnie": (N_("Udnie"), N_("Picabia")),
+}
+PRESET_LABEL = N_("{title} · {artist}")
+PRESET_CAPTION = N_("{title} · {artist}, {year}")
+YOUR_STYLE_PICTURE = N_("your style picture")
+YOUR_PICTURE = N_("your picture")
 
-WEIGHTS = (
+WEIGHTS = N_(
     "Your blend:\n"
     "🎨 Style ×{style:g}\n"
     "🖼 Photo (content) ×{content:g}\n"
     "🧽 Smoothness ×{tv:g}\n\n"
     "More style = bolder brushwork; more photo = a more recognisable you; more smoothness = calmer strokes."
 )
-WEIGHTS_USAGE = (
+WEIGHTS_USAGE = N_(
     "Usage: /weights style=2 content=0.5 tv=0\n"
-    f"Each value is a number between {WEIGHT_MIN:g} and {WEIGHT_MAX:g} (1 is the default). "
+    "Each value is a number between {low} and {high} (1 is the default). "
     "content_weight, style_weight and tv_weight work too."
 )
-WEIGHTS_SAVED = "Saved ✅ New paintings use this blend."
+WEIGHTS_SAVED = N_("Saved ✅ New paintings use this blend.")
+WEIGHT_NAMES = {"style": N_("🎨 Style"), "content": N_("🖼 Photo"), "tv": N_("🧽 Smoothness")}
+WEIGHT_DOWN = N_("{name} −")
+WEIGHT_UP = N_("{name} +")
+WEIGHTS_RESET = N_("↩️ Reset")
 
-SIZE = "How big should your paintings be? (longer side, in pixels)\nNow: {current}."
-SIZE_GPU_NOTE = "A GPU is painting for me today, so larger sizes are available."
-SIZE_SAVED = "Size set to {name} ✅"
+SIZE = N_("How big should your paintings be? (longer side, in pixels)\nNow: {current}.")
+SIZE_NOW = N_("{name} ({px} px)")
+SIZE_BUTTON = N_("{name} · {px} px")
+SIZE_NAMES = {"small": N_("Small"), "medium": N_("Medium"), "large": N_("Large")}
+SIZE_GPU_NOTE = N_("A GPU is painting for me today, so larger sizes are available.")
+SIZE_SAVED = N_("Size set to {name} ✅")
 
-COLORS_ON = "Keep my colours: on ✅ — paintings keep your photo's own colours and take only the brushwork."
-COLORS_OFF = "Keep my colours: off — paintings take the painting's colours too."
-FACES_ON = "Protect faces: on ✅ — faces stay recognisable, with lighter brushwork on them."
-FACES_OFF = "Protect faces: off — the brushwork goes over faces like everywhere else."
-PICK_MIX = (
+COLORS_ON = N_(
+    "Keep my colours: on ✅ — paintings keep your photo's own colours and take only the brushwork."
+)
+COLORS_OFF = N_("Keep my colours: off — paintings take the painting's colours too.")
+FACES_ON = N_("Protect faces: on ✅ — faces stay recognisable, with lighter brushwork on them.")
+FACES_OFF = N_("Protect faces: off — the brushwork goes over faces like everywhere else.")
+PICK_MIX = N_(
     "Pick a painting to mix in, or send me a picture. I'll start half and half; "
     "the buttons under the result shift the mix."
 )
 
-STATUS_NONE = "Nothing in progress. Send me a photo to start one. 📷"
-STATUS_HEADER = "Your paintings:"
+# The buttons under a painting.
+MORE_STYLE = N_("➕ More style")
+LESS_STYLE = N_("➖ Less style")
+KEEP_COLOURS = N_("Keep my colours")
+KEEP_COLOURS_ON = N_("✅ Keep my colours")
+PAINT_FACE_OVER = N_("🙂 Paint my face over")
+PROTECT_FACE = N_("🙂 Protect my face")
+ANOTHER_STYLE = N_("🎨 Another style")
+MIX_STYLE = N_("🧪 Mix with another style")
+MORE_FIRST = N_("◀️ More {style}")
+MORE_SECOND = N_("More {style} ▶️")
+FULL_RESOLUTION = N_("⬇️ Full resolution")
+FORGET_YES = N_("🗑 Yes, delete everything")
+FORGET_NO = N_("Keep")
 
-CANCEL_NONE = "There's nothing to cancel."
-CANCEL_DONE = "OK, cancelled. ❌"
-CANCEL_RUNNING = "Stopping your painting… ✋"
+STATUS_NONE = N_("Nothing in progress. Send me a photo to start one. 📷")
+STATUS_HEADER = N_("Your paintings:")
+STATUS_LINE = N_("• #{id} {style}\n  {state}")
 
-FORGET_ASK = (
+CANCEL_NONE = N_("There's nothing to cancel.")
+CANCEL_DONE = N_("OK, cancelled. ❌")
+CANCEL_RUNNING = N_("Stopping your painting… ✋")
+
+FORGET_ASK = N_(
     "This deletes your photos, paintings, settings and history from my server. It can't be undone. Sure?"
 )
-FORGET_DONE = "Done. Everything about you is deleted ({files} files). 🧹"
-FORGET_KEPT = "OK, I kept everything."
+FORGET_DONE = NP_(
+    "Done. Everything about you is deleted ({n} file). 🧹",
+    "Done. Everything about you is deleted ({n} files). 🧹",
+)
+FORGET_KEPT = N_("OK, I kept everything.")
 
-FAILED = "Sorry, I couldn't paint that one. 😕 {error}"
-CANCELLED = "❌ Cancelled."
-FULL_RES_CAPTION = "Full resolution PNG"
+FAILED = N_("Sorry, I couldn't paint that one. 😕 {error}")
+CANCELLED = N_("❌ Cancelled.")
+FULL_RES_CAPTION = N_("Full resolution PNG")
 
-STATS = (
+QUEUED_NEXT = N_("⏳ Queued: you're next, {eta}.")
+QUEUED_BEHIND = NP_("⏳ Queued: {n} job ahead of you, {eta}.", "⏳ Queued: {n} jobs ahead of you, {eta}.")
+GETTING_READY = N_("🎨 Painting… getting the brushes ready.")
+PAINTING = N_("🎨 Painting… {bar} {percent}%")
+TIME_LEFT = N_(" · {duration} left")
+PASS = N_("Pass {scale} of {scales}")
+
+ABOUT_SECONDS = N_("about {n} s")
+ABOUT_MINUTES = N_("about {n} min")
+ABOUT_HOURS = N_("about {n} h")
+SECONDS = N_("{n} s")
+MINUTES = N_("{n} min")
+HOURS = N_("{n} h")
+A_LITTLE_WHILE = N_("a little while")
+NONE = N_("none")
+
+IN_THE_STYLE_OF = N_("🖼 In the style of {style}")
+MIX_OF = N_("🖼 Mix: {parts}")
+MIX_PART = N_("{percent}% {style}")
+BLEND_LINE = N_("style ×{style:g} · photo ×{content:g} · smoothness ×{tv:g}")
+YOUR_COLOURS = N_(" · your colours")
+FACES_PAINTED_OVER = N_(" · faces painted over")
+SIZE_AND_TIME = N_("{size} px")
+SIZE_AND_TOOK = N_("{size} px · {took}")
+
+STATS = N_(
     "📊 Queue: {queued} waiting, {running} painting\n"
     "Oldest waiting: {oldest}\n"
     "Last hour: {done} done, {failed} failed\n"
@@ -209,16 +293,18 @@ STATS = (
 )
 
 
-def duration(seconds: float | None) -> str:
-    """A rough human duration: "about 20 s", "about 3 min"."""
+def duration(w: Words, seconds: float | None, *, about: bool = True) -> str:
+    """A rough human duration: "about 20 s", "about 3 min" (`about=False`: "20 s", "3 min")."""
     if seconds is None or not math.isfinite(seconds):
-        return "a little while"
+        return w(A_LITTLE_WHILE)
     seconds = max(0.0, seconds)
     if seconds < 60:
-        return f"about {max(5, round(seconds / 5) * 5)} s"
-    if seconds < 3600:
-        return f"about {round(seconds / 60)} min"
-    return f"about {seconds / 3600:.1f} h"
+        text, n = (ABOUT_SECONDS, SECONDS), str(max(5, round(seconds / 5) * 5))
+    elif seconds < 3600:
+        text, n = (ABOUT_MINUTES, MINUTES), str(round(seconds / 60))
+    else:
+        text, n = (ABOUT_HOURS, HOURS), f"{seconds / 3600:.1f}"
+    return w(text[0] if about else text[1], n=n)
 
 
 def progress_bar(fraction: float, width: int = 8) -> str:
@@ -227,114 +313,149 @@ def progress_bar(fraction: float, width: int = 8) -> str:
     return "▓" * filled + "░" * (width - filled)
 
 
-def queued(info: QueueInfo) -> str:
+def queued(w: Words, info: QueueInfo) -> str:
+    eta = duration(w, info.eta_seconds)
     if info.ahead == 0:
-        head = "⏳ Queued: you're next"
-    elif info.ahead == 1:
-        head = "⏳ Queued: 1 job ahead of you"
-    else:
-        head = f"⏳ Queued: {info.ahead} jobs ahead of you"
-    return f"{head}, {duration(info.eta_seconds)}."
+        return w(QUEUED_NEXT, eta=eta)
+    return w.plural(QUEUED_BEHIND, info.ahead, eta=eta)
 
 
-def painting(progress: JobProgress) -> str:
+def painting(w: Words, progress: JobProgress) -> str:
     """The status line while painting: "🎨 Painting… ▓▓▓▓░░░░ 45% · about 20 s left"."""
     if not progress.total:
-        return "🎨 Painting… getting the brushes ready."
-    percent = int(progress.fraction * 100)
-    line = f"🎨 Painting… {progress_bar(progress.fraction)} {percent}%"
+        return w(GETTING_READY)
+    line = w(PAINTING, bar=progress_bar(progress.fraction), percent=int(progress.fraction * 100))
     if progress.eta_seconds is not None:
-        line += f" · {duration(progress.eta_seconds)} left"
+        line += w(TIME_LEFT, duration=duration(w, progress.eta_seconds))
     if progress.scales > 1:
-        line += f"\nPass {progress.scale} of {progress.scales}"
+        line += "\n" + w(PASS, scale=progress.scale, scales=progress.scales)
     return line
 
 
-def style_name(job: Job, preset_label: str | None) -> str:
-    return preset_label if job.style_preset else "your style picture"
+def preset_title(w: Words, preset_id: str) -> str:
+    """ "Starry Night", in the user's language."""
+    return w(PRESET_NAMES[preset_id][0])
 
 
-def blend_line(params: PaintParams) -> str:
+def preset_label(w: Words, preset_id: str | None) -> str | None:
+    """ "Starry Night · Van Gogh" for a preset id; None for an unknown one."""
+    if preset_id not in PRESETS:
+        return None
+    title, artist = PRESET_NAMES[preset_id]
+    return w(PRESET_LABEL, title=w(title), artist=w(artist))
+
+
+def preset_caption(w: Words, preset_id: str) -> str:
+    """ "Starry Night · Van Gogh, 1889": a thumbnail's caption in /styles."""
+    title, artist = PRESET_NAMES[preset_id]
+    return w(PRESET_CAPTION, title=w(title), artist=w(artist), year=PRESETS[preset_id].year)
+
+
+def style_name(w: Words, job: Job) -> str:
+    """The style of a job: the preset's label, or "your style picture"."""
+    return preset_label(w, job.style_preset) or w(YOUR_STYLE_PICTURE)
+
+
+def blend_line(w: Words, params: PaintParams) -> str:
     blend = params.blend
-    line = f"style ×{blend.style:g} · photo ×{blend.content:g} · smoothness ×{blend.tv:g}"
+    line = w(BLEND_LINE, style=blend.style, content=blend.content, tv=blend.tv)
     if params.preserve_colors:
-        line += " · your colours"
+        line += w(YOUR_COLOURS)
     if not params.faces:
-        line += " · faces painted over"
+        line += w(FACES_PAINTED_OVER)
     return line
 
 
-def style_label(style: StyleRef) -> str:
+def style_label(w: Words, style: StyleRef) -> str:
     """A mixed style's short name: the preset's title, or "your picture"."""
-    preset = PRESETS.get(style.preset) if style.preset else None
-    return preset.title if preset else "your picture"
+    return preset_title(w, style.preset) if style.preset in PRESETS else w(YOUR_PICTURE)
 
 
-def mix_line(job: Job) -> str:
-    """ "Mix: 70% Starry Night + 30% The Scream" for a mixed job."""
+def mix_line(w: Words, job: Job) -> str:
+    """ "🖼 Mix: 70% Starry Night + 30% The Scream" for a mixed job."""
     styles = [StyleRef(preset=job.style_preset, image_id=job.style_image_id), *job.params.mix]
     weights = job.params.mix_blend or (1.0,) * len(styles)
     total = sum(weights)
-    parts = [f"{round(100 * w / total)}% {style_label(s)}" for w, s in zip(weights, styles, strict=True)]
-    return "Mix: " + " + ".join(parts)
+    parts = [
+        w(MIX_PART, percent=round(100 * weight / total), style=style_label(w, style))
+        for weight, style in zip(weights, styles, strict=True)
+    ]
+    return w(MIX_OF, parts=" + ".join(parts))
 
 
-def result_caption(job: Job, preset_label: str | None) -> str:
+def result_caption(w: Words, job: Job) -> str:
     """The painting's caption: style (or the mix), weights, size and time taken."""
-    took = ""
+    style = mix_line(w, job) if job.params.mix else w(IN_THE_STYLE_OF, style=style_name(w, job))
     if job.started_at is not None and job.finished_at is not None:
-        took = f" · {duration(job.finished_at - job.started_at).removeprefix('about ')}"
-    style = f"🖼 In the style of {style_name(job, preset_label)}"
-    if job.params.mix:
-        style = f"🖼 {mix_line(job)}"
-    caption = f"{style}\n{blend_line(job.params)}\n{job.params.size} px{took}"
+        took = duration(w, job.finished_at - job.started_at, about=False)
+        size = w(SIZE_AND_TOOK, size=job.params.size, took=took)
+    else:
+        size = w(SIZE_AND_TIME, size=job.params.size)
+    caption = f"{style}\n{blend_line(w, job.params)}\n{size}"
     if job.note:
-        caption += f"\n{note(job.note)}"
+        caption += f"\n{note(w, job.note)}"
     return caption
 
 
-def note(stored: str) -> str:
+def note(w: Words, stored: str) -> str:
     """A painting's note in words; an older database's English sentence as it is."""
     parsed = PaintNote.parse(stored)
-    return stored if parsed is None else NOTES[parsed.code].format(size=parsed.size)
+    return stored if parsed is None else w(NOTES[parsed.code], size=parsed.size)
 
 
-def image_refused(error: ImageError) -> str:
+def image_refused(w: Words, error: ImageError) -> str:
     """Why a picture was refused, in words."""
     if error.code is ImageCode.FILE_TOO_BIG:
-        return TOO_BIG.format(mb=getattr(error, "size_mb", 0.0), limit=getattr(error, "limit_mb", 0))
-    return IMAGE_REFUSED[error.code]
+        return w(TOO_BIG, mb=getattr(error, "size_mb", 0.0), limit=getattr(error, "limit_mb", 0))
+    return image_code(w, error.code)
 
 
-def weights(blend: Blend) -> str:
-    return WEIGHTS.format(style=blend.style, content=blend.content, tv=blend.tv)
+def image_code(w: Words, code: ImageCode) -> str:
+    return w(IMAGE_REFUSED[code], megapixels=MAX_PIXELS // 1_000_000, side=MIN_SIDE)
 
 
-def age(seconds: float | None) -> str:
-    return "none" if seconds is None else duration(seconds).removeprefix("about ")
+def help_text(w: Words) -> str:
+    return w(HELP, low=f"{WEIGHT_MIN:g}", high=f"{WEIGHT_MAX:g}")
 
 
-def refusal(refused: Refusal) -> str:
+def weights_usage(w: Words) -> str:
+    return w(WEIGHTS_USAGE, low=f"{WEIGHT_MIN:g}", high=f"{WEIGHT_MAX:g}")
+
+
+def weights(w: Words, blend: Blend) -> str:
+    return w(WEIGHTS, style=blend.style, content=blend.content, tv=blend.tv)
+
+
+def size_name(w: Words, name: str) -> str:
+    """ "Medium" for "medium", in the user's language."""
+    return w(SIZE_NAMES[name])
+
+
+def age(w: Words, seconds: float | None) -> str:
+    return w(NONE) if seconds is None else duration(w, seconds, about=False)
+
+
+def refusal(w: Words, refused: Refusal) -> str:
     """Why a submit was refused, in words (the store says it as a `Refusal`)."""
-    wait = duration(refused.wait_seconds)
+    wait = duration(w, refused.wait_seconds)
     if refused.limit is Limit.BANNED:
-        return BANNED
+        return w(BANNED)
     if refused.limit is Limit.DAILY_QUOTA:
-        return DAILY_QUOTA.format(allowed=refused.allowed, wait=wait)
+        return w.plural(DAILY_QUOTA, refused.allowed, wait=wait)
     if refused.limit is Limit.QUEUE_FULL:
-        return QUEUE_FULL.format(count=refused.count, allowed=refused.allowed, wait=wait)
-    text = PER_USER.format(count=refused.count, allowed=refused.allowed)
-    return text + PER_USER_NEXT.format(wait=wait) if refused.wait_seconds is not None else text
+        return w(QUEUE_FULL, count=refused.count, allowed=refused.allowed, wait=wait)
+    text = w.plural(PER_USER, refused.count, allowed=refused.allowed)
+    return text + w(PER_USER_NEXT, wait=wait) if refused.wait_seconds is not None else text
 
 
-def failure(job: Job) -> str:
+def failure(w: Words, job: Job) -> str:
     """What went wrong with a failed job: the store's and the worker's codes in words; an older
     database's English sentence as it is."""
     error = job.error or ""
     if error == FailureCode.CRASHED:
-        return CRASHED.format(attempts=job.attempts)
+        return w.plural(CRASHED, job.attempts)
     if error in FAILURES:
-        return FAILURES[FailureCode(error)]
+        return w(FAILURES[FailureCode(error)])
     if error in {code.value for code in ImageCode}:
-        return IMAGE_REFUSED[ImageCode(error)]
+        return image_code(w, ImageCode(error))
     return error

@@ -245,6 +245,7 @@ class PlaygroundConfig:
     """`make run` without BOT_TOKEN: the local chat page and Bot API emulator, on 127.0.0.1 only."""
 
     port: int = 8080
+    language: str = "en"  # the page's user's language_code, as a Telegram client would send it
 
     @property
     def url(self) -> str:
@@ -255,7 +256,10 @@ class PlaygroundConfig:
         port = _int(env, "PLAYGROUND_PORT", cls.port, 1)
         if port > 65535:
             raise ConfigError(f"PLAYGROUND_PORT must be a TCP port (1-65535), got {port}")
-        return cls(port=port)
+        language = env.get("PLAYGROUND_LANGUAGE", "").strip() or cls.language
+        if not re.fullmatch(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?", language):
+            raise ConfigError(f"PLAYGROUND_LANGUAGE must be a language code (en, ru...), got {language!r}")
+        return cls(port=port, language=language)
 
 
 # The public Bot API lets bots download files up to 20 MB; a --local server has no such limit.

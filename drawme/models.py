@@ -55,6 +55,7 @@ class UserSettings:
     preserve_colors: bool = False
     last_preset: str | None = None
     protect_faces: bool = True
+    language: str | None = None  # the catalog the bot last spoke to them in (its later messages too)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

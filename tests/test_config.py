@@ -133,13 +133,15 @@ def test_a_telegram_api_url_with_a_token_or_no_scheme_is_refused_without_echoing
 def test_secret_values_cover_the_token_url_passwords_and_secret_names() -> None:
     from drawme.config import secret_values
 
-    found = secret_values({
-        "BOT_TOKEN": "123456:ABCDEFGHIJ",
-        "DATABASE_URL": "postgresql://drawme:p%40ss-word@db:5432/drawme",
-        "SMTP_PASSWORD": "letmein1",
-        "DATA_DIR": "/var/lib/drawme",
-        "MAX_SIZE": "1",
-    })
+    found = secret_values(
+        {
+            "BOT_TOKEN": "123456:ABCDEFGHIJ",
+            "DATABASE_URL": "postgresql://drawme:p%40ss-word@db:5432/drawme",
+            "SMTP_PASSWORD": "letmein1",
+            "DATA_DIR": "/var/lib/drawme",
+            "MAX_SIZE": "1",
+        }
+    )
     assert found == {
         "123456:ABCDEFGHIJ": "<token>",
         "ABCDEFGHIJ": "<token>",
@@ -158,3 +160,13 @@ def test_database_url_selects_postgres_and_refuses_other_schemes():
     assert common.uses_postgres and common.database_url == url and common.db_pool_size == 8
     with pytest.raises(ConfigError, match="DATABASE_URL"):
         CommonConfig.from_env({"DATABASE_URL": "mysql://x"})
+
+
+def test_the_playground_users_language_is_a_language_code() -> None:
+    from drawme.config import PlaygroundConfig
+
+    assert PlaygroundConfig.from_env({}).language == "en"
+    assert PlaygroundConfig.from_env({"PLAYGROUND_LANGUAGE": "ru"}).language == "ru"
+    assert PlaygroundConfig.from_env({"PLAYGROUND_LANGUAGE": "pt-br"}).language == "pt-br"
+    with pytest.raises(ConfigError, match="PLAYGROUND_LANGUAGE"):
+        PlaygroundConfig.from_env({"PLAYGROUND_LANGUAGE": "Russian please"})

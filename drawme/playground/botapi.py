@@ -134,6 +134,8 @@ class FakeTelegram:
         self.faults: dict[str, list[tuple[int, str, dict[str, Any] | None]]] = {}  # method -> errors
         self.blocked: set[int] = set()  # users who blocked the bot: 403 for anything sent to them
         self.unknown_chats: set[int] = set()  # 400 chat not found
+        self.languages: dict[int, str] = {}  # user -> their client's language_code (default "en")
+        self.menus: dict[str, list[dict[str, str]]] = {}  # setMyCommands: language_code ("" = all) -> menu
         self.stalls: dict[str, list[float]] = {}  # method -> seconds to sit on the answer (after the effect)
         self.drops: dict[str, int] = {}  # method -> connections to drop after the effect
         self.hooks: list[Hook] = []
@@ -197,7 +199,8 @@ class FakeTelegram:
 
     # --- injecting updates ----------------------------------------------------------------
     def _user(self, user_id: int) -> dict[str, Any]:
-        return {"id": user_id, "is_bot": False, "first_name": f"User{user_id}", "language_code": "en"}
+        language = self.languages.get(user_id, "en")
+        return {"id": user_id, "is_bot": False, "first_name": f"User{user_id}", "language_code": language}
 
     def _next_message_id(self, chat_id: int) -> int:
         return next(self._message_ids.setdefault(chat_id, itertools.count(1)))
@@ -514,6 +517,12 @@ class FakeTelegram:
             and (ok is None or call.ok == ok)
         ]
 
+    def menu(self, user_id: int) -> list[dict[str, str]]:
+        """The command menu a user sees: the one set for their language (its two-letter code, as
+        setMyCommands takes it), else the one for all."""
+        language = self.languages.get(user_id, "en").split("-")[0].lower()
+        return self.menus.get(language, self.menus.get("", []))
+
     def texts(self, chat_id: int) -> list[str]:
         """Texts and captions the bot sent (not edits) to a chat, in order."""
         sent = ("sendMessage", "sendPhoto", "sendDocument")
@@ -718,6 +727,7 @@ class FakeTelegram:
         return True
 
     def _setMyCommands(self, params, files):
+        self.menus[params.get("language_code") or ""] = list(params.get("commands") or [])
         return True
 
     def _sendChatAction(self, params, files):

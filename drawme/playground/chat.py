@@ -49,6 +49,7 @@ class Playground:
         # A fresh token each start: only the bot this process launches can use the emulator.
         self.telegram = FakeTelegram(token=f"{BOT_USER['id']}:local-{secrets.token_urlsafe(24)}")
         self.telegram.requests = deque(maxlen=KEEP_REQUESTS)  # type: ignore[assignment]
+        self.telegram.languages[user_id] = config.language  # as a Telegram client's setting
         self.messages: dict[int, dict[str, Any]] = {}  # message id -> the page's view of it
         self.commands: list[dict[str, str]] = []
         self._subscribers: set[asyncio.Queue[dict[str, Any] | None]] = set()
@@ -109,7 +110,7 @@ class Playground:
         if call.method == "setMyCommands":
             self.commands = [
                 {"command": c["command"], "description": c.get("description", "")}
-                for c in call.params.get("commands") or []
+                for c in self.telegram.menu(self.user_id)
             ]
             self._publish({"type": "commands", "commands": self.commands})
         elif call.method == "answerCallbackQuery" and call.params.get("text"):

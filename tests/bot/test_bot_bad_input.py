@@ -10,11 +10,12 @@ import pytest
 from PIL import Image
 
 from bot import texts
+from bot.i18n import ENGLISH
 from drawme.imaging import ImageCode
 from tests.bot.conftest import RunningBot, bot_config, photo_bytes
 from tests.fake_telegram import FakeTelegram
 
-ANIMATED = texts.IMAGE_REFUSED[ImageCode.ANIMATED]
+ANIMATED = texts.image_code(ENGLISH, ImageCode.ANIMATED)
 
 
 def png_declaring(width: int, height: int) -> bytes:
@@ -56,39 +57,39 @@ CASES = {
         lambda t, u: t.send_document(
             u, b"%PDF-1.4\n%\xe2\xe3\n1 0 obj<<>>endobj\n", "cv.pdf", "application/pdf"
         ),
-        texts.IMAGE_REFUSED[ImageCode.NOT_AN_IMAGE],
+        texts.image_code(ENGLISH, ImageCode.NOT_AN_IMAGE),
         False,
     ),
     "text document": (
         lambda t, u: t.send_document(u, b"just words", "notes.txt", "text/plain"),
-        texts.IMAGE_REFUSED[ImageCode.NOT_AN_IMAGE],
+        texts.image_code(ENGLISH, ImageCode.NOT_AN_IMAGE),
         False,
     ),
     "text named .jpg": (
         lambda t, u: t.send_document(u, b"not a jpeg at all", "photo.jpg", "image/jpeg"),
-        texts.IMAGE_REFUSED[ImageCode.NOT_AN_IMAGE],
+        texts.image_code(ENGLISH, ImageCode.NOT_AN_IMAGE),
         True,
     ),
     "animation": (lambda t, u: t.send_animation(u, animated_gif()), ANIMATED, False),
     "video": (lambda t, u: t.send_video(u, b"\x00\x00\x00\x18ftypmp42"), ANIMATED, False),
     "gif document": (
         lambda t, u: t.send_document(u, animated_gif(), "loop.gif", "image/gif"),
-        texts.IMAGE_REFUSED[ImageCode.ANIMATED],
+        texts.image_code(ENGLISH, ImageCode.ANIMATED),
         True,
     ),
     "tiny image": (
         lambda t, u: t.send_document(u, tiny_png(), "tiny.png", "image/png"),
-        texts.IMAGE_REFUSED[ImageCode.TOO_SMALL],
+        texts.image_code(ENGLISH, ImageCode.TOO_SMALL),
         True,
     ),
     "decompression bomb": (
         lambda t, u: t.send_document(u, png_declaring(50_000, 50_000), "bomb.png", "image/png"),
-        texts.IMAGE_REFUSED[ImageCode.TOO_LARGE],
+        texts.image_code(ENGLISH, ImageCode.TOO_LARGE),
         True,
     ),
     "truncated jpeg": (
         lambda t, u: t.send_document(u, truncated_jpeg(), "cut.jpg", "image/jpeg"),
-        texts.IMAGE_REFUSED[ImageCode.CORRUPT],
+        texts.image_code(ENGLISH, ImageCode.CORRUPT),
         True,
     ),
     "huge file": (
@@ -124,7 +125,7 @@ async def test_bad_upload_is_explained(
 OTHER_MESSAGES = {
     "voice": "voice message",
     "audio": "music",
-    "video_note": texts.IMAGE_REFUSED[ImageCode.ANIMATED],
+    "video_note": texts.image_code(ENGLISH, ImageCode.ANIMATED),
     "sticker": "Stickers can't be painted",
     "location": "location",
     "venue": "location",
@@ -169,7 +170,10 @@ async def test_album_with_a_bad_part_names_it(bot: RunningBot, telegram: FakeTel
     telegram.send_photo(user_id, photo_bytes(), media_group_id=group)
     telegram.send_document(user_id, truncated_jpeg(), "cut.jpg", "image/jpeg", media_group_id=group)
     reply = await telegram.wait_for(lambda: telegram.texts(user_id))
-    assert reply[0].startswith("The style picture: ") and texts.IMAGE_REFUSED[ImageCode.CORRUPT] in reply[0]
+    assert (
+        reply[0].startswith("The style picture: ")
+        and texts.image_code(ENGLISH, ImageCode.CORRUPT) in reply[0]
+    )
     assert await bot.store.jobs_of(user_id, active_only=False) == []
 
 

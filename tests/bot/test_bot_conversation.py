@@ -83,7 +83,8 @@ async def test_photo_then_preset_is_painted_with_progress_and_delivered(
     assert result.files["photo"] == len(painting)
     assert "The Great Wave · Hokusai" in result.text and "80 px" in result.text and "style ×1" in result.text
     assert [b["callback_data"] for row in result.params["reply_markup"]["inline_keyboard"] for b in row] == [
-        f"r:{action}:{job.id}" for action in ("more", "less", "colors", "faces", "another", "mix", "full")
+        f"r:{action}:{job.id}:{user_id}"
+        for action in ("more", "less", "colors", "faces", "another", "mix", "full")
     ]
     actions = [c.params.get("action") for c in telegram.calls("sendChatAction", chat_id=user_id)]
     assert "upload_photo" in actions
@@ -198,20 +199,20 @@ async def test_result_buttons_queue_variations_without_reupload(
     result_id, _ = telegram.last_message(user_id, "In the style of")
     downloads = len(telegram.calls("download"))
 
-    telegram.press(user_id, result_id, f"r:more:{first.id}")
+    telegram.press(user_id, result_id, f"r:more:{first.id}:{user_id}")
     more = await queued_job(bot, user_id, 2)
     assert more.params.blend.style == 2.0 and more.content_image_id == first.content_image_id
     assert more.style_preset == "starry_night"
-    telegram.press(user_id, result_id, f"r:colors:{first.id}")
+    telegram.press(user_id, result_id, f"r:colors:{first.id}:{user_id}")
     colours = await queued_job(bot, user_id, 3)
     assert colours.params.preserve_colors and colours.params.blend.style == 1.0
     assert len(telegram.calls("download")) == downloads, "no photo was downloaded again"
 
-    telegram.press(user_id, result_id, f"r:full:{first.id}")
+    telegram.press(user_id, result_id, f"r:full:{first.id}:{user_id}")
     document = await telegram.wait_for(lambda: telegram.calls("sendDocument", chat_id=user_id))
     assert document[0].files["document"] == len(painting)
 
-    telegram.press(user_id, result_id, f"r:another:{first.id}")
+    telegram.press(user_id, result_id, f"r:another:{first.id}:{user_id}")
     await telegram.wait_for(lambda: _find(telegram, user_id, "Pick another painting"))
     picker_id, _ = telegram.last_message(user_id, "Pick another painting")
     assert all(
@@ -219,7 +220,7 @@ async def test_result_buttons_queue_variations_without_reupload(
     )
 
     # Someone else's button does nothing but say so.
-    telegram.press(user_id + 50_000, result_id, f"r:more:{first.id}")
+    telegram.press(user_id + 50_000, result_id, f"r:more:{first.id}:{user_id}")
     answer = await telegram.wait_for(
         lambda: [
             c for c in telegram.calls("answerCallbackQuery") if "someone else" in c.params.get("text", "")
@@ -239,17 +240,17 @@ async def test_face_button_and_mixing_styles_from_the_result(
     await telegram.wait_for(lambda: telegram.calls("sendPhoto", chat_id=user_id))
     result_id, _ = telegram.last_message(user_id, "In the style of")
     labels = dict(telegram.buttons(user_id, result_id))
-    assert labels["🙂 Paint my face over"] == f"r:faces:{first.id}"
-    assert labels["🧪 Mix with another style"] == f"r:mix:{first.id}"
+    assert labels["🙂 Paint my face over"] == f"r:faces:{first.id}:{user_id}"
+    assert labels["🧪 Mix with another style"] == f"r:mix:{first.id}:{user_id}"
 
-    telegram.press(user_id, result_id, f"r:faces:{first.id}")
+    telegram.press(user_id, result_id, f"r:faces:{first.id}:{user_id}")
     painted_over = await queued_job(bot, user_id, 2)
     assert not painted_over.params.faces and painted_over.style_preset == "starry_night"
 
-    telegram.press(user_id, result_id, f"r:mix:{first.id}")
+    telegram.press(user_id, result_id, f"r:mix:{first.id}:{user_id}")
     picker_id, _ = await telegram.wait_for(lambda: _find(telegram, user_id, "Pick a painting to mix in"))
-    assert f"x:the_scream:{first.id}" in [data for _, data in telegram.buttons(user_id, picker_id)]
-    telegram.press(user_id, picker_id, f"x:the_scream:{first.id}")
+    assert f"x:the_scream:{first.id}:{user_id}" in [data for _, data in telegram.buttons(user_id, picker_id)]
+    telegram.press(user_id, picker_id, f"x:the_scream:{first.id}:{user_id}")
     mixed = await queued_job(bot, user_id, 3)
     assert mixed.style_preset == "starry_night" and mixed.content_image_id == first.content_image_id
     assert mixed.params.mix == (StyleRef(preset="the_scream"),) and mixed.params.mix_blend == (0.5, 0.5)
@@ -260,14 +261,14 @@ async def test_face_button_and_mixing_styles_from_the_result(
         lambda: _find(telegram, user_id, "Mix: 50% Starry Night + 50% The Scream")
     )
     labels = dict(telegram.buttons(user_id, mix_result))
-    assert labels["◀️ More Starry Night"] == f"r:mixa:{mixed.id}"
-    assert labels["More The Scream ▶️"] == f"r:mixb:{mixed.id}"
-    telegram.press(user_id, mix_result, f"r:mixa:{mixed.id}")
+    assert labels["◀️ More Starry Night"] == f"r:mixa:{mixed.id}:{user_id}"
+    assert labels["More The Scream ▶️"] == f"r:mixb:{mixed.id}:{user_id}"
+    telegram.press(user_id, mix_result, f"r:mixa:{mixed.id}:{user_id}")
     shifted = await queued_job(bot, user_id, 4)
     assert shifted.params.mix_blend == (0.7, 0.3) and shifted.params.mix == mixed.params.mix
 
     # Or a picture: after "Mix with another style", the next picture sent is mixed in.
-    telegram.press(user_id, result_id, f"r:mix:{first.id}")
+    telegram.press(user_id, result_id, f"r:mix:{first.id}:{user_id}")
     await telegram.wait_for(lambda: len([t for t in telegram.texts(user_id) if "mix in" in t]) == 2)
     telegram.send_photo(user_id, photo_bytes("coffee"))
     with_picture = await queued_job(bot, user_id, 5)
@@ -339,7 +340,7 @@ async def test_forged_or_stale_buttons_are_answered_not_crashed(
         "p:udnie",
         "r:more:abc",
         "r:explode:1",
-        "r:more:999999",
+        "x:udnie:abc",
         "w:",
         "s:huge",
     ):
@@ -349,6 +350,11 @@ async def test_forged_or_stale_buttons_are_answered_not_crashed(
     )
     assert all(call.params.get("text") == "That button has expired." for call in answers)
     assert not telegram.texts(user_id), "no apology: nothing went wrong"
+    # A well-formed button whose painting is gone is answered at once, before the store is asked;
+    # then the chat says why.
+    telegram.press(user_id, 1, f"r:more:999999:{user_id}")
+    await telegram.wait_for(lambda: "That button has expired." in telegram.texts(user_id))
+    assert telegram.calls("answerCallbackQuery")[-1].params.get("text") is None
     assert await bot.store.jobs_of(user_id, active_only=False) == []
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bot import texts
+from bot.i18n import ENGLISH as E
 from drawme.imaging import ImageCode, NotAnImage
 from drawme.models import (
     FailureCode,
@@ -20,46 +21,46 @@ from drawme.models import (
 
 
 def test_each_limit_is_worded_with_its_numbers():
-    assert texts.refusal(Refusal(Limit.BANNED)) == texts.BANNED
-    quota = texts.refusal(Refusal(Limit.DAILY_QUOTA, allowed=50, count=50, wait_seconds=3 * 3600))
+    assert texts.refusal(E, Refusal(Limit.BANNED)) == texts.BANNED
+    quota = texts.refusal(E, Refusal(Limit.DAILY_QUOTA, allowed=50, count=50, wait_seconds=3 * 3600))
     assert "all 50 paintings" in quota and "00:00 UTC" in quota and "3.0 h" in quota
-    full = texts.refusal(Refusal(Limit.QUEUE_FULL, allowed=200, count=200, wait_seconds=120))
+    full = texts.refusal(E, Refusal(Limit.QUEUE_FULL, allowed=200, count=200, wait_seconds=120))
     assert "(200 waiting, the limit is 200)" in full and "about 2 min" in full
-    mine = texts.refusal(Refusal(Limit.PER_USER, allowed=3, count=3, wait_seconds=40))
+    mine = texts.refusal(E, Refusal(Limit.PER_USER, allowed=3, count=3, wait_seconds=40))
     assert "3 paintings in progress" in mine and "ready in about 40 s" in mine
-    assert "ready in" not in texts.refusal(Refusal(Limit.PER_USER, allowed=3, count=3))
+    assert "ready in" not in texts.refusal(E, Refusal(Limit.PER_USER, allowed=3, count=3))
 
 
 def test_failure_codes_are_worded_and_other_errors_pass_through():
     job = Job(1, 1, 1, JobStatus.FAILED, PaintParams(), 1, "udnie", None, 0, 3, JobProgress(), 0.0)
-    crashed = texts.failure(replace(job, error=str(FailureCode.CRASHED)))
+    crashed = texts.failure(E, replace(job, error=str(FailureCode.CRASHED)))
     assert crashed.startswith("This painting failed 3 times")
-    assert texts.failure(replace(job, error="The picture is gone.")) == "The picture is gone."
-    assert texts.failure(job) == ""
+    assert texts.failure(E, replace(job, error="The picture is gone.")) == "The picture is gone."
+    assert texts.failure(E, job) == ""
 
 
 def test_every_worker_and_image_code_is_worded():
     job = Job(1, 1, 1, JobStatus.FAILED, PaintParams(), 1, "udnie", None, 0, 3, JobProgress(), 0.0)
     for code in [*FailureCode, *ImageCode]:
-        words = texts.failure(replace(job, error=str(code)))
+        words = texts.failure(E, replace(job, error=str(code)))
         assert words and words != str(code) and words[0].isupper() and words.endswith((".", "?"))
-    worded = {texts.failure(replace(job, error=str(code))) for code in [*FailureCode, *ImageCode]}
+    worded = {texts.failure(E, replace(job, error=str(code))) for code in [*FailureCode, *ImageCode]}
     assert len(worded) == len(FailureCode) + len(ImageCode)
 
 
 def test_image_errors_are_worded_by_the_bot_not_by_imaging():
-    assert texts.image_refused(NotAnImage()) == texts.IMAGE_REFUSED[ImageCode.NOT_AN_IMAGE]
-    assert texts.image_refused(NotAnImage()) != str(NotAnImage())
+    assert texts.image_refused(E, NotAnImage()) == texts.IMAGE_REFUSED[ImageCode.NOT_AN_IMAGE]
+    assert texts.image_refused(E, NotAnImage()) != str(NotAnImage())
 
 
 def test_notes_are_worded_and_old_english_notes_pass_through():
-    assert texts.note(PaintNote(NoteCode.OOM_SHRUNK, 70).encode()) == (
+    assert texts.note(E, PaintNote(NoteCode.OOM_SHRUNK, 70).encode()) == (
         "Painted at 70 px because the full size ran out of GPU memory."
     )
-    capped = texts.note(PaintNote(NoteCode.SIZE_CAPPED, 512).encode())
+    capped = texts.note(E, PaintNote(NoteCode.SIZE_CAPPED, 512).encode())
     assert capped.startswith("Painted at 512 px, the largest")
     old = "Painted at 384 px, the largest this painter makes."
-    assert PaintNote.parse(old) is None and texts.note(old) == old
+    assert PaintNote.parse(old) is None and texts.note(E, old) == old
     done = Job(1, 1, 1, JobStatus.DONE, PaintParams(), 1, "udnie", None, 0, 3, JobProgress(), 0.0)
-    caption = texts.result_caption(replace(done, note=PaintNote(NoteCode.SIZE_CAPPED, 512).encode()), "Udnie")
+    caption = texts.result_caption(E, replace(done, note=PaintNote(NoteCode.SIZE_CAPPED, 512).encode()))
     assert caption.endswith("Painted at 512 px, the largest this painter makes.")

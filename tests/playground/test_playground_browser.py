@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from bot import texts
+from bot.i18n import ENGLISH
 from drawme.imaging import ImageCode
 from tests.bot.conftest import photo_bytes
 from tests.playground.conftest import Service
@@ -135,7 +136,7 @@ def test_a_whole_conversation_in_headless_chromium(
     last = max(m["id"] for m in browser.execute_script(MESSAGES_JS))
     browser.find_element(By.ID, "file").send_keys(str(bad))
     answer = wait(browser, lambda ms: bot_messages(ms, after=last), "the answer to a bad upload")[0]
-    assert answer["text"] == texts.IMAGE_REFUSED[ImageCode.NOT_AN_IMAGE]
+    assert answer["text"] == texts.image_code(ENGLISH, ImageCode.NOT_AN_IMAGE)
 
     browser.save_screenshot(str(tmp_path / "playground.png"))
     assert service.stop() == 0

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from bot import texts
+from bot.i18n import ENGLISH
 from drawme.config import BotConfig, CommonConfig, PlaygroundConfig
 from drawme.imaging import ImageCode
 from drawme.playground.chat import Playground
@@ -57,9 +58,10 @@ async def send(url: str, text: str = "", files: list[tuple[str, bytes, str]] = (
 
 
 async def press(url: str, message_id: int, data: str) -> int:
-    async with aiohttp.ClientSession() as session, session.post(
-        f"{url}/api/press", json={"message_id": message_id, "data": data}
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{url}/api/press", json={"message_id": message_id, "data": data}) as response,
+    ):
         return response.status
 
 
@@ -150,7 +152,7 @@ async def test_a_bad_upload_gets_the_bots_answer(playground: Playground, bot: Ru
         sent = await page.wait(lambda: page.messages("user"), "my file")
         assert sent[0]["document"]["name"] == "notes.txt"
         answer = await page.wait(lambda: page.messages(), "the bot's answer")
-        assert answer[0]["text"] == texts.IMAGE_REFUSED[ImageCode.NOT_AN_IMAGE]
+        assert answer[0]["text"] == texts.image_code(ENGLISH, ImageCode.NOT_AN_IMAGE)
 
 
 async def test_an_album_of_two_is_photo_and_style(
@@ -158,8 +160,13 @@ async def test_an_album_of_two_is_photo_and_style(
 ) -> None:
     url = playground.config.url
     async with PageEvents(url) as page:
-        await send(url, files=[("me.jpg", photo_bytes(), "image/jpeg"),
-                               ("style.png", photo_bytes("astronaut", fmt="PNG"), "image/png")])
+        await send(
+            url,
+            files=[
+                ("me.jpg", photo_bytes(), "image/jpeg"),
+                ("style.png", photo_bytes("astronaut", fmt="PNG"), "image/png"),
+            ],
+        )
         parts = await page.wait(lambda: len(page.messages("user")) == 2 and page.messages("user"), "two")
         assert parts[0]["album"] and parts[0]["album"] == parts[1]["album"]
         job = await HandWorker(store, tmp_path).claim()
@@ -184,7 +191,31 @@ async def test_other_sites_cannot_drive_the_chat(playground: Playground, bot: Ru
                 assert response.status == 403
             async with session.get(f"{url}/api/events", headers=headers) as response:
                 assert response.status == 403
-        async with session.post(f"{url}/api/send", data={"text": "/help"},
-                                headers={"Origin": url}) as response:
+        async with session.post(
+            f"{url}/api/send", data={"text": "/help"}, headers={"Origin": url}
+        ) as response:
             assert response.status == 200
     assert [m["text"] for m in playground.messages.values() if m["from"] == "user"] == ["/help"]
+
+
+async def test_a_russian_playground_user_gets_the_bot_in_russian(
+    store: SqliteJobStore, tmp_path: Path
+) -> None:
+    """PLAYGROUND_LANGUAGE=ru plays a Telegram app set to Russian: the menu and the answers are Russian."""
+    playground = Playground(
+        PlaygroundConfig.from_env({"PLAYGROUND_PORT": str(free_port()), "PLAYGROUND_LANGUAGE": "ru"})
+    )
+    await playground.start()
+    env = {**playground.bot_env(), "DATA_DIR": str(tmp_path), **TEST_ENV}
+    bot = await RunningBot(BotConfig.from_env(env), store).start()
+    try:
+        url = playground.config.url
+        async with PageEvents(url) as page:
+            menu = {c["command"]: c["description"] for c in page.of("hello")[0]["commands"]}
+            assert menu["start"] == "Как это работает"
+            await send(url, text="/start")
+            greeting = await page.wait(lambda: page.messages(), "the greeting")
+            assert greeting[0]["text"].startswith("Привет")
+    finally:
+        await bot.stop()
+        await playground.stop()
