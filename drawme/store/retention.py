@@ -41,6 +41,17 @@ async def _delete_images(tx: Tx, rows: list[Any]) -> list[str]:
     return keys
 
 
+async def _mixed_in_images(tx: Tx) -> set[int]:
+    """The pictures that remaining jobs mix in as extra styles (`PaintParams.mix`)."""
+    rows = await tx.rows("SELECT params FROM jobs WHERE params LIKE ?", ("%image_id%",))
+    return {
+        style.image_id
+        for row in rows
+        for style in jobs.parse_params(row["params"]).mix
+        if style.image_id is not None
+    }
+
+
 async def purge(tx: Tx, cutoff: float, now: float) -> tuple[dict[str, int], list[str]]:
     """Delete what finished (or was uploaded) before `cutoff`. Returns the counts and the deleted
     keys (a pre-v4 SQLite store may still have them as files)."""
@@ -51,12 +62,16 @@ async def purge(tx: Tx, cutoff: float, now: float) -> tuple[dict[str, int], list
         (cutoff,),
     )
     keys, previews, previews_size = await _delete_jobs(tx, old_jobs)
-    # An input goes once it is old and no remaining job refers to it.
+    # An input goes once it is old and no remaining job refers to it: as its photo, its style, or a
+    # style mixed in (kept in the job's params, so a queued mix, or a result's "shift the mix" button,
+    # still finds its picture).
     old_images = await tx.rows(
         "SELECT id, path FROM images WHERE created_at < ? AND NOT EXISTS (SELECT 1 FROM jobs"
         " WHERE content_image_id = images.id OR style_image_id = images.id)",
         (cutoff,),
     )
+    mixed_in = await _mixed_in_images(tx) if old_images else set()
+    old_images = [row for row in old_images if row["id"] not in mixed_in]
     keys += await _delete_images(tx, old_images)
     # Previews of jobs that no longer exist (e.g. a row deleted by hand).
     orphans = await tx.rows(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from drawme.models import JobProgress
+from dataclasses import replace
+
+from drawme.models import JobProgress, JobRequest, StyleRef
 from drawme.store import DAY
 
-from .helpers import submit
+from .helpers import jpeg_bytes, submit
 
 
 async def finish(store, job, worker="w") -> None:
@@ -85,3 +87,27 @@ async def test_forget_deletes_a_users_data_and_files_only(store):
     assert await store.get_image_bytes(mine_image.id) is None and await store.get_result(mine.id) is None
     assert await store.get_image_bytes(theirs_image.id) is not None and await store.get(theirs.id) is not None
     assert await store.get_settings(1) == await store.get_settings(999)  # back to the defaults
+
+
+async def test_purge_keeps_old_pictures_that_remaining_jobs_mix_in(store, clock):
+    """A picture mixed in as a second style lives in the job's params, not in a column: it stays
+    while a job that mixes it in remains (queued, or a result whose buttons shift the mix)."""
+    mixed_in = await store.store_image(1, jpeg_bytes((9, 9, 9)), 64, 64)
+    unused = await store.store_image(1, jpeg_bytes((8, 8, 8)), 64, 64)
+    clock.advance(8 * DAY)
+    job = await submit(store, 1)
+    params = replace(job.params, mix=(StyleRef(image_id=mixed_in.id),), mix_blend=(0.5, 0.5))
+    request = JobRequest(
+        user_id=1, chat_id=1, content_image_id=job.content_image_id, params=params, style_preset="udnie"
+    )
+    mix = await store.submit(request)
+
+    removed = await store.purge()
+
+    assert removed["images"] == 1 and await store.get_image_bytes(unused.id) is None
+    assert await store.get_image_bytes(mixed_in.id) is not None
+    await finish(store, job)
+    await finish(store, mix)
+    clock.advance(8 * DAY)
+    await store.purge()
+    assert await store.get_image_bytes(mixed_in.id) is None  # its last job is gone: so is it
