@@ -27,7 +27,7 @@ def sql_in(values: tuple[JobStatus, ...]) -> str:
 
 
 @functools.lru_cache(maxsize=1024)
-def _params(text: str) -> PaintParams:
+def parse_params(text: str) -> PaintParams:
     """Parsed PaintParams by their JSON (immutable, and most jobs share a few settings): keeps the
     bot's frequent poll cheap."""
     return PaintParams.from_json(json.loads(text))
@@ -39,7 +39,7 @@ def to_job(row: Any) -> Job:
         user_id=row["user_id"],
         chat_id=row["chat_id"],
         status=JobStatus(row["status"]),
-        params=_params(row["params"]),
+        params=parse_params(row["params"]),
         content_image_id=row["content_image_id"],
         style_preset=row["style_preset"],
         style_image_id=row["style_image_id"],
