@@ -62,6 +62,7 @@ class Shown:
     retry_at: float = float("-inf")
     failures: int = 0
     result_message_id: int | None = None  # sent, but mark_delivered has not succeeded yet
+    result_file_id: str | None = None  # Telegram's id of the sent painting (shared inline)
     lost_message_id: int | None = None  # a status message the user deleted; never edit it again
     stale: tuple[int, ...] = ()  # superseded status messages still to delete
 
@@ -75,6 +76,7 @@ class Shown:
             preview_path=display.preview,
             result_message_id=display.result_message_id,
             stale=display.stale_message_ids,
+            result_file_id=display.result_file_id,
         )
 
     def display(self) -> Display:
@@ -85,6 +87,7 @@ class Shown:
             preview=self.preview_path,
             result_message_id=self.result_message_id,
             stale_message_ids=self.stale,
+            result_file_id=self.result_file_id,
         )
 
 
@@ -400,6 +403,8 @@ class Delivery:
                 reply_markup=keyboards.result(job),
             )
             shown.result_message_id = message.message_id
+            # The largest size's file id: inline mode shares the painting by it, with no new upload.
+            shown.result_file_id = message.photo[-1].file_id if message.photo else None
             await self.backend.save_display(job.id, shown.display())  # sent: never again
         # The painting replaces the progress; delete it before closing the job, so a crash in
         # between leaves the job open and the next try deletes it (a second delete is harmless).

@@ -7,7 +7,7 @@ button still works after a bot restart: no conversation state is needed to act o
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, SwitchInlineQueryChosenChat
 
 from bot import texts
 from drawme.config import Sizes
@@ -84,8 +84,21 @@ def result(job: Job) -> InlineKeyboardMarkup:
                 ),
             ]
         )
-    rows.append([InlineKeyboardButton("⬇️ Full resolution", callback_data=f"{RESULT}:full:{job.id}")])
+    rows.append(
+        [
+            InlineKeyboardButton("⬇️ Full resolution", callback_data=f"{RESULT}:full:{job.id}"),
+            share(),
+        ]
+    )
     return InlineKeyboardMarkup(rows)
+
+
+def share() -> InlineKeyboardButton:
+    """Share: Telegram lets the user pick a chat, then lists their paintings there (inline mode)."""
+    anywhere = SwitchInlineQueryChosenChat(
+        query="", allow_user_chats=True, allow_group_chats=True, allow_channel_chats=True
+    )
+    return InlineKeyboardButton(texts.SHARE, switch_inline_query_chosen_chat=anywhere)
 
 
 def mix_presets(job_id: int) -> InlineKeyboardMarkup:

@@ -338,3 +338,14 @@ def failure(job: Job) -> str:
     if error in {code.value for code in ImageCode}:
         return IMAGE_REFUSED[ImageCode(error)]
     return error
+
+
+# --- sharing: the Share button and inline mode (bot/sharing.py) ----------------------------------------
+SHARE = "📤 Share"
+SHARE_NONE = "No paintings yet: make one 🎨"  # the button over an empty inline list; opens the bot
+SHARE_CAPTION = "🖼 {style}"  # a shared painting's caption; a mix or a picture's style goes without
+
+
+def share_caption(preset_label: str | None) -> str | None:
+    """The caption of a painting sent from inline mode: its preset's name, or none at all."""
+    return SHARE_CAPTION.format(style=preset_label) if preset_label else None
