@@ -164,6 +164,11 @@ async def _post_init(application: BotApplication) -> None:
     application.update_processor.handled = inbox.done
     await queue.replay(application.bot)
     await application.bot.set_my_commands([BotCommand(name, about) for name, about in texts.COMMANDS])
+    if not application.bot.supports_inline_queries:
+        log.warning(
+            "inline mode is off, so paintings come without a Share button: switch it on in @BotFather"
+            " with /setinline (deploy/README.md), then restart the bot"
+        )
     delivery: Delivery = svc.delivery
     # Several instances may overlap only to be skipped by Delivery's own busy flag (no scheduler warnings).
     poll = application.job_queue.run_repeating(

@@ -400,7 +400,8 @@ class Delivery:
                 job.chat_id,
                 painting,
                 caption=texts.result_caption(job, keyboards.preset_label(job.style_preset)),
-                reply_markup=keyboards.result(job),
+                # Share only when inline mode is on in @BotFather (getMe says so): it needs it.
+                reply_markup=keyboards.result(job, share=bool(bot.supports_inline_queries)),
             )
             shown.result_message_id = message.message_id
             # The largest size's file id: inline mode shares the painting by it, with no new upload.

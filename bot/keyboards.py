@@ -56,8 +56,9 @@ def presets(content_image_id: int | None) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
 
 
-def result(job: Job) -> InlineKeyboardMarkup:
-    """The buttons under a finished painting; each one queues a new job from the same inputs."""
+def result(job: Job, *, share: bool) -> InlineKeyboardMarkup:
+    """The buttons under a finished painting; most queue a new job from the same inputs. `share`:
+    the Share button too (only when inline mode is on, or Telegram would list nothing)."""
     colours = "✅ Keep my colours" if job.params.preserve_colors else "Keep my colours"
     faces = "🙂 Paint my face over" if job.params.faces else "🙂 Protect my face"
     rows = [
@@ -84,16 +85,12 @@ def result(job: Job) -> InlineKeyboardMarkup:
                 ),
             ]
         )
-    rows.append(
-        [
-            InlineKeyboardButton("⬇️ Full resolution", callback_data=f"{RESULT}:full:{job.id}"),
-            share(),
-        ]
-    )
+    full = InlineKeyboardButton("⬇️ Full resolution", callback_data=f"{RESULT}:full:{job.id}")
+    rows.append([full, share_button()] if share else [full])
     return InlineKeyboardMarkup(rows)
 
 
-def share() -> InlineKeyboardButton:
+def share_button() -> InlineKeyboardButton:
     """Share: Telegram lets the user pick a chat, then lists their paintings there (inline mode)."""
     anywhere = SwitchInlineQueryChosenChat(
         query="", allow_user_chats=True, allow_group_chats=True, allow_channel_chats=True

@@ -40,7 +40,13 @@ from typing import Any
 from aiohttp import web
 
 TOKEN = "123456789:TEST-fake-token-for-drawme-tests-0000000"
-BOT_USER = {"id": 123456789, "is_bot": True, "first_name": "drawme", "username": "drawme_test_bot"}
+BOT_USER = {
+    "id": 123456789,
+    "is_bot": True,
+    "first_name": "drawme",
+    "username": "drawme_test_bot",
+    "supports_inline_queries": True,  # inline mode switched on in @BotFather (/setinline)
+}
 MAX_DOWNLOAD = 20 * 1024 * 1024
 MAX_CAPTION = 1024
 MAX_TEXT = 4096
@@ -130,6 +136,7 @@ class FakeTelegram:
 
     def __init__(self, token: str = TOKEN) -> None:
         self.token = token
+        self.bot_user = dict(BOT_USER)  # what getMe answers (e.g. inline mode off: supports_inline_queries)
         self.requests: list[Call] = []
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}  # (chat, id) -> current content
         self.files: dict[str, bytes] = {}
@@ -756,7 +763,7 @@ class FakeTelegram:
 
     # --- the API methods -----------------------------------------------------------------------
     def _getMe(self, params, files):
-        return BOT_USER
+        return self.bot_user
 
     def _deleteWebhook(self, params, files):
         self.webhook_url = self.webhook_secret = None

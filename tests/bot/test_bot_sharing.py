@@ -1,10 +1,12 @@
 """Sharing: the Share button under each painting and inline mode, which lists only the asking user's
 own paintings (by the file ids Telegram gave them when they were sent), end to end through the fake
-Bot API; and the fake's inline queries refused the way Telegram refuses them."""
+Bot API; no Share button while inline mode is off; and the fake's inline answers refused the way
+Telegram refuses them."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 from telegram import InlineQueryResultArticle, InputTextMessageContent
@@ -13,7 +15,8 @@ from telegram.ext import InlineQueryHandler
 
 from bot import sharing, texts
 from drawme.models import Job, JobStatus
-from tests.bot.conftest import HandWorker, RunningBot
+from drawme.store import SqliteJobStore
+from tests.bot.conftest import HandWorker, RunningBot, bot_config
 from tests.bot.test_bot_conversation import eventually, queued_job, send_photo_and_get_keyboard
 from tests.fake_telegram import FakeTelegram
 
@@ -113,6 +116,27 @@ async def test_an_answer_that_comes_too_late_is_let_go(
     messages = [record.getMessage() for record in caplog.records]
     assert "inline query expired before its answer" in messages
     assert "unhandled error" not in messages, "an expired query is no error"
+
+
+async def test_without_inline_mode_paintings_come_without_a_share_button(
+    telegram: FakeTelegram,
+    store: SqliteJobStore,
+    worker: HandWorker,
+    tmp_path: Path,
+    user_id: int,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING)
+    telegram.bot_user["supports_inline_queries"] = False  # @BotFather's /setinline never sent
+    bot = await RunningBot(bot_config(telegram, tmp_path), store).start()
+    try:
+        assert any("inline mode is off" in record.getMessage() for record in caplog.records)
+        await paint(bot, telegram, worker, user_id, 1)
+        message_id, _ = sent_painting(telegram, user_id, 1)
+        assert [label for label, _ in telegram.buttons(user_id, message_id)][-1] == "⬇️ Full resolution"
+        assert texts.SHARE not in dict(telegram.buttons(user_id, message_id))
+    finally:
+        await bot.stop()
 
 
 def article(result_id: str) -> InlineQueryResultArticle:
