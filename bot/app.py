@@ -15,12 +15,13 @@ from telegram.ext import (
     Application,
     CallbackQueryHandler,
     CommandHandler,
+    InlineQueryHandler,
     MessageHandler,
     TypeHandler,
     filters,
 )
 
-from bot import commands, conversation, flood, keyboards, texts
+from bot import commands, conversation, flood, keyboards, sharing, texts
 from bot.context import CONTEXT_TYPES, BotApplication, BotContext, Services, services
 from bot.delivery import Delivery
 from bot.i18n import languages, words, words_for
@@ -83,7 +84,7 @@ def set_aside_old_state(config: BotConfig) -> None:
 
 
 def add_handlers(application: BotApplication, config: BotConfig) -> None:
-    """Commands, pictures, buttons, and the gentle fallbacks — most specific first."""
+    """Commands, pictures, buttons, inline queries, and the gentle fallbacks — most specific first."""
     # First of all, each message passes its chat's throttle (a flood gets one "slow down").
     application.add_handler(TypeHandler(Update, flood.guard(lambda c: services(c).throttle)), group=-1)
     application.add_handler(CommandHandler("start", commands.start))
@@ -125,6 +126,8 @@ def add_handlers(application: BotApplication, config: BotConfig) -> None:
     application.add_handler(
         CallbackQueryHandler(commands.forget_button, pattern=keyboards.pattern(keyboards.FORGET))
     )
+    # Inline mode (`@bot` in any chat, or the Share button): the user's own paintings to send there.
+    application.add_handler(InlineQueryHandler(sharing.inline_query))
     application.add_error_handler(error_handler)
 
 
@@ -162,6 +165,11 @@ async def _post_init(application: BotApplication) -> None:
     application.update_processor.handled = inbox.done
     await queue.replay(application.bot)
     await set_commands(application)
+    if not application.bot.supports_inline_queries:
+        log.warning(
+            "inline mode is off, so paintings come without a Share button: switch it on in @BotFather"
+            " with /setinline (deploy/README.md), then restart the bot"
+        )
     delivery: Delivery = svc.delivery
     # Several instances may overlap only to be skipped by Delivery's own busy flag (no scheduler warnings).
     poll = application.job_queue.run_repeating(

@@ -63,6 +63,7 @@ class Shown:
     retry_at: float = float("-inf")
     failures: int = 0
     result_message_id: int | None = None  # sent, but mark_delivered has not succeeded yet
+    result_file_id: str | None = None  # Telegram's id of the sent painting (shared inline)
     lost_message_id: int | None = None  # a status message the user deleted; never edit it again
     stale: tuple[int, ...] = ()  # superseded status messages still to delete
     words: Words | None = None  # the user's language, looked up once per job
@@ -77,6 +78,7 @@ class Shown:
             preview_path=display.preview,
             result_message_id=display.result_message_id,
             stale=display.stale_message_ids,
+            result_file_id=display.result_file_id,
         )
 
     def display(self) -> Display:
@@ -87,6 +89,7 @@ class Shown:
             preview=self.preview_path,
             result_message_id=self.result_message_id,
             stale_message_ids=self.stale,
+            result_file_id=self.result_file_id,
         )
 
 
@@ -401,9 +404,12 @@ class Delivery:
                 job.chat_id,
                 painting,
                 caption=texts.result_caption(w, job),
-                reply_markup=keyboards.result(w, job),
+                # Share only when inline mode is on in @BotFather (getMe says so): it needs it.
+                reply_markup=keyboards.result(w, job, share=bool(bot.supports_inline_queries)),
             )
             shown.result_message_id = message.message_id
+            # The largest size's file id: inline mode shares the painting by it, with no new upload.
+            shown.result_file_id = message.photo[-1].file_id if message.photo else None
             await self.backend.save_display(job.id, shown.display())  # sent: never again
         # The painting replaces the progress; delete it before closing the job, so a crash in
         # between leaves the job open and the next try deletes it (a second delete is harmless).

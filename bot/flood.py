@@ -35,8 +35,11 @@ log = logging.getLogger(__name__)
 
 
 def chat_of(update: object) -> int | None:
-    """The chat an update belongs to, None for updates about no chat (e.g. a poll's new state)."""
-    chat = update.effective_chat if isinstance(update, Update) else None
+    """The chat an update belongs to; an inline query's is its user's private chat (the same id), so
+    different users' queries run side by side. None for updates about no chat (a poll's new state)."""
+    if not isinstance(update, Update):
+        return None
+    chat = update.effective_chat or update.effective_user
     return chat.id if chat is not None else None
 
 

@@ -8,7 +8,7 @@ are in the user's language (`Words`); the data never is.
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, SwitchInlineQueryChosenChat
 
 from bot import texts
 from bot.i18n import Words
@@ -53,9 +53,10 @@ def presets(w: Words, content_image_id: int | None) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
 
 
-def result(w: Words, job: Job) -> InlineKeyboardMarkup:
-    """The buttons under a finished painting; each one queues a new job from the same inputs.
-    They carry the owner's id, so a tap by anyone else is answered before the store is asked."""
+def result(w: Words, job: Job, *, share: bool) -> InlineKeyboardMarkup:
+    """The buttons under a finished painting; most queue a new job from the same inputs. They carry
+    the owner's id, so a tap by anyone else is answered before the store is asked. `share`: the
+    Share button too (only when inline mode is on, or Telegram would list nothing)."""
 
     def button(label: str, action: str) -> InlineKeyboardButton:
         return InlineKeyboardButton(label, callback_data=f"{RESULT}:{action}:{job.id}:{job.user_id}")
@@ -76,8 +77,17 @@ def result(w: Words, job: Job) -> InlineKeyboardMarkup:
                 button(w(texts.MORE_SECOND, style=second), "mixb"),
             ]
         )
-    rows.append([button(w(texts.FULL_RESOLUTION), "full")])
+    full = button(w(texts.FULL_RESOLUTION), "full")
+    rows.append([full, share_button(w)] if share else [full])
     return InlineKeyboardMarkup(rows)
+
+
+def share_button(w: Words) -> InlineKeyboardButton:
+    """Share: Telegram lets the user pick a chat, then lists their paintings there (inline mode)."""
+    anywhere = SwitchInlineQueryChosenChat(
+        query="", allow_user_chats=True, allow_group_chats=True, allow_channel_chats=True
+    )
+    return InlineKeyboardButton(w(texts.SHARE), switch_inline_query_chosen_chat=anywhere)
 
 
 def mix_presets(w: Words, job: Job) -> InlineKeyboardMarkup:

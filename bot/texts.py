@@ -459,3 +459,15 @@ def failure(w: Words, job: Job) -> str:
     if error in {code.value for code in ImageCode}:
         return image_code(w, ImageCode(error))
     return error
+
+
+# --- sharing: the Share button and inline mode (bot/sharing.py) ----------------------------------------
+SHARE = N_("📤 Share")
+SHARE_NONE = N_("No paintings yet: make one 🎨")  # the button over an empty inline list; opens the bot
+SHARE_CAPTION = N_("🖼 {style}")  # a shared painting's caption; a mix or a picture's style goes without
+
+
+def share_caption(w: Words, preset_id: str | None) -> str | None:
+    """The caption of a painting sent from inline mode: its preset's name, or none at all."""
+    label = preset_label(w, preset_id)
+    return w(SHARE_CAPTION, style=label) if label else None

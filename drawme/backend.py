@@ -17,6 +17,7 @@ from drawme.models import (
     JobProgress,
     JobRequest,
     QueueInfo,
+    SharedPainting,
     Stats,
     StoredImage,
     UserSettings,
@@ -88,6 +89,10 @@ class JobBackend(Protocol):
 
     async def save_display(self, job_id: int, display: Display) -> None:
         """Record what the job's messages show, the moment Telegram answered."""
+
+    async def recent_paintings(self, user_id: int, limit: int) -> list[SharedPainting]:
+        """The user's paintings that reached them (`Display.result_file_id` recorded), newest first,
+        at most `limit`; another user's are never among them. For inline mode's sharing."""
 
     async def get_conversation(self, user_id: int) -> Conversation: ...
 

@@ -206,6 +206,17 @@ class Display:
     preview: str | None = None  # which preview it shows
     result_message_id: int | None = None  # the painting is sent: never send it again
     stale_message_ids: tuple[int, ...] = ()  # superseded status messages still to delete
+    result_file_id: str | None = None  # Telegram's file id of the sent painting, to share it inline
+
+
+@dataclass(frozen=True)
+class SharedPainting:
+    """A painting the user has received, as inline mode offers it: sent again by Telegram's file id."""
+
+    job_id: int
+    file_id: str
+    style_preset: str | None  # the one preset it was painted in; None for a picture's style or a mix
+    finished_at: float | None = None
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 It keeps just enough state to behave like Telegram where the bot could get it wrong: message ids per
 chat, the current text/caption/keyboard of every sent message ("message is not modified"), files and
-their sizes (downloads over 20 MB refused), callback data ≤ 64 bytes, captions ≤ 1024 characters.
+their sizes (downloads over 20 MB refused), callback data ≤ 64 bytes, captions ≤ 1024 characters,
+inline queries (answered once, in time, with at most 50 results of unique ids).
 
 It answers every fault Telegram really answers: 403 for a user who blocked the bot, 400 "chat not
 found", "message to edit not found" (the user deleted it), "message is not modified", 429 with
@@ -39,11 +40,20 @@ from typing import Any
 from aiohttp import web
 
 TOKEN = "123456789:TEST-fake-token-for-drawme-tests-0000000"
-BOT_USER = {"id": 123456789, "is_bot": True, "first_name": "drawme", "username": "drawme_test_bot"}
+BOT_USER = {
+    "id": 123456789,
+    "is_bot": True,
+    "first_name": "drawme",
+    "username": "drawme_test_bot",
+    "supports_inline_queries": True,  # inline mode switched on in @BotFather (/setinline)
+}
 MAX_DOWNLOAD = 20 * 1024 * 1024
 MAX_CAPTION = 1024
 MAX_TEXT = 4096
 MAX_CALLBACK_DATA = 64
+MAX_INLINE_RESULTS = 50
+MAX_RESULT_ID = 64  # bytes
+INLINE_QUERY_SECONDS = 10.0  # roughly how long Telegram waits for an inline query's answer
 # Methods whose first answer in flood mode is a 429 (sending and editing, like Telegram's limits).
 FLOOD_METHODS = frozenset(
     {"sendMessage", "sendPhoto", "sendDocument", "editMessageText", "editMessageCaption", "editMessageMedia"}
@@ -78,6 +88,8 @@ class Call:
 
 BLOCKED = "Forbidden: bot was blocked by the user"
 CHAT_NOT_FOUND = "Bad Request: chat not found"
+# An answer to an inline query that is unknown, answered already or too old (Telegram's QUERY_ID_INVALID).
+QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 
 
 @dataclass
@@ -124,6 +136,7 @@ class FakeTelegram:
 
     def __init__(self, token: str = TOKEN) -> None:
         self.token = token
+        self.bot_user = dict(BOT_USER)  # what getMe answers (e.g. inline mode off: supports_inline_queries)
         self.requests: list[Call] = []
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}  # (chat, id) -> current content
         self.files: dict[str, bytes] = {}
@@ -159,6 +172,11 @@ class FakeTelegram:
         self._message_ids: dict[int, itertools.count] = {}
         self._file_ids = itertools.count(1)
         self._album_ids = itertools.count(1000)
+        # Inline queries: id -> when asked; answered ones move to `inline_answers` (id -> parameters).
+        self.inline_queries: dict[str, float] = {}
+        self.inline_answers: dict[str, dict[str, Any]] = {}
+        self.inline_query_seconds = INLINE_QUERY_SECONDS
+        self._inline_ids = itertools.count(random.randrange(10**17, 10**18))
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -426,6 +444,36 @@ class FakeTelegram:
         }
         return self.push_update(callback_query=query)["callback_query"]
 
+    def inline_query(
+        self, user_id: int, query: str = "", *, offset: str = "", chat_type: str = "sender"
+    ) -> dict[str, Any]:
+        """The user types `@bot <query>` in a chat (`chat_type`: "sender" is their chat with the bot;
+        "private", "group", "supergroup", "channel"): Telegram sends the bot an inline query."""
+        now = time.monotonic()
+        for old in [q for q, at in self.inline_queries.items() if now - at > self.inline_query_seconds]:
+            del self.inline_queries[old]  # expired: an answer now gets QUERY_TOO_OLD anyway
+        inline = {
+            "id": str(next(self._inline_ids)),
+            "from": self._user(user_id),
+            "query": query,
+            "offset": offset,
+            "chat_type": chat_type,
+        }
+        self.inline_queries[inline["id"]] = now
+        return self.push_update(inline_query=inline)["inline_query"]
+
+    def switch_inline(
+        self, user_id: int, message_id: int, label: str, chat_type: str = "private"
+    ) -> dict[str, Any]:
+        """Tap a switch-inline button of the bot's message, then pick a chat of `chat_type`: the app
+        types `@bot <the button's query>` there, and the bot gets that inline query."""
+        button = self.button(user_id, message_id, label)
+        chosen = button.get("switch_inline_query_chosen_chat")
+        query = chosen.get("query", "") if chosen is not None else button.get("switch_inline_query")
+        if query is None:
+            raise AssertionError(f"the button {label!r} does not switch to inline mode")
+        return self.inline_query(user_id, query, chat_type=chat_type)
+
     def flood(self, times: int, retry_after: int = 1, methods: Iterable[str] | None = None) -> None:
         """Answer the next `times` sending/editing requests with 429 Too Many Requests."""
         self.flood_remaining, self.flood_retry_after = times, retry_after
@@ -531,11 +579,20 @@ class FakeTelegram:
         ]
 
     def buttons(self, chat_id: int, message_id: int) -> list[tuple[str, str]]:
-        """(label, callback_data) of a message's current inline keyboard."""
+        """(label, callback_data) of a message's current inline keyboard; "" for a button without
+        callback data (e.g. one that switches to inline mode)."""
+        return [(b["text"], b.get("callback_data", "")) for b in self._keyboard(chat_id, message_id)]
+
+    def button(self, chat_id: int, message_id: int, label: str) -> dict[str, Any]:
+        """The inline button labelled `label` of a message, as the bot sent it (every field)."""
+        for button in self._keyboard(chat_id, message_id):
+            if button["text"] == label:
+                return button
+        raise AssertionError(f"no button {label!r} on message {message_id} in chat {chat_id}")
+
+    def _keyboard(self, chat_id: int, message_id: int) -> list[dict[str, Any]]:
         markup = self.messages.get((chat_id, message_id), {}).get("reply_markup") or {}
-        return [
-            (b["text"], b.get("callback_data", "")) for row in markup.get("inline_keyboard", []) for b in row
-        ]
+        return [button for row in markup.get("inline_keyboard", []) for button in row]
 
     def last_message(self, chat_id: int, containing: str = "") -> tuple[int, dict[str, Any]]:
         """The newest message the bot has in `chat_id` whose text/caption contains `containing`."""
@@ -715,7 +772,7 @@ class FakeTelegram:
 
     # --- the API methods -----------------------------------------------------------------------
     def _getMe(self, params, files):
-        return BOT_USER
+        return self.bot_user
 
     def _deleteWebhook(self, params, files):
         self.webhook_url = self.webhook_secret = None
@@ -731,6 +788,29 @@ class FakeTelegram:
         return True
 
     def _sendChatAction(self, params, files):
+        return True
+
+    def _answerInlineQuery(self, params, files):
+        """Like Telegram: one answer per query, in time; at most 50 results, ids unique and 1-64 bytes."""
+        query_id = str(params.get("inline_query_id", ""))
+        asked = self.inline_queries.get(query_id)
+        if asked is None or time.monotonic() - asked > self.inline_query_seconds:
+            raise ApiError(400, QUERY_TOO_OLD)
+        results = params.get("results") or []
+        if len(results) > MAX_INLINE_RESULTS:
+            raise ApiError(400, "Bad Request: RESULTS_TOO_MUCH")
+        ids = [str(result.get("id", "")) for result in results]
+        if any(not 1 <= len(result_id.encode()) <= MAX_RESULT_ID for result_id in ids):
+            raise ApiError(400, "Bad Request: RESULT_ID_INVALID")
+        if len(set(ids)) != len(ids):
+            raise ApiError(400, "Bad Request: RESULT_ID_DUPLICATE")
+        for result in results:
+            self._check_content(result)
+            file_id = result.get("photo_file_id")
+            if file_id is not None and file_id not in self.files:
+                raise ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
+        del self.inline_queries[query_id]  # answered: a second answer is refused
+        self.inline_answers[query_id] = params
         return True
 
     def _answerCallbackQuery(self, params, files):

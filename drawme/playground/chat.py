@@ -5,7 +5,9 @@ then the bot and the engine exactly as with Telegram: the bot only gets this ser
 local token. One local user chats with the bot. The page posts what the user sends (text, a photo, an
 album, any file, a button tap) and follows the chat live over Server-Sent Events: every message the bot
 sends, edits or deletes, its answers to button taps, what it is doing (typing, uploading) and the
-command menu it registers. Nothing leaves the machine; the chat lives in memory until the next start.
+command menu it registers. A Share button (inline mode) shows what `@bot` would offer in another chat:
+there is no other chat here, so the page lists the bot's inline answer instead of a chat picker.
+Nothing leaves the machine; the chat lives in memory until the next start.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ STATIC = Path(__file__).parent / "static"
 LOCAL_USER_ID = 1
 KEEP_REQUESTS = 200  # the emulator's request log, for the logs' sake; the playground runs for hours
 KEEPALIVE_SECONDS = 15.0
+INLINE_WAIT_SECONDS = 10.0  # how long the page waits for the bot's answer to an inline query
 # Pictures the page sends as a Telegram client would: compressed photos. Anything else is a file.
 PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/bmp"})
 
@@ -94,6 +97,7 @@ class Playground:
         app.router.add_get("/api/events", self._events)
         app.router.add_post("/api/send", self._send)
         app.router.add_post("/api/press", self._press)
+        app.router.add_post("/api/inline", self._inline)
         app.router.add_get("/media/{file_id}", self._media)
 
     # --- what the bot does, as the page shows it -------------------------------------------------
@@ -155,7 +159,14 @@ class Playground:
             } if document else None,
             "album": message.get("media_group_id"),
             "buttons": [
-                [{"text": b.get("text", ""), "data": b.get("callback_data")} for b in row]
+                [
+                    {
+                        "text": b.get("text", ""),
+                        "data": b.get("callback_data"),
+                        "share": b.get("switch_inline_query_chosen_chat") is not None,
+                    }
+                    for b in row
+                ]
                 for row in markup.get("inline_keyboard", [])
             ],
         }
@@ -246,6 +257,27 @@ class Playground:
                 self.telegram.press(self.user_id, message_id, data)
                 return web.json_response({"ok": True})
         return web.json_response({"ok": False, "error": "no such button"}, status=400)
+
+    async def _inline(self, request: web.Request) -> web.Response:
+        """A tap on Share: the inline query Telegram would send once the user picks a chat, and the
+        bot's answer as the page lists it (its photos, or the button it offers instead)."""
+        self._check_origin(request)
+        query = self.telegram.inline_query(self.user_id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + INLINE_WAIT_SECONDS
+        while (answer := self.telegram.inline_answers.pop(query["id"], None)) is None:
+            if loop.time() > deadline:
+                return web.json_response({"ok": False, "error": "the bot did not answer"}, status=504)
+            await asyncio.sleep(0.05)
+        results = [
+            {"id": r["id"], "photo": f"/media/{r['photo_file_id']}", "caption": r.get("caption") or ""}
+            for r in answer.get("results") or []
+            if r.get("photo_file_id")
+        ]
+        button = answer.get("button")
+        return web.json_response(
+            {"ok": True, "results": results, "button": button.get("text") if button else None}
+        )
 
     async def _media(self, request: web.Request) -> web.Response:
         """A picture or file of the chat, by its file id (the page's <img> and download links)."""

@@ -1,8 +1,9 @@
 """The bot's own state in the job store: what each job's status message shows, who delivers it,
-the conversation (a photo waiting for its style), and the durable inbox of Telegram updates.
+the paintings a user can share, the conversation (a photo waiting for its style), and the durable
+inbox of Telegram updates.
 
 Portable SQL with `?` placeholders: the same statements serve SQLite and PostgreSQL (the tables are
-in schema.py, v5, in both dialects).
+in schema.py, v5 and later, in both dialects).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from drawme.models import Conversation, Display
+from drawme.models import Conversation, Display, SharedPainting
+from drawme.store import jobs
 from drawme.store.db import Tx
 
 INBOX_KEEP_SECONDS = 24 * 3600  # handled updates are remembered this long (Telegram resends for less)
@@ -27,6 +29,7 @@ def _display(row: Any) -> Display:
         preview=row["shown_preview"],
         result_message_id=row["result_message_id"],
         stale_message_ids=tuple(json.loads(row["stale_message_ids"] or "[]")),
+        result_file_id=row["result_file_id"],
     )
 
 
@@ -60,11 +63,11 @@ async def release_deliveries(tx: Tx, owner: str) -> None:
 async def save_display(tx: Tx, job_id: int, display: Display) -> None:
     await tx.execute(
         "INSERT INTO deliveries (job_id, status_message_id, is_photo, shown_text, shown_preview,"
-        " result_message_id, stale_message_ids) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " result_message_id, stale_message_ids, result_file_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (job_id) DO UPDATE SET status_message_id = excluded.status_message_id,"
         " is_photo = excluded.is_photo, shown_text = excluded.shown_text,"
         " shown_preview = excluded.shown_preview, result_message_id = excluded.result_message_id,"
-        " stale_message_ids = excluded.stale_message_ids",
+        " stale_message_ids = excluded.stale_message_ids, result_file_id = excluded.result_file_id",
         (
             job_id,
             display.status_message_id,
@@ -73,11 +76,33 @@ async def save_display(tx: Tx, job_id: int, display: Display) -> None:
             display.preview,
             display.result_message_id,
             json.dumps(list(display.stale_message_ids)),
+            display.result_file_id,
         ),
     )
     await tx.execute(
         "UPDATE jobs SET status_message_id = ? WHERE id = ?", (display.status_message_id, job_id)
     )
+
+
+async def recent_paintings(tx: Tx, user_id: int, limit: int) -> list[SharedPainting]:
+    """The user's paintings that reached them (Telegram gave each a file id), newest first. They go
+    with their job: /forget and retention delete the delivery rows by cascade."""
+    rows = await tx.rows(
+        "SELECT jobs.id, jobs.style_preset, jobs.params, jobs.finished_at, deliveries.result_file_id"
+        " FROM jobs JOIN deliveries ON deliveries.job_id = jobs.id"
+        " WHERE jobs.user_id = ? AND deliveries.result_file_id IS NOT NULL"
+        " ORDER BY jobs.finished_at DESC, jobs.id DESC LIMIT ?",
+        (user_id, limit),
+    )
+    return [
+        SharedPainting(
+            job_id=row["id"],
+            file_id=row["result_file_id"],
+            style_preset=None if jobs.parse_params(row["params"]).mix else row["style_preset"],
+            finished_at=row["finished_at"],
+        )
+        for row in rows
+    ]
 
 
 # --- the conversation: what is still being decided ---------------------------------------------------

@@ -25,6 +25,7 @@ from drawme.models import (
     JobProgress,
     JobRequest,
     QueueInfo,
+    SharedPainting,
     Stats,
     StoredImage,
     UserSettings,
@@ -190,6 +191,10 @@ class JobStore:
     async def save_display(self, job_id: int, display: Display) -> None:
         async with self.db.transaction() as tx:
             await botstate.save_display(tx, job_id, display)
+
+    async def recent_paintings(self, user_id: int, limit: int) -> list[SharedPainting]:
+        async with self.db.transaction(write=False) as tx:
+            return await botstate.recent_paintings(tx, user_id, limit)
 
     async def get_conversation(self, user_id: int) -> Conversation:
         async with self.db.transaction(write=False) as tx:

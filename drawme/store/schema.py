@@ -266,11 +266,15 @@ CREATE TABLE job_origins (
 # a purged job simply stops waiting). The same statement serves both engines.
 V6 = "ALTER TABLE conversations ADD COLUMN pending_mix BIGINT"
 
+# v7: Telegram's file id of each sent painting, so inline mode shares it without uploading it again.
+# It lives with the delivery, which goes with its job (/forget, retention). The same statement for both.
+V7 = "ALTER TABLE deliveries ADD COLUMN result_file_id TEXT"
+
 MIGRATIONS: dict[Dialect, dict[int, str]] = {
-    Dialect.SQLITE: {1: V1, 2: V2, 3: V3, 4: SQLITE_V4, 5: SQLITE_V5, 6: V6},
-    Dialect.POSTGRES: {4: POSTGRES_V4, 5: POSTGRES_V5, 6: V6},
+    Dialect.SQLITE: {1: V1, 2: V2, 3: V3, 4: SQLITE_V4, 5: SQLITE_V5, 6: V6, 7: V7},
+    Dialect.POSTGRES: {4: POSTGRES_V4, 5: POSTGRES_V5, 6: V6, 7: V7},
 }
-LATEST = 6
+LATEST = 7
 
 VERSION_TABLE = {
     Dialect.SQLITE: (

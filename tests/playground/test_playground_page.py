@@ -65,6 +65,13 @@ async def press(url: str, message_id: int, data: str) -> int:
         return response.status
 
 
+async def share(url: str) -> dict:
+    """Tap a Share button: what the bot offers in inline mode, as the page lists it."""
+    async with aiohttp.ClientSession() as session, session.post(f"{url}/api/inline") as response:
+        assert response.status == 200, await response.text()
+        return await response.json()
+
+
 async def fetch(url: str) -> tuple[bytes, dict[str, str]]:
     async with aiohttp.ClientSession() as session, session.get(url) as response:
         assert response.status == 200, url
@@ -139,6 +146,12 @@ async def test_command_menu_photo_preset_progress_painting_and_full_resolution(
         assert f'filename="drawme-{job.id}.png"' in headers["Content-Disposition"]
         assert document[0]["document"]["name"] == f"drawme-{job.id}.png"
 
+        # Share: the page lists what the bot offers in inline mode, this very painting.
+        shared = next(b for row in result[0]["buttons"] for b in row if b["text"] == texts.SHARE)
+        assert shared["share"] and not shared["data"]
+        offered = await share(url)
+        assert [r["photo"] for r in offered["results"]] == [result[0]["photo"]] and not offered["button"]
+
         # A page opened now (or reloaded) gets the whole chat as it stands.
         async with PageEvents(url) as later:
             ids = [m["id"] for m in later.of("hello")[0]["messages"]]
@@ -180,6 +193,8 @@ async def test_commands_typed_on_the_page_reach_the_bot(playground: Playground, 
         answer = await page.wait(lambda: page.messages(), "the help text")
         assert "/styles" in answer[0]["text"]
         assert await press(url, 9999, "preset:x") == 400  # no such message: refused, nothing sent
+        # Nothing painted yet: Share offers the bot's button to make one instead.
+        assert await share(url) == {"ok": True, "results": [], "button": texts.SHARE_NONE}
 
 
 async def test_other_sites_cannot_drive_the_chat(playground: Playground, bot: RunningBot) -> None:
@@ -190,6 +205,8 @@ async def test_other_sites_cannot_drive_the_chat(playground: Playground, bot: Ru
             async with session.post(f"{url}/api/send", data={"text": "/forget"}, headers=headers) as response:
                 assert response.status == 403
             async with session.get(f"{url}/api/events", headers=headers) as response:
+                assert response.status == 403
+            async with session.post(f"{url}/api/inline", headers=headers) as response:
                 assert response.status == 403
         async with session.post(
             f"{url}/api/send", data={"text": "/help"}, headers={"Origin": url}

@@ -1,11 +1,13 @@
 """The bot's state in the store, on both backends: delivery leases and displays, conversations saved
-with the upload or the submit, submits idempotent by update id, and the inbox."""
+with the upload or the submit, submits idempotent by update id, the inbox, and the paintings a user
+can share (their Telegram file ids)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from drawme.models import Conversation, Display, JobRequest, PaintParams
+from drawme.models import Conversation, Display, JobRequest, PaintParams, SharedPainting, StyleRef
+from drawme.store import DAY
 
 from .helpers import jpeg_bytes, submit
 
@@ -59,3 +61,46 @@ async def test_the_inbox_keeps_what_is_not_handled_and_drops_what_is(store, seco
     assert await store.inbox_leftovers("a", stale_after=60) == [(BIG + 1, '{"update_id": 2}')]
     clock.advance(61)
     assert await second_store.inbox_leftovers("b", stale_after=60) == [(BIG + 1, '{"update_id": 2}')]
+
+
+async def _paint_and_send(store, clock, user_id: int, file_id: str | None, params=None):
+    """A job of `user_id` painted and sent; Telegram gave the sent photo `file_id` (None: not sent)."""
+    image = await store.store_image(user_id, jpeg_bytes((user_id % 256, 1, 2)), 64, 64)
+    job = await store.submit(
+        JobRequest(user_id, user_id, image.id, params or PaintParams(size=64), style_preset="udnie")
+    )
+    assert (await store.claim("w", 30)).id == job.id
+    await store.complete(job.id, "w", b"png")
+    if file_id is not None:
+        await store.save_display(job.id, Display(result_message_id=9, result_file_id=file_id))
+        await store.mark_delivered(job.id, 9)
+    clock.advance(60)
+    return job
+
+
+async def test_recent_paintings_are_the_users_own_sent_ones_newest_first(store, second_store, clock):
+    first = await _paint_and_send(store, clock, BIG, "file-a")
+    other = await _paint_and_send(store, clock, BIG + 1, "file-other")
+    unsent = await _paint_and_send(store, clock, BIG, None)
+    mixed = PaintParams(size=64, mix=(StyleRef(preset="great_wave"),))
+    second = await _paint_and_send(store, clock, BIG, "file-b", mixed)
+
+    recent = await second_store.recent_paintings(BIG, 10)
+    assert [(p.job_id, p.file_id) for p in recent] == [(second.id, "file-b"), (first.id, "file-a")]
+    assert unsent.id not in {p.job_id for p in recent}, "no file id: never reached the user"
+    assert recent[1] == SharedPainting(first.id, "file-a", "udnie", recent[1].finished_at)
+    assert recent[0].style_preset is None, "a mix is not one preset"
+    assert [p.file_id for p in await store.recent_paintings(BIG, 1)] == ["file-b"]
+    assert [(p.job_id, p.file_id) for p in await store.recent_paintings(BIG + 1, 10)] == [
+        (other.id, "file-other")
+    ]
+    assert await store.recent_paintings(BIG + 2, 10) == []
+    # The file id is part of what the delivery shows: a restarted bot reads it back.
+    assert (await store.claim_deliveries("a", [first.id], 10))[first.id].result_file_id == "file-a"
+
+    await store.forget(BIG)
+    assert await store.recent_paintings(BIG, 10) == []
+    assert len(await store.recent_paintings(BIG + 1, 10)) == 1, "another user's stay"
+    clock.advance(30 * DAY)
+    await store.purge()
+    assert await store.recent_paintings(BIG + 1, 10) == [], "retention takes them with their job"

@@ -53,7 +53,7 @@ async def test_v1_database_upgrades_and_keeps_its_data(common, clock):
     (common.data_dir / "images" / "ab" / "abc.jpg").write_bytes(b"old photo")
     store = await SqliteJobStore.open(common, clock=clock)
     try:
-        assert await store.schema_version() == schema.LATEST == 6
+        assert await store.schema_version() == schema.LATEST == 7
         settings = await store.get_settings(7)
         assert settings.blend.content == 2.0 and settings.size == "small"
         image = await store.get_image(1)
@@ -77,7 +77,7 @@ async def test_v1_database_upgrades_and_keeps_its_data(common, clock):
     # Opening again runs nothing twice.
     again = await SqliteJobStore.open(common, clock=clock)
     try:
-        assert await again.schema_version() == 6
+        assert await again.schema_version() == 7
         assert (await again.get(1)).status == JobStatus.RUNNING
     finally:
         await again.close()
@@ -85,7 +85,7 @@ async def test_v1_database_upgrades_and_keeps_its_data(common, clock):
     try:
         assert db.execute("SELECT size FROM jobs ORDER BY id").fetchall() == [(256,), (256,)]
         versions = db.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
-        assert [row[0] for row in versions] == [1, 2, 3, 4, 5, 6]
+        assert [row[0] for row in versions] == [1, 2, 3, 4, 5, 6, 7]
     finally:
         db.close()
 

@@ -88,7 +88,7 @@ function render(message) {
       for (const button of row) {
         const b = el("button", "", button.text);
         b.type = "button";
-        b.addEventListener("click", () => press(message.id, button.data, b));
+        b.addEventListener("click", () => (button.share ? share(b) : press(message.id, button.data, b)));
         line.append(b);
       }
       keyboard.append(line);
@@ -219,6 +219,37 @@ async function press(messageId, data, button) {
       body: JSON.stringify({ message_id: messageId, data }),
     });
     if (!response.ok) showToast("That button is gone.");
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// Share (switch_inline_query_chosen_chat): in Telegram it opens a chat picker, then lists what the bot
+// offers in inline mode. This page has no other chat, so it shows that list: the bot's real answer.
+async function share(button) {
+  button.disabled = true;
+  try {
+    const response = await fetch("/api/inline", { method: "POST" });
+    if (!response.ok) {
+      showToast("The bot did not answer the inline query.");
+      return;
+    }
+    const answer = await response.json();
+    const list = document.getElementById("share-list");
+    list.replaceChildren();
+    for (const result of answer.results) {
+      const item = el("a", "share-item");
+      item.href = result.photo;
+      item.target = "_blank";
+      const img = el("img");
+      img.src = result.photo;
+      img.alt = result.caption || "painting";
+      item.append(img);
+      if (result.caption) item.append(el("div", "caption", result.caption));
+      list.append(item);
+    }
+    if (!answer.results.length) list.append(el("div", "share-none", answer.button || "Nothing to share yet."));
+    document.getElementById("share").showModal();
   } finally {
     button.disabled = false;
   }
