@@ -10,7 +10,7 @@ import logging
 import time
 
 from telegram import BotCommand, Update
-from telegram.error import InvalidToken
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -185,13 +185,21 @@ async def _post_init(application: BotApplication) -> None:
 
 
 async def set_commands(application: BotApplication) -> None:
-    """The command menu in every language we speak: English for everyone, then each other language
-    for users whose Telegram is set to it."""
+    """The command menu and the bot's profile texts ("What can this bot do?" before /start, and the
+    short one on its profile) in every language we speak: English for everyone, then each other
+    language for users whose Telegram is set to it."""
+    bot = application.bot
     for language in languages():
         w = words_for(language)
-        menu = [BotCommand(name, w(about)) for name, about in texts.COMMANDS]
-        default = language == languages()[0]
-        await application.bot.set_my_commands(menu, language_code=None if default else language)
+        code = None if language == languages()[0] else language
+        await bot.set_my_commands(
+            [BotCommand(name, w(about)) for name, about in texts.COMMANDS], language_code=code
+        )
+        try:
+            await bot.set_my_description(w(texts.DESCRIPTION), language_code=code)
+            await bot.set_my_short_description(w(texts.SHORT_DESCRIPTION), language_code=code)
+        except TelegramError as error:  # cosmetic: a refusal (e.g. flood control) must not stop the bot
+            log.warning("could not set the bot's description: %s", error)
 
 
 async def _post_shutdown(application: BotApplication) -> None:

@@ -52,6 +52,15 @@ HELP = N_(
     "(each between {low} and {high}; 1 is the default)."
 )
 
+# The bot's profile: what a new user reads before pressing Start (at most 512 characters), and the
+# line on its profile page and in shared links (at most 120).
+DESCRIPTION = N_(
+    "I paint your photo in the style of a famous painting 🎨\n\n"
+    "Send me a selfie, tap a painting — Van Gogh's Starry Night, Munch's Scream, Hokusai's Great Wave… — "
+    "or send any picture as the style, and a little later your painting arrives."
+)
+SHORT_DESCRIPTION = N_("Your photo, painted in the style of a famous painting. Send a selfie to start 🎨")
+
 # The command menu registered with set_my_commands; /stats is deliberately absent (admins only).
 COMMANDS = (
     ("start", N_("How it works")),

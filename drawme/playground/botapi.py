@@ -149,6 +149,7 @@ class FakeTelegram:
         self.unknown_chats: set[int] = set()  # 400 chat not found
         self.languages: dict[int, str] = {}  # user -> their client's language_code (default "en")
         self.menus: dict[str, list[dict[str, str]]] = {}  # setMyCommands: language_code ("" = all) -> menu
+        self.profile: dict[tuple[str, str], str] = {}  # (description | short_description, language) -> text
         self.stalls: dict[str, list[float]] = {}  # method -> seconds to sit on the answer (after the effect)
         self.drops: dict[str, int] = {}  # method -> connections to drop after the effect
         self.hooks: list[Hook] = []
@@ -785,6 +786,19 @@ class FakeTelegram:
 
     def _setMyCommands(self, params, files):
         self.menus[params.get("language_code") or ""] = list(params.get("commands") or [])
+        return True
+
+    def _setMyDescription(self, params, files):
+        return self._set_profile_text(params, "description", 512)
+
+    def _setMyShortDescription(self, params, files):
+        return self._set_profile_text(params, "short_description", 120)
+
+    def _set_profile_text(self, params: dict[str, Any], field: str, limit: int) -> bool:
+        text = params.get(field) or ""
+        if len(text) > limit:
+            raise ApiError(400, f"Bad Request: {field} is too long")
+        self.profile[(field, params.get("language_code") or "")] = text
         return True
 
     def _sendChatAction(self, params, files):

@@ -22,6 +22,10 @@ async def test_a_russian_user_gets_russian_from_start_to_painting(
     # The menu: English for everyone, Russian for Russian clients.
     assert telegram.menu(english)[0]["description"] == "How it works"
     assert telegram.menu(user_id)[0]["description"] == "Как это работает"
+    # And "What can this bot do?", shown before Start, in both.
+    assert telegram.profile[("description", "")].startswith("I paint your photo")
+    assert telegram.profile[("description", "ru")].startswith("Я рисую ваше фото")
+    assert telegram.profile[("short_description", "ru")].startswith("Ваше фото")
 
     telegram.send_photo(user_id, photo_bytes())
     await telegram.wait_for(lambda: any("Фото получено" in t for t in telegram.texts(user_id)))

@@ -83,3 +83,9 @@ def test_russian_numbers_take_their_plural_forms():
     assert "следующий" in ahead[0] and "~2 мин" in ahead[0]
     assert texts.queued(ENGLISH, QueueInfo(ahead=1, eta_seconds=150)).startswith("⏳ Queued: 1 job ahead")
     assert ru.plural(texts.FORGET_DONE, 3).endswith("(3 файла). 🧹")
+
+
+@pytest.mark.parametrize("language", languages())
+def test_the_bots_profile_texts_fit_telegrams_limits(language: str):
+    w = words_for(language)
+    assert 0 < len(w(texts.DESCRIPTION)) <= 512 and 0 < len(w(texts.SHORT_DESCRIPTION)) <= 120
