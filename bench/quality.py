@@ -8,7 +8,8 @@
         --images /tmp/quality                                            # and a before/after sheet
 
 A variant is `recipe[:nofaces][,field=value...]`; fields override the recipe (e.g.
-`default,face_content=6,face_style=0.2`). Each painting is one JSON line, written as soon as it is
+`default,face_content=6,face_style=0.2`; `steps=40/40/20` re-splits the schedule's steps;
+`structure_layer=block2_relu1` sets a string field). Each painting is one JSON line, written as soon as it is
 done, so a long run can be summarised while it goes on. Pictures: bench/faces.py.
 """
 
@@ -32,13 +33,27 @@ from engine import recipes  # noqa: E402
 from engine.painter import Painter, PaintOptions  # noqa: E402
 
 
+def field_value(recipe: recipes.Recipe, field: str, text: str) -> object:
+    """A recipe field's override from text: `steps=40/40/20` re-splits the stages' steps, a string field
+    takes the text, any other field a number."""
+    if field == "steps":
+        steps = [int(n) for n in text.split("/")]
+        if len(steps) != len(recipe.stages):
+            raise ValueError(f"{recipe.name} has {len(recipe.stages)} stages, not {len(steps)}")
+        return tuple(dataclasses.replace(s, steps=n) for s, n in zip(recipe.stages, steps, strict=True))
+    return text if isinstance(getattr(recipe, field), str) else float(text)
+
+
 def variant_options(spec: str, size: int) -> PaintOptions:
     """PaintOptions for a variant spec; overridden recipes are registered under the spec itself."""
     head, *overrides = spec.split(",")
     name, _, flag = head.partition(":")
     recipe = recipes.get_recipe(name)
     if overrides:
-        fields = {key: float(value) for key, value in (item.split("=") for item in overrides)}
+        fields = {
+            "stages" if key == "steps" else key: field_value(recipe, key, value)
+            for key, value in (item.split("=") for item in overrides)
+        }
         recipe = dataclasses.replace(recipe, name=spec, **fields)
         recipes.RECIPES[spec] = recipe
     return PaintOptions(size=size, recipe=recipe.name, faces=flag != "nofaces")

@@ -11,7 +11,16 @@ import torch
 from PIL import Image
 
 from engine import recipes
-from engine.painter import Painter, PaintOptions, PaintResult, Progress, photo_detail, pick_device
+from engine.painter import (
+    Painter,
+    PaintOptions,
+    PaintResult,
+    Progress,
+    _Run,
+    image_to_tensor,
+    photo_detail,
+    pick_device,
+)
 
 DRAFT = PaintOptions(size=64, recipe="draft", iterations=8)
 
@@ -228,3 +237,36 @@ def test_warm_start_with_detail_starts_finer_scales_closer_to_the_photo(painter,
 
     for scale in (2, 3):
         assert first_content_loss_at_scale("default", scale) < first_content_loss_at_scale(plain.name, scale)
+
+
+def test_coarse_content_and_structure_weigh_the_coarse_stage_only(painter, photo, starry, monkeypatch):
+    """The same canvas, scored as the coarse stage and as the full-size stage: only the coarse stage's
+    content term is multiplied (coarse_content) and gains the shallow structure term (coarse_structure)."""
+    base = replace(recipes.DEFAULT, name="default_test_base", face_content=1.0, face_style=1.0)
+    boosted = replace(base, name="default_test_coarse", coarse_content=3.0)
+    structured = replace(base, name="default_test_structure", coarse_structure=0.5)
+    for recipe in (base, boosted, structured):
+        monkeypatch.setitem(recipes.RECIPES, recipe.name, recipe)
+    assert recipes.SEED.coarse_content == recipes.PASTICHE.coarse_content == 1.0
+    assert not recipes.SEED.coarse_structure and not recipes.PASTICHE.coarse_structure
+
+    def terms(recipe: recipes.Recipe, index: int) -> dict[str, float]:
+        run = _Run(painter, photo, [starry], PaintOptions(size=96, recipe=recipe.name), None, None, False)
+        stage = run.stages[index]
+        pixels = image_to_tensor(photo, run.canvas_size(stage), "lanczos")
+        run.canvas = pixels + torch.randn(pixels.shape, generator=torch.Generator().manual_seed(0)) * 40
+        run.coarse = recipe.is_coarse(index, stage)
+        size = run.canvas_size(stage)
+        run.objective(run.content_targets(pixels), run.style_targets(size), run.face_guides(pixels))
+        return run.losses
+
+    coarse, full = terms(base, 0), terms(base, 2)
+    assert terms(boosted, 0)["content"] == pytest.approx(3 * coarse["content"], rel=1e-5)
+    assert terms(boosted, 0)["style"] == pytest.approx(coarse["style"], rel=1e-5)
+    assert terms(boosted, 2) == pytest.approx(full, rel=1e-5)
+    assert terms(structured, 0)["content"] > 1.1 * coarse["content"]
+    assert terms(structured, 2) == pytest.approx(full, rel=1e-5)
+    stages = recipes.DEFAULT.stages
+    assert [recipes.DEFAULT.is_coarse(i, s) for i, s in enumerate(stages)] == [True, False, False]
+    assert not recipes.DRAFT.is_coarse(0, recipes.DRAFT.stages[0])  # one full-size stage: nothing is coarse
+
