@@ -12,6 +12,7 @@ from PIL import Image
 
 from engine import recipes
 from engine.painter import (
+    LAPLACIAN,
     Painter,
     PaintOptions,
     PaintResult,
@@ -239,6 +240,19 @@ def test_warm_start_with_detail_starts_finer_scales_closer_to_the_photo(painter,
         assert first_content_loss_at_scale("default", scale) < first_content_loss_at_scale(plain.name, scale)
 
 
+def stage_terms(painter, photo, style, recipe: recipes.Recipe, index: int, offset: float = 0.0) -> dict:
+    """The loss terms of one canvas (the photo + noise + offset) scored as stage `index` of `recipe`."""
+    run = _Run(painter, photo, [style], PaintOptions(size=96, recipe=recipe.name), None, None, False)
+    stage = run.stages[index]
+    size = run.canvas_size(stage)
+    pixels = image_to_tensor(photo, size, "lanczos")
+    noise = torch.randn(pixels.shape, generator=torch.Generator().manual_seed(0)) * 40
+    run.canvas = pixels + noise + offset
+    run.coarse = recipe.is_coarse(index, stage)
+    run.objective(run.content_targets(pixels), run.style_targets(size), run.face_guides(pixels))
+    return run.losses
+
+
 def test_coarse_content_and_structure_weigh_the_coarse_stage_only(painter, photo, starry, monkeypatch):
     """The same canvas, scored as the coarse stage and as the full-size stage: only the coarse stage's
     content term is multiplied (coarse_content) and gains the shallow structure term (coarse_structure)."""
@@ -251,14 +265,7 @@ def test_coarse_content_and_structure_weigh_the_coarse_stage_only(painter, photo
     assert not recipes.SEED.coarse_structure and not recipes.PASTICHE.coarse_structure
 
     def terms(recipe: recipes.Recipe, index: int) -> dict[str, float]:
-        run = _Run(painter, photo, [starry], PaintOptions(size=96, recipe=recipe.name), None, None, False)
-        stage = run.stages[index]
-        pixels = image_to_tensor(photo, run.canvas_size(stage), "lanczos")
-        run.canvas = pixels + torch.randn(pixels.shape, generator=torch.Generator().manual_seed(0)) * 40
-        run.coarse = recipe.is_coarse(index, stage)
-        size = run.canvas_size(stage)
-        run.objective(run.content_targets(pixels), run.style_targets(size), run.face_guides(pixels))
-        return run.losses
+        return stage_terms(painter, photo, starry, recipe, index)
 
     coarse, full = terms(base, 0), terms(base, 2)
     assert terms(boosted, 0)["content"] == pytest.approx(3 * coarse["content"], rel=1e-5)
@@ -270,3 +277,21 @@ def test_coarse_content_and_structure_weigh_the_coarse_stage_only(painter, photo
     assert [recipes.DEFAULT.is_coarse(i, s) for i, s in enumerate(stages)] == [True, False, False]
     assert not recipes.DRAFT.is_coarse(0, recipes.DRAFT.stages[0])  # one full-size stage: nothing is coarse
 
+
+
+def test_laplacian_term_compares_the_same_coarse_grid_at_every_stage(painter, photo, starry, monkeypatch):
+    base = replace(recipes.DEFAULT, name="default_test_base", face_content=1.0, face_style=1.0)
+    steered = replace(base, name="default_test_laplacian", laplacian_weight=100.0, laplacian_pool=8.0)
+    for recipe in (base, steered):
+        monkeypatch.setitem(recipes.RECIPES, recipe.name, recipe)
+    grids = set()
+    for index, stage in enumerate(steered.stages):
+        run = _Run(painter, photo, [starry], PaintOptions(size=96, recipe=steered.name), None, None, False)
+        pixels = image_to_tensor(photo, run.canvas_size(stage), "lanczos")
+        grids.add(tuple(run.content_targets(pixels)[LAPLACIAN].shape[2:]))
+        plain = stage_terms(painter, photo, starry, base, index)
+        with_term = stage_terms(painter, photo, starry, steered, index)
+        assert with_term["content"] > 1.05 * plain["content"]  # the noise breaks the photo's edges
+        assert with_term["style"] == pytest.approx(plain["style"], rel=1e-5)
+    # 96×64 output / 8 = 12×8 cells, less the 3×3 Laplacian's border: one grid from ⅓ size to full.
+    assert grids == {(6, 10)}
