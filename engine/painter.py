@@ -308,7 +308,7 @@ class _Run:
         features = self.painter.features(self.net, pixels, layers)
         targets = {name: features[name].float() for name in layers}
         if self.recipe.laplacian_weight:
-            targets[LAPLACIAN] = laplacian(pixels, self.laplacian_grid)
+            targets[LAPLACIAN] = laplacian(pixels, self.laplacian_grid, self.recipe.laplacian_on == "luma")
         return targets
 
     @property
@@ -371,7 +371,7 @@ class _Run:
             # Departure from Gatys 2015: Li et al. 2017's Laplacian term keeps the photo's coarse edges
             # (its layout), which relu4_2 alone lets the style's big motifs repaint (docs/ENGINE.md).
             content = content + self.recipe.laplacian_weight * laplacian_loss(
-                canvas, content_targets[LAPLACIAN], self.laplacian_grid
+                canvas, content_targets[LAPLACIAN], self.laplacian_grid, self.recipe.laplacian_on == "luma"
             )
         style = sum(
             (

@@ -87,6 +87,8 @@ class Recipe:
     # and their 3×3 Laplacians compared (mean of squares). 0 switches it off.
     laplacian_weight: float = 0.0
     laplacian_pool: float = 4.0
+    # "rgb" (Li et al.) or "luma": the luminance's edges only, the colours left to the style (departure).
+    laplacian_on: str = "rgb"
 
     def is_coarse(self, index: int, stage: Stage) -> bool:
         """Whether stage `index` is the coarse stage: the first of several, on a smaller canvas."""

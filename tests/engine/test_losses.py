@@ -85,3 +85,17 @@ def test_laplacian_loss_ignores_brightness_and_ramps_but_not_layout():
     fine = photo + 30 * (torch.arange(48) % 2).float()[None, None, None, :]  # 1-px stripes, pooled away
     assert laplacian_loss(moved, target, grid).item() > 1.0
     assert laplacian_loss(fine, target, grid).item() < 1e-3
+
+
+def test_luma_laplacian_leaves_the_colours_to_the_style():
+    rows = torch.arange(48, dtype=torch.float32)
+    photo = (rows[:, None] * rows[None, :] / 20).expand(1, 3, 48, 48).contiguous()
+    blob = ((rows[:, None] - 24).square() + (rows[None, :] - 24).square() < 100).float() * 30
+    recoloured = photo.clone()  # redder and less blue in a blob, at the same luminance
+    recoloured[:, 0] += blob
+    recoloured[:, 2] -= blob * 0.299 / 0.114
+    grid = (12, 12)
+    assert laplacian_loss(recoloured, laplacian(photo, grid), grid).item() > 1.0
+    luma = laplacian(photo, grid, luma=True)
+    assert luma.shape == (1, 1, 10, 10)
+    assert laplacian_loss(recoloured, luma, grid, luma=True).item() == pytest.approx(0.0, abs=1e-3)
