@@ -4,6 +4,7 @@
         --photos biden pair group3 astronaut --presets starry_night the_scream --sizes 256 \\
         --out /tmp/quality.jsonl --images /tmp/quality
     .venv/bin/python bench/quality.py --summary /tmp/quality.jsonl     # the tables only
+    .venv/bin/python bench/quality.py --evaluation-cost --variants default default:nofaces --sizes 384
     .venv/bin/python bench/quality.py --summary /tmp/quality.jsonl --sheet docs/faces_sheet.jpg \
         --images /tmp/quality                                            # and a before/after sheet
 
@@ -57,6 +58,40 @@ def variant_options(spec: str, size: int) -> PaintOptions:
         recipe = dataclasses.replace(recipe, name=spec, **fields)
         recipes.RECIPES[spec] = recipe
     return PaintOptions(size=size, recipe=recipe.name, faces=flag != "nofaces")
+
+
+def evaluation_seconds(specs: list[str], size: int = 384, repeats: int = 6, photo: str = "astronaut") -> str:
+    """Seconds per loss evaluation (+ backward) of the full-size stage, variants side by side.
+
+    The evaluations are interleaved, so the machine's load hits every variant alike; medians."""
+    import statistics
+    import time
+
+    from engine.painter import _Run, image_to_tensor
+
+    painter, picture = Painter(), load_photo(photo)
+    styles = [get_preset("starry_night").image()]
+    runs = {}
+    for spec in specs:
+        run = _Run(painter, picture, styles, variant_options(spec, size), None, None, False)
+        canvas = run.canvas_size(run.stages[-1])
+        pixels = image_to_tensor(run.content, canvas, run.recipe.resample)
+        targets = (run.content_targets(pixels), run.style_targets(canvas), run.face_guides(pixels))
+        run.canvas = pixels.clone().requires_grad_(True)
+        runs[spec] = (run, targets)
+    seconds: dict[str, list[float]] = {spec: [] for spec in specs}
+    for _ in range(repeats):
+        for spec, (run, targets) in runs.items():
+            start = time.perf_counter()
+            run.objective(*targets).backward()
+            seconds[spec].append(time.perf_counter() - start)
+    first = statistics.median(seconds[specs[0]])
+    return "\n".join(
+        f"{size} px {photo}, {len(runs[spec][0].faces)} face(s), `{spec}`: "
+        f"{statistics.median(seconds[spec]):.2f} s ({statistics.median(seconds[spec]) / first:.3f}×), "
+        f"median of {repeats}"
+        for spec in specs
+    )
 
 
 def run(args: argparse.Namespace) -> None:
@@ -176,7 +211,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", default=None, help="save each painting here as PNG")
     parser.add_argument("--summary", metavar="JSONL", help="only print the tables of an earlier run")
     parser.add_argument("--sheet", type=Path, help="with --summary and --images: write a contact sheet")
+    parser.add_argument(
+        "--evaluation-cost", action="store_true", help="only time one full-size loss evaluation per variant"
+    )
     args = parser.parse_args(argv)
+    if args.evaluation_cost:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        for size in args.sizes:
+            print(evaluation_seconds(args.variants, size))
+        return 0
     if args.summary:
         print(summary(args.summary))
         if args.sheet:
