@@ -10,8 +10,9 @@
 
 A variant is `recipe[:nofaces][,field=value...]`; fields override the recipe (e.g.
 `default,face_content=6,face_style=0.2`; `steps=40/40/20` re-splits the schedule's steps;
-`structure_layer=block2_relu1` sets a string field). Each painting is one JSON line, written as soon as it is
-done, so a long run can be summarised while it goes on. Pictures: bench/faces.py.
+`structure_layer=block2_relu1` sets a string field; `style_scale=0.5` is the painting option).
+Each painting is one JSON line, written as soon as it is done, so a long run can be summarised
+while it goes on. Pictures: bench/faces.py.
 """
 
 from __future__ import annotations
@@ -50,14 +51,18 @@ def variant_options(spec: str, size: int) -> PaintOptions:
     head, *overrides = spec.split(",")
     name, _, flag = head.partition(":")
     recipe = recipes.get_recipe(name)
-    if overrides:
-        fields = {
-            "stages" if key == "steps" else key: field_value(recipe, key, value)
-            for key, value in (item.split("=") for item in overrides)
-        }
+    pairs = [item.split("=") for item in overrides]
+    # `style_scale` is a painting option (the style image's size), not a recipe field.
+    options = {key: float(value) for key, value in pairs if key == "style_scale"}
+    fields = {
+        "stages" if key == "steps" else key: field_value(recipe, key, value)
+        for key, value in pairs
+        if key not in options
+    }
+    if fields:
         recipe = dataclasses.replace(recipe, name=spec, **fields)
         recipes.RECIPES[spec] = recipe
-    return PaintOptions(size=size, recipe=recipe.name, faces=flag != "nofaces")
+    return PaintOptions(size=size, recipe=recipe.name, faces=flag != "nofaces", **options)
 
 
 def evaluation_seconds(specs: list[str], size: int = 384, repeats: int = 6, photo: str = "astronaut") -> str:
