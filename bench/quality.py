@@ -10,7 +10,7 @@
 
 A variant is `recipe[:nofaces][,field=value...]`; fields override the recipe (e.g.
 `default,face_content=6,face_style=0.2`; `steps=40/40/20` re-splits the schedule's steps;
-`structure_layer=block2_relu1` sets a string field; `style_scale=0.5` is the painting option).
+`laplacian_on=luma` sets a string field; `style_scale=0.5` is the painting option).
 Each painting is one JSON line, written as soon as it is done, so a long run can be summarised
 while it goes on. Pictures: bench/faces.py.
 """

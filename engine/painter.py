@@ -263,7 +263,6 @@ class _Run:
         self.started = time.perf_counter()
         self.canvas: torch.Tensor | None = None
         self.last_evaluated: torch.Tensor | None = None
-        self.coarse = False  # whether the stage being run is the recipe's coarse stage
 
     # -- targets -------------------------------------------------------------------------------------
 
@@ -303,8 +302,6 @@ class _Run:
     @torch.no_grad()
     def content_targets(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
         layers = [name for name, _ in self.recipe.content_layers]
-        if self.recipe.coarse_structure and self.recipe.structure_layer not in layers:
-            layers.append(self.recipe.structure_layer)
         features = self.painter.features(self.net, pixels, layers)
         targets = {name: features[name].float() for name in layers}
         if self.recipe.laplacian_weight:
@@ -356,17 +353,6 @@ class _Run:
              for name, w in self.recipe.content_layers),
             zero,
         )
-        if self.coarse:
-            # Departure from Gatys 2015 (one content layer, one weight at every scale): the coarse
-            # stage, where the layout settles, holds on to the photo harder and, with a shallower
-            # layer, to its shapes and shading (after the scale control of Gatys et al. 2017, which
-            # keeps a coarse scale from one source). Later stages only refine that layout.
-            content = self.recipe.coarse_content * content
-            if self.recipe.coarse_structure:
-                layer = self.recipe.structure_layer
-                content = content + self.recipe.coarse_structure * content_loss(
-                    features[layer], content_targets[layer], norm
-                )
         if self.recipe.laplacian_weight:
             # Departure from Gatys 2015: Li et al. 2017's Laplacian term keeps the photo's coarse edges
             # (its layout), which relu4_2 alone lets the style's big motifs repaint (docs/ENGINE.md).
@@ -481,7 +467,6 @@ class _Run:
                         upsampled = upsampled + photo_detail(pixels, self.canvas.shape[2:])
                     self.canvas = upsampled.clamp(0, 255)
                 self.last_evaluated = None
-                self.coarse = self.recipe.is_coarse(index, stage)
                 self.run_stage(index, stage, targets)
         except _Cancelled:
             cancelled = True

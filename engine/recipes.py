@@ -73,14 +73,6 @@ class Recipe:
     # 1.0 and 1.0 switch it off (and skip the detector): the reference recipes stay exact.
     face_content: float = 1.0
     face_style: float = 1.0
-    # The coarse stage (the first of a coarse-to-fine schedule) settles the composition. There the
-    # content weight is `coarse_content` × the recipe's, and `coarse_structure` weighs an extra content
-    # term at `structure_layer` (a shallower layer than the content layer: it holds the photo's shapes
-    # and shading, not just its objects). 1.0 and 0.0 switch both off: the reference recipes stay exact.
-    coarse_content: float = 1.0
-    coarse_structure: float = 0.0
-    structure_layer: str = "block3_relu1"
-
     # Laplacian loss (Li et al. 2017, "Laplacian-Steered Neural Style Transfer"): the photo's edges at a
     # coarse scale, i.e. its layout, which VGG's deep content layers hardly see. The canvas and the
     # photo are average-pooled to 1/`laplacian_pool` of the output's size (the same grid at every stage)
@@ -90,10 +82,6 @@ class Recipe:
     # "rgb" (Li et al.) or "luma": the luminance's edges only, the colours left to the style (departure).
     laplacian_on: str = "rgb"
 
-    def is_coarse(self, index: int, stage: Stage) -> bool:
-        """Whether stage `index` is the coarse stage: the first of several, on a smaller canvas."""
-        return index == 0 and stage.scale < 1.0
-
     @property
     def guides_faces(self) -> bool:
         return self.face_content != 1.0 or self.face_style != 1.0
@@ -102,8 +90,6 @@ class Recipe:
     def layers(self) -> tuple[str, ...]:
         """Every layer the recipe reads, content first."""
         names = [name for name, _ in self.content_layers + self.style_layers]
-        if self.coarse_structure:
-            names.append(self.structure_layer)
         return tuple(dict.fromkeys(names))
 
     def schedule(self, iterations: int | None = None) -> tuple[Stage, ...]:
