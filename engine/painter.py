@@ -263,7 +263,6 @@ class _Run:
         self.started = time.perf_counter()
         self.canvas: torch.Tensor | None = None
         self.last_evaluated: torch.Tensor | None = None
-        self.stage_index = 0
 
     # -- targets -------------------------------------------------------------------------------------
 
@@ -357,10 +356,7 @@ class _Run:
         if self.recipe.laplacian_weight:
             # Departure from Gatys 2015: Li et al. 2017's Laplacian term keeps the photo's coarse edges
             # (its layout), which relu4_2 alone lets the style's big motifs repaint (docs/ENGINE.md).
-            weight = self.recipe.laplacian_weight
-            if self.stage_index:
-                weight *= self.recipe.laplacian_fine
-            content = content + weight * laplacian_loss(
+            content = content + self.recipe.laplacian_weight * laplacian_loss(
                 canvas, content_targets[LAPLACIAN], self.laplacian_grid, self.recipe.laplacian_on == "luma"
             )
         style = sum(
@@ -471,7 +467,6 @@ class _Run:
                         upsampled = upsampled + photo_detail(pixels, self.canvas.shape[2:])
                     self.canvas = upsampled.clamp(0, 255)
                 self.last_evaluated = None
-                self.stage_index = index
                 self.run_stage(index, stage, targets)
         except _Cancelled:
             cancelled = True

@@ -81,8 +81,6 @@ class Recipe:
     laplacian_pool: float = 4.0
     # "rgb" (Li et al.) or "luma": the luminance's edges only, the colours left to the style (departure).
     laplacian_on: str = "rgb"
-    # The Laplacian weight at the stages after the first, as a fraction of it (0: the coarse stage only).
-    laplacian_fine: float = 1.0
 
     @property
     def guides_faces(self) -> bool:
