@@ -72,32 +72,9 @@ def load_photo(name: str, folder: Path = PHOTOS_DIR) -> Image.Image:
 
 def guidance_overhead(size: int = 384, repeats: int = 6) -> None:
     """Seconds per loss evaluation (+ backward) of the full-size stage with and without face guides."""
-    import statistics
+    from bench.quality import evaluation_seconds
 
-    from drawme.presets import get_preset
-    from engine.painter import Painter, PaintOptions, _Run, image_to_tensor
-
-    painter, photo = Painter(), load_photo("astronaut")
-    styles = [get_preset("starry_night").image()]
-    runs = {}
-    for faces in (True, False):
-        run = _Run(painter, photo, styles, PaintOptions(size=size, faces=faces), None, None, False)
-        canvas = run.canvas_size(run.stages[-1])
-        pixels = image_to_tensor(run.content, canvas, run.recipe.resample)
-        targets = (run.content_targets(pixels), run.style_targets(canvas), run.face_guides(pixels))
-        run.canvas = pixels.clone().requires_grad_(True)
-        runs[faces] = (run, targets)
-    seconds: dict[bool, list[float]] = {True: [], False: []}
-    for _ in range(repeats):  # interleaved, so the machine's load hits both alike
-        for faces, (run, targets) in runs.items():
-            start = time.perf_counter()
-            run.objective(*targets).backward()
-            seconds[faces].append(time.perf_counter() - start)
-    with_, without = statistics.median(seconds[True]), statistics.median(seconds[False])
-    print(
-        f"{size} px, {len(runs[True][0].faces)} face: {with_:.2f} s with guides, {without:.2f} s without "
-        f"({with_ / without:.3f}×), medians of {repeats}"
-    )
+    print(evaluation_seconds(["default", "default:nofaces"], size, repeats))
 
 
 def main(argv: list[str] | None = None) -> int:

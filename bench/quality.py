@@ -4,12 +4,15 @@
         --photos biden pair group3 astronaut --presets starry_night the_scream --sizes 256 \\
         --out /tmp/quality.jsonl --images /tmp/quality
     .venv/bin/python bench/quality.py --summary /tmp/quality.jsonl     # the tables only
+    .venv/bin/python bench/quality.py --evaluation-cost --variants default default:nofaces --sizes 384
     .venv/bin/python bench/quality.py --summary /tmp/quality.jsonl --sheet docs/faces_sheet.jpg \
         --images /tmp/quality                                            # and a before/after sheet
 
 A variant is `recipe[:nofaces][,field=value...]`; fields override the recipe (e.g.
-`default,face_content=6,face_style=0.2`). Each painting is one JSON line, written as soon as it is
-done, so a long run can be summarised while it goes on. Pictures: bench/faces.py.
+`default,face_content=6,face_style=0.2`; `steps=40/40/20` re-splits the schedule's steps;
+`laplacian_on=luma` sets a string field; `style_scale=0.5` is the painting option).
+Each painting is one JSON line, written as soon as it is done, so a long run can be summarised
+while it goes on. Pictures: bench/faces.py.
 """
 
 from __future__ import annotations
@@ -32,16 +35,68 @@ from engine import recipes  # noqa: E402
 from engine.painter import Painter, PaintOptions  # noqa: E402
 
 
+def field_value(recipe: recipes.Recipe, field: str, text: str) -> object:
+    """A recipe field's override from text: `steps=40/40/20` re-splits the stages' steps, a string field
+    takes the text, any other field a number."""
+    if field == "steps":
+        steps = [int(n) for n in text.split("/")]
+        if len(steps) != len(recipe.stages):
+            raise ValueError(f"{recipe.name} has {len(recipe.stages)} stages, not {len(steps)}")
+        return tuple(dataclasses.replace(s, steps=n) for s, n in zip(recipe.stages, steps, strict=True))
+    return text if isinstance(getattr(recipe, field), str) else float(text)
+
+
 def variant_options(spec: str, size: int) -> PaintOptions:
     """PaintOptions for a variant spec; overridden recipes are registered under the spec itself."""
     head, *overrides = spec.split(",")
     name, _, flag = head.partition(":")
     recipe = recipes.get_recipe(name)
-    if overrides:
-        fields = {key: float(value) for key, value in (item.split("=") for item in overrides)}
+    pairs = [item.split("=") for item in overrides]
+    # `style_scale` is a painting option (the style image's size), not a recipe field.
+    options = {key: float(value) for key, value in pairs if key == "style_scale"}
+    fields = {
+        "stages" if key == "steps" else key: field_value(recipe, key, value)
+        for key, value in pairs
+        if key not in options
+    }
+    if fields:
         recipe = dataclasses.replace(recipe, name=spec, **fields)
         recipes.RECIPES[spec] = recipe
-    return PaintOptions(size=size, recipe=recipe.name, faces=flag != "nofaces")
+    return PaintOptions(size=size, recipe=recipe.name, faces=flag != "nofaces", **options)
+
+
+def evaluation_seconds(specs: list[str], size: int = 384, repeats: int = 6, photo: str = "astronaut") -> str:
+    """Seconds per loss evaluation (+ backward) of the full-size stage, variants side by side.
+
+    The evaluations are interleaved, so the machine's load hits every variant alike; medians."""
+    import statistics
+    import time
+
+    from engine.painter import _Run, image_to_tensor
+
+    painter, picture = Painter(), load_photo(photo)
+    styles = [get_preset("starry_night").image()]
+    runs = {}
+    for spec in specs:
+        run = _Run(painter, picture, styles, variant_options(spec, size), None, None, False)
+        canvas = run.canvas_size(run.stages[-1])
+        pixels = image_to_tensor(run.content, canvas, run.recipe.resample)
+        targets = (run.content_targets(pixels), run.style_targets(canvas), run.face_guides(pixels))
+        run.canvas = pixels.clone().requires_grad_(True)
+        runs[spec] = (run, targets)
+    seconds: dict[str, list[float]] = {spec: [] for spec in specs}
+    for _ in range(repeats):
+        for spec, (run, targets) in runs.items():
+            start = time.perf_counter()
+            run.objective(*targets).backward()
+            seconds[spec].append(time.perf_counter() - start)
+    first = statistics.median(seconds[specs[0]])
+    return "\n".join(
+        f"{size} px {photo}, {len(runs[spec][0].faces)} face(s), `{spec}`: "
+        f"{statistics.median(seconds[spec]):.2f} s ({statistics.median(seconds[spec]) / first:.3f}×), "
+        f"median of {repeats}"
+        for spec in specs
+    )
 
 
 def run(args: argparse.Namespace) -> None:
@@ -161,7 +216,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", default=None, help="save each painting here as PNG")
     parser.add_argument("--summary", metavar="JSONL", help="only print the tables of an earlier run")
     parser.add_argument("--sheet", type=Path, help="with --summary and --images: write a contact sheet")
+    parser.add_argument(
+        "--evaluation-cost", action="store_true", help="only time one full-size loss evaluation per variant"
+    )
     args = parser.parse_args(argv)
+    if args.evaluation_cost:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        for size in args.sizes:
+            print(evaluation_seconds(args.variants, size))
+        return 0
     if args.summary:
         print(summary(args.summary))
         if args.sheet:

@@ -13,6 +13,7 @@ the network ran in bfloat16, because squared sums of many features overflow/roun
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 TV_FORMS = ("keras", "l1_mean", "l2_mean")
 
@@ -84,3 +85,26 @@ def tv_loss(image: torch.Tensor, form: str) -> torch.Tensor:
     if form == "l2_mean":
         return dx.square().mean() + dy.square().mean()
     raise ValueError(f"unknown TV form {form!r}; known: {TV_FORMS}")
+
+
+_LUMA = torch.tensor([0.299, 0.587, 0.114]).reshape(1, 3, 1, 1)
+_LAPLACIAN = torch.tensor([[0.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 0.0]])
+
+
+def laplacian(image: torch.Tensor, grid: tuple[int, int], luma: bool = False) -> torch.Tensor:
+    """The 3×3 Laplacian of each channel of an (N, C, H, W) image area-averaged to `grid` (h, w);
+    of its luminance (Rec. 601 Y) only when `luma`."""
+    if luma:
+        image = (image.float() * _LUMA.to(image.device)).sum(dim=1, keepdim=True)
+    pooled = F.adaptive_avg_pool2d(image.float(), grid)
+    channels = pooled.shape[1]
+    kernel = _LAPLACIAN.to(pooled.device).expand(channels, 1, 3, 3)
+    return F.conv2d(pooled, kernel, groups=channels)
+
+
+def laplacian_loss(
+    image: torch.Tensor, target: torch.Tensor, grid: tuple[int, int], luma: bool = False
+) -> torch.Tensor:
+    """Li et al. 2017's Laplacian loss: mean squared difference of `laplacian(image, grid, luma)` and
+    `target` (the photo's, precomputed the same way)."""
+    return (laplacian(image, grid, luma) - target).square().mean()

@@ -22,10 +22,13 @@ from PIL import Image
 from drawme.painting import Face, PaintOptions, PaintResult, Progress
 from engine.faces import FaceDetector, HogFaceDetector
 from engine.guidance import content_weight_map, face_mask, style_guide
-from engine.losses import content_loss, gram_matrix, style_loss, tv_loss
+from engine.losses import content_loss, gram_matrix, laplacian, laplacian_loss, style_loss, tv_loss
 from engine.recipes import Recipe, Stage, get_recipe
 from engine.style_cache import StyleCache, style_key
 from engine.vgg import VGGFeatures
+
+# The key of the photo's Laplacian among the content targets (not a VGG layer).
+LAPLACIAN = "laplacian"
 
 _RESAMPLE = {"lanczos": Image.LANCZOS, "bilinear": Image.BILINEAR, "nearest": Image.NEAREST}
 
@@ -300,7 +303,17 @@ class _Run:
     def content_targets(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
         layers = [name for name, _ in self.recipe.content_layers]
         features = self.painter.features(self.net, pixels, layers)
-        return {name: features[name].float() for name in layers}
+        targets = {name: features[name].float() for name in layers}
+        if self.recipe.laplacian_weight:
+            targets[LAPLACIAN] = laplacian(pixels, self.laplacian_grid, self.recipe.laplacian_on == "luma")
+        return targets
+
+    @property
+    def laplacian_grid(self) -> tuple[int, int]:
+        """(h, w) of the Laplacian loss's grid: the output's size / laplacian_pool, at every stage."""
+        width, height = fit_long_side(*self.photo.size, self.options.size)
+        pool = self.recipe.laplacian_pool
+        return max(3, round(height / pool)), max(3, round(width / pool))
 
     # -- the optimisation ---------------------------------------------------------------------------
 
@@ -340,6 +353,12 @@ class _Run:
              for name, w in self.recipe.content_layers),
             zero,
         )
+        if self.recipe.laplacian_weight:
+            # Departure from Gatys 2015: Li et al. 2017's Laplacian term keeps the photo's coarse edges
+            # (its layout), which relu4_2 alone lets the style's big motifs repaint (docs/ENGINE.md).
+            content = content + self.recipe.laplacian_weight * laplacian_loss(
+                canvas, content_targets[LAPLACIAN], self.laplacian_grid, self.recipe.laplacian_on == "luma"
+            )
         style = sum(
             (
                 w * style_loss(

@@ -73,6 +73,14 @@ class Recipe:
     # 1.0 and 1.0 switch it off (and skip the detector): the reference recipes stay exact.
     face_content: float = 1.0
     face_style: float = 1.0
+    # Laplacian loss (Li et al. 2017, "Laplacian-Steered Neural Style Transfer"): the photo's edges at a
+    # coarse scale, i.e. its layout, which VGG's deep content layers hardly see. The canvas and the
+    # photo are average-pooled to 1/`laplacian_pool` of the output's size (the same grid at every stage)
+    # and their 3×3 Laplacians compared (mean of squares). 0 switches it off.
+    laplacian_weight: float = 0.0
+    laplacian_pool: float = 4.0
+    # "rgb" (Li et al.) or "luma": the luminance's edges only, the colours left to the style (departure).
+    laplacian_on: str = "rgb"
 
     @property
     def guides_faces(self) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.losses import content_loss, gram_matrix, style_loss, tv_loss
+from engine.losses import content_loss, gram_matrix, laplacian, laplacian_loss, style_loss, tv_loss
 
 
 def test_gram_matrix_by_hand():
@@ -60,3 +60,42 @@ def test_losses_stay_float32_for_bfloat16_features():
     features = torch.rand(1, 4, 3, 3).to(torch.bfloat16)
     assert gram_matrix(features).dtype == torch.float32
     assert content_loss(features, features.float(), "mean").dtype == torch.float32
+
+
+def test_laplacian_by_hand_after_pooling():
+    # A 6×6 image with a bright 2×2 block, area-averaged to 3×3: a single spike in the centre cell.
+    image = torch.zeros(1, 1, 6, 6)
+    image[..., 2:4, 2:4] = 8.0
+    lap = laplacian(image, (3, 3))
+    assert lap.shape == (1, 1, 1, 1)
+    assert lap.item() == 4 * 8.0
+
+
+def test_laplacian_loss_ignores_brightness_and_ramps_but_not_layout():
+    rows = torch.arange(48, dtype=torch.float32)
+    photo = (rows[:, None] * rows[None, :] / 20).expand(1, 3, 48, 48).contiguous()  # curved shading
+    grid = (12, 12)
+    target = laplacian(photo, grid)
+    assert laplacian_loss(photo, target, grid).item() == pytest.approx(0.0, abs=1e-6)
+    # A brightness shift or a linear ramp (the style's colours and light) costs nothing...
+    shifted = photo + 40 + 2 * rows[None, None, None, :]
+    assert laplacian_loss(shifted, target, grid).item() == pytest.approx(0.0, abs=1e-3)
+    # ...moving the layout does, and detail finer than the grid hardly does.
+    moved = torch.roll(photo, shifts=8, dims=3)
+    fine = photo + 30 * (torch.arange(48) % 2).float()[None, None, None, :]  # 1-px stripes, pooled away
+    assert laplacian_loss(moved, target, grid).item() > 1.0
+    assert laplacian_loss(fine, target, grid).item() < 1e-3
+
+
+def test_luma_laplacian_leaves_the_colours_to_the_style():
+    rows = torch.arange(48, dtype=torch.float32)
+    photo = (rows[:, None] * rows[None, :] / 20).expand(1, 3, 48, 48).contiguous()
+    blob = ((rows[:, None] - 24).square() + (rows[None, :] - 24).square() < 100).float() * 30
+    recoloured = photo.clone()  # redder and less blue in a blob, at the same luminance
+    recoloured[:, 0] += blob
+    recoloured[:, 2] -= blob * 0.299 / 0.114
+    grid = (12, 12)
+    assert laplacian_loss(recoloured, laplacian(photo, grid), grid).item() > 1.0
+    luma = laplacian(photo, grid, luma=True)
+    assert luma.shape == (1, 1, 10, 10)
+    assert laplacian_loss(recoloured, luma, grid, luma=True).item() == pytest.approx(0.0, abs=1e-3)

@@ -11,7 +11,18 @@ import torch
 from PIL import Image
 
 from engine import recipes
-from engine.painter import Painter, PaintOptions, PaintResult, Progress, photo_detail, pick_device
+from engine.losses import laplacian, laplacian_loss
+from engine.painter import (
+    LAPLACIAN,
+    Painter,
+    PaintOptions,
+    PaintResult,
+    Progress,
+    _Run,
+    image_to_tensor,
+    photo_detail,
+    pick_device,
+)
 
 DRAFT = PaintOptions(size=64, recipe="draft", iterations=8)
 
@@ -228,3 +239,51 @@ def test_warm_start_with_detail_starts_finer_scales_closer_to_the_photo(painter,
 
     for scale in (2, 3):
         assert first_content_loss_at_scale("default", scale) < first_content_loss_at_scale(plain.name, scale)
+
+
+def stage_terms(painter, photo, style, recipe: recipes.Recipe, index: int) -> dict:
+    """The loss terms of one canvas (the photo + noise) scored as stage `index` of `recipe`."""
+    run = _Run(painter, photo, [style], PaintOptions(size=96, recipe=recipe.name), None, None, False)
+    stage = run.stages[index]
+    size = run.canvas_size(stage)
+    pixels = image_to_tensor(photo, size, "lanczos")
+    noise = torch.randn(pixels.shape, generator=torch.Generator().manual_seed(0)) * 40
+    run.canvas = pixels + noise
+    run.objective(run.content_targets(pixels), run.style_targets(size), run.face_guides(pixels))
+    return run.losses
+
+
+def test_laplacian_term_compares_the_same_coarse_grid_at_every_stage(painter, photo, starry, monkeypatch):
+    base = replace(
+        recipes.DEFAULT, name="default_test_base", face_content=1.0, face_style=1.0, laplacian_weight=0.0
+    )
+    steered = replace(base, name="default_test_laplacian", laplacian_weight=100.0, laplacian_pool=8.0)
+    for recipe in (base, steered):
+        monkeypatch.setitem(recipes.RECIPES, recipe.name, recipe)
+    grids = set()
+    for index, stage in enumerate(steered.stages):
+        run = _Run(painter, photo, [starry], PaintOptions(size=96, recipe=steered.name), None, None, False)
+        pixels = image_to_tensor(photo, run.canvas_size(stage), "lanczos")
+        grids.add(tuple(run.content_targets(pixels)[LAPLACIAN].shape[2:]))
+        plain = stage_terms(painter, photo, starry, base, index)
+        with_term = stage_terms(painter, photo, starry, steered, index)
+        assert with_term["content"] > 1.05 * plain["content"]  # the noise breaks the photo's edges
+        assert with_term["style"] == pytest.approx(plain["style"], rel=1e-5)
+    # 96×64 output / 8 = 12×8 cells, less the 3×3 Laplacian's border: one grid from ⅓ size to full.
+    assert grids == {(6, 10)}
+
+
+def test_laplacian_term_keeps_the_photos_coarse_edges(painter, photo, starry, monkeypatch):
+    base = replace(recipes.DEFAULT, name="default_test_base", laplacian_weight=0.0)
+    steered = replace(base, name="default_test_laplacian", laplacian_weight=10000.0, laplacian_on="luma")
+    for recipe in (base, steered):
+        monkeypatch.setitem(recipes.RECIPES, recipe.name, recipe)
+    grid = (8, 12)  # 96×64 / 8
+
+    def coarse_edge_error(recipe: str) -> float:
+        result, _ = paint(painter, photo, [starry], PaintOptions(size=96, recipe=recipe, iterations=14))
+        painted = image_to_tensor(result.image, result.image.size, "lanczos")
+        target = laplacian(image_to_tensor(photo, result.image.size, "lanczos"), grid, luma=True)
+        return float(laplacian_loss(painted, target, grid, luma=True))
+
+    assert coarse_edge_error(steered.name) < 0.5 * coarse_edge_error(base.name)  # measured: 0.31×
