@@ -229,6 +229,12 @@ async def test_result_buttons_queue_variations_without_reupload(
         ]
     )
     assert answer and len(await bot.store.jobs_of(user_id, active_only=False)) == 3
+    # A button sent before buttons carried their owner: answered first, then the job says whose it is.
+    telegram.press(user_id + 50_000, result_id, f"r:more:{first.id}")
+    await telegram.wait_for(lambda: "someone else" in " ".join(telegram.texts(user_id + 50_000)))
+    assert len(await bot.store.jobs_of(user_id, active_only=False)) == 3
+    telegram.press(user_id, result_id, f"r:more:{first.id}")  # its owner: it still works
+    assert (await queued_job(bot, user_id, 4)).params.blend.style == 2.0
 
 
 async def test_face_button_and_mixing_styles_from_the_result(
