@@ -24,7 +24,7 @@ from telegram.ext import (
 from bot import commands, conversation, flood, keyboards, sharing, texts
 from bot.context import CONTEXT_TYPES, BotApplication, BotContext, Services, services
 from bot.delivery import Delivery
-from bot.i18n import languages, words, words_for
+from bot.i18n import DEFAULT_LANGUAGE, languages, words, words_for
 from bot.inbox import DurableUpdateQueue, Inbox
 from bot.uploads import PICTURES
 from drawme.backend import JobBackend
@@ -191,7 +191,7 @@ async def set_commands(application: BotApplication) -> None:
     bot = application.bot
     for language in languages():
         w = words_for(language)
-        code = None if language == languages()[0] else language
+        code = None if language == DEFAULT_LANGUAGE else language
         await bot.set_my_commands(
             [BotCommand(name, w(about)) for name, about in texts.COMMANDS], language_code=code
         )

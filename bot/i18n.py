@@ -52,6 +52,12 @@ class Words:
         return self.translations.ngettext(forms[0], forms[1], n).format(n=n, **values)
 
 
+def catalog_path(language: str) -> Path:
+    """Where a language's catalog lives (it may not exist yet)."""
+    return LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+@functools.cache  # asked on every update (`language_of`): look at the disk once
 def languages() -> tuple[str, ...]:
     """The languages with a catalog, the default first."""
     found = sorted(path.parent.parent.name for path in LOCALE_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.po"))
@@ -67,7 +73,7 @@ def language_of(language_code: str | None) -> str:
 
 @functools.cache
 def _words(language: str) -> Words:
-    path = LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+    path = catalog_path(language)
     if not path.exists():  # the default language works from the ids alone
         return Words(language, gettext.NullTranslations())
     with path.open("rb") as po:

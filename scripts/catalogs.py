@@ -21,7 +21,7 @@ from babel.messages.pofile import read_po, write_po
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.i18n import DEFAULT_LANGUAGE, DOMAIN, KEYWORDS, LOCALE_DIR  # noqa: E402
+from bot.i18n import DEFAULT_LANGUAGE, DOMAIN, KEYWORDS, LOCALE_DIR, catalog_path  # noqa: E402
 
 
 def template() -> Catalog:
@@ -62,7 +62,7 @@ def main() -> None:
     if args.add:
         codes.add(args.add)
     for code in sorted(codes):
-        path = LOCALE_DIR / code / "LC_MESSAGES" / f"{DOMAIN}.po"
+        path = catalog_path(code)
         if path.exists():
             with path.open("rb") as po:
                 catalog = read_po(po, locale=code, domain=DOMAIN)

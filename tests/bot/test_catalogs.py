@@ -9,7 +9,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from bot import texts
-from bot.i18n import DOMAIN, ENGLISH, KEYWORDS, LOCALE_DIR, language_of, languages, words_for
+from bot.i18n import DOMAIN, ENGLISH, KEYWORDS, LOCALE_DIR, catalog_path, language_of, languages, words_for
 from drawme.imaging import ImageCode
 from drawme.models import FailureCode, NoteCode, QueueInfo
 from drawme.presets import PRESETS
@@ -24,7 +24,7 @@ def sentences() -> set[str | tuple[str, str]]:
 
 
 def catalog(language: str):
-    with (LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po").open("rb") as po:
+    with catalog_path(language).open("rb") as po:
         return read_po(po, locale=language, domain=DOMAIN)
 
 
