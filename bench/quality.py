@@ -10,6 +10,7 @@
 
 A variant is `recipe[:nofaces][,field=value...]`; fields override the recipe (e.g.
 `default,face_content=6,face_style=0.2`; `steps=40/40/20` re-splits the schedule's steps;
+`style_layers=1/1/1/0.3/0.3` scales each style layer's weight;
 `laplacian_on=luma` sets a string field; `style_scale=0.5` is the painting option).
 Each painting is one JSON line, written as soon as it is done, so a long run can be summarised
 while it goes on. Pictures: bench/faces.py.
@@ -36,13 +37,19 @@ from engine.painter import Painter, PaintOptions  # noqa: E402
 
 
 def field_value(recipe: recipes.Recipe, field: str, text: str) -> object:
-    """A recipe field's override from text: `steps=40/40/20` re-splits the stages' steps, a string field
-    takes the text, any other field a number."""
+    """A recipe field's override from text: `steps=40/40/20` re-splits the stages' steps,
+    `style_layers=1/1/1/0.3/0.3` multiplies each style layer's weight, a string field takes the text,
+    any other field a number."""
     if field == "steps":
         steps = [int(n) for n in text.split("/")]
         if len(steps) != len(recipe.stages):
             raise ValueError(f"{recipe.name} has {len(recipe.stages)} stages, not {len(steps)}")
         return tuple(dataclasses.replace(s, steps=n) for s, n in zip(recipe.stages, steps, strict=True))
+    if field == "style_layers":
+        factors = [float(n) for n in text.split("/")]
+        if len(factors) != len(recipe.style_layers):
+            raise ValueError(f"{recipe.name} has {len(recipe.style_layers)} style layers, not {len(factors)}")
+        return tuple((name, w * f) for (name, w), f in zip(recipe.style_layers, factors, strict=True))
     return text if isinstance(getattr(recipe, field), str) else float(text)
 
 
@@ -136,7 +143,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def image_path(folder: Path, photo: str, preset: str, size: int, variant: str) -> Path:
-    safe = variant.replace(":", "-").replace(",", "_").replace("=", "")
+    safe = variant.replace(":", "-").replace(",", "_").replace("=", "").replace("/", "~")
     return folder / f"{photo}-{preset}-{size}-{safe}.png"
 
 

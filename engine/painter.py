@@ -20,10 +20,11 @@ import torch.nn.functional as F
 from PIL import Image
 
 from drawme.painting import Face, PaintOptions, PaintResult, Progress
+from engine.colour import match_colours
 from engine.faces import FaceDetector, HogFaceDetector
 from engine.guidance import content_weight_map, face_mask, style_guide
 from engine.losses import content_loss, gram_matrix, laplacian, laplacian_loss, style_loss, tv_loss
-from engine.recipes import Recipe, Stage, get_recipe
+from engine.recipes import Recipe, Stage, Start, get_recipe
 from engine.style_cache import StyleCache, style_key
 from engine.vgg import VGGFeatures
 
@@ -382,6 +383,23 @@ class _Run:
         self.losses["total"] = float(total.detach())
         return total
 
+    @torch.no_grad()
+    def start(self, pixels: torch.Tensor, canvas: tuple[int, int]) -> torch.Tensor:
+        """The first canvas: the photo, or the photo in the styles' colours (Recipe.start)."""
+        if self.recipe.start == Start.PHOTO:
+            return pixels.clone()
+        styles = [
+            image_to_tensor(style, self.style_size(style, canvas), self.recipe.resample).to(self.device)
+            for style in self.styles
+        ]
+        recoloured = match_colours(pixels, styles, self.blend)
+        if not self.faces:
+            return recoloured
+        # Faces start in their own colours while protected (departure): the sitter's skin, not the
+        # style's palette, on a region the style barely paints (face_style); docs/ENGINE.md.
+        mask = face_mask(self.faces, (pixels.shape[3], pixels.shape[2])).to(self.device)
+        return mask * pixels + (1 - mask) * recoloured
+
     def preview(self) -> Image.Image:
         source = self.last_evaluated if self.last_evaluated is not None else self.canvas
         assert source is not None
@@ -459,7 +477,7 @@ class _Run:
                     )
                 pixels, targets = content_cache[size]
                 if self.canvas is None:
-                    self.canvas = pixels.clone()  # every recipe starts from the photo
+                    self.canvas = self.start(pixels, size)
                 elif self.canvas.shape != pixels.shape:
                     # Warm start: the previous scale's result, upsampled.
                     upsampled = F.interpolate(self.canvas, size=pixels.shape[2:], mode="bicubic")

@@ -12,10 +12,20 @@ A recipe's weights are absolute; the user's content/style/TV weights are relativ
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from enum import StrEnum
 
 RELU1 = ("block1_relu1", "block2_relu1", "block3_relu1", "block4_relu1", "block5_relu1")
 # Channels of each block's first ReLU, for the 1/C² layer weights.
 RELU1_CHANNELS = (64, 128, 256, 512, 512)
+
+
+class Start(StrEnum):
+    """What the canvas is before the first step."""
+
+    PHOTO = "photo"  # every recipe until issue 10
+    # The photo moved to the styles' RGB mean and covariance (engine.colour), faces kept in their own
+    # colours while protected. Departure: Gatys et al. start from white noise or the photo itself.
+    PHOTO_IN_STYLE_COLOURS = "photo_in_style_colours"
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,7 @@ class Recipe:
     laplacian_pool: float = 4.0
     # "rgb" (Li et al.) or "luma": the luminance's edges only, the colours left to the style (departure).
     laplacian_on: str = "rgb"
+    start: Start = Start.PHOTO
 
     @property
     def guides_faces(self) -> bool:
@@ -178,14 +189,16 @@ DEFAULT = Recipe(
     stages=(Stage(1 / 3, 80), Stage(2 / 3, 40), Stage(1.0, 20)),
     lbfgs=LBFGSSettings(max_iter=1, history_size=50),
     warm_start_detail=True,  # keeps small faces (full-length portraits) through the coarse scale
-    # Faces: 10× the content weight, 0.1× the weight in the style Grams (bench/quality.py; docs/ENGINE.md).
-    face_content=10.0,
+    # Faces: 20× the content weight, 0.1× the weight in the style Grams (bench/quality.py; docs/ENGINE.md).
+    face_content=20.0,
     face_style=0.1,
     # The photo's layout (its light and dark at ¼ size) kept by Li et al.'s Laplacian term, on the
-    # luminance only: every face recognised and layout SSIM 0.51 → 0.67 for 3 % less style likeness
-    # (4 pictures × 6 presets at 256 px, bench/quality.py; docs/ENGINE.md "Keeping the photo's layout").
-    laplacian_weight=1000.0,
+    # luminance only; the canvas starts in the style's colours. 4 pictures × 6 presets at 256 px against
+    # the default before issue 10: layout SSIM 0.51 → 0.70, texture likeness 0.56 → 0.60, colour 0.54 →
+    # 0.63, faces 42/42 (docs/ENGINE.md "Keeping the photo's layout").
+    laplacian_weight=10000.0,
     laplacian_on="luma",
+    start=Start.PHOTO_IN_STYLE_COLOURS,
 )
 
 DRAFT = replace(
