@@ -5,10 +5,11 @@
   HOG detector, as the engine does) and the SAME box is described on the painting, so a painting is
   judged on whether the face is still that person, not on whether a detector still fires.
 * layout: SSIM of the luminance at a coarse size (64 px long side) between photo and painting.
-* style: two likenesses to the painting, on statistics that are not VGG-19's:
+* style: likenesses to the painting, on statistics that are not VGG-19's:
   Gram matrices of a fixed random-weight three-layer ConvNet (random networks capture texture,
-  Ustyuzhaninov et al. 2017, "What does it take to generate natural textures?"), and the sliced
-  Wasserstein distance of the RGB colours. Each is reported as a likeness
+  Ustyuzhaninov et al. 2017, "What does it take to generate natural textures?") at 256 px (texture)
+  and at 64 px (motifs: the style's big shapes), and the sliced Wasserstein distance of the RGB
+  colours. Each is reported as a likeness
   `1 − d(painting, style) / d(photo, style)`: 0 = as far from the style as the photo, 1 = the same.
 """
 
@@ -141,12 +142,17 @@ class _RandomNet(torch.nn.Module):
 
 
 class StyleJudge:
-    def __init__(self, long_side: int = 256) -> None:
+    """Texture at 256 px (strokes and small motifs), *motifs* at 64 px (the same net sees a quarter of
+    the picture at once there: the style's big shapes, which a judge of strokes alone would miss)."""
+
+    def __init__(self, long_side: int = 256, motif_side: int = 64) -> None:
         self.net = _RandomNet()
         self.long_side = long_side
+        self.motif_side = motif_side
 
-    def texture_distance(self, a: Image.Image, b: Image.Image) -> float:
-        ga, gb = self.net.grams(_tensor(a, self.long_side)), self.net.grams(_tensor(b, self.long_side))
+    def texture_distance(self, a: Image.Image, b: Image.Image, long_side: int | None = None) -> float:
+        side = long_side or self.long_side
+        ga, gb = self.net.grams(_tensor(a, side)), self.net.grams(_tensor(b, side))
         return float(np.mean([float((x - y).norm() / y.norm()) for x, y in zip(ga, gb, strict=True)]))
 
     @staticmethod
@@ -163,8 +169,11 @@ class StyleJudge:
         return float((qa - qb).abs().mean())
 
     def likeness(self, photo: Image.Image, painting: Image.Image, style: Image.Image) -> dict[str, float]:
-        """1 − d(painting, style)/d(photo, style) for texture and for colour."""
+        """1 − d(painting, style)/d(photo, style) for texture, motifs and colour."""
+        motifs = self.motif_side
         return {
             "texture": 1 - self.texture_distance(painting, style) / self.texture_distance(photo, style),
+            "motifs": 1
+            - self.texture_distance(painting, style, motifs) / self.texture_distance(photo, style, motifs),
             "colour": 1 - self.colour_distance(painting, style) / self.colour_distance(photo, style),
         }

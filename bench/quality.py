@@ -4,13 +4,15 @@
         --photos biden pair group3 astronaut --presets starry_night the_scream --sizes 256 \\
         --out /tmp/quality.jsonl --images /tmp/quality
     .venv/bin/python bench/quality.py --summary /tmp/quality.jsonl     # the tables only
+    .venv/bin/python bench/quality.py --rejudge /tmp/quality.jsonl --images /tmp/quality \
+        --out /tmp/rejudged.jsonl                                        # the saved paintings, judged again
     .venv/bin/python bench/quality.py --evaluation-cost --variants default default:nofaces --sizes 384
     .venv/bin/python bench/quality.py --summary /tmp/quality.jsonl --sheet docs/faces_sheet.jpg \
         --images /tmp/quality                                            # and a before/after sheet
 
 A variant is `recipe[:nofaces][,field=value...]`; fields override the recipe (e.g.
 `default,face_content=6,face_style=0.2`; `steps=40/40/20` re-splits the schedule's steps;
-`style_layers=1/1/1/0.3/0.3` scales each style layer's weight;
+`style_layers=1/1/0.3/0.1/0` weighs block1..5_relu1 at 1/C² times each factor (the default's);
 `laplacian_on=luma` sets a string field; `style_scale=0.5` is the painting option).
 Each painting is one JSON line, written as soon as it is done, so a long run can be summarised
 while it goes on. Pictures: bench/faces.py.
@@ -38,7 +40,7 @@ from engine.painter import Painter, PaintOptions  # noqa: E402
 
 def field_value(recipe: recipes.Recipe, field: str, text: str) -> object:
     """A recipe field's override from text: `steps=40/40/20` re-splits the stages' steps,
-    `style_layers=1/1/1/0.3/0.3` multiplies each style layer's weight, a string field takes the text,
+    `style_layers=1/1/0.3/0.1/0` weighs block1..5_relu1 at 1/C² × each factor, a string field the text,
     any other field a number."""
     if field == "steps":
         steps = [int(n) for n in text.split("/")]
@@ -46,10 +48,10 @@ def field_value(recipe: recipes.Recipe, field: str, text: str) -> object:
             raise ValueError(f"{recipe.name} has {len(recipe.stages)} stages, not {len(steps)}")
         return tuple(dataclasses.replace(s, steps=n) for s, n in zip(recipe.stages, steps, strict=True))
     if field == "style_layers":
-        factors = [float(n) for n in text.split("/")]
-        if len(factors) != len(recipe.style_layers):
-            raise ValueError(f"{recipe.name} has {len(recipe.style_layers)} style layers, not {len(factors)}")
-        return tuple((name, w * f) for (name, w), f in zip(recipe.style_layers, factors, strict=True))
+        factors = tuple(float(n) for n in text.split("/"))
+        if len(factors) != len(recipes.RELU1):
+            raise ValueError(f"style_layers takes one factor per block1..5_relu1, not {len(factors)}")
+        return recipes.relu1_weights(1.0, factors)
     return text if isinstance(getattr(recipe, field), str) else float(text)
 
 
@@ -184,6 +186,28 @@ def sheet(path: str, folder: Path, out: Path, cell: int = 256) -> None:
     grid.save(out, quality=85, optimize=True)
 
 
+def rejudge(path: str, folder: Path, out: str) -> None:
+    """Judge again the paintings an earlier run saved (--images), e.g. after a judge was added."""
+    from PIL import Image
+
+    faces, styles = FaceJudge(), StyleJudge()
+    with open(out, "a") as sink:
+        for line in Path(path).read_text().splitlines():
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            file = image_path(folder, row["photo"], row["preset"], row["size"], row["variant"])
+            if not file.exists():
+                continue
+            photo, style = load_photo(row["photo"]), get_preset(row["preset"]).image()
+            with Image.open(file) as saved:
+                painting = saved.convert("RGB")
+            row["distances"] = [round(d, 4) for d in faces.distances(photo, painting, faces.faces(photo))]
+            row["layout"] = round(layout(photo, painting), 4)
+            row.update({k: round(v, 4) for k, v in styles.likeness(photo, painting, style).items()})
+            print(json.dumps(row), file=sink, flush=True)
+
+
 def summary(path: str) -> str:
     """Markdown tables: per variant and size, faces recognised, distances, layout, style, time."""
     rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
@@ -193,19 +217,24 @@ def summary(path: str) -> str:
     for row in rows:
         groups[(row["size"], row["variant"])].append(row)
     lines = [
-        "| size | variant | paintings | faces recognised | mean distance | layout SSIM | texture | colour "
-        "| median s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| size | variant | paintings | faces recognised | mean distance | layout SSIM | texture | motifs "
+        "| colour | median s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+
+    def mean(group: list[dict], key: str) -> str:  # runs from before a judge was added lack its key
+        values = [r[key] for r in group if key in r]
+        return f"{statistics.mean(values):.3f}" if len(values) == len(group) else "–"
+
     for (size, variant), group in sorted(groups.items()):
         distances = [d for row in group for d in row["distances"]]
         kept = sum(d < SAME_PERSON for d in distances)
         share = 100 * kept / max(1, len(distances))
-        means = {key: statistics.mean(r[key] for r in group) for key in ("layout", "texture", "colour")}
         lines.append(
             f"| {size} | `{variant}` | {len(group)} | {kept}/{len(distances)} ({share:.0f}%) "
-            f"| {statistics.mean(distances or [0]):.3f} | {means['layout']:.3f} | {means['texture']:.3f} "
-            f"| {means['colour']:.3f} | {statistics.median(r['seconds'] for r in group):.1f} |"
+            f"| {statistics.mean(distances or [0]):.3f} | {mean(group, 'layout')} | {mean(group, 'texture')} "
+            f"| {mean(group, 'motifs')} | {mean(group, 'colour')} "
+            f"| {statistics.median(r['seconds'] for r in group):.1f} |"
         )
     return "\n".join(lines)
 
@@ -224,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--summary", metavar="JSONL", help="only print the tables of an earlier run")
     parser.add_argument("--sheet", type=Path, help="with --summary and --images: write a contact sheet")
     parser.add_argument(
+        "--rejudge", metavar="JSONL", help="with --images and --out: judge the saved paintings of a run again"
+    )
+    parser.add_argument(
         "--evaluation-cost", action="store_true", help="only time one full-size loss evaluation per variant"
     )
     args = parser.parse_args(argv)
@@ -233,6 +265,12 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
         for size in args.sizes:
             print(evaluation_seconds(args.variants, size))
+        return 0
+    if args.rejudge:
+        if not args.images:
+            parser.error("--rejudge needs --images, the folder the run saved its paintings in")
+        rejudge(args.rejudge, Path(args.images), args.out)
+        print(summary(args.out))
         return 0
     if args.summary:
         print(summary(args.summary))

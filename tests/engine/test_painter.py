@@ -245,7 +245,8 @@ def test_warm_start_with_detail_starts_finer_scales_closer_to_the_photo(painter,
         return next(e for e in events if e.scale == scale).losses["content"]
 
     for scale in (2, 3):
-        assert first_content_loss_at_scale(detail.name, scale) < first_content_loss_at_scale(plain.name, scale)
+        with_detail = first_content_loss_at_scale(detail.name, scale)
+        assert with_detail < first_content_loss_at_scale(plain.name, scale)
 
 
 def stage_terms(painter, photo, style, recipe: recipes.Recipe, index: int) -> dict:

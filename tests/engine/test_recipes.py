@@ -1,0 +1,36 @@
+"""engine.recipes: layer weights, and the reference recipes left exactly as their sources."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine import recipes
+
+CHANNELS = dict(zip(recipes.RELU1, recipes.RELU1_CHANNELS, strict=True))
+
+
+def test_relu1_weights_are_one_over_c_squared_times_each_factor_and_zero_leaves_a_layer_out():
+    weights = dict(recipes.relu1_weights(2.0, (1.0, 0.5, 0.0, 1.0, 0.0)))
+    assert weights == {
+        "block1_relu1": pytest.approx(2.0 / 64**2),
+        "block2_relu1": pytest.approx(0.5 * 2.0 / 128**2),
+        "block4_relu1": pytest.approx(2.0 / 512**2),
+    }
+
+
+def test_the_default_lightens_the_deep_style_layers_and_runs_no_deeper_than_block4():
+    per_channel = {name: w * CHANNELS[name] ** 2 for name, w in recipes.DEFAULT.style_layers}
+    assert per_channel == pytest.approx(
+        {"block1_relu1": 1.0, "block2_relu1": 1.0, "block3_relu1": 0.3, "block4_relu1": 0.1}
+    )
+    assert not any(layer.startswith("block5") for layer in recipes.DEFAULT.layers)
+
+
+def test_the_reference_recipes_keep_all_five_style_layers_alike():
+    for recipe, per_layer in (
+        (recipes.SEED, lambda name, w: w),
+        (recipes.PASTICHE, lambda name, w: w * CHANNELS[name] ** 2),
+    ):
+        assert [name for name, _ in recipe.style_layers] == list(recipes.RELU1)
+        assert len({round(per_layer(name, w), 9) for name, w in recipe.style_layers}) == 1
+        assert recipe.start == recipes.Start.PHOTO and recipe.laplacian_weight == 0
