@@ -202,8 +202,8 @@ DEFAULT = Recipe(
     face_style=0.1,
     # The photo's layout (its light and dark at ¼ size) kept by Li et al.'s Laplacian term, on the
     # luminance only; the canvas starts in the style's colours. With the lighter deep layers, on 4
-    # pictures × 6 presets at 256 px against the default before issue 10: layout SSIM 0.51 → 0.75
-    # (seed's), texture likeness 0.555 → 0.588, colour 0.538 → 0.578, faces 39/42 → 42/42
+    # pictures × 6 presets at 256 px against the default before issue 10: layout SSIM 0.51 → 0.752
+    # (seed 0.756), texture likeness 0.555 → 0.588, colour 0.538 → 0.578, faces 39/42 → 42/42
     # (bench/quality.py; docs/ENGINE.md "Keeping the photo's layout").
     laplacian_weight=10000.0,
     laplacian_on="luma",
