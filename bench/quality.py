@@ -31,10 +31,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from PIL import Image  # noqa: E402
+
 from bench.faces import load_photo  # noqa: E402
 from bench.judges import SAME_PERSON, FaceJudge, StyleJudge, layout  # noqa: E402
 from drawme.presets import get_preset  # noqa: E402
 from engine import recipes  # noqa: E402
+from engine.faces import Face  # noqa: E402
 from engine.painter import Painter, PaintOptions  # noqa: E402
 
 
@@ -52,7 +55,9 @@ def field_value(recipe: recipes.Recipe, field: str, text: str) -> object:
         if len(factors) != len(recipes.RELU1):
             raise ValueError(f"style_layers takes one factor per block1..5_relu1, not {len(factors)}")
         return recipes.relu1_weights(1.0, factors)
-    return text if isinstance(getattr(recipe, field), str) else float(text)
+    current = getattr(recipe, field)
+    # A string field takes the text as its own type: an enum (Start) refuses a value it does not know.
+    return type(current)(text) if isinstance(current, str) else float(text)
 
 
 def variant_options(spec: str, size: int) -> PaintOptions:
@@ -108,6 +113,22 @@ def evaluation_seconds(specs: list[str], size: int = 384, repeats: int = 6, phot
     )
 
 
+def judged(
+    faces: FaceJudge,
+    styles: StyleJudge,
+    photo: Image.Image,
+    photo_faces: list[Face],
+    painting: Image.Image,
+    style: Image.Image,
+) -> dict[str, object]:
+    """Every judge's verdict on one painting: face distances, layout, and the style likenesses."""
+    return {
+        "distances": [round(d, 4) for d in faces.distances(photo, painting, photo_faces)],
+        "layout": round(layout(photo, painting), 4),
+        **{k: round(v, 4) for k, v in styles.likeness(photo, painting, style).items()},
+    }
+
+
 def run(args: argparse.Namespace) -> None:
     import torch
 
@@ -123,7 +144,6 @@ def run(args: argparse.Namespace) -> None:
                 style = get_preset(preset_id).image()
                 for spec in args.variants:
                     result = painter.paint(photo, [style], variant_options(spec, size))
-                    distances = faces.distances(photo, result.image, photo_faces)
                     row = {
                         "variant": spec,
                         "photo": photo_name,
@@ -132,9 +152,7 @@ def run(args: argparse.Namespace) -> None:
                         "seconds": round(result.seconds, 2),
                         "steps": result.steps,
                         "faces_protected": len(result.faces),
-                        "distances": [round(d, 4) for d in distances],
-                        "layout": round(layout(photo, result.image), 4),
-                        **{k: round(v, 4) for k, v in styles.likeness(photo, result.image, style).items()},
+                        **judged(faces, styles, photo, photo_faces, result.image, style),
                     }
                     print(json.dumps(row), file=out, flush=True)
                     print(json.dumps(row), flush=True)
@@ -188,8 +206,6 @@ def sheet(path: str, folder: Path, out: Path, cell: int = 256) -> None:
 
 def rejudge(path: str, folder: Path, out: str) -> None:
     """Judge again the paintings an earlier run saved (--images), e.g. after a judge was added."""
-    from PIL import Image
-
     faces, styles = FaceJudge(), StyleJudge()
     with open(out, "a") as sink:
         for line in Path(path).read_text().splitlines():
@@ -202,9 +218,7 @@ def rejudge(path: str, folder: Path, out: str) -> None:
             photo, style = load_photo(row["photo"]), get_preset(row["preset"]).image()
             with Image.open(file) as saved:
                 painting = saved.convert("RGB")
-            row["distances"] = [round(d, 4) for d in faces.distances(photo, painting, faces.faces(photo))]
-            row["layout"] = round(layout(photo, painting), 4)
-            row.update({k: round(v, 4) for k, v in styles.likeness(photo, painting, style).items()})
+            row.update(judged(faces, styles, photo, faces.faces(photo), painting, style))
             print(json.dumps(row), file=sink, flush=True)
 
 

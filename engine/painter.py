@@ -277,6 +277,10 @@ class _Run:
             return at_least_network_side((round(canvas[0] * scale), round(canvas[1] * scale)))
         return at_least_network_side(fit_area(*style.size, canvas[0] * canvas[1] * scale**2))
 
+    def style_pixels(self, style: Image.Image, canvas: tuple[int, int]) -> torch.Tensor:
+        """A style image as a (1, 3, h, w) tensor at its size for this canvas (on the CPU)."""
+        return image_to_tensor(style, self.style_size(style, canvas), self.recipe.resample)
+
     @torch.no_grad()
     def style_targets(self, canvas: tuple[int, int]) -> dict[str, torch.Tensor]:
         """The blend-weighted Gram target per style layer for a canvas of this size."""
@@ -284,7 +288,7 @@ class _Run:
         normalise = self.recipe.normalisation != "keras"
         blended: dict[str, torch.Tensor] = {}
         for style, weight in zip(self.styles, self.blend, strict=True):
-            pixels = image_to_tensor(style, self.style_size(style, canvas), self.recipe.resample)
+            pixels = self.style_pixels(style, canvas)
             grams = None
             key = ""
             if self.cache is not None:
@@ -388,10 +392,7 @@ class _Run:
         """The first canvas: the photo, or the photo in the styles' colours (Recipe.start)."""
         if self.recipe.start == Start.PHOTO:
             return pixels.clone()
-        styles = [
-            image_to_tensor(style, self.style_size(style, canvas), self.recipe.resample).to(self.device)
-            for style in self.styles
-        ]
+        styles = [self.style_pixels(style, canvas).to(self.device) for style in self.styles]
         recoloured = match_colours(pixels, styles, self.blend)
         if not self.faces:
             return recoloured
