@@ -91,11 +91,16 @@ _LUMA = torch.tensor([0.299, 0.587, 0.114]).reshape(1, 3, 1, 1)
 _LAPLACIAN = torch.tensor([[0.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 0.0]])
 
 
+def luminance(image: torch.Tensor) -> torch.Tensor:
+    """The Rec. 601 Y of an (N, 3, H, W) RGB image, as (N, 1, H, W)."""
+    return (image.float() * _LUMA.to(image.device)).sum(dim=1, keepdim=True)
+
+
 def laplacian(image: torch.Tensor, grid: tuple[int, int], luma: bool = False) -> torch.Tensor:
     """The 3×3 Laplacian of each channel of an (N, C, H, W) image area-averaged to `grid` (h, w);
     of its luminance (Rec. 601 Y) only when `luma`."""
     if luma:
-        image = (image.float() * _LUMA.to(image.device)).sum(dim=1, keepdim=True)
+        image = luminance(image)
     pooled = F.adaptive_avg_pool2d(image.float(), grid)
     channels = pooled.shape[1]
     kernel = _LAPLACIAN.to(pooled.device).expand(channels, 1, 3, 3)
@@ -108,3 +113,13 @@ def laplacian_loss(
     """Li et al. 2017's Laplacian loss: mean squared difference of `laplacian(image, grid, luma)` and
     `target` (the photo's, precomputed the same way)."""
     return (laplacian(image, grid, luma) - target).square().mean()
+
+
+def light(image: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """The luminance of an (N, 3, H, W) image area-averaged to `grid` (h, w): its light and dark."""
+    return F.adaptive_avg_pool2d(luminance(image), grid)
+
+
+def light_loss(image: torch.Tensor, target: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """Mean squared difference of `light(image, grid)` and `target` (the photo's)."""
+    return (light(image, grid) - target).square().mean()

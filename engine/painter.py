@@ -23,13 +23,23 @@ from drawme.painting import Face, PaintOptions, PaintResult, Progress
 from engine.colour import match_colours
 from engine.faces import FaceDetector, HogFaceDetector
 from engine.guidance import content_weight_map, face_mask, style_guide
-from engine.losses import content_loss, gram_matrix, laplacian, laplacian_loss, style_loss, tv_loss
+from engine.losses import (
+    content_loss,
+    gram_matrix,
+    laplacian,
+    laplacian_loss,
+    light,
+    light_loss,
+    style_loss,
+    tv_loss,
+)
 from engine.recipes import Recipe, Stage, Start, get_recipe
 from engine.style_cache import StyleCache, style_key
 from engine.vgg import VGGFeatures
 
-# The key of the photo's Laplacian among the content targets (not a VGG layer).
+# The keys of the photo's Laplacian and light among the content targets (not VGG layers).
 LAPLACIAN = "laplacian"
+LIGHT = "light"
 
 _RESAMPLE = {"lanczos": Image.LANCZOS, "bilinear": Image.BILINEAR, "nearest": Image.NEAREST}
 
@@ -311,14 +321,22 @@ class _Run:
         targets = {name: features[name].float() for name in layers}
         if self.recipe.laplacian_weight:
             targets[LAPLACIAN] = laplacian(pixels, self.laplacian_grid, self.recipe.laplacian_on == "luma")
+        if self.recipe.light_weight:
+            targets[LIGHT] = light(pixels, self.light_grid)
         return targets
+
+    def grid(self, pool: float) -> tuple[int, int]:
+        """(h, w) of a grid 1/`pool` of the output's size: the same cells at every stage."""
+        width, height = fit_long_side(*self.photo.size, self.options.size)
+        return max(3, round(height / pool)), max(3, round(width / pool))
 
     @property
     def laplacian_grid(self) -> tuple[int, int]:
-        """(h, w) of the Laplacian loss's grid: the output's size / laplacian_pool, at every stage."""
-        width, height = fit_long_side(*self.photo.size, self.options.size)
-        pool = self.recipe.laplacian_pool
-        return max(3, round(height / pool)), max(3, round(width / pool))
+        return self.grid(self.recipe.laplacian_pool)
+
+    @property
+    def light_grid(self) -> tuple[int, int]:
+        return self.grid(self.recipe.light_pool)
 
     # -- the optimisation ---------------------------------------------------------------------------
 
@@ -363,6 +381,11 @@ class _Run:
             # (its layout), which relu4_2 alone lets the style's big motifs repaint (docs/ENGINE.md).
             content = content + self.recipe.laplacian_weight * laplacian_loss(
                 canvas, content_targets[LAPLACIAN], self.laplacian_grid, self.recipe.laplacian_on == "luma"
+            )
+        if self.recipe.light_weight:
+            # Departure: the photo's light and dark at a coarse grid (docs/ENGINE.md "Keeping the light").
+            content = content + self.recipe.light_weight * light_loss(
+                canvas, content_targets[LIGHT], self.light_grid
             )
         style = sum(
             (

@@ -91,6 +91,11 @@ class Recipe:
     laplacian_pool: float = 4.0
     # "rgb" (Li et al.) or "luma": the luminance's edges only, the colours left to the style (departure).
     laplacian_on: str = "rgb"
+    # The photo's light and dark: its luminance area-averaged to 1/`light_pool` of the output's size,
+    # compared by mean of squares. The Laplacian term keeps where the edges are but lets a dark area
+    # turn mid-grey; this keeps its value (departure, docs/ENGINE.md). 0 switches it off.
+    light_weight: float = 0.0
+    light_pool: float = 16.0
     start: Start = Start.PHOTO
 
     @property
@@ -207,6 +212,9 @@ DEFAULT = Recipe(
     # (bench/quality.py; docs/ENGINE.md "Keeping the photo's layout").
     laplacian_weight=10000.0,
     laplacian_on="luma",
+    # The photo's light and dark on a 16 px grid at 256 px (a dark suit stays dark): layout SSIM
+    # 0.752 → 0.764 on the same 24 paintings, texture 0.589 → 0.596, colour 0.579 → 0.562.
+    light_weight=15.0,
     start=Start.PHOTO_IN_STYLE_COLOURS,
 )
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.losses import content_loss, gram_matrix, laplacian, laplacian_loss, style_loss, tv_loss
+from engine.losses import (
+    content_loss,
+    gram_matrix,
+    laplacian,
+    laplacian_loss,
+    light,
+    light_loss,
+    style_loss,
+    tv_loss,
+)
 
 
 def test_gram_matrix_by_hand():
@@ -99,3 +108,29 @@ def test_luma_laplacian_leaves_the_colours_to_the_style():
     luma = laplacian(photo, grid, luma=True)
     assert luma.shape == (1, 1, 10, 10)
     assert laplacian_loss(recoloured, luma, grid, luma=True).item() == pytest.approx(0.0, abs=1e-3)
+
+
+def test_light_is_the_luminance_averaged_over_the_grid():
+    image = torch.zeros(1, 3, 4, 4)
+    image[:, 0, :2, :2] = 100.0  # a red top-left cell: Y = 0.299 × 100, averaged over its 2×2 pixels
+    image[:, 1, 2:, 2:] = 40.0  # a green bottom-right pixel block
+    assert light(image, (2, 2)).flatten().tolist() == pytest.approx([29.9, 0.0, 0.0, 0.587 * 40])
+
+
+def test_light_loss_keeps_light_and_dark_but_not_colour_or_fine_texture():
+    rows = torch.arange(48, dtype=torch.float32)
+    photo = (rows[:, None] * rows[None, :] / 20).expand(1, 3, 48, 48).contiguous()
+    grid = (6, 6)
+    target = light(photo, grid)
+    assert light_loss(photo, target, grid).item() == pytest.approx(0.0, abs=1e-6)
+    # A dark area turned mid-grey costs (the Laplacian term would not see a flat lift)...
+    lifted = photo.clone()
+    lifted[..., :24, :24] += 60
+    assert light_loss(lifted, target, grid).item() > 100.0
+    # ...another colour at the same luminance, and strokes finer than a cell, do not.
+    recoloured = photo.clone()
+    recoloured[:, 0] += 30
+    recoloured[:, 2] -= 30 * 0.299 / 0.114
+    strokes = photo + 30 * (torch.arange(48) % 2).float()[None, None, None, :] - 15
+    assert light_loss(recoloured, target, grid).item() == pytest.approx(0.0, abs=1e-3)
+    assert light_loss(strokes, target, grid).item() == pytest.approx(0.0, abs=1e-3)

@@ -13,9 +13,10 @@ from PIL import Image
 from drawme.painting import Face
 from engine import recipes
 from engine.colour import match_colours
-from engine.losses import laplacian, laplacian_loss
+from engine.losses import laplacian, laplacian_loss, light, light_loss
 from engine.painter import (
     LAPLACIAN,
+    LIGHT,
     Painter,
     PaintOptions,
     PaintResult,
@@ -27,6 +28,12 @@ from engine.painter import (
 )
 
 DRAFT = PaintOptions(size=64, recipe="draft", iterations=8)
+
+
+def register(monkeypatch: pytest.MonkeyPatch, *made: recipes.Recipe) -> None:
+    """Make test recipes known by name for this test only."""
+    for recipe in made:
+        monkeypatch.setitem(recipes.RECIPES, recipe.name, recipe)
 
 
 def paint(painter, photo, styles, options=DRAFT, **kwargs) -> tuple[PaintResult, list[Progress]]:
@@ -126,7 +133,7 @@ def test_style_blend(painter, photo, starry, wave):
 
 def test_style_scale_changes_the_style_targets(painter, photo, starry, monkeypatch):
     from_photo = replace(recipes.DRAFT, name="draft_photo_start", start=recipes.Start.PHOTO)
-    monkeypatch.setitem(recipes.RECIPES, from_photo.name, from_photo)
+    register(monkeypatch, from_photo)
     one_step = PaintOptions(size=64, recipe=from_photo.name, iterations=1)
     _, normal = paint(painter, photo, [starry], one_step)
     _, half = paint(painter, photo, [starry], replace(one_step, style_scale=0.5))
@@ -237,8 +244,7 @@ def test_warm_start_with_detail_starts_finer_scales_closer_to_the_photo(painter,
         recipes.DEFAULT, name="default_detail_warm_start", start=recipes.Start.PHOTO, laplacian_weight=0.0
     )
     plain = replace(detail, name="default_plain_warm_start", warm_start_detail=False)
-    for recipe in (detail, plain):
-        monkeypatch.setitem(recipes.RECIPES, recipe.name, recipe)
+    register(monkeypatch, detail, plain)
 
     def first_content_loss_at_scale(recipe: str, scale: int) -> float:
         _, events = paint(painter, photo, [starry], PaintOptions(size=96, recipe=recipe, iterations=14))
@@ -266,8 +272,7 @@ def test_laplacian_term_compares_the_same_coarse_grid_at_every_stage(painter, ph
         recipes.DEFAULT, name="default_test_base", face_content=1.0, face_style=1.0, laplacian_weight=0.0
     )
     steered = replace(base, name="default_test_laplacian", laplacian_weight=100.0, laplacian_pool=8.0)
-    for recipe in (base, steered):
-        monkeypatch.setitem(recipes.RECIPES, recipe.name, recipe)
+    register(monkeypatch, base, steered)
     grids = set()
     for index, stage in enumerate(steered.stages):
         run = _Run(painter, photo, [starry], PaintOptions(size=96, recipe=steered.name), None, None, False)
@@ -285,8 +290,7 @@ def test_laplacian_term_keeps_the_photos_coarse_edges(painter, photo, starry, mo
     # From the photo itself, to see the term alone.
     base = replace(recipes.DEFAULT, name="default_test_base", laplacian_weight=0.0, start=recipes.Start.PHOTO)
     steered = replace(base, name="default_test_laplacian", laplacian_weight=10000.0, laplacian_on="luma")
-    for recipe in (base, steered):
-        monkeypatch.setitem(recipes.RECIPES, recipe.name, recipe)
+    register(monkeypatch, base, steered)
     grid = (8, 12)  # 96×64 / 8
 
     def coarse_edge_error(recipe: str) -> float:
@@ -297,6 +301,29 @@ def test_laplacian_term_keeps_the_photos_coarse_edges(painter, photo, starry, mo
         return float(laplacian_loss(painted, target, grid, luma=True))
 
     assert coarse_edge_error(steered.name) < 0.5 * coarse_edge_error(base.name)
+
+
+def test_light_term_keeps_the_photos_light_and_dark_on_one_grid(painter, photo, starry, monkeypatch):
+    # From the photo in the style's colours (the default's start), which lifts the photo's darks.
+    base = replace(
+        recipes.DEFAULT, name="default_test_base", face_content=1.0, face_style=1.0, light_weight=0.0
+    )
+    steered = replace(base, name="default_test_light", light_weight=3000.0, light_pool=16.0)
+    register(monkeypatch, base, steered)
+    grid = (4, 6)  # 96×64 / 16, at every stage
+    for stage in steered.stages:
+        run = _Run(painter, photo, [starry], PaintOptions(size=96, recipe=steered.name), None, None, False)
+        pixels = image_to_tensor(photo, run.canvas_size(stage), "lanczos")
+        assert tuple(run.content_targets(pixels)[LIGHT].shape[2:]) == grid
+
+    def light_error(recipe: str) -> float:
+        result, _ = paint(painter, photo, [starry], PaintOptions(size=96, recipe=recipe, iterations=40))
+        painted = image_to_tensor(result.image, result.image.size, "lanczos")
+        target = light(image_to_tensor(photo, result.image.size, "lanczos"), grid)
+        return float(light_loss(painted, target, grid))
+
+    # A weight far above the default's, so 40 steps show the term alone (here about a tenth).
+    assert light_error(steered.name) < 0.3 * light_error(base.name)
 
 
 class OneFace:
@@ -328,7 +355,7 @@ def test_the_default_starts_from_the_photo_in_the_styles_colours_faces_in_their_
 
 def test_a_recipe_can_start_from_the_photo_itself(painter, photo, starry, monkeypatch):
     plain = replace(recipes.DEFAULT, name="default_photo_start", start="photo")
-    monkeypatch.setitem(recipes.RECIPES, plain.name, plain)
+    register(monkeypatch, plain)
     run = _Run(painter, photo, [starry], PaintOptions(size=96, recipe=plain.name), None, None, False)
     pixels = image_to_tensor(photo, run.canvas_size(run.stages[0]), "lanczos")
     assert torch.equal(run.start(pixels, run.canvas_size(run.stages[0])), pixels)

@@ -33,4 +33,11 @@ def test_the_reference_recipes_keep_all_five_style_layers_alike():
     ):
         assert [name for name, _ in recipe.style_layers] == list(recipes.RELU1)
         assert len({round(per_layer(name, w), 9) for name, w in recipe.style_layers}) == 1
-        assert recipe.start == recipes.Start.PHOTO and recipe.laplacian_weight == 0
+        assert recipe.start == recipes.Start.PHOTO
+        assert recipe.laplacian_weight == 0 and recipe.light_weight == 0
+
+
+def test_the_default_keeps_the_photos_edges_and_its_light_and_dark():
+    assert recipes.DEFAULT.laplacian_weight > 0 and recipes.DEFAULT.laplacian_on == "luma"
+    assert recipes.DEFAULT.light_weight > 0
+    assert recipes.DRAFT.light_weight == recipes.DEFAULT.light_weight  # previews look like the painting
