@@ -383,7 +383,8 @@ class _Run:
                 canvas, content_targets[LAPLACIAN], self.laplacian_grid, self.recipe.laplacian_on == "luma"
             )
         if self.recipe.light_weight:
-            # Departure: the photo's light and dark at a coarse grid (docs/ENGINE.md "Keeping the light").
+            # Departure: the photo's light and dark on a coarse grid (docs/ENGINE.md "Keeping the light
+            # and dark").
             content = content + self.recipe.light_weight * light_loss(
                 canvas, content_targets[LIGHT], self.light_grid
             )

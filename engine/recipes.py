@@ -188,7 +188,7 @@ PASTICHE_C2F = replace(
 
 DEFAULT = Recipe(
     name="default",
-    description="relu4_2 content + luma Laplacian, relu1..4_1 Gram/(hw) style, L2 TV; 1/3 → 2/3 → 1, L-BFGS.",
+    description="relu4_2 content, luma Laplacian and light, relu1..4_1 Gram/(hw) style, L2 TV; ⅓ → ⅔ → 1.",
     content_layers=(("block4_relu2", 1.0),),
     # Departure from Gatys's equal layers: block3 at 0.3, block4 at 0.1, block5 left out. The deep
     # layers paint the style's big shapes over the photo's layout (docs/ENGINE.md "Lighter deep style
