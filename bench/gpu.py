@@ -1,144 +1,421 @@
-"""GPU benchmark: the `default` painting at 512 px and 1024 px, with bf16 autocast and channels_last on/off.
+"""GPU benchmark (issue 12): the engine on one GPU, every figure from one run of one command.
 
-Targets (one H200): 512 px ≤ 3 s, 1024 px ≤ 12 s for a whole `default` painting (style targets included,
-model loading and the first-call warm-up excluded). Each figure is the median of --repeats runs, timed
-between torch.cuda.synchronize() calls.
+Sections, in order (each one's tables go to stdout and to OUT/gpu.md, raw rows to OUT/gpu.jsonl):
 
-    .venv/bin/python bench/gpu.py                          # all four variants, 512 and 1024 px
-    .venv/bin/python bench/gpu.py --sizes 512 --repeats 1  # a quick look
-    .venv/bin/python bench/gpu.py --device cpu --sizes 64 --repeats 1 --recipe draft  # does it run?
+1. **single**: one `default` painting at 512, 768 and 1024 px (bf16 weights + channels_last, what
+   Painter does on CUDA): the first call on a photo shape never seen before (cuDNN autotunes every new
+   shape, so that cost is shown, not warmed away), then the median of --repeats warm calls, split into
+   face detection, style targets, content targets and optimisation; steps per second; peak GPU memory.
+2. **tuned**: cuDNN's benchmark mode against its heuristics: first call on a new shape, and warm.
+3. **precision**: bf16 weights (the default), bf16 autocast and fp32 on the same pictures at 512 px: each
+   painting's final losses, all re-scored by one fp32 evaluation of the engine's own objective; time.
+4. **batch**: paintings per minute at 512 px with batches of 1, 2, 4, 8 and 16 jobs (Painter.paint_batch,
+   per-image L-BFGS), each batch size warmed once; peak memory; what `batch_limit` would choose.
+5. **compile**: `torch.compile` of the VGG feature network (not the optimiser): compile time, then one
+   512 px painting against the eager one.
 
-Without a CUDA device it says so and exits 0.
+    python bench/gpu.py --out "$OUT"                    # on the device, about 5 minutes
+    python bench/gpu.py --device cpu --smoke --out /tmp/gpu   # does it run? (tiny sizes, CPU)
+
+Without a CUDA device (and without --device cpu) it says so and exits 0. --budget stops starting new
+sections after that many seconds, so the whole run fits the device lease.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
+import os
 import statistics
 import sys
 import time
+import traceback
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))  # the checkout's packages, even without an install
 
-PHOTO = ROOT / "tests" / "data" / "photos" / "astronaut.jpg"
-STYLE = ROOT / "drawme" / "paintings" / "starry_night.jpg"
-TARGETS = {512: 3.0, 1024: 12.0}  # seconds
-# (label, bf16 autocast, channels_last); the first is what Painter does on CUDA by itself.
-VARIANTS = (
-    ("bf16 + channels_last", True, True),
-    ("bf16", True, False),
-    ("fp32 + channels_last", False, True),
-    ("fp32", False, False),
-)
+PHOTOS = ROOT / "tests" / "data" / "photos"
+PRESETS = ROOT / "drawme" / "paintings"
+PHOTO_NAMES = ("astronaut", "obama", "biden", "chelsea", "coffee", "tubingen")
+STYLE_NAMES = ("starry_night", "the_scream", "great_wave", "composition_vii", "shipwreck", "udnie")
+TARGETS = {512: 1.5, 1024: 6.0}  # seconds for one `default` painting (issue 12)
+ASPECT = 3 / 4  # every batched photo is cropped to 4:3 landscape, so they share one canvas plan
 
 
-def make_painter(bf16: bool, channels_last: bool, device: str = "cuda"):
-    """A Painter whose autocast and memory format are set by hand.
+class Report:
+    """Markdown tables to stdout and OUT/gpu.md, raw rows to OUT/gpu.jsonl."""
 
-    Painter switches both on for CUDA; this benchmark-only subclass overrides the three small hooks
-    that apply them (network, features, _autocast) so each can be measured on its own.
-    """
-    import torch
+    def __init__(self, out: Path) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        self.markdown = (out / "gpu.md").open("a", encoding="utf-8")
+        self.rows = (out / "gpu.jsonl").open("a", encoding="utf-8")
 
-    from engine.painter import Painter
-    from engine.vgg import VGGFeatures
+    def line(self, text: str = "") -> None:
+        print(text, flush=True)
+        self.markdown.write(text + "\n")
+        self.markdown.flush()
 
-    class VariantPainter(Painter):
-        def network(self, layers):
-            if layers not in self._networks:
-                net = VGGFeatures(layers).to(self.device)
-                if channels_last:
-                    net = net.to(memory_format=torch.channels_last)
-                self._networks[layers] = net
-            return self._networks[layers]
+    def table(self, header: list[str]) -> Callable[[list[object]], None]:
+        self.line("| " + " | ".join(header) + " |")
+        self.line("|" + "---|" * len(header))
+        return lambda cells: self.line("| " + " | ".join(str(cell) for cell in cells) + " |")
 
-        def _autocast(self):
-            return torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
-
-        def features(self, net, rgb, layers):
-            if channels_last:
-                rgb = rgb.contiguous(memory_format=torch.channels_last)
-            with self._autocast():
-                return net(rgb, layers)
-
-    return VariantPainter(device=device)
+    def row(self, section: str, **values: object) -> None:
+        self.rows.write(json.dumps({"section": section, **values}) + "\n")
+        self.rows.flush()
 
 
-def synchronize(device) -> None:
-    """Wait for the GPU's queued work, so the clock measures it (a no-op on the CPU)."""
-    import torch
+class Bench:
+    def __init__(self, args: argparse.Namespace, report: Report) -> None:
+        import torch
 
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+        from engine.painter import Painter
 
+        self.torch = torch
+        self.args = args
+        self.report = report
+        self.device = torch.device(args.device)
+        self.gpu = self.device.type == "cuda"
+        self.painter = Painter(device=args.device)
+        self.started = time.perf_counter()
+        self.photos = {name: self.load(PHOTOS / f"{name}.jpg") for name in PHOTO_NAMES}
+        self.styles = {name: self.load(PRESETS / f"{name}.jpg") for name in STYLE_NAMES}
+        self.shapes_seen = 0
 
-def time_painting(painter, content, style, size: int, recipe: str) -> tuple[float, dict[str, float]]:
-    from engine.painter import PaintOptions
+    @staticmethod
+    def load(path: Path):
+        from engine.imageio import load_image
 
-    synchronize(painter.device)
-    started = time.perf_counter()
-    result = painter.paint(content, [style], PaintOptions(size=size, recipe=recipe))
-    synchronize(painter.device)
-    return time.perf_counter() - started, result.losses
+        return load_image(path)
+
+    # -- helpers ---------------------------------------------------------------------------------------
+
+    def sync(self) -> None:
+        if self.gpu:
+            self.torch.cuda.synchronize(self.device)
+
+    def peak_mib(self) -> str:
+        return f"{self.torch.cuda.max_memory_allocated(self.device) / 2**20:.0f}" if self.gpu else "—"
+
+    def reset_peak(self) -> None:
+        if self.gpu:
+            self.torch.cuda.reset_peak_memory_stats(self.device)
+
+    def cropped(self, name: str, aspect: float = ASPECT):
+        """The photo centre-cropped to height/width = `aspect` (one canvas plan for every photo)."""
+        photo = self.photos[name]
+        width, height = photo.size
+        if height / width > aspect:
+            keep = round(width * aspect)
+            top = (height - keep) // 2
+            return photo.crop((0, top, width, top + keep))
+        keep = round(height / aspect)
+        left = (width - keep) // 2
+        return photo.crop((left, 0, left + keep, height))
+
+    def fresh_shape(self):
+        """The astronaut at an aspect no earlier call used: cuDNN has tuned nothing for its canvases."""
+        self.shapes_seen += 1
+        return self.cropped("astronaut", 0.70 + 0.013 * self.shapes_seen)
+
+    @contextlib.contextmanager
+    def split(self) -> Iterator[dict[str, float]]:
+        """Seconds spent in face detection, style targets and content targets while the block runs."""
+        from engine import painter as module
+
+        spent = {"faces": 0.0, "style": 0.0, "content": 0.0}
+        originals = {
+            "style": module._Run.style_targets,
+            "content": module._Run.content_targets,
+        }
+
+        def timed(key: str, function: Callable) -> Callable:
+            def wrapper(*args, **kwargs):
+                self.sync()
+                start = time.perf_counter()
+                try:
+                    return function(*args, **kwargs)
+                finally:
+                    self.sync()
+                    spent[key] += time.perf_counter() - start
+
+            return wrapper
+
+        module._Run.style_targets = timed("style", originals["style"])
+        module._Run.content_targets = timed("content", originals["content"])
+        self.painter.detect_faces = timed("faces", type(self.painter).detect_faces.__get__(self.painter))
+        try:
+            yield spent
+        finally:
+            module._Run.style_targets = originals["style"]
+            module._Run.content_targets = originals["content"]
+            del self.painter.detect_faces  # the class's own again
+
+    def paint(self, photo, style, size: int, recipe: str = "default", painter=None, **options):
+        from drawme.painting import PaintOptions
+
+        painter = painter or self.painter
+        self.sync()
+        start = time.perf_counter()
+        result = painter.paint(photo, [style], PaintOptions(size=size, recipe=recipe, **options))
+        self.sync()
+        return time.perf_counter() - start, result
+
+    def over_budget(self, section: str) -> bool:
+        spent = time.perf_counter() - self.started
+        if spent > self.args.budget:
+            self.report.line(f"\n*{section}: skipped, {spent:.0f} s spent of a {self.args.budget} s budget*")
+            return True
+        return False
+
+    # -- sections --------------------------------------------------------------------------------------
+
+    def warm_up(self) -> None:
+        """CUDA context, kernels, the VGG weights on the device, dlib: a tiny painting, timed apart."""
+        seconds, _ = self.paint(self.cropped("coffee"), self.styles["udnie"], 64, "draft")
+        self.report.line(f"process warm-up (context, weights, first kernels): {seconds:.2f} s\n")
+        self.report.row("warm_up", seconds=seconds)
+
+    def single(self) -> None:
+        self.report.line("### One `default` painting (bf16 weights + channels_last)\n")
+        add = self.report.table(
+            [
+                "size",
+                "first call, new shape s",
+                f"warm median s (of {self.args.repeats})",
+                "faces s",
+                "style targets s",
+                "content targets s",
+                "optimisation s",
+                "steps/s",
+                "peak GPU MiB",
+                "target",
+            ]
+        )
+        style = self.styles["starry_night"]
+        for size in self.args.sizes:
+            photo = self.fresh_shape()
+            cold, _ = self.paint(photo, style, size)
+            self.reset_peak()
+            runs = []
+            for _ in range(self.args.repeats):
+                with self.split() as spent:
+                    seconds, result = self.paint(photo, style, size)
+                runs.append((seconds, dict(spent), result.steps))
+            seconds = statistics.median(run[0] for run in runs)
+            middle = sorted(runs, key=lambda run: run[0])[len(runs) // 2]
+            spent = middle[1]
+            optimisation = middle[0] - sum(spent.values())
+            target = TARGETS.get(size)
+            verdict = "" if target is None else f"≤ {target:g} s {'✓' if seconds <= target else '✗'}"
+            add(
+                [
+                    size,
+                    f"{cold:.2f}",
+                    f"{seconds:.2f}",
+                    f"{spent['faces']:.3f}",
+                    f"{spent['style']:.3f}",
+                    f"{spent['content']:.3f}",
+                    f"{optimisation:.2f}",
+                    f"{middle[2] / optimisation:.0f}",
+                    self.peak_mib(),
+                    verdict,
+                ]
+            )
+            self.report.row(
+                "single", size=size, cold=cold, runs=[run[0] for run in runs], split=spent, steps=middle[2]
+            )
+        self.report.line()
+
+    def tuned(self) -> None:
+        """cuDNN's benchmark mode (Painter(tune_convolutions=True)) against its heuristics (the default)."""
+        from engine.painter import Painter
+
+        self.report.line("### cuDNN benchmark mode against its heuristics (`default`)\n")
+        warm_label = f"warm median s (of {self.args.repeats})"
+        add = self.report.table(["size", "cuDNN", "first call, new shape s", warm_label])
+        style = self.styles["starry_night"]
+        tuned = Painter(device=self.args.device, tune_convolutions=True)
+        for size in self.args.tuned_sizes:
+            for label, painter in (("heuristics (default)", self.painter), ("benchmark", tuned)):
+                self.torch.backends.cudnn.benchmark = painter is tuned
+                photo = self.fresh_shape()
+                cold, _ = self.paint(photo, style, size, painter=painter)
+                warm = [self.paint(photo, style, size, painter=painter)[0] for _ in range(self.args.repeats)]
+                add([size, label, f"{cold:.2f}", f"{statistics.median(warm):.2f}"])
+                self.report.row("tuned", size=size, variant=label, cold=cold, warm=warm)
+        self.torch.backends.cudnn.benchmark = False
+        self.report.line()
+
+    def precision(self) -> None:
+        """bf16 + channels_last against fp32, each final painting re-scored by one fp32 objective."""
+        from gpu_variants import make_painter  # bench/gpu_variants.py
+
+        from drawme.painting import PaintOptions, PaintRequest
+        from engine.painter import _Run, image_to_tensor
+
+        size = self.args.precision_size
+        self.report.line(f"### bf16 against fp32 at {size} px (losses re-scored in fp32)\n")
+        add = self.report.table(
+            ["photo × style", "variant", "s", "content", "style", "tv", "total", "total / fp32"]
+        )
+        fp32 = make_painter(bf16=False, channels_last=False, device=self.args.device)
+        autocast = make_painter(bf16=True, channels_last=True, device=self.args.device)
+        variants = (("bf16 weights (default)", self.painter), ("bf16 autocast", autocast), ("fp32", fp32))
+        for photo_name, style_name in (("astronaut", "starry_night"), ("obama", "the_scream")):
+            photo, style = self.cropped(photo_name), self.styles[style_name]
+            totals = {}
+            rows = []
+            for label, painter in variants:
+                seconds, result = self.paint(photo, style, size, painter=painter)
+                run = _Run(fp32, PaintRequest(photo, (style,), PaintOptions(size=size)))
+                canvas = run.canvas_size(run.stages[-1])
+                pixels = image_to_tensor(run.content, canvas, "lanczos").to(fp32.device)
+                run.canvas = image_to_tensor(result.image, canvas, "lanczos").to(fp32.device)
+                with self.torch.no_grad():
+                    run.objective(
+                        run.content_targets(pixels), run.style_targets(canvas), run.face_guides(pixels)
+                    )
+                totals[label] = run.losses["total"]
+                rows.append((label, seconds, dict(run.losses)))
+            for label, seconds, losses in rows:
+                add(
+                    [
+                        f"{photo_name} × {style_name}",
+                        label,
+                        f"{seconds:.2f}",
+                        f"{losses['content']:.4g}",
+                        f"{losses['style']:.4g}",
+                        f"{losses['tv']:.4g}",
+                        f"{losses['total']:.4g}",
+                        f"{losses['total'] / totals['fp32']:.3f}",
+                    ]
+                )
+                pair = f"{photo_name}/{style_name}"
+                self.report.row("precision", pair=pair, variant=label, seconds=seconds, **losses)
+        self.report.line()
+
+    def batch(self) -> None:
+        from drawme.painting import PaintOptions, PaintRequest
+
+        size = self.args.batch_px
+        options = PaintOptions(size=size)
+        limit = self.painter.batch_limit(options)
+        self.report.line(f"### Several jobs in one batch at {size} px (`default`)\n")
+        self.report.line(f"batch_limit({size} px) on this device, now: {limit}\n")
+        add = self.report.table(
+            ["batch", "s", "jobs/min", "× one at a time", "s per job", "faces s", "targets s", "peak GPU MiB"]
+        )
+        pairs = [(p, s) for s in STYLE_NAMES for p in PHOTO_NAMES]
+        base = None
+        for count in self.args.batches:
+            requests = [
+                PaintRequest(self.cropped(photo), (self.styles[style],), options)
+                for photo, style in pairs[:count]
+            ]
+            short = PaintOptions(size=size, iterations=3)
+            warm = [PaintRequest(request.content, request.styles, short) for request in requests]
+            self.painter.paint_batch(warm)  # cuDNN tunes this batch size's shapes once
+            self.reset_peak()
+            with self.split() as spent:
+                self.sync()
+                start = time.perf_counter()
+                outcomes = self.painter.paint_batch(requests)
+                self.sync()
+                seconds = time.perf_counter() - start
+            failed = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
+            if failed:
+                raise failed[0]
+            rate = 60 * count / seconds
+            base = base or rate
+            targets = spent["style"] + spent["content"]
+            cells = [f"{seconds:.2f}", f"{rate:.1f}", f"{rate / base:.2f}", f"{seconds / count:.2f}"]
+            add([count, *cells, f"{spent['faces']:.2f}", f"{targets:.2f}", self.peak_mib()])
+            peak = self.peak_mib()
+            self.report.row("batch", size=size, count=count, seconds=seconds, split=spent, peak_mib=peak)
+        self.report.line()
+
+    def compile(self) -> None:
+        """torch.compile of the feature network; the optimiser stays eager."""
+        from engine.painter import Painter
+
+        size = self.args.batch_px
+        style, photo = self.styles["starry_night"], self.cropped("astronaut")
+        eager = [self.paint(photo, style, size)[0] for _ in range(self.args.repeats)]
+        compiled_painter = Painter(device=self.args.device)
+        original = compiled_painter.network
+
+        def network(layers):
+            if layers not in compiled_painter._networks:
+                # dynamic: one graph for the three canvas sizes and the style pictures' sizes.
+                compiled_painter._networks[layers] = self.torch.compile(original(layers), dynamic=True)
+            return compiled_painter._networks[layers]
+
+        compiled_painter.network = network
+        self.torch._dynamo.config.recompile_limit = 64
+        first, _ = self.paint(photo, style, size, painter=compiled_painter)
+        repeats = range(self.args.repeats)
+        compiled = [self.paint(photo, style, size, painter=compiled_painter)[0] for _ in repeats]
+        self.report.line(f"### torch.compile of the VGG feature network, {size} px `default`\n")
+        add = self.report.table(["variant", "first call s (compiles)", "median s", "× eager"])
+        add(["eager", "—", f"{statistics.median(eager):.2f}", "1.00"])
+        ratio = statistics.median(compiled) / statistics.median(eager)
+        add(["compiled", f"{first:.1f}", f"{statistics.median(compiled):.2f}", f"{ratio:.2f}"])
+        self.report.row("compile", eager=eager, first=first, compiled=compiled)
+        self.report.line()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sizes", default="512,1024", help="output long sides in px (default 512,1024)")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--sizes", default="512,768,1024", help="single-painting sizes (px)")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--recipe", default="default")
-    parser.add_argument("--variants", default="all", help="'all' or 'default' (bf16 + channels_last only)")
-    parser.add_argument("--device", default="cuda", help="'cpu' only checks that the script runs")
+    parser.add_argument("--precision-size", type=int, default=512)
+    parser.add_argument("--tuned-sizes", default="512,1024")
+    parser.add_argument("--batch-px", type=int, default=512)
+    parser.add_argument("--batches", default="1,2,4,8,16")
+    parser.add_argument("--sections", default="single,tuned,batch,precision,compile")
+    parser.add_argument("--budget", type=float, default=420.0, help="start no section after this many s")
+    parser.add_argument("--out", default=os.environ.get("OUT", "bench-gpu-out"))
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the script runs")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.sizes, args.repeats, args.batches, args.tuned_sizes = "64,96", 1, "1,2,3", "64"
+        args.precision_size = args.batch_px = 64
 
+    args.sizes = [int(size) for size in str(args.sizes).split(",")]
+    args.batches = [int(count) for count in str(args.batches).split(",")]
+    args.tuned_sizes = [int(size) for size in str(args.tuned_sizes).split(",")]
     import torch
 
-    on_gpu = args.device == "cuda"
-    if on_gpu and not torch.cuda.is_available():
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("no CUDA device: nothing to measure (bench/gpu.py times the engine on a GPU)")
         return 0
-
-    from engine.imageio import load_image
-    from engine.painter import Painter
-
-    sizes = [int(size) for size in args.sizes.split(",")]
-    variants = VARIANTS if args.variants == "all" else VARIANTS[:1]
-    if not all(hasattr(Painter, hook) for hook in ("network", "features", "_autocast")):
-        print("Painter's network/features/_autocast hooks have changed: timing its own settings only")
-        variants = VARIANTS[:1]
-    content, style = load_image(PHOTO), load_image(STYLE)
+    sys.path.insert(0, str(HERE))
+    report = Report(Path(args.out))
     command = "python bench/gpu.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    device_name = torch.cuda.get_device_name() if on_gpu else "the CPU (a dry run: the figures mean nothing)"
-    print(f"`{command.strip()}` on {device_name}, torch {torch.__version__}, recipe {args.recipe}, ", end="")
-    print(f"median of {args.repeats}\n")
-    print("| variant | size | median s | min s | target | peak GPU MiB | final total loss |")
-    print("|---|---|---|---|---|---|---|")
-    for label, bf16, channels_last in variants:
-        painter = make_painter(bf16, channels_last, args.device)
-        # Warm-up: CUDA context and kernels; then once per shape, since cuDNN autotunes per shape.
-        time_painting(painter, content, style, min(256, *sizes), "draft")
-        for size in sizes:
-            time_painting(painter, content, style, size, "draft")
-            if on_gpu:
-                torch.cuda.reset_peak_memory_stats()
-            runs = [time_painting(painter, content, style, size, args.recipe) for _ in range(args.repeats)]
-            seconds = statistics.median(run[0] for run in runs)
-            peak = f"{torch.cuda.max_memory_allocated() / 2**20:.0f}" if on_gpu else "—"
-            target = TARGETS.get(size)
-            verdict = "" if target is None else f"≤ {target:g} s {'✓' if seconds <= target else '✗'}"
-            fastest = min(run[0] for run in runs)
-            print(f"| {label} | {size} | {seconds:.2f} | {fastest:.2f} | {verdict} | {peak} | ", end="")
-            print(f"{runs[-1][1]['total']:.6g} |", flush=True)
-        del painter
-        if on_gpu:
-            torch.cuda.empty_cache()
-    return 0
+    name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "the CPU (a dry run)"
+    versions = f"torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}"
+    report.line(f"## `{command.strip()}`\n\n{name}, {versions}\n")
+    bench = Bench(args, report)
+    bench.warm_up()
+    failures = 0
+    for section in args.sections.split(","):
+        if bench.over_budget(section):
+            continue
+        try:
+            getattr(bench, section)()
+        except Exception:  # one section's failure must not cost the others' figures (one device run)
+            failures += 1
+            report.line(f"\n*{section} failed:*\n```\n{traceback.format_exc()}```\n")
+    report.line(f"total {time.perf_counter() - bench.started:.0f} s")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

