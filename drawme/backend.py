@@ -130,6 +130,15 @@ class JobBackend(Protocol):
     async def claim(self, worker_id: str, lease_seconds: float) -> Job | None:
         """Atomically take the fairest queued job and lease it to `worker_id`."""
 
+    async def claim_batch(self, worker_id: str, lease_seconds: float, limit: int) -> list[Job]:
+        """Atomically take up to `limit` jobs that paint on canvases of one shape, for one batch.
+
+        The first is exactly what `claim` would take; if `limit > 1`, up to `limit - 1` more queued
+        jobs with its `batch_key` (same recipe and canvas size) join it, at most one per user and
+        none of the first job's user, in the fair claim order. Each job gets its own lease, so each
+        is heartbeaten, completed, failed or released on its own. The first-claimed job comes first;
+        an empty list when nothing is queued. `limit < 1` raises ValueError."""
+
     async def heartbeat(self, job_id: int, worker_id: str, lease_seconds: float) -> bool:
         """Extend the lease. Returns True if the user asked to cancel. Raises if the lease was lost."""
 

@@ -6,7 +6,7 @@ for both engines and the few differences side by side:
 - `db`          connections, transactions and change notifications (aiosqlite; psycopg_pool)
 - `schema`      DDL of both dialects and versioned migrations under a lock
 - `admission`   submit: fair-use limits inside the submit transaction, typed refusals
-- `claims`      fair claims, leases, heartbeats, the worker's transitions, the worker list
+- `claims`      fair claims and batch claims, leases, heartbeats, the worker's transitions, the worker list
 - `scheduling`  pure functions: claim order and ETAs (tested without a database)
 - `queue`       the reads that feed `scheduling` (positions, ETAs)
 - `jobs`        rows <-> models, reads, the bot's transitions

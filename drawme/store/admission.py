@@ -12,11 +12,21 @@ import json
 
 from drawme.config import Limits
 from drawme.models import Job, JobRequest, Limit, LimitExceeded, Refusal
+from drawme.painting import batch_key
 from drawme.store import jobs, queue, scheduling
 from drawme.store.db import Dialect, Tx
 from drawme.store.scheduling import DAY
 
 SUBMIT_LOCK = 0x73756200  # pg_advisory_xact_lock key of submits ("sub")
+
+
+async def batch_key_of(tx: Tx, request: JobRequest) -> str | None:
+    """The job's `painting.batch_key` (recipe and canvas shape), from its photo's stored size; None
+    when the photo is unknown (the insert's foreign key then refuses the job as before)."""
+    image = await tx.row("SELECT width, height FROM images WHERE id = ?", (request.content_image_id,))
+    if image is None:
+        return None
+    return batch_key(request.params.recipe, request.params.size, image["width"], image["height"])
 
 
 async def submit(tx: Tx, request: JobRequest, limits: Limits, now: float) -> Job:
@@ -65,7 +75,7 @@ async def submit(tx: Tx, request: JobRequest, limits: Limits, now: float) -> Job
     )
     row = await tx.row(
         "INSERT INTO jobs (user_id, chat_id, content_image_id, style_preset, style_image_id, params,"
-        " size, priority, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        " size, priority, created_at, batch_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
         (
             request.user_id,
             request.chat_id,
@@ -76,6 +86,7 @@ async def submit(tx: Tx, request: JobRequest, limits: Limits, now: float) -> Job
             request.params.size,
             request.priority,
             now,
+            await batch_key_of(tx, request),
         ),
     )
     await tx.notify()  # an idle worker starts it at once

@@ -9,6 +9,11 @@ The claim is one statement on both engines. SQLite runs it under BEGIN IMMEDIATE
 serialised by the one write lock); PostgreSQL adds `FOR UPDATE OF jobs SKIP LOCKED`, so concurrent
 claimers pass over a row another claim holds instead of waiting for it (as Solid Queue, Oban and
 River do), and falls back to the whole-queue form of the rule when every candidate head is held.
+
+A batch claim (`claim_batch`, for GPU workers that paint several jobs at once) is that claim plus,
+in the same transaction, other users' queued jobs of the same shape (`jobs.batch_key`), one per
+user, in the claim's order; on PostgreSQL they too are locked with SKIP LOCKED. Every job of a batch
+has its own lease, so each is heartbeaten, completed or failed on its own.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any
 from drawme.models import FailureCode, Job, JobProgress, JobStatus, LeaseLost, WorkerInfo
 from drawme.store import blobs, jobs
 from drawme.store.db import Dialect, Tx
-from drawme.store.scheduling import FAIRNESS_WINDOW
+from drawme.store.scheduling import FAIRNESS_WINDOW, Queued, one_per_user
 
 log = logging.getLogger(__name__)
 
@@ -104,14 +109,82 @@ CLAIM = (
     " WHERE id = ({next_job}) AND status = 'queued' RETURNING *"
 )
 
+# A batch's companions (`claim_batch`): other users' queued jobs of the first job's shape, read through
+# jobs_batch (priority, then age) at most `batch_window(limit)` rows, whatever the queue's length, then
+# put in the claim's order of heads (the user's recent starts, priority, age); `one_per_user` picks.
+BATCH_CANDIDATES = f"""
+SELECT heads.id, heads.user_id, heads.priority, heads.size FROM (
+    SELECT id, user_id, priority, size FROM jobs
+    WHERE status = 'queued' AND batch_key = ? AND user_id <> ?
+    ORDER BY priority DESC, id LIMIT ?
+) AS heads ORDER BY {RECENT_STARTS}, heads.priority DESC, heads.id"""
+BATCH_READ_PER_JOB = 8
+# Each pick is claimed by CLAIM itself, its next job being that id: a primary-key lookup on both
+# engines whatever the statistics say. PostgreSQL locks it with SKIP LOCKED (a pick another claim
+# holds is passed over); SQLite's BEGIN IMMEDIATE already excludes every other claim.
+PICK = "SELECT id FROM jobs WHERE id = ? AND status = 'queued'"
 
-async def claim(tx: Tx, worker_id: str, lease_seconds: float, now: float) -> Job | None:
+
+def batch_window(limit: int) -> int:
+    """How many queued jobs of one shape a batch claim reads at most: a few per place in the batch."""
+    return max(CANDIDATES, BATCH_READ_PER_JOB * limit)
+
+
+async def claim_row(tx: Tx, worker_id: str, lease_seconds: float, now: float) -> Any | None:
+    """`claim`'s work: the claimed job's row (with its batch_key), or None when nothing is queued."""
     args = (worker_id, now + lease_seconds, now, now - FAIRNESS_WINDOW)
     row = await tx.row(CLAIM.format(next_job=HEADS[tx.dialect] + CLAIM_LOCK[tx.dialect]), args)
     if row is None and tx.dialect is Dialect.POSTGRES:  # every head may be held by another claim
         row = await tx.row(CLAIM.format(next_job=TURNS + CLAIM_LOCK[tx.dialect]), args)
     await tx.execute("UPDATE workers SET heartbeat_at = ? WHERE id = ?", (now, worker_id))
+    return row
+
+
+async def claim(tx: Tx, worker_id: str, lease_seconds: float, now: float) -> Job | None:
+    row = await claim_row(tx, worker_id, lease_seconds, now)
     return jobs.to_job(row) if row else None
+
+
+async def claim_batch(tx: Tx, worker_id: str, lease_seconds: float, limit: int, now: float) -> list[Job]:
+    """The fairest job (exactly `claim`), then up to `limit - 1` queued jobs of its batch_key, one per
+    other user, in claim order; each with its own lease. The first-claimed job comes first."""
+    if limit < 1:
+        raise ValueError(f"a batch holds at least one job, not {limit}")
+    first = await claim_row(tx, worker_id, lease_seconds, now)
+    if first is None:
+        return []
+    batch = [first]
+    if limit > 1 and first["batch_key"] is not None:
+        batch += await claim_companions(tx, first, worker_id, lease_seconds, limit, now)
+    return [jobs.to_job(row) for row in batch]
+
+
+async def claim_companions(
+    tx: Tx, first: Any, worker_id: str, lease_seconds: float, limit: int, now: float
+) -> list[Any]:
+    """Claim up to `limit - 1` companions of the claimed row `first`; their rows, in claim order."""
+    rows = await tx.rows(
+        BATCH_CANDIDATES,
+        (first["batch_key"], first["user_id"], batch_window(limit), now - FAIRNESS_WINDOW),
+    )
+    candidates = [Queued(row["id"], row["user_id"], row["priority"], row["size"]) for row in rows]
+    order = {job.id: index for index, job in enumerate(candidates)}
+    users = {first["user_id"]}
+    claimed: list[Any] = []
+    statement = CLAIM.format(next_job=PICK + CLAIM_LOCK[tx.dialect])
+    while len(claimed) < limit - 1:
+        picks = one_per_user(candidates, limit - 1 - len(claimed), users)
+        if not picks:
+            break
+        for job in picks:
+            row = await tx.row(statement, (worker_id, now + lease_seconds, now, job.id))
+            if row is not None:
+                claimed.append(row)
+                users.add(job.user_id)
+        # A pick that was not claimed is held or taken by another claim: try that user's next one.
+        tried = {job.id for job in picks}
+        candidates = [job for job in candidates if job.id not in tried]
+    return sorted(claimed, key=lambda row: order[row["id"]])
 
 
 async def leased(tx: Tx, job_id: int, worker_id: str) -> Any:

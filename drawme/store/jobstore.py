@@ -266,6 +266,11 @@ class JobStore:
         async with self.db.transaction() as tx:
             return await claims.claim(tx, worker_id, lease_seconds, self._clock())
 
+    async def claim_batch(self, worker_id: str, lease_seconds: float, limit: int) -> list[Job]:
+        """`claim`, plus up to `limit - 1` other users' queued jobs of the same shape (one per user)."""
+        async with self.db.transaction() as tx:
+            return await claims.claim_batch(tx, worker_id, lease_seconds, limit, self._clock())
+
     async def heartbeat(self, job_id: int, worker_id: str, lease_seconds: float) -> bool:
         async with self.db.transaction() as tx:
             return await claims.heartbeat(tx, job_id, worker_id, lease_seconds, self._clock())

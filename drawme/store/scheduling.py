@@ -4,7 +4,8 @@ No database here: the store reads the rows and hands them over, so the rules are
 The claim itself (SQL in `claims.py`) follows the same rule as `claim_order`: a queued job's turn is
 the number of jobs its user started in the fairness window plus its place among that user's queued
 jobs (by priority, then age); the lowest turn goes first, then priority, then age. So one user's
-twenty jobs never starve another user's one.
+twenty jobs never starve another user's one. A batch claim adds to the fairest job other users' jobs
+of its shape, one per user, in the same order (`one_per_user`).
 """
 
 from __future__ import annotations
@@ -59,6 +60,21 @@ def claim_order(queued: Iterable[Queued], started: Mapping[int, int]) -> list[Qu
             following = per_user[user][index + 1]
             heapq.heappush(heap, (count + 1, -following.priority, following.id, user, index + 1))
     return order
+
+
+def one_per_user(candidates: Iterable[Queued], n: int, exclude: Iterable[int] = ()) -> list[Queued]:
+    """A batch's companions: from `candidates` already in claim order, the first of each user, none
+    of the users in `exclude` (the batch's first job's, say), at most `n`. So a batch takes one job
+    per user and one user's queue never crowds out the others'."""
+    taken = set(exclude)
+    picked: list[Queued] = []
+    for job in candidates:
+        if len(picked) >= n:
+            break
+        if job.user_id not in taken:
+            taken.add(job.user_id)
+            picked.append(job)
+    return picked
 
 
 def running_remaining(running: Iterable[Running], now: float, per_pixel: float) -> dict[int, float]:

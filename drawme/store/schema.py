@@ -270,11 +270,23 @@ V6 = "ALTER TABLE conversations ADD COLUMN pending_mix BIGINT"
 # It lives with the delivery, which goes with its job (/forget, retention). The same statement for both.
 V7 = "ALTER TABLE deliveries ADD COLUMN result_file_id TEXT"
 
+# v8: the shape a job paints at (`drawme.painting.batch_key`: recipe and canvas size), set at submit,
+# so a GPU worker can claim several users' jobs of one shape and paint them in one batch
+# (`claims.claim_batch`). Older rows keep NULL and never batch. The index holds only queued jobs with
+# a key, in the order a batch reads them (priority, then age); `batch_key IS NOT NULL` in its
+# predicate keeps it to queries that name a key, so the plans of the claim's other reads of queued
+# rows stay as they were. The same statements for both.
+V8 = """
+ALTER TABLE jobs ADD COLUMN batch_key TEXT;
+CREATE INDEX jobs_batch ON jobs(batch_key, priority DESC, id)
+    WHERE status = 'queued' AND batch_key IS NOT NULL
+"""
+
 MIGRATIONS: dict[Dialect, dict[int, str]] = {
-    Dialect.SQLITE: {1: V1, 2: V2, 3: V3, 4: SQLITE_V4, 5: SQLITE_V5, 6: V6, 7: V7},
-    Dialect.POSTGRES: {4: POSTGRES_V4, 5: POSTGRES_V5, 6: V6, 7: V7},
+    Dialect.SQLITE: {1: V1, 2: V2, 3: V3, 4: SQLITE_V4, 5: SQLITE_V5, 6: V6, 7: V7, 8: V8},
+    Dialect.POSTGRES: {4: POSTGRES_V4, 5: POSTGRES_V5, 6: V6, 7: V7, 8: V8},
 }
-LATEST = 7
+LATEST = 8
 
 VERSION_TABLE = {
     Dialect.SQLITE: (

@@ -1,4 +1,5 @@
-"""The scheduling rules as pure functions: claim order and ETAs, without a database."""
+"""The scheduling rules as pure functions: claim order, a batch's one job per user, and ETAs, without a
+database."""
 
 from __future__ import annotations
 
@@ -42,3 +43,15 @@ def test_queue_drain_wait_and_midnight():
     assert scheduling.queue_drain_wait(0.001, 100, 0) == pytest.approx(10.0)  # no live worker: one
     assert scheduling.next_midnight(3 * DAY + 5) == 4 * DAY
     assert scheduling.next_midnight(3 * DAY) == 4 * DAY
+
+
+def test_one_per_user_keeps_each_users_first_in_the_given_order():
+    # Already in claim order (not id order): user 5's job 9 comes before its job 1.
+    candidates = [Queued(9, 5, 0, 64), Queued(1, 5, 0, 64), Queued(3, 6, 2, 64), Queued(4, 7, 0, 64)]
+    candidates += [Queued(2, 8, 0, 64), Queued(6, 6, 0, 64), Queued(7, 9, 0, 64)]
+    assert [job.id for job in scheduling.one_per_user(candidates, 10)] == [9, 3, 4, 2, 7]
+    assert [job.id for job in scheduling.one_per_user(candidates, 10, exclude={5, 8})] == [3, 4, 7]
+    assert [job.id for job in scheduling.one_per_user(candidates, 2, exclude=[6])] == [9, 4]
+    assert scheduling.one_per_user(candidates, 0) == []
+    assert scheduling.one_per_user([], 3) == []
+    assert scheduling.one_per_user(candidates, 3, exclude={5, 6, 7, 8, 9}) == []

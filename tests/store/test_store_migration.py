@@ -1,4 +1,5 @@
-"""Schema migrations: a v1 database file with data opens, upgrades to the latest schema, keeps its data."""
+"""Schema migrations: a v1 database file with data opens, upgrades to the latest schema, keeps its data;
+a v7 store (either engine) gains v8's batch keys, its old rows keep NULL and never batch."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import sqlite3
 import pytest
 
 from drawme.models import JobStatus, PaintParams
-from drawme.store import SqliteJobStore, schema
+from drawme.store import Dialect, SqliteJobStore, schema
 
-pytestmark = pytest.mark.sqlite_only  # PostgreSQL's schema starts at v4
+from .helpers import jpeg_bytes, submit
+
+# The v1 tests are SQLite's: PostgreSQL's schema starts at v4.
 
 
 def make_v1_database(path, now: float) -> None:
@@ -45,6 +48,7 @@ def make_v1_database(path, now: float) -> None:
     db.close()
 
 
+@pytest.mark.sqlite_only
 async def test_v1_database_upgrades_and_keeps_its_data(common, clock):
     make_v1_database(common.db_path, clock.now)
     (common.data_dir / "results").mkdir()
@@ -53,7 +57,7 @@ async def test_v1_database_upgrades_and_keeps_its_data(common, clock):
     (common.data_dir / "images" / "ab" / "abc.jpg").write_bytes(b"old photo")
     store = await SqliteJobStore.open(common, clock=clock)
     try:
-        assert await store.schema_version() == schema.LATEST == 7
+        assert await store.schema_version() == schema.LATEST == 8
         settings = await store.get_settings(7)
         assert settings.blend.content == 2.0 and settings.size == "small"
         image = await store.get_image(1)
@@ -77,7 +81,7 @@ async def test_v1_database_upgrades_and_keeps_its_data(common, clock):
     # Opening again runs nothing twice.
     again = await SqliteJobStore.open(common, clock=clock)
     try:
-        assert await again.schema_version() == 7
+        assert await again.schema_version() == 8
         assert (await again.get(1)).status == JobStatus.RUNNING
     finally:
         await again.close()
@@ -85,11 +89,12 @@ async def test_v1_database_upgrades_and_keeps_its_data(common, clock):
     try:
         assert db.execute("SELECT size FROM jobs ORDER BY id").fetchall() == [(256,), (256,)]
         versions = db.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
-        assert [row[0] for row in versions] == [1, 2, 3, 4, 5, 6, 7]
+        assert [row[0] for row in versions] == [1, 2, 3, 4, 5, 6, 7, 8]
     finally:
         db.close()
 
 
+@pytest.mark.sqlite_only
 async def test_a_newer_database_is_refused(common, clock):
     store = await SqliteJobStore.open(common, clock=clock)
     await store.close()
@@ -103,3 +108,58 @@ async def test_a_newer_database_is_refused(common, clock):
         assert "v99" in str(error)
     else:
         raise AssertionError("a database from the future must not be opened")
+
+
+V7_JOB = (
+    "INSERT INTO jobs (user_id, chat_id, content_image_id, style_preset, params, size, created_at)"
+    " VALUES (?, ?, ?, 'udnie', ?, 64, ?) RETURNING id"
+)
+HAS_BATCH_INDEX = {
+    Dialect.SQLITE: "SELECT COUNT(*) = 1 FROM sqlite_master WHERE type = 'index' AND name = 'jobs_batch'",
+    Dialect.POSTGRES: "SELECT to_regclass('jobs_batch') IS NOT NULL",
+}
+
+
+async def make_v7_store(common, clock, monkeypatch) -> list[int]:
+    """A store as v7 left it (either engine), with two users' queued jobs of one shape; their ids."""
+    with monkeypatch.context() as v7:  # the migrations as they were at v7
+        steps = {d: {n: ddl for n, ddl in ms.items() if n <= 7} for d, ms in schema.MIGRATIONS.items()}
+        v7.setattr(schema, "MIGRATIONS", steps)
+        v7.setattr(schema, "LATEST", 7)
+        store = await SqliteJobStore.open(common, clock=clock)
+        try:
+            assert await store.schema_version() == 7
+            ids = []
+            for user in (7, 8):
+                image = await store.store_image(user, jpeg_bytes((user, 1, 2)), 64, 64)
+                params = json.dumps(PaintParams(size=64).to_json())
+                async with store.db.transaction() as tx:
+                    ids.append(await tx.value(V7_JOB, (user, user, image.id, params, clock.now)))
+            return ids
+        finally:
+            await store.close()
+
+
+async def test_a_v7_store_gains_batch_keys_and_its_old_jobs_never_batch(common, clock, monkeypatch):
+    old = await make_v7_store(common, clock, monkeypatch)
+    store = await SqliteJobStore.open(common, clock=clock)
+    try:
+        assert await store.schema_version() == schema.LATEST == 8
+        async with store.db.transaction(write=False) as tx:
+            assert await tx.value(HAS_BATCH_INDEX[tx.dialect])
+            rows = await tx.rows("SELECT id, batch_key FROM jobs ORDER BY id")
+        assert [(row["id"], row["batch_key"]) for row in rows] == [(old[0], None), (old[1], None)]
+        new = [await submit(store, user) for user in (9, 10)]  # the same 64 px square shape
+        # The old rows are claimed as before, one at a time (NULL never batches); new ones batch.
+        assert [job.id for job in await store.claim_batch("w", 30, 4)] == [old[0]]
+        assert [job.id for job in await store.claim_batch("w", 30, 4)] == [old[1]]
+        assert [job.id for job in await store.claim_batch("w", 30, 4)] == [job.id for job in new]
+    finally:
+        await store.close()
+
+    again = await SqliteJobStore.open(common, clock=clock)  # opening again runs nothing twice
+    try:
+        versions = [row["version"] for row in await again.db.rows("SELECT version FROM schema_version")]
+        assert sorted(versions)[-2:] == [7, 8] and len(versions) == len(set(versions))
+    finally:
+        await again.close()
