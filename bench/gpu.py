@@ -11,7 +11,9 @@ Sections, in order (each one's tables go to stdout and to OUT/gpu.md, raw rows t
    painting's final losses, all re-scored by one fp32 evaluation of the engine's own objective; time.
 4. **batch**: paintings per minute at 512 px with batches of 1, 2, 4, 8 and 16 jobs (Painter.paint_batch,
    per-image L-BFGS), each batch size warmed once; peak memory; what `batch_limit` would choose.
-5. **compile**: `torch.compile` of the VGG feature network (not the optimiser): compile time, then one
+5. **worker**: the worker end to end: --worker-jobs users' jobs of one shape in a SQLite store, claimed
+   (in batches on a GPU) and painted by one engine.worker.Worker: claims, seconds, jobs/min, statuses.
+6. **compile**: `torch.compile` of the VGG feature network (not the optimiser): compile time, then one
    512 px painting against the eager one.
 
     python bench/gpu.py --out "$OUT"                    # on the device, about 5 minutes
@@ -339,6 +341,63 @@ class Bench:
             self.report.row("batch", size=size, count=count, seconds=seconds, split=spent, peak_mib=peak)
         self.report.line()
 
+    def worker(self) -> None:
+        """The worker end to end: users' jobs of one shape in a SQLite store, claimed and painted by one
+        engine.worker.Worker with this painter (batch claims, per-job leases, progress and results)."""
+        import asyncio
+        import io
+        import tempfile
+
+        from drawme.config import CommonConfig, EngineConfig
+        from drawme.models import JobRequest, JobStatus, PaintParams
+        from drawme.store import SqliteJobStore
+        from engine.worker import Worker
+
+        size, count = self.args.batch_px, self.args.worker_jobs
+
+        async def run() -> tuple[float, list[int], dict[str, int], int]:
+            with tempfile.TemporaryDirectory() as folder:
+                common = CommonConfig(data_dir=Path(folder))
+                store = await SqliteJobStore.open(common)
+                try:
+                    config = EngineConfig(common=common, device=self.args.device, poll_seconds=0.05)
+                    worker = Worker(config, store, self.painter, worker_id="bench")
+                    jobs = []
+                    for user in range(1, count + 1):
+                        photo = self.cropped(PHOTO_NAMES[user % len(PHOTO_NAMES)])
+                        buffer = io.BytesIO()
+                        photo.save(buffer, "JPEG", quality=92)
+                        image = await store.store_image(user, buffer.getvalue(), *photo.size)
+                        params = PaintParams(size=size)
+                        style = STYLE_NAMES[user % len(STYLE_NAMES)]
+                        request = JobRequest(user, user, image.id, params, style_preset=style)
+                        jobs.append(await store.submit(request))
+                    limit = worker.batch_limit()
+                    batches = []
+                    start = time.perf_counter()
+                    while True:
+                        claimed = await worker.run_once()
+                        if claimed is None:
+                            break
+                        batches.append(claimed.id)
+                    seconds = time.perf_counter() - start
+                    statuses: dict[str, int] = {}
+                    for job in jobs:
+                        final = await store.get(job.id)
+                        statuses[str(final.status)] = statuses.get(str(final.status), 0) + 1
+                        assert final.status != JobStatus.DONE or await store.get_result(job.id)
+                    return seconds, batches, statuses, limit
+                finally:
+                    await store.close()
+
+        seconds, batches, statuses, limit = asyncio.run(run())
+        self.report.line(f"### The worker end to end: {count} users' jobs at {size} px, SQLite store\n")
+        add = self.report.table(["jobs", "claims", "claim limit", "s", "jobs/min", "final statuses"])
+        add([count, len(batches), limit, f"{seconds:.2f}", f"{60 * count / seconds:.1f}", statuses])
+        figures = {"jobs": count, "claims": len(batches), "limit": limit, "seconds": seconds}
+        self.report.row("worker", statuses=statuses, **figures)
+        self.report.line()
+
     def compile(self) -> None:
         """torch.compile of the feature network; the optimiser stays eager."""
         from engine.painter import Painter
@@ -380,6 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tuned-sizes", default="512,1024")
     parser.add_argument("--batch-px", type=int, default=512)
     parser.add_argument("--batches", default="1,2,4,8,16")
+    parser.add_argument("--worker-jobs", type=int, default=16, help="jobs for the worker section")
     parser.add_argument("--sections", default="single,tuned,batch,precision,compile")
     parser.add_argument("--budget", type=float, default=420.0, help="start no section after this many s")
     parser.add_argument("--out", default=os.environ.get("OUT", "bench-gpu-out"))
@@ -388,6 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         args.sizes, args.repeats, args.batches, args.tuned_sizes = "64,96", 1, "1,2,3", "64"
         args.precision_size = args.batch_px = 64
+        args.worker_jobs = 3
 
     args.sizes = [int(size) for size in str(args.sizes).split(",")]
     args.batches = [int(count) for count in str(args.batches).split(",")]

@@ -8,10 +8,11 @@ evaluation per step) with every quantity kept per image: the (s, y) pairs and th
 first step's length, and the "converged" and "not a descent direction" stops. For one image it takes
 the steps torch's LBFGS takes (tests/engine/test_lbfgs.py checks that, skipped pairs included).
 
-It paints single jobs too (departure from using torch's LBFGS there): torch's two-loop recursion hands
-each ρ·sᵀq, a GPU scalar, to `add_(alpha=…)`, which reads it back to the CPU: two stalls per history
-pair and step (100 at history 50). Here a step never waits for the GPU, so the CPU queues the next
-kernels while the GPU runs (docs/PERFORMANCE.md "On the GPU").
+It paints single jobs too (departure from using torch's LBFGS there), so one job and a batch take one
+code path. torch's two-loop recursion also hands each ρ·sᵀq, a GPU scalar, to `add_(alpha=…)`, which
+reads it back to the CPU (100 waits a step at history 50); this one waits only once per SPARE_SLOTS
+steps. On the H200 that did not make one 512 px painting faster (docs/PERFORMANCE.md "On the GPU":
+the GPU mostly waits for Python there anyway).
 
 The pairs of all images share slots (one slot per step, an (N, D) tensor for s and for y); an image
 whose pair was rejected (yᵀs ≤ 1e-10, as in torch) has ρ = 0 in that slot, which makes the slot a

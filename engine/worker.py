@@ -28,7 +28,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,7 +50,7 @@ from drawme.models import (
     StoreUnavailable,
     StyleRef,
 )
-from drawme.painting import Painter, PaintOptions, Progress
+from drawme.painting import BatchPainter, Painter, PaintOptions, PaintRequest, PaintResult, Progress
 from drawme.presets import get_preset
 from drawme.privacy import secure_data_dir
 from drawme.store import open_store
@@ -185,6 +185,10 @@ class ProgressReporter:
                 log.exception("progress report of job %d failed", self._job.id)
 
 
+# A painted job: the result, the size it was painted at, and the note for the user (or None).
+_Painted = tuple[PaintResult, int, str | None]
+
+
 @dataclass
 class _Run:
     """The flags of the job being painted, shared with the painting thread."""
@@ -218,7 +222,8 @@ class Worker:
                         self.device, self.max_size)
         self._stopping = threading.Event()  # read by the painting thread between steps
         self._wake = asyncio.Event()
-        self._run: _Run | None = None
+        self._runs: dict[int, _Run] = {}  # by job id: the jobs being painted (several in a batch)
+        self._batch_cap = config.max_batch  # halved after a batch runs out of GPU memory
         self._last_beat = 0.0
         self._pause_until = 0.0
 
@@ -234,8 +239,9 @@ class Worker:
         return self._stopping.is_set()
 
     def lease_lost(self, job: Job) -> None:
-        if self._run is not None and self._run.job.id == job.id:
-            self._run.lost.set()
+        run = self._runs.get(job.id)
+        if run is not None:
+            run.lost.set()
 
     # --- the loop ----------------------------------------------------------------------------
 
@@ -268,14 +274,27 @@ class Worker:
             log.info("worker %s stopped", self.worker_id, extra={"worker_id": self.worker_id})
 
     async def run_once(self) -> Job | None:
-        """Requeue expired leases, then claim one job and paint it. Returns the job as it ended, or None."""
+        """Requeue expired leases, then claim the fairest job (with other users' jobs of its shape, on a
+        GPU) and paint it. Returns the fairest job as it ended, or None."""
         await self.store.requeue_expired()
         if time.monotonic() < self._pause_until:
             return None
-        job = await self.store.claim(self.worker_id, self.config.lease_seconds)
-        if job is None:
+        limit = self.batch_limit()
+        if limit > 1:
+            jobs = await self.store.claim_batch(self.worker_id, self.config.lease_seconds, limit)
+        else:
+            job = await self.store.claim(self.worker_id, self.config.lease_seconds)
+            jobs = [job] if job is not None else []
+        if not jobs:
             return None
-        return await self.process(job)
+        return (await self.process_batch(jobs))[0]
+
+    def batch_limit(self) -> int:
+        """Jobs to claim at once: what fits in free memory at the largest size, within MAX_BATCH."""
+        if self._batch_cap <= 1 or not isinstance(self.painter, BatchPainter):
+            return 1
+        fits = self.painter.batch_limit(PaintOptions(size=self.max_size))
+        return max(1, min(self._batch_cap, fits))
 
     async def apply_retention(self) -> dict[str, int] | None:
         """Delete old pictures and paintings (RETENTION_DAYS) if it is this worker's turn."""
@@ -347,19 +366,43 @@ class Worker:
 
     async def process(self, job: Job) -> Job | None:
         """Paint a claimed job and make its final transition. Returns the job; None if the lease was lost."""
+        return (await self.process_batch([job]))[0]
+
+    async def process_batch(self, jobs: list[Job]) -> list[Job | None]:
+        """Paint claimed jobs together; each keeps its own lease, progress, cancel and final transition."""
         started = time.monotonic()
-        run = _Run(job, threading.Event(), threading.Event())
-        self._run = run
-        self._log(job, JobStatus.RUNNING, started, attempts=job.attempts)
-        self._beat(job.id)
-        keeper = asyncio.create_task(self._keep_lease(run))
-        reporter = ProgressReporter(self, job, asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        runs = [_Run(job, threading.Event(), threading.Event()) for job in jobs]
+        for run in runs:
+            self._runs[run.job.id] = run
+            self._log(run.job, JobStatus.RUNNING, started, attempts=run.job.attempts, batch=len(jobs))
+            self._beat(run.job.id)
+        keepers = [asyncio.create_task(self._keep_lease(run)) for run in runs]
+        reporters = [ProgressReporter(self, run.job, loop) for run in runs]
         try:
             try:
-                result, size, note = await self._paint(job, run, reporter)
+                outcomes = await self._paint_all(runs, reporters)
             finally:
-                keeper.cancel()
-                await reporter.drain()
+                for keeper in keepers:
+                    keeper.cancel()
+                for reporter in reporters:
+                    await reporter.drain()
+            pairs = zip(runs, outcomes, strict=True)
+            return [await self._finish(run, outcome, started) for run, outcome in pairs]
+        finally:
+            for run in runs:
+                self._runs.pop(run.job.id, None)
+            for keeper in keepers:
+                if not keeper.done():
+                    keeper.cancel()
+
+    async def _finish(self, run: _Run, outcome: _Painted | BaseException, started: float) -> Job | None:
+        """One job's final transition after painting (or failing to)."""
+        job = run.job
+        try:
+            if isinstance(outcome, BaseException):
+                raise outcome
+            result, size, note = outcome
             if run.lost.is_set():
                 raise LeaseLost(f"job {job.id} was taken away while painting")
             if result.cancelled and run.cancel.is_set():
@@ -393,10 +436,6 @@ class Worker:
         except Exception:
             log.exception("job %d crashed", job.id, extra={"job_id": job.id, "user_id": job.user_id})
             return await self._fail(job, FailureCode.PAINT_ERROR, started)
-        finally:
-            self._run = None
-            if not keeper.done():
-                keeper.cancel()
 
     async def _fail(self, job: Job, code: FailureCode | ImageCode, started: float) -> Job | None:
         try:
@@ -451,17 +490,71 @@ class Worker:
         except ImageError as error:
             raise PaintFailed(error.code) from None
 
-    async def _paint(self, job: Job, run: _Run, reporter: ProgressReporter) -> tuple[Any, int, str | None]:
-        """Paint at the job's size (clamped to the device); once more smaller if GPU memory runs out."""
+    async def _prepare(self, job: Job) -> tuple[Any, list[Any], bool, int, str | None]:
+        """The job's pictures, whether its styles are all presets, its size (clamped to the device) and
+        the note that says so when it was clamped."""
         content, styles, preset = await self._load_inputs(job)
         size = min(job.params.size, self.max_size, self._fitting_size(job))
         if size < memory.MIN_SIZE:
             raise PaintFailed(FailureCode.OUT_OF_MEMORY)
         note = PaintNote(NoteCode.SIZE_CAPPED, size).encode() if size < job.params.size else None
+        return content, styles, preset, size, note
 
-        def should_stop() -> bool:
-            return self._stopping.is_set() or run.cancel.is_set() or run.lost.is_set()
+    def _should_stop(self, run: _Run) -> Callable[[], bool]:
+        return lambda: self._stopping.is_set() or run.cancel.is_set() or run.lost.is_set()
 
+    async def _paint_all(
+        self, runs: list[_Run], reporters: list[ProgressReporter]
+    ) -> list[_Painted | BaseException]:
+        """Paint the runs, several in one batch; a batch that runs out of GPU memory is painted one job at
+        a time instead (each with the one-job retry at a smaller size), and later claims take half."""
+        if len(runs) == 1:
+            return [await self._outcome(self._paint(runs[0], reporters[0]))]
+        outcomes: list[_Painted | BaseException | None] = [None] * len(runs)
+        prepared: list[tuple[int, tuple]] = []
+        for index, run in enumerate(runs):
+            try:
+                prepared.append((index, await self._prepare(run.job)))
+            except Exception as error:
+                outcomes[index] = error
+        requests = [
+            PaintRequest(
+                content,
+                tuple(styles),
+                paint_options(runs[index].job.params, size),
+                on_progress=reporters[index],
+                should_stop=self._should_stop(runs[index]),
+                cache_styles=preset,
+            )
+            for index, (content, styles, preset, size, _) in prepared
+        ]
+        assert isinstance(self.painter, BatchPainter)
+        try:
+            results = await asyncio.to_thread(self.painter.paint_batch, requests)
+        except Exception as error:
+            if not is_out_of_memory(error):
+                raise
+            self._empty_gpu_cache()
+            self._batch_cap = max(1, len(requests) // 2)
+            log.warning("a batch of %d jobs ran out of GPU memory: one at a time instead", len(requests))
+            for index, _ in prepared:
+                outcomes[index] = await self._outcome(self._paint(runs[index], reporters[index]))
+            return outcomes  # type: ignore[return-value]
+        for (index, (_, _, _, size, note)), result in zip(prepared, results, strict=True):
+            outcomes[index] = result if isinstance(result, Exception) else (result, size, note)
+        return outcomes  # type: ignore[return-value]
+
+    @staticmethod
+    async def _outcome(painting: Awaitable[_Painted]) -> _Painted | BaseException:
+        try:
+            return await painting
+        except Exception as error:
+            return error
+
+    async def _paint(self, run: _Run, reporter: ProgressReporter) -> _Painted:
+        """Paint one job at its size (clamped to the device); once more smaller if GPU memory runs out."""
+        job = run.job
+        content, styles, preset, size, note = await self._prepare(job)
         for attempt in (1, 2):
             options = paint_options(job.params, size)
             try:
@@ -471,7 +564,7 @@ class Worker:
                     styles,
                     options,
                     on_progress=reporter,
-                    should_stop=should_stop,
+                    should_stop=self._should_stop(run),
                     cache_styles=preset,
                 )
                 return result, size, note

@@ -87,6 +87,7 @@ def test_default_sizes_depend_on_gpu() -> None:
         (BotConfig, "MAX_QUEUED_PER_USER", "many"),
         (BotConfig, "MAX_QUEUED_PER_USER", "0"),
         (EngineConfig, "LEASE_SECONDS", "-1"),
+        (EngineConfig, "MAX_BATCH", "0"),
         (EngineConfig, "LOG_FORMAT", "xml"),
         (BotConfig, "PAINT_SIZES", "512,256,128"),
         (BotConfig, "ADMIN_IDS", "alice"),
@@ -102,6 +103,8 @@ def test_engine_config_defaults() -> None:
     assert config.device == "auto"
     assert config.common.data_dir == Path("data")
     assert config.common.limits.retention_days == 7
+    assert config.max_batch == 16
+    assert EngineConfig.from_env({"MAX_BATCH": "4"}).max_batch == 4
 
 
 @pytest.mark.parametrize(

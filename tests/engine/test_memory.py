@@ -43,6 +43,17 @@ def test_nothing_fits_when_memory_is_below_the_base() -> None:
     assert memory.largest_style_scale(memory.BASE_BYTES // 2, 256) == 0
 
 
+def test_a_batch_pays_the_start_up_once_and_each_painting_in_full() -> None:
+    each = memory.estimate_bytes(512) - memory.BASE_BYTES
+    for count in (1, 2, 7):
+        exactly = (memory.BASE_BYTES + count * each) / memory.HEADROOM
+        assert memory.batch_size(int(exactly) + 1, 512) == count
+        assert memory.batch_size(int(exactly - 1000), 512) == count - 1
+    assert memory.batch_size(memory.BASE_BYTES, 512) == 0
+    # Bigger paintings, fewer of them.
+    assert memory.batch_size(10**11, 1024) < memory.batch_size(10**11, 512)
+
+
 def test_the_largest_style_scale_fits_and_a_bit_more_does_not() -> None:
     scale = memory.largest_style_scale(8 * GB, 384)
     assert memory.check(384, scale, memory.MEASURED_HISTORY, 8 * GB) is None

@@ -1,0 +1,118 @@
+"""A worker whose painter batches: several users' jobs claimed together, painted in one batch by the
+real engine (on the CPU, tiny pictures), each job finishing, cancelling or failing on its own."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+
+import pytest
+import torch
+from PIL import Image
+
+from drawme.models import FailureCode, JobStatus, PaintParams
+from engine.painter import Painter
+from engine.worker import Worker
+
+from .helpers import submit, wait_for
+
+torch.set_num_threads(1)
+
+
+class NoFaces:
+    def detect(self, image):
+        return []
+
+
+class BatchingPainter(Painter):
+    """The real painter, told that three jobs fit in a batch (on the CPU it would say one)."""
+
+    def __init__(self, out_of_memory: bool = False) -> None:
+        super().__init__(device="cpu", face_detector=NoFaces())
+        self.batches: list[int] = []
+        self.out_of_memory = out_of_memory
+
+    def batch_limit(self, options):
+        return 3
+
+    def paint_batch(self, requests):
+        self.batches.append(len(requests))
+        if self.out_of_memory and len(requests) > 1:
+            raise torch.OutOfMemoryError("CUDA out of memory (test)")
+        return super().paint_batch(requests)
+
+
+async def three_jobs(store, recipe: str = "draft") -> list:
+    return [await submit(store, user, params=PaintParams(size=64, recipe=recipe)) for user in (1, 2, 3)]
+
+
+async def test_three_users_jobs_are_painted_in_one_batch(config, store, caplog):
+    jobs = await three_jobs(store)
+    painter = BatchingPainter()
+    worker = Worker(config, store, painter)
+    with caplog.at_level(logging.INFO, logger="engine.worker"):
+        first = await worker.run_once()
+    assert first.id == jobs[0].id
+    assert painter.batches == [3]
+    for job in jobs:
+        final = await store.get(job.id)
+        assert final.status == JobStatus.DONE and final.lease_owner is None
+        assert final.progress.step == final.progress.total == 30
+        with Image.open(io.BytesIO(await store.get_result(job.id))) as image:
+            assert image.format == "PNG" and max(image.size) == 64
+        assert await store.get_preview(job.id) is not None
+    assert sum("batch=3" in record.getMessage() for record in caplog.records) == 3
+
+
+async def test_a_job_cancelled_mid_batch_stops_alone(config, store):
+    jobs = await three_jobs(store, recipe="default")  # 140 steps: time to cancel one
+    worker = Worker(config, store, BatchingPainter())
+    painting = asyncio.create_task(worker.run_once())
+    await wait_for(store, jobs[1].id, lambda job: job.progress.step >= 3)
+    await store.cancel(jobs[1].id)
+    await asyncio.wait_for(painting, 120)
+    cancelled = await store.get(jobs[1].id)
+    assert cancelled.status == JobStatus.CANCELLED and cancelled.progress.step < 140
+    assert await store.get_result(jobs[1].id) is None
+    for number in (0, 2):
+        final = await store.get(jobs[number].id)
+        assert final.status == JobStatus.DONE and final.progress.step == 140
+
+
+async def test_a_job_that_cannot_start_fails_alone(config, store):
+    jobs = [
+        await submit(store, 1, params=PaintParams(size=64, recipe="draft")),
+        await submit(store, 2, params=PaintParams(size=64, recipe="draft"), style_preset="retired_preset"),
+        await submit(store, 3, params=PaintParams(size=64, recipe="draft")),
+    ]
+    painter = BatchingPainter()
+    await Worker(config, store, painter).run_once()
+    assert painter.batches == [2]
+    failed = await store.get(jobs[1].id)
+    assert failed.status == JobStatus.FAILED and failed.error == FailureCode.UNKNOWN_PRESET
+    for number in (0, 2):
+        assert (await store.get(jobs[number].id)).status == JobStatus.DONE
+
+
+async def test_a_batch_out_of_gpu_memory_is_painted_one_at_a_time(config, store, caplog):
+    jobs = await three_jobs(store)
+    painter = BatchingPainter(out_of_memory=True)
+    worker = Worker(config, store, painter)
+    with caplog.at_level(logging.WARNING, logger="engine.worker"):
+        await worker.run_once()
+    assert painter.batches == [3, 1, 1, 1]
+    for job in jobs:
+        final = await store.get(job.id)
+        assert final.status == JobStatus.DONE and final.error is None
+    assert any("one at a time" in record.getMessage() for record in caplog.records)
+    assert worker.batch_limit() == 1  # half of 3: later claims take one job
+    assert FailureCode.OUT_OF_MEMORY not in {(await store.get(job.id)).error for job in jobs}
+
+
+@pytest.mark.parametrize("max_batch, expected", [(1, 1), (2, 2), (16, 3)])
+async def test_the_claim_takes_what_fits_within_max_batch(config, store, max_batch, expected):
+    from dataclasses import replace
+
+    worker = Worker(replace(config, max_batch=max_batch), store, BatchingPainter())
+    assert worker.batch_limit() == expected
