@@ -748,6 +748,7 @@ class _Batch:
                         return None
                     keep = [p for p in range(optimiser.size) if p not in leaving.indices]
                     optimiser.keep(keep)
+                    self.canvas = optimiser.canvas.detach()  # what a later leaver of this stage keeps
                     index_tensor = torch.tensor(keep, dtype=torch.long)
                     pixels = pixels[index_tensor.to(pixels.device)]
                     targets = targets.select(index_tensor)

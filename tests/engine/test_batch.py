@@ -163,3 +163,35 @@ def test_faces_in_one_painting_guide_only_that_painting(pictures):
 
 def test_batch_limit_is_one_on_the_cpu(painter):
     assert painter.batch_limit(PaintOptions(size=512)) == 1
+
+
+def test_two_paintings_leaving_one_after_the_other_each_keep_their_own_canvas(painter, pictures):
+    # C, A, B in the batch: A stops as stage 2 starts (3 steps done), B at the next step, before any
+    # evaluation of stage 2, so both leave with their warm-started canvases.
+    steps_of_a: list[int] = []
+    polls_after_a = {"count": 0}
+
+    def b_should_stop() -> bool:
+        if len(steps_of_a) >= 3:
+            polls_after_a["count"] += 1
+        return polls_after_a["count"] >= 2
+
+    (photo_a, style_a, options), (photo_b, style_b, _), (photo_c, style_c, _) = pictures
+    outcomes = painter.paint_batch(
+        [
+            PaintRequest(photo_c, (style_c,), options),
+            PaintRequest(photo_a, (style_a,), options, steps_of_a.append, lambda: len(steps_of_a) >= 3),
+            PaintRequest(photo_b, (style_b,), options, should_stop=b_should_stop),
+        ]
+    )
+    c, a, b = outcomes
+    assert a.cancelled and b.cancelled and not c.cancelled
+    assert a.steps == b.steps == 3 and c.steps == SHORT
+
+    def stopped_after_three(photo, style) -> PaintResult:
+        seen: list[int] = []
+        stop = lambda: len(seen) >= 3  # noqa: E731
+        return painter.paint(photo, [style], options, on_progress=seen.append, should_stop=stop)
+
+    assert_like(a, stopped_after_three(photo_a, style_a))
+    assert_like(b, stopped_after_three(photo_b, style_b))
