@@ -240,7 +240,7 @@ class Painter:
         return outcome
 
     def paint_batch(self, requests: Sequence[PaintRequest]) -> list[PaintResult | Exception]:
-        """Paint several requests, those with one canvas plan together in one batch (see `batch_plan`).
+        """Paint several requests, those with one canvas plan (`_Run.plan`) together in one batch.
 
         Each keeps its own losses, L-BFGS history (engine.lbfgs), progress, cancel and result; a request
         whose options are refused, or whose callbacks raise, gets its exception in its place and the
