@@ -328,6 +328,7 @@ class WorkerInfo:
     worker_id: str
     device: str  # "cuda" | "mps" | "cpu"
     heartbeat_at: float
+    capacity: int = 1  # jobs it paints at once (its batch size)
 
 
 @dataclass(frozen=True)

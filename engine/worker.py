@@ -247,7 +247,7 @@ class Worker:
 
     async def serve(self) -> None:
         """Claim and paint jobs until stopped; when idle, look for work every poll_seconds."""
-        await self.store.register_worker(self.worker_id, self.device)
+        await self.store.register_worker(self.worker_id, self.device, capacity=self.batch_limit())
         log.info(
             "worker %s ready on %s (max %d px)",
             self.worker_id,
@@ -341,7 +341,7 @@ class Worker:
             return
         self._beat()
         # While painting, the lease heartbeat keeps the worker row fresh; when idle, this does.
-        await self.store.register_worker(self.worker_id, self.device)
+        await self.store.register_worker(self.worker_id, self.device, capacity=self.batch_limit())
 
     # --- one job -----------------------------------------------------------------------------
 

@@ -66,7 +66,7 @@ async def submit(tx: Tx, request: JobRequest, limits: Limits, now: float) -> Job
     queued = await tx.value("SELECT COUNT(*) FROM jobs WHERE status = 'queued'")
     if queued >= limits.max_queue:
         wait = scheduling.queue_drain_wait(
-            await queue.seconds_per_pixel(tx), request.params.size, await queue.worker_count(tx, now)
+            await queue.seconds_per_pixel(tx), request.params.size, await queue.worker_capacity(tx, now)
         )
         raise LimitExceeded(Refusal(Limit.QUEUE_FULL, limits.max_queue, queued, wait, now + wait))
     await tx.execute(

@@ -302,11 +302,16 @@ async def requeue_expired(tx: Tx, max_attempts: int, now: float) -> int:
 # --- the worker list ---------------------------------------------------------------------------
 
 
-async def register_worker(tx: Tx, worker_id: str, device: str, now: float) -> None:
+async def register_worker(tx: Tx, worker_id: str, device: str, now: float, capacity: int = 1) -> None:
+    """Add or refresh a worker's row; `capacity` (jobs it paints at once) replaces the old one.
+    `capacity < 1` raises ValueError."""
+    if capacity < 1:
+        raise ValueError(f"a worker paints at least one job at once, not {capacity}")
     await tx.execute(
-        "INSERT INTO workers (id, device, heartbeat_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE"
-        " SET device = excluded.device, heartbeat_at = excluded.heartbeat_at",
-        (worker_id, device, now),
+        "INSERT INTO workers (id, device, heartbeat_at, capacity) VALUES (?, ?, ?, ?) ON CONFLICT (id)"
+        " DO UPDATE SET device = excluded.device, heartbeat_at = excluded.heartbeat_at,"
+        " capacity = excluded.capacity",
+        (worker_id, device, now, capacity),
     )
 
 
@@ -316,4 +321,4 @@ async def unregister_worker(tx: Tx, worker_id: str) -> None:
 
 async def workers(tx: Tx) -> list[WorkerInfo]:
     rows = await tx.rows("SELECT * FROM workers ORDER BY heartbeat_at DESC")
-    return [WorkerInfo(row["id"], row["device"], row["heartbeat_at"]) for row in rows]
+    return [WorkerInfo(row["id"], row["device"], row["heartbeat_at"], row["capacity"]) for row in rows]

@@ -20,9 +20,13 @@ async def seconds_per_pixel(tx: Tx) -> float:
     return scheduling.seconds_per_pixel(row[0], row[1])
 
 
-async def worker_count(tx: Tx, now: float) -> int:
-    count = await tx.value("SELECT COUNT(*) FROM workers WHERE heartbeat_at >= ?", (now - WORKER_FRESH,))
-    return max(1, count or 0)
+async def worker_capacity(tx: Tx, now: float) -> int:
+    """Jobs the live workers paint at once: the sum of the fresh workers' capacities (batch sizes),
+    at least 1 (with no live worker, ETAs assume one will come)."""
+    total = await tx.value(
+        "SELECT COALESCE(SUM(capacity), 0) FROM workers WHERE heartbeat_at >= ?", (now - WORKER_FRESH,)
+    )
+    return max(1, int(total or 0))
 
 
 async def etas(tx: Tx, now: float) -> dict[int, tuple[int, float]]:
@@ -46,7 +50,7 @@ async def etas(tx: Tx, now: float) -> dict[int, tuple[int, float]]:
         )
     ]
     return scheduling.etas(
-        queued, started, running, now, await seconds_per_pixel(tx), await worker_count(tx, now)
+        queued, started, running, now, await seconds_per_pixel(tx), await worker_capacity(tx, now)
     )
 
 

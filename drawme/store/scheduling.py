@@ -95,25 +95,31 @@ def etas(
     running: Iterable[Running],
     now: float,
     per_pixel: float,
-    workers: int,
+    capacity: int,
 ) -> dict[int, tuple[int, float]]:
     """job id -> (jobs ahead, seconds until done) for every active job.
 
-    The work ahead is shared by the live workers; a queued job starts once that work is drained."""
-    workers = max(1, workers)
+    `capacity`: jobs the live workers paint at once, all together (the sum of their batch sizes; a
+    worker that paints one job at a time counts 1). The work ahead is shared by that many slots; a
+    queued job starts once that work is drained. `per_pixel` comes from each job's own duration, and
+    a job painted in a batch of 16 lasts the whole batch's wall time, so capacity × per-job duration
+    is the fleet's throughput (16 jobs per batch time). With jobs of mixed shapes a batch may run
+    less than full, so for such a queue this is the optimistic end."""
+    capacity = max(1, capacity)
     remaining = running_remaining(running, now, per_pixel)
     result = {job_id: (0, seconds) for job_id, seconds in remaining.items()}
     backlog = sum(remaining.values())
     for ahead, job in enumerate(claim_order(queued, started)):
         duration = per_pixel * job.size**2
-        result[job.id] = (len(remaining) + ahead, backlog / workers + duration)
+        result[job.id] = (len(remaining) + ahead, backlog / capacity + duration)
         backlog += duration
     return result
 
 
-def queue_drain_wait(per_pixel: float, size: int, workers: int) -> float:
-    """Roughly how long until a full queue has room again: one job's time over the live workers."""
-    return per_pixel * size * size / max(1, workers)
+def queue_drain_wait(per_pixel: float, size: int, capacity: int) -> float:
+    """Roughly how long until a full queue has room again: one job's time over the live workers'
+    total capacity (as in `etas`)."""
+    return per_pixel * size * size / max(1, capacity)
 
 
 def next_midnight(now: float) -> float:

@@ -282,11 +282,16 @@ CREATE INDEX jobs_batch ON jobs(batch_key, priority DESC, id)
     WHERE status = 'queued' AND batch_key IS NOT NULL
 """
 
+# v9: how many jobs each worker paints at once (a GPU worker's batch size; 1 for one job at a time),
+# so queue ETAs count the fleet's total capacity rather than its workers. Rows of workers from
+# before v9 count as 1 until they register again. The same statement for both.
+V9 = "ALTER TABLE workers ADD COLUMN capacity INTEGER NOT NULL DEFAULT 1"
+
 MIGRATIONS: dict[Dialect, dict[int, str]] = {
-    Dialect.SQLITE: {1: V1, 2: V2, 3: V3, 4: SQLITE_V4, 5: SQLITE_V5, 6: V6, 7: V7, 8: V8},
-    Dialect.POSTGRES: {4: POSTGRES_V4, 5: POSTGRES_V5, 6: V6, 7: V7, 8: V8},
+    Dialect.SQLITE: {1: V1, 2: V2, 3: V3, 4: SQLITE_V4, 5: SQLITE_V5, 6: V6, 7: V7, 8: V8, 9: V9},
+    Dialect.POSTGRES: {4: POSTGRES_V4, 5: POSTGRES_V5, 6: V6, 7: V7, 8: V8, 9: V9},
 }
-LATEST = 8
+LATEST = 9
 
 VERSION_TABLE = {
     Dialect.SQLITE: (

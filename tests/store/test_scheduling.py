@@ -31,16 +31,41 @@ def test_etas_share_the_backlog_between_workers():
     per_pixel = 0.001  # 10 s for 100 px
     running = [Running(10, 100, started_at=95.0, eta_seconds=None), Running(11, 100, 99.0, eta_seconds=2.0)]
     queued = [Queued(1, 1, 0, 100), Queued(2, 2, 0, 200)]
-    etas = scheduling.etas(queued, {}, running, now=100.0, per_pixel=per_pixel, workers=2)
+    etas = scheduling.etas(queued, {}, running, now=100.0, per_pixel=per_pixel, capacity=2)
     assert etas[10] == (0, pytest.approx(5.0))  # 10 s expected, 5 s elapsed
     assert etas[11] == (0, 2.0)  # the worker's own estimate wins
     assert etas[1] == (2, pytest.approx(7.0 / 2 + 10.0))
     assert etas[2] == (3, pytest.approx(17.0 / 2 + 40.0))
 
 
+def test_etas_of_a_long_queue_shrink_with_the_fleets_total_capacity():
+    """One GPU worker painting 16 jobs per batch drains a queue ~16 times faster than one job at a
+    time: each job's duration is the batch's wall time, and 16 of them run side by side."""
+    per_pixel = 6.5 / 512**2  # a job in a full batch of 16 at 512 px: the batch's 6.5 s
+    queued = [Queued(i, i, 0, 512) for i in range(1, 201)]  # 200 users' jobs
+    one = scheduling.etas(queued, {}, [], now=0.0, per_pixel=per_pixel, capacity=1)
+    sixteen = scheduling.etas(queued, {}, [], now=0.0, per_pixel=per_pixel, capacity=16)
+    assert one[200] == (199, pytest.approx(200 * 6.5))
+    assert sixteen[200] == (199, pytest.approx(199 * 6.5 / 16 + 6.5))  # same place, shorter wait
+    assert one[200][1] / sixteen[200][1] == pytest.approx(16, rel=0.08)
+    # The brief's case: 20 queued jobs said ~130 s with one slot; with 16 it is ~15 s.
+    twenty = queued[:20]
+    assert scheduling.etas(twenty, {}, [], 0.0, per_pixel, 1)[20][1] == pytest.approx(130.0)
+    assert scheduling.etas(twenty, {}, [], 0.0, per_pixel, 16)[20][1] == pytest.approx(14.22, abs=0.01)
+    # Running jobs' remaining time is shared by the slots too: a full running batch is done in
+    # one batch time, after which the next job takes one more.
+    running = [Running(1000 + i, 512, started_at=0.0, eta_seconds=None) for i in range(16)]
+    after_batch = scheduling.etas(queued[:1], {}, running, now=0.0, per_pixel=per_pixel, capacity=16)
+    assert after_batch[1] == (16, pytest.approx(6.5 + 6.5))
+    assert all(after_batch[1000 + i] == (0, pytest.approx(6.5)) for i in range(16))
+    # No capacity reported (or nonsense) counts as one slot.
+    assert scheduling.etas(queued, {}, [], 0.0, per_pixel, 0) == one
+
+
 def test_queue_drain_wait_and_midnight():
     assert scheduling.queue_drain_wait(0.001, 100, 4) == pytest.approx(2.5)
     assert scheduling.queue_drain_wait(0.001, 100, 0) == pytest.approx(10.0)  # no live worker: one
+    assert scheduling.queue_drain_wait(0.001, 100, 16) == pytest.approx(10.0 / 16)  # one batching GPU
     assert scheduling.next_midnight(3 * DAY + 5) == 4 * DAY
     assert scheduling.next_midnight(3 * DAY) == 4 * DAY
 

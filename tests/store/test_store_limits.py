@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from drawme.models import Limit, LimitExceeded
-from drawme.store import DAY
+from drawme.store import DAY, DEFAULT_SECONDS_PER_PIXEL
 
 from .helpers import START, open_store, submit
 
@@ -38,6 +38,27 @@ async def test_global_queue_cap(common, clock):
         assert refused.value.retry_at > clock.now
         await store.claim("w", 30)  # a running job no longer counts against the queue
         await submit(store, 3)
+    finally:
+        await store.close()
+
+
+async def test_a_full_queues_wait_counts_the_live_workers_total_capacity(common, clock):
+    store = await open_store(common, clock, max_queue=1)
+    try:
+        await submit(store, 1)
+
+        async def wait() -> float:
+            with pytest.raises(LimitExceeded) as refused:
+                await submit(store, 2)
+            assert refused.value.limit is Limit.QUEUE_FULL
+            return refused.value.refusal.wait_seconds
+
+        one_job = DEFAULT_SECONDS_PER_PIXEL * 64 * 64  # no history yet
+        assert await wait() == pytest.approx(one_job)  # no live worker: one slot
+        await store.register_worker("gpu-1", "cuda", capacity=8)
+        assert await wait() == pytest.approx(one_job / 8)
+        await store.register_worker("cpu-1", "cpu")
+        assert await wait() == pytest.approx(one_job / 9)
     finally:
         await store.close()
 

@@ -1,5 +1,7 @@
 """Schema migrations: a v1 database file with data opens, upgrades to the latest schema, keeps its data;
-a v7 store (either engine) gains v8's batch keys, its old rows keep NULL and never batch."""
+a v7 store (either engine) gains v8's batch keys, its old rows keep NULL and never batch; a v8 store
+gains v9's worker capacities, its registered workers count as one job at a time until they register
+again."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import sqlite3
 import pytest
 
 from drawme.models import JobStatus, PaintParams
-from drawme.store import Dialect, SqliteJobStore, schema
+from drawme.store import DEFAULT_SECONDS_PER_PIXEL, Dialect, SqliteJobStore, queue, schema
 
 from .helpers import jpeg_bytes, submit
 
@@ -57,7 +59,7 @@ async def test_v1_database_upgrades_and_keeps_its_data(common, clock):
     (common.data_dir / "images" / "ab" / "abc.jpg").write_bytes(b"old photo")
     store = await SqliteJobStore.open(common, clock=clock)
     try:
-        assert await store.schema_version() == schema.LATEST == 8
+        assert await store.schema_version() == schema.LATEST == 9
         settings = await store.get_settings(7)
         assert settings.blend.content == 2.0 and settings.size == "small"
         image = await store.get_image(1)
@@ -81,7 +83,7 @@ async def test_v1_database_upgrades_and_keeps_its_data(common, clock):
     # Opening again runs nothing twice.
     again = await SqliteJobStore.open(common, clock=clock)
     try:
-        assert await again.schema_version() == 8
+        assert await again.schema_version() == 9
         assert (await again.get(1)).status == JobStatus.RUNNING
     finally:
         await again.close()
@@ -89,7 +91,7 @@ async def test_v1_database_upgrades_and_keeps_its_data(common, clock):
     try:
         assert db.execute("SELECT size FROM jobs ORDER BY id").fetchall() == [(256,), (256,)]
         versions = db.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
-        assert [row[0] for row in versions] == [1, 2, 3, 4, 5, 6, 7, 8]
+        assert [row[0] for row in versions] == [1, 2, 3, 4, 5, 6, 7, 8, 9]
     finally:
         db.close()
 
@@ -144,7 +146,7 @@ async def test_a_v7_store_gains_batch_keys_and_its_old_jobs_never_batch(common, 
     old = await make_v7_store(common, clock, monkeypatch)
     store = await SqliteJobStore.open(common, clock=clock)
     try:
-        assert await store.schema_version() == schema.LATEST == 8
+        assert await store.schema_version() == schema.LATEST
         async with store.db.transaction(write=False) as tx:
             assert await tx.value(HAS_BATCH_INDEX[tx.dialect])
             rows = await tx.rows("SELECT id, batch_key FROM jobs ORDER BY id")
@@ -160,6 +162,62 @@ async def test_a_v7_store_gains_batch_keys_and_its_old_jobs_never_batch(common, 
     again = await SqliteJobStore.open(common, clock=clock)  # opening again runs nothing twice
     try:
         versions = [row["version"] for row in await again.db.rows("SELECT version FROM schema_version")]
-        assert sorted(versions)[-2:] == [7, 8] and len(versions) == len(set(versions))
+        assert sorted(versions)[-3:] == [7, 8, 9] and len(versions) == len(set(versions))
+    finally:
+        await again.close()
+
+
+async def make_v8_store(common, clock, monkeypatch) -> None:
+    """A store as v8 left it (either engine), with a GPU worker and a CPU worker registered as v8
+    registered them (no capacity), both live."""
+    with monkeypatch.context() as v8:  # the migrations as they were at v8
+        steps = {d: {n: ddl for n, ddl in ms.items() if n <= 8} for d, ms in schema.MIGRATIONS.items()}
+        v8.setattr(schema, "MIGRATIONS", steps)
+        v8.setattr(schema, "LATEST", 8)
+        store = await SqliteJobStore.open(common, clock=clock)
+        try:
+            assert await store.schema_version() == 8
+            async with store.db.transaction() as tx:
+                for worker, device in (("gpu-1", "cuda"), ("cpu-1", "cpu")):
+                    await tx.execute(
+                        "INSERT INTO workers (id, device, heartbeat_at) VALUES (?, ?, ?)",
+                        (worker, device, clock.now),
+                    )
+        finally:
+            await store.close()
+
+
+async def test_a_v8_store_gains_worker_capacities(common, clock, monkeypatch):
+    await make_v8_store(common, clock, monkeypatch)
+    store = await SqliteJobStore.open(common, clock=clock)
+    try:
+        assert await store.schema_version() == schema.LATEST == 9
+        # The workers registered before v9 paint one job at a time, as v8's ETAs assumed.
+        assert {(w.worker_id, w.device, w.capacity) for w in await store.workers()} == {
+            ("gpu-1", "cuda", 1),
+            ("cpu-1", "cpu", 1),
+        }
+        async with store.db.transaction(write=False) as tx:
+            assert await queue.worker_capacity(tx, clock.now) == 2
+        # The GPU worker's next beat (new code) records its batch size; ETAs count it at once.
+        job = await submit(store, 7)
+        others = [await submit(store, user) for user in range(8, 28)]
+        before = (await store.position(others[-1].id)).eta_seconds
+        await store.register_worker("gpu-1", "cuda", capacity=16)
+        assert {(w.worker_id, w.capacity) for w in await store.workers()} == {("gpu-1", 16), ("cpu-1", 1)}
+        async with store.db.transaction(write=False) as tx:
+            assert await queue.worker_capacity(tx, clock.now) == 17
+        per_job = DEFAULT_SECONDS_PER_PIXEL * 64 * 64  # no history: the default per pixel
+        assert before == pytest.approx(20 * per_job / 2 + per_job)
+        assert (await store.position(others[-1].id)).eta_seconds == pytest.approx(20 * per_job / 17 + per_job)
+        assert (await store.position(job.id)).ahead == 0
+    finally:
+        await store.close()
+
+    again = await SqliteJobStore.open(common, clock=clock)  # opening again runs nothing twice
+    try:
+        versions = [row["version"] for row in await again.db.rows("SELECT version FROM schema_version")]
+        assert sorted(versions)[-2:] == [8, 9] and len(versions) == len(set(versions))
+        assert {(w.worker_id, w.capacity) for w in await again.workers()} == {("gpu-1", 16), ("cpu-1", 1)}
     finally:
         await again.close()

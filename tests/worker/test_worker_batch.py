@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from drawme.models import FailureCode, JobStatus, PaintParams
+from engine import worker as worker_module
 from engine.painter import Painter
 from engine.worker import Worker
 
@@ -116,3 +117,43 @@ async def test_the_claim_takes_what_fits_within_max_batch(config, store, max_bat
 
     worker = Worker(replace(config, max_batch=max_batch), store, BatchingPainter())
     assert worker.batch_limit() == expected
+
+
+async def test_the_worker_registers_its_batch_size_as_its_capacity(config, store, monkeypatch):
+    """The `workers` row says how many jobs the worker paints at once, so queue ETAs count it."""
+    worker = Worker(config, store, BatchingPainter(out_of_memory=True))
+    serving = asyncio.create_task(worker.serve())
+    try:
+        for _ in range(200):
+            if await store.workers():
+                break
+            await asyncio.sleep(0.01)
+        assert [(w.worker_id, w.capacity) for w in await store.workers()] == [("test-worker", 3)]
+    finally:
+        worker.stop()
+        await asyncio.wait_for(serving, timeout=10)
+    assert await store.workers() == []
+
+    # After a batch ran out of memory the worker claims one job at a time; its next idle beat says so.
+    await three_jobs(store)
+    await worker.run_once()
+    assert worker.batch_limit() == 1
+    monkeypatch.setattr(worker_module, "HEALTH_INTERVAL", 0.0)
+    await worker._idle_beat()
+    assert [(w.worker_id, w.capacity) for w in await store.workers()] == [("test-worker", 1)]
+
+
+async def test_a_cpu_worker_registers_one_job_at_a_time(config, store):
+    worker = Worker(config, store, Painter(device="cpu", face_detector=NoFaces()))
+    serving = asyncio.create_task(worker.serve())
+    try:
+        for _ in range(200):
+            if await store.workers():
+                break
+            await asyncio.sleep(0.01)
+        assert [(w.worker_id, w.device, w.capacity) for w in await store.workers()] == [
+            ("test-worker", "cpu", 1)
+        ]
+    finally:
+        worker.stop()
+        await asyncio.wait_for(serving, timeout=10)
