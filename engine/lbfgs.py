@@ -26,8 +26,9 @@ from collections.abc import Callable
 
 import torch
 
-# Slots beyond history_size kept before unused ones are looked for: that look reads a value back from
-# the GPU, which stalls it, so it happens once per SPARE_SLOTS steps instead of every step.
+# The history's buffers grow by this many slots when full (so they stay near the pairs actually held);
+# before growing, the slots no image uses any more are dropped (a look that reads a flag back from the
+# GPU, so not every step).
 SPARE_SLOTS = 8
 
 
@@ -48,9 +49,7 @@ class BatchLBFGS:
         self.tolerance_grad = tolerance_grad
         self.tolerance_change = tolerance_change
         count = canvas.shape[0]
-        self._s: list[torch.Tensor] = []  # per slot, (N, D)
-        self._y: list[torch.Tensor] = []
-        self._rho = canvas.new_zeros((0, count))  # (slots, N); 0 = not this image's pair
+        self._history = _History(count, canvas.device)
         self._h_diag = canvas.new_ones(count)
         self._direction: torch.Tensor | None = None  # (N, D)
         self._step_length: torch.Tensor | None = None  # (N,)
@@ -93,49 +92,18 @@ class BatchLBFGS:
 
     def _remember(self, s: torch.Tensor, y: torch.Tensor, ys: torch.Tensor, accepted: torch.Tensor) -> None:
         """Add this step's pair for the images that accept it, dropping their oldest beyond history_size."""
-        rho = torch.where(accepted, ys.clamp_min(1e-10).reciprocal(), 0.0)
-        held = (self._rho > 0).sum(dim=0)
-        full = accepted & (held >= self.history_size)
-        if self._rho.shape[0]:
-            oldest = (self._rho > 0).int().argmax(dim=0)  # first slot still holding the image's pair
-            forget = torch.nn.functional.one_hot(oldest, self._rho.shape[0]).T.bool() & full[None, :]
-            self._rho = self._rho.masked_fill(forget, 0.0)
-        self._s.append(s)
-        self._y.append(y)
-        self._rho = torch.cat([self._rho, rho[None, :]])
+        self._history.add(s, y, accepted, self.history_size)
         self._h_diag = torch.where(accepted, ys / (y * y).sum(dim=1), self._h_diag)
-        if len(self._s) >= self.history_size + SPARE_SLOTS:
-            self._free_slots()
-
-    def _free_slots(self) -> None:
-        """Drop the oldest slots that no image uses any more (this waits for the GPU: not every step)."""
-        used = (self._rho > 0).any(dim=1).tolist()
-        first = next((index for index, flag in enumerate(used) if flag), len(used))
-        if first:
-            del self._s[:first], self._y[:first]
-            self._rho = self._rho[first:]
 
     def _two_loop(self, grad: torch.Tensor) -> torch.Tensor:
-        """−H·g by the two-loop recursion, every image against its own pairs (ρ = 0 slots are no-ops)."""
-        q = grad.neg()
-        alphas = []
-        for index in range(len(self._s) - 1, -1, -1):
-            alpha = (self._s[index] * q).sum(dim=1) * self._rho[index]
-            q = q - alpha[:, None] * self._y[index]
-            alphas.append(alpha)
-        r = q * self._h_diag[:, None]
-        for index, alpha in zip(range(len(self._s)), reversed(alphas), strict=True):
-            beta = (self._y[index] * r).sum(dim=1) * self._rho[index]
-            r = r + (alpha - beta)[:, None] * self._s[index]
-        return r
+        """−H·g, every image against its own pairs (see _History.times_inverse_hessian)."""
+        return -self._history.times_inverse_hessian(grad, self._h_diag)
 
     def keep(self, indices: list[int]) -> None:
         """Go on with only the images at `indices` (the others left the batch: cancelled or failed)."""
         index = torch.tensor(indices, dtype=torch.long, device=self.canvas.device)
         self.canvas = self.canvas.detach()[index].requires_grad_(True)
-        self._s = [s[index] for s in self._s]
-        self._y = [y[index] for y in self._y]
-        self._rho = self._rho[:, index]
+        self._history.keep(index)
         self._h_diag = self._h_diag[index]
         self._stopped = self._stopped[index]
         if self._direction is not None:
@@ -143,5 +111,133 @@ class BatchLBFGS:
             self._direction = self._direction[index]
             self._step_length = self._step_length[index]
             self._previous_grad = self._previous_grad[index]
-        if self._s:
-            self._free_slots()
+
+
+class _History:
+    """The (s, y) pairs of N images in slots, as the compact form of L-BFGS wants them.
+
+    Slot k holds one step's pair for every image, in (N, slots, D) buffers, oldest first; an image that
+    rejected that step's pair, or has since dropped it, holds zeros there (`valid` False). Beside the
+    buffers: sᵢ·yⱼ and yᵢ·yⱼ for every pair of slots (float64), each new row and column computed once
+    when its slot is filled, so a step costs a few batched products however long the history is.
+    """
+
+    def __init__(self, count: int, device: torch.device) -> None:
+        self.count = count
+        self.device = device
+        self.used = 0  # slots [0, used) hold pairs
+        self.s: torch.Tensor | None = None  # (N, capacity, D)
+        self.y: torch.Tensor | None = None
+        self.sy = torch.zeros(count, 0, 0, dtype=torch.float64, device=device)  # sᵢ·yⱼ
+        self.yy = torch.zeros(count, 0, 0, dtype=torch.float64, device=device)  # yᵢ·yⱼ
+        self.valid = torch.zeros(count, 0, dtype=torch.bool, device=device)
+
+    def add(self, s: torch.Tensor, y: torch.Tensor, accepted: torch.Tensor, history_size: int) -> None:
+        """A new slot with the images' pairs where `accepted`; an accepting image already holding
+        `history_size` pairs drops its oldest (torch's LBFGS pops it)."""
+        held = self.valid.sum(dim=1)
+        full = accepted & (held >= history_size)
+        if self.used:
+            oldest = self.valid[:, : self.used].int().argmax(dim=1)  # the image's first valid slot
+            self._forget(oldest, full)
+        self._make_room(s)
+        k = self.used
+        self.used += 1
+        assert self.s is not None and self.y is not None
+        keep = accepted[:, None].to(s.dtype)
+        self.s[:, k] = s * keep
+        self.y[:, k] = y * keep
+        s_now, y_now = self.s[:, : k + 1], self.y[:, : k + 1]
+        new_s, new_y = self.s[:, k : k + 1], self.y[:, k : k + 1]
+        self.sy[:, k, : k + 1] = torch.bmm(new_s, y_now.transpose(1, 2))[:, 0].double()
+        self.sy[:, : k + 1, k] = torch.bmm(s_now, new_y.transpose(1, 2))[:, :, 0].double()
+        self.yy[:, k, : k + 1] = torch.bmm(new_y, y_now.transpose(1, 2))[:, 0].double()
+        self.yy[:, : k + 1, k] = self.yy[:, k, : k + 1].clone()
+        self.valid[:, k] = accepted
+
+    def _forget(self, slot: torch.Tensor, which: torch.Tensor) -> None:
+        """Empty slot `slot[n]` of every image n where `which[n]` (no read-back from the GPU)."""
+        assert self.s is not None and self.y is not None
+        images = torch.arange(self.count, device=self.device)
+        keep = (~which).to(self.s.dtype)[:, None]
+        self.s[images, slot] = self.s[images, slot] * keep
+        self.y[images, slot] = self.y[images, slot] * keep
+        keep64 = (~which).double()[:, None]
+        for matrix in (self.sy, self.yy):
+            matrix[images, slot, :] = matrix[images, slot, :] * keep64
+            matrix[images, :, slot] = matrix[images, :, slot] * keep64
+        self.valid[images, slot] = self.valid[images, slot] & ~which
+
+    def _make_room(self, like: torch.Tensor) -> None:
+        """A free slot at the end: drop the oldest slots no image uses (this reads a flag back from the
+        GPU, so only when the buffers are full), else grow them."""
+        capacity = 0 if self.s is None else self.s.shape[1]
+        if self.used < capacity:
+            return
+        if self.used:
+            in_use = self.valid[:, : self.used].any(dim=0).tolist()
+            first = next((index for index, flag in enumerate(in_use) if flag), self.used)
+            if first:
+                self._shift(first)
+                return
+        self._resize(capacity + SPARE_SLOTS, like)
+
+    def _shift(self, first: int) -> None:
+        """Drop slots [0, first): every later slot moves `first` places toward the front."""
+        assert self.s is not None and self.y is not None
+        rest = self.used - first
+        self.s[:, :rest] = self.s[:, first : self.used].clone()
+        self.y[:, :rest] = self.y[:, first : self.used].clone()
+        for matrix in (self.sy, self.yy):
+            matrix[:, :rest, :rest] = matrix[:, first : self.used, first : self.used].clone()
+        self.valid[:, :rest] = self.valid[:, first : self.used].clone()
+        self.valid[:, rest:] = False
+        self.used = rest
+
+    def _resize(self, capacity: int, like: torch.Tensor) -> None:
+        n, d = like.shape
+        s = like.new_zeros(n, capacity, d)
+        y = like.new_zeros(n, capacity, d)
+        sy = torch.zeros(n, capacity, capacity, dtype=torch.float64, device=self.device)
+        yy = torch.zeros_like(sy)
+        valid = torch.zeros(n, capacity, dtype=torch.bool, device=self.device)
+        if self.s is not None and self.y is not None and self.used:
+            u = self.used
+            s[:, :u], y[:, :u] = self.s[:, :u], self.y[:, :u]
+            sy[:, :u, :u], yy[:, :u, :u] = self.sy[:, :u, :u], self.yy[:, :u, :u]
+            valid[:, :u] = self.valid[:, :u]
+        self.s, self.y, self.sy, self.yy, self.valid = s, y, sy, yy, valid
+
+    def times_inverse_hessian(self, grad: torch.Tensor, h_diag: torch.Tensor) -> torch.Tensor:
+        """H·g for each image (Byrd, Nocedal & Schnabel 1994's compact form of the two-loop recursion):
+
+            H·g = γg + S·t − γY·p,  with  R·p = Sᵀg,  Rᵀ·t = (D + γYᵀY)·p − γYᵀg,
+
+        R the upper triangle of SᵀY (older pairs first), D its diagonal, γ = H_diag. An empty slot of an
+        image (s = y = 0) gets R's diagonal 1 and so adds nothing: the same as the two-loop skipping it.
+        """
+        gamma = h_diag.double()[:, None, None]
+        if not self.used:
+            return grad * h_diag[:, None]
+        assert self.s is not None and self.y is not None
+        u = self.used
+        s, y = self.s[:, :u], self.y[:, :u]
+        valid = self.valid[:, :u]
+        sg = torch.bmm(s, grad[:, :, None]).double()
+        yg = torch.bmm(y, grad[:, :, None]).double()
+        diagonal = torch.diagonal(self.sy[:, :u, :u], dim1=1, dim2=2) * valid
+        r = torch.triu(self.sy[:, :u, :u], diagonal=1) + torch.diag_embed(torch.where(valid, diagonal, 1.0))
+        p = torch.linalg.solve_triangular(r, sg, upper=True)
+        w = diagonal[:, :, None] * p + gamma * torch.bmm(self.yy[:, :u, :u], p) - gamma * yg
+        t = torch.linalg.solve_triangular(r.transpose(1, 2), w, upper=False)
+        dtype = grad.dtype
+        correction = torch.bmm(s.transpose(1, 2), t.to(dtype)) - torch.bmm(
+            y.transpose(1, 2), (gamma * p).to(dtype)
+        )
+        return grad * h_diag[:, None] + correction[:, :, 0]
+
+    def keep(self, index: torch.Tensor) -> None:
+        self.count = int(index.numel())
+        if self.s is not None and self.y is not None:
+            self.s, self.y = self.s[index], self.y[index]
+        self.sy, self.yy, self.valid = self.sy[index], self.yy[index], self.valid[index]
