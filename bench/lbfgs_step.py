@@ -5,6 +5,10 @@ two-loop recursion issues a few per history pair. This times `BatchLBFGS.step` o
 (its closure costs next to nothing) once the history is full, so the figure is the optimiser's own.
 
     .venv/bin/python bench/lbfgs_step.py --device cpu --history 50 --batch 1,16 --side 64
+    .venv/bin/python bench/lbfgs_step.py --paintings     # whole paintings: BatchLBFGS against torch's
+
+`--paintings` paints four photos × two presets at 128 px with the `default` recipe twice, once with
+BatchLBFGS (what the painter uses) and once with torch.optim.LBFGS, and compares the final losses.
 """
 
 from __future__ import annotations
@@ -27,7 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", default="1,16")
     parser.add_argument("--side", type=int, default=64, help="canvas side in px (3 × side² values)")
     parser.add_argument("--steps", type=int, default=40, help="timed steps after the history is full")
+    parser.add_argument("--paintings", action="store_true", help="compare whole paintings instead")
     args = parser.parse_args(argv)
+    if args.paintings:
+        return paintings(argv)
 
     import torch
 
@@ -62,6 +69,44 @@ def main(argv: list[str] | None = None) -> int:
             if step >= args.history + 2:
                 seconds.append(time.perf_counter() - start)
         print(f"| {count} | {args.history} | {1000 * statistics.median(seconds):.2f} |")
+    return 0
+
+
+def paintings(argv: list[str] | None) -> int:
+    """Final losses of whole `default` paintings, BatchLBFGS against torch.optim.LBFGS."""
+    import statistics
+
+    import torch
+    from PIL import Image
+
+    import engine.painter as painter_module
+    from drawme.painting import PaintOptions
+
+    torch.set_num_threads(1)
+    root = Path(__file__).resolve().parents[1]
+    painter = painter_module.Painter(device="cpu")
+    ratios = []
+    print(f"`python bench/lbfgs_step.py {' '.join(sys.argv[1:] if argv is None else argv)}`\n")
+    print("| photo | preset | BatchLBFGS total | torch LBFGS total | ratio |")
+    print("|---|---|---|---|---|")
+    own = painter_module._Run.batchable
+    try:
+        for name in ("astronaut", "biden", "chelsea", "obama"):
+            photo = Image.open(root / "tests" / "data" / "photos" / f"{name}.jpg").convert("RGB")
+            photo.thumbnail((128, 128))
+            for preset in ("starry_night", "the_scream"):
+                style = Image.open(root / "drawme" / "paintings" / f"{preset}.jpg").convert("RGB")
+                style.thumbnail((128, 128))
+                totals = []
+                for batchable in (True, False):  # False: the painter falls back to torch's LBFGS
+                    painter_module._Run.batchable = property(lambda run, flag=batchable: flag)
+                    totals.append(painter.paint(photo, [style], PaintOptions(size=128)).losses["total"])
+                ratios.append(totals[0] / totals[1])
+                cells = f"{totals[0]:.4g} | {totals[1]:.4g} | {ratios[-1]:.3f}"
+                print(f"| {name} | {preset} | {cells} |", flush=True)
+    finally:
+        painter_module._Run.batchable = own
+    print(f"\nmedian ratio {statistics.median(ratios):.3f} (from {min(ratios):.3f} to {max(ratios):.3f})")
     return 0
 
 

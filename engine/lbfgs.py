@@ -9,15 +9,16 @@ first step's length, and the "converged" and "not a descent direction" stops. Fo
 the steps torch's LBFGS takes (tests/engine/test_lbfgs.py checks that, skipped pairs included).
 
 It paints single jobs too (departure from using torch's LBFGS there), so one job and a batch take one
-code path. torch's two-loop recursion also hands each ρ·sᵀq, a GPU scalar, to `add_(alpha=…)`, which
-reads it back to the CPU (100 waits a step at history 50); this one waits only once per SPARE_SLOTS
-steps. On the H200 that did not make one 512 px painting faster (docs/PERFORMANCE.md "On the GPU":
-the GPU mostly waits for Python there anyway).
+code path. Departure from torch's arithmetic, not its steps: H·g comes from the compact form of
+L-BFGS (Byrd, Nocedal & Schnabel 1994, as L-BFGS-B computes it) instead of the two-loop recursion.
+The two-loop issues about seven small operations per history pair and step, 700 at history 50, and on
+a GPU each costs Python's time to launch, which is what one painting waits for there
+(docs/PERFORMANCE.md "On the GPU"); the compact form issues a few batched products however long the
+history (`bench/lbfgs_step.py`: 2.2× faster per step on the CPU at history 50).
 
-The pairs of all images share slots (one slot per step, an (N, D) tensor for s and for y); an image
-whose pair was rejected (yᵀs ≤ 1e-10, as in torch) has ρ = 0 in that slot, which makes the slot a
-no-op in its two-loop recursion, and its oldest pair is dropped only when it accepts one beyond
-`history_size`. A slot that no image still uses is freed.
+The pairs of all images share slots (one slot per step); an image whose pair was rejected (yᵀs ≤
+1e-10, as in torch) holds zeros in that slot, which adds nothing to its H·g, and its oldest pair is
+dropped only when it accepts one beyond `history_size`. Slots that no image still uses are freed.
 """
 
 from __future__ import annotations
@@ -78,8 +79,8 @@ class BatchLBFGS:
             s = self._direction * self._step_length[:, None]
             ys = (y * s).sum(dim=1)
             accepted = (ys > 1e-10) & ~self._stopped
-            self._remember(s, y, ys, accepted)
-            direction = self._two_loop(grad)
+            self._remember(s, y, ys, accepted, grad)
+            direction = self._direction_for(grad)
             step_length = torch.full_like(ys, self.lr)
         self._previous_grad = grad.clone()
         descends = (grad * direction).sum(dim=1) <= -self.tolerance_change
@@ -90,12 +91,15 @@ class BatchLBFGS:
             self.canvas.add_((direction * move[:, None]).reshape(self.canvas.shape))
         return loss
 
-    def _remember(self, s: torch.Tensor, y: torch.Tensor, ys: torch.Tensor, accepted: torch.Tensor) -> None:
-        """Add this step's pair for the images that accept it, dropping their oldest beyond history_size."""
-        self._history.add(s, y, accepted, self.history_size)
+    def _remember(
+        self, s: torch.Tensor, y: torch.Tensor, ys: torch.Tensor, accepted: torch.Tensor, grad: torch.Tensor
+    ) -> None:
+        """Add this step's pair for the images that accept it, dropping their oldest beyond history_size
+        (`grad`: the gradient the next direction is for)."""
+        self._history.add(s, y, accepted, self.history_size, grad)
         self._h_diag = torch.where(accepted, ys / (y * y).sum(dim=1), self._h_diag)
 
-    def _two_loop(self, grad: torch.Tensor) -> torch.Tensor:
+    def _direction_for(self, grad: torch.Tensor) -> torch.Tensor:
         """−H·g, every image against its own pairs (see _History.times_inverse_hessian)."""
         return -self._history.times_inverse_hessian(grad, self._h_diag)
 
@@ -131,10 +135,17 @@ class _History:
         self.sy = torch.zeros(count, 0, 0, dtype=torch.float64, device=device)  # sᵢ·yⱼ
         self.yy = torch.zeros(count, 0, 0, dtype=torch.float64, device=device)  # yᵢ·yⱼ
         self.valid = torch.zeros(count, 0, dtype=torch.bool, device=device)
+        # (grad, S·grad, Y·grad) of the last add(), for the direction of that same gradient.
+        self.projected: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
-    def add(self, s: torch.Tensor, y: torch.Tensor, accepted: torch.Tensor, history_size: int) -> None:
+    def add(
+        self, s: torch.Tensor, y: torch.Tensor, accepted: torch.Tensor, history_size: int, grad: torch.Tensor
+    ) -> None:
         """A new slot with the images' pairs where `accepted`; an accepting image already holding
-        `history_size` pairs drops its oldest (torch's LBFGS pops it)."""
+        `history_size` pairs drops its oldest (torch's LBFGS pops it).
+
+        The same two passes over the buffers also project `grad`, the gradient the next direction is
+        for, so a step reads each buffer twice in all, as the two-loop recursion does."""
         held = self.valid.sum(dim=1)
         full = accepted & (held >= history_size)
         if self.used:
@@ -147,13 +158,16 @@ class _History:
         keep = accepted[:, None].to(s.dtype)
         self.s[:, k] = s * keep
         self.y[:, k] = y * keep
-        s_now, y_now = self.s[:, : k + 1], self.y[:, : k + 1]
-        new_s, new_y = self.s[:, k : k + 1], self.y[:, k : k + 1]
-        self.sy[:, k, : k + 1] = torch.bmm(new_s, y_now.transpose(1, 2))[:, 0].double()
-        self.sy[:, : k + 1, k] = torch.bmm(s_now, new_y.transpose(1, 2))[:, :, 0].double()
-        self.yy[:, k, : k + 1] = torch.bmm(new_y, y_now.transpose(1, 2))[:, 0].double()
-        self.yy[:, : k + 1, k] = self.yy[:, k, : k + 1].clone()
+        new_s, new_y = self.s[:, k], self.y[:, k]
+        # One pass over S: S·g and S·y_k; one over Y: Y·g, Y·s_k and Y·y_k.
+        on_s = torch.bmm(self.s[:, : k + 1], torch.stack([grad, new_y], dim=2)).double()
+        on_y = torch.bmm(self.y[:, : k + 1], torch.stack([grad, new_s, new_y], dim=2)).double()
+        self.sy[:, : k + 1, k] = on_s[:, :, 1]
+        self.sy[:, k, : k + 1] = on_y[:, :, 1]
+        self.yy[:, k, : k + 1] = on_y[:, :, 2]
+        self.yy[:, : k + 1, k] = on_y[:, :, 2]
         self.valid[:, k] = accepted
+        self.projected = (grad, on_s[:, :, :1], on_y[:, :, :1])
 
     def _forget(self, slot: torch.Tensor, which: torch.Tensor) -> None:
         """Empty slot `slot[n]` of every image n where `which[n]` (no read-back from the GPU)."""
@@ -223,8 +237,11 @@ class _History:
         u = self.used
         s, y = self.s[:, :u], self.y[:, :u]
         valid = self.valid[:, :u]
-        sg = torch.bmm(s, grad[:, :, None]).double()
-        yg = torch.bmm(y, grad[:, :, None]).double()
+        if self.projected is not None and self.projected[0] is grad:
+            _, sg, yg = self.projected  # from add()'s passes
+        else:
+            sg = torch.bmm(s, grad[:, :, None]).double()
+            yg = torch.bmm(y, grad[:, :, None]).double()
         diagonal = torch.diagonal(self.sy[:, :u, :u], dim1=1, dim2=2) * valid
         r = torch.triu(self.sy[:, :u, :u], diagonal=1) + torch.diag_embed(torch.where(valid, diagonal, 1.0))
         p = torch.linalg.solve_triangular(r, sg, upper=True)
@@ -238,6 +255,7 @@ class _History:
 
     def keep(self, index: torch.Tensor) -> None:
         self.count = int(index.numel())
+        self.projected = None
         if self.s is not None and self.y is not None:
             self.s, self.y = self.s[index], self.y[index]
         self.sy, self.yy, self.valid = self.sy[index], self.yy[index], self.valid[index]
