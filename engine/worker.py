@@ -506,8 +506,9 @@ class Worker:
     async def _paint_all(
         self, runs: list[_Run], reporters: list[ProgressReporter]
     ) -> list[_Painted | BaseException]:
-        """Paint the runs, several in one batch; a batch that runs out of GPU memory is painted one job at
-        a time instead (each with the one-job retry at a smaller size), and later claims take half."""
+        """Paint the runs, several in one batch; a batch that fails is painted one job at a time instead
+        (each with the one-job retry at a smaller size); after running out of GPU memory, later claims
+        take half as many."""
         if len(runs) == 1:
             return [await self._outcome(self._paint(runs[0], reporters[0]))]
         outcomes: list[_Painted | BaseException | None] = [None] * len(runs)
@@ -532,11 +533,14 @@ class Worker:
         try:
             results = await asyncio.to_thread(self.painter.paint_batch, requests)
         except Exception as error:
-            if not is_out_of_memory(error):
-                raise
-            self._empty_gpu_cache()
-            self._batch_cap = max(1, len(requests) // 2)
-            log.warning("a batch of %d jobs ran out of GPU memory: one at a time instead", len(requests))
+            # Whatever broke the batch, painting its jobs one by one finds the job it was, if any: that
+            # one fails alone and the others are painted.
+            if is_out_of_memory(error):
+                self._empty_gpu_cache()
+                self._batch_cap = max(1, len(requests) // 2)
+                log.warning("a batch of %d jobs ran out of GPU memory: one at a time instead", len(requests))
+            else:
+                log.exception("a batch of %d jobs failed: one at a time instead", len(requests))
             for index, _ in prepared:
                 outcomes[index] = await self._outcome(self._paint(runs[index], reporters[index]))
             return outcomes  # type: ignore[return-value]

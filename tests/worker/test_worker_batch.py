@@ -16,7 +16,7 @@ from engine import worker as worker_module
 from engine.painter import Painter
 from engine.worker import Worker
 
-from .helpers import submit, wait_for
+from .helpers import picture_bytes, submit, wait_for
 
 torch.set_num_threads(1)
 
@@ -109,6 +109,39 @@ async def test_a_batch_out_of_gpu_memory_is_painted_one_at_a_time(config, store,
     assert any("one at a time" in record.getMessage() for record in caplog.records)
     assert worker.batch_limit() == 1  # half of 3: later claims take one job
     assert FailureCode.OUT_OF_MEMORY not in {(await store.get(job.id)).error for job in jobs}
+
+
+class BreakingPainter(BatchingPainter):
+    """A painter that breaks, batch or not, on one photo (the 120×90 one): a job's data as a bug meets it."""
+
+    def batch_limit(self, options):
+        return 4
+
+    def paint_batch(self, requests):
+        self.batches.append(len(requests))
+        if any(request.content.size == (120, 90) for request in requests):
+            raise RuntimeError("an engine bug met one photo")
+        return super(BatchingPainter, self).paint_batch(requests)
+
+
+async def test_a_batch_that_breaks_is_painted_one_at_a_time_and_only_the_culprit_fails(config, store, caplog):
+    from drawme.models import JobRequest
+
+    jobs = await three_jobs(store)
+    odd = await store.store_image(4, picture_bytes((120, 90)), 120, 90)
+    culprit = await store.submit(JobRequest(4, 4, odd.id, PaintParams(size=64, recipe="draft"), "udnie"))
+    painter = BreakingPainter()
+    worker = Worker(config, store, painter)
+    with caplog.at_level(logging.ERROR, logger="engine.worker"):
+        while await worker.run_once() is not None:
+            pass
+    for job in jobs:
+        assert (await store.get(job.id)).status == JobStatus.DONE
+    failed = await store.get(culprit.id)
+    assert failed.status == JobStatus.FAILED and failed.error == FailureCode.PAINT_ERROR
+    assert any("one at a time" in record.getMessage() for record in caplog.records)
+    assert painter.batches == [4, 1, 1, 1, 1]
+    assert worker.batch_limit() == 4  # not memory: later claims still take whole batches
 
 
 @pytest.mark.parametrize("max_batch, expected", [(1, 1), (2, 2), (16, 3)])
