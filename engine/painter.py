@@ -213,7 +213,9 @@ class Painter:
             return 1
         recipe = get_recipe(options.recipe)
         history = memory.history_pairs(recipe)
-        free = memory.available_bytes(self.device)
+        # torch keeps freed blocks cached for reuse: free to us, though not to the driver's count.
+        cached = torch.cuda.memory_reserved(self.device) - torch.cuda.memory_allocated(self.device)
+        free = memory.available_bytes(self.device) + cached
         return max(1, memory.batch_size(free, options.size, options.style_scale, history))
 
     def paint(
