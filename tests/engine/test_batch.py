@@ -195,3 +195,19 @@ def test_two_paintings_leaving_one_after_the_other_each_keep_their_own_canvas(pa
 
     assert_like(a, stopped_after_three(photo_a, style_a))
     assert_like(b, stopped_after_three(photo_b, style_b))
+
+
+def test_batch_limit_counts_torchs_cached_blocks_as_free(monkeypatch):
+    from engine import memory, recipes
+
+    painter = Painter(device="cpu", face_detector=FaceInFirst(Image.new("RGB", (8, 8))))
+    painter._gpu = True  # the GPU's arithmetic, with the device's figures faked
+    gib = 2**30
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 4 * gib)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device=None: 2 * gib)
+    history = memory.history_pairs(recipes.DEFAULT)
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device=None: 20 * gib)
+    assert painter.batch_limit(PaintOptions(size=512)) == memory.batch_size(22 * gib, 512, 1.0, history)
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device=None: 2 * gib)
+    assert painter.batch_limit(PaintOptions(size=512)) == memory.batch_size(4 * gib, 512, 1.0, history)
+    assert memory.batch_size(22 * gib, 512, 1.0, history) > memory.batch_size(4 * gib, 512, 1.0, history) >= 1
