@@ -15,45 +15,25 @@ import pathlib
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from drawme.painting import Face, PaintOptions, PaintRequest, PaintResult, Progress, fit_long_side
 from engine import memory
+from engine.canvas import image_to_tensor, tensor_to_image
 from engine.colour import match_colours
 from engine.faces import FaceDetector, HogFaceDetector, detect_faces
 from engine.guidance import content_weight_map, face_mask, style_guide
-from engine.lbfgs import BatchLBFGS
-from engine.losses import (
-    content_loss,
-    gram_matrix,
-    laplacian,
-    laplacian_loss,
-    light,
-    light_loss,
-    style_loss,
-    tv_loss,
-)
+from engine.losses import gram_matrix, laplacian, light
+from engine.objective import LAPLACIAN, LIGHT, Targets, score
+from engine.optimise import Batch
 from engine.recipes import Recipe, Stage, Start, get_recipe
 from engine.style_cache import StyleCache, style_key
 from engine.vgg import VGGFeatures
 
-# The keys of the photo's Laplacian and light among the content targets (not VGG layers).
-LAPLACIAN = "laplacian"
-LIGHT = "light"
-LOSS_NAMES = ("content", "style", "tv", "total")
 MAX_DETECTION_PROCESSES = 8
-
-_RESAMPLE = {"lanczos": Image.LANCZOS, "bilinear": Image.BILINEAR, "nearest": Image.NEAREST}
-
-
-class _StageBudgetSpent(Exception):
-    """Raised inside the closure when a stage has used all its evaluations."""
-
 
 def pick_device(name: str = "auto") -> torch.device:
     """"auto": cuda, then mps, then cpu; anything else is passed to torch.device."""
@@ -92,26 +72,6 @@ def layer_grid(layer: str, size: tuple[int, int]) -> tuple[int, int]:
     for _ in range(int(layer.removeprefix("block").split("_")[0]) - 1):
         height, width = height // 2, width // 2
     return height, width
-
-
-def image_to_tensor(image: Image.Image, size: tuple[int, int], resample: str) -> torch.Tensor:
-    """PIL image -> (1, 3, H, W) float32 RGB in 0..255, resized to size=(w, h)."""
-    if image.size != size:
-        image = image.resize(size, _RESAMPLE[resample])
-    array = np.asarray(image.convert("RGB"), dtype=np.float32)
-    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
-
-
-def tensor_to_image(tensor: torch.Tensor) -> Image.Image:
-    """(1, 3, H, W) RGB 0..255 (any range) -> PIL RGB, clamped and rounded."""
-    array = tensor.detach()[0].float().clamp(0, 255).round().to(torch.uint8).permute(1, 2, 0)
-    return Image.fromarray(array.cpu().numpy(), "RGB")
-
-
-def photo_detail(photo: torch.Tensor, coarse_size: torch.Size) -> torch.Tensor:
-    """What `photo` holds above the resolution `coarse_size` can: itself minus its round trip through it."""
-    coarse = F.interpolate(photo, size=coarse_size, mode="area")
-    return photo - F.interpolate(coarse, size=photo.shape[2:], mode="bicubic")
 
 
 def luminance_image(image: Image.Image) -> Image.Image:
@@ -262,7 +222,7 @@ class Painter:
             groups.setdefault(key, []).append((position, run))
         try:
             for group in groups.values():
-                results = _Batch(self, [run for _, run in group]).run()
+                results = Batch(self, [run for _, run in group]).run()
                 for (position, _), result in zip(group, results, strict=True):
                     outcomes[position] = result
         except torch.OutOfMemoryError:
@@ -280,97 +240,6 @@ def _guided(request: PaintRequest) -> bool:
         return request.options.faces and get_recipe(request.options.recipe).guides_faces
     except KeyError:  # refused by _Run, with the known names
         return False
-
-
-class _Leaving(Exception):
-    """Raised inside the closure, before any work, when paintings at `indices` must leave the batch."""
-
-    def __init__(self, indices: list[int]) -> None:
-        super().__init__(indices)
-        self.indices = indices
-
-
-@dataclass
-class _Targets:
-    """What a batch's canvases are scored against at one canvas size, stacked over the batch."""
-
-    content: dict[str, torch.Tensor]  # VGG layers, and LAPLACIAN / LIGHT when the recipe uses them
-    style: dict[str, torch.Tensor]  # blended Gram per style layer
-    content_guides: dict[str, torch.Tensor]  # per content layer, only when some painting has faces
-    style_guides: dict[str, torch.Tensor]
-    weights: torch.Tensor  # (N, 3): each painting's content, style and TV weight
-
-    @classmethod
-    def stack(cls, parts: Sequence[_Targets]) -> _Targets:
-        def cat(dicts: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-            return {name: torch.cat([d[name] for d in dicts]) for name in dicts[0]}
-
-        return cls(
-            content=cat([part.content for part in parts]),
-            style=cat([part.style for part in parts]),
-            content_guides=cat([part.content_guides for part in parts]),
-            style_guides=cat([part.style_guides for part in parts]),
-            weights=torch.cat([part.weights for part in parts]),
-        )
-
-    def select(self, index: torch.Tensor) -> _Targets:
-        def pick(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-            return {name: tensor[index.to(tensor.device)] for name, tensor in tensors.items()}
-
-        return _Targets(
-            pick(self.content),
-            pick(self.style),
-            pick(self.content_guides),
-            pick(self.style_guides),
-            self.weights[index.to(self.weights.device)],
-        )
-
-
-def score(
-    painter: Painter, net: VGGFeatures, recipe: Recipe, canvas: torch.Tensor, targets: _Targets, grids: dict
-) -> dict[str, torch.Tensor]:
-    """Each canvas's weighted loss terms, {"content", "style", "tv", "total"}: tensors of shape (N,).
-
-    `grids` holds the LAPLACIAN and LIGHT grids (the same cells at every stage).
-    """
-    norm = recipe.normalisation
-    features = painter.features(net, canvas, recipe.layers)
-    pixels = canvas.shape[2] * canvas.shape[3]
-    zero = canvas.new_zeros(canvas.shape[0])
-    content = sum(
-        (
-            w * content_loss(features[name], targets.content[name], norm, targets.content_guides.get(name))
-            for name, w in recipe.content_layers
-        ),
-        zero,
-    )
-    if recipe.laplacian_weight:
-        # Departure from Gatys 2015: Li et al. 2017's Laplacian term keeps the photo's coarse edges
-        # (its layout), which relu4_2 alone lets the style's big motifs repaint (docs/ENGINE.md).
-        content = content + recipe.laplacian_weight * laplacian_loss(
-            canvas, targets.content[LAPLACIAN], grids[LAPLACIAN], recipe.laplacian_on == "luma"
-        )
-    if recipe.light_weight:
-        # Departure: the photo's light and dark on a coarse grid (docs/ENGINE.md "Keeping the light
-        # and dark").
-        content = content + recipe.light_weight * light_loss(canvas, targets.content[LIGHT], grids[LIGHT])
-    style = sum(
-        (
-            w * style_loss(
-                gram_matrix(features[name], norm != "keras", targets.style_guides.get(name)),
-                targets.style[name],
-                norm,
-                pixels,
-            )
-            for name, w in recipe.style_layers
-        ),
-        zero,
-    )
-    weights = targets.weights
-    tv = tv_loss(canvas, recipe.tv_form) if recipe.tv_weight else zero
-    terms = {"content": weights[:, 0] * content, "style": weights[:, 1] * style, "tv": weights[:, 2] * tv}
-    terms["total"] = terms["content"] + terms["style"] + terms["tv"]
-    return terms
 
 
 class _Run:
@@ -525,10 +394,10 @@ class _Run:
             },
         }
 
-    def targets(self, pixels: torch.Tensor, size: tuple[int, int], guided: bool) -> _Targets:
+    def targets(self, pixels: torch.Tensor, size: tuple[int, int], guided: bool) -> Targets:
         """This painting's targets at one canvas size (`guided`: face guides even without faces)."""
         guides = self.face_guides(pixels, always=guided)
-        return _Targets(
+        return Targets(
             self.content_targets(pixels), self.style_targets(size), guides["content"], guides["style"],
             self.weight_row,
         )
@@ -547,7 +416,7 @@ class _Run:
     ) -> torch.Tensor:
         """The total loss of `self.canvas` alone (tests and bench/quality.py); sets `self.losses`."""
         assert self.canvas is not None
-        targets = _Targets(
+        targets = Targets(
             content_targets, style_targets, guides["content"], guides["style"], self.weight_row
         )
         terms = score(self.painter, self.net, self.recipe, self.canvas, targets, self.grids)
@@ -615,170 +484,3 @@ class _Run:
         )
 
 
-class _Batch:
-    """Paintings with one canvas plan, optimised together on one stacked (N, 3, H, W) canvas.
-
-    engine.lbfgs.BatchLBFGS keeps each image's history apart; a recipe that line-searches (the seed) paints
-    alone with torch's LBFGS. The losses are per image and VGG never mixes images, so each painting's
-    gradient is its own: painted together, each comes out as it would alone (tests/engine/test_batch.py).
-    """
-
-    def __init__(self, painter: Painter, runs: list[_Run]) -> None:
-        self.painter = painter
-        self.runs = runs
-        self.first = runs[0]
-        self.recipe = self.first.recipe
-        self.outcomes: dict[int, PaintResult | Exception] = {}
-        self.active = list(range(len(runs)))  # indices into runs, in batch order
-        self.canvas: torch.Tensor | None = None
-        self.last_evaluated: torch.Tensor | None = None
-
-    def run(self) -> list[PaintResult | Exception]:
-        cached: tuple[tuple[int, int], torch.Tensor, _Targets] | None = None
-        guided = len(self.runs) > 1 and any(run.faces for run in self.runs)
-        try:
-            for index, stage in enumerate(self.first.stages):
-                size = self.first.canvas_size(stage)
-                if cached is None or cached[0] != size:  # the seed's rounds all share one size
-                    parts = []
-                    for number in self.active:
-                        run = self.runs[number]
-                        pixels = image_to_tensor(run.content, size, self.recipe.resample).to(run.device)
-                        parts.append((pixels, run.targets(pixels, size, guided)))
-                    cached = (
-                        size,
-                        torch.cat([pixels for pixels, _ in parts]),
-                        _Targets.stack([targets for _, targets in parts]),
-                    )
-                _, pixels, targets = cached
-                if self.canvas is None:
-                    self.canvas = torch.cat(
-                        [self.runs[n].start(pixels[i : i + 1], size) for i, n in enumerate(self.active)]
-                    )
-                elif self.canvas.shape != pixels.shape:
-                    # Warm start: the previous scale's result, upsampled.
-                    upsampled = F.interpolate(self.canvas, size=pixels.shape[2:], mode="bicubic")
-                    if self.recipe.warm_start_detail:
-                        upsampled = upsampled + photo_detail(pixels, self.canvas.shape[2:])
-                    self.canvas = upsampled.clamp(0, 255)
-                self.last_evaluated = None
-                cached = self.run_stage(index, stage, (size, pixels, targets))
-                if not self.active:
-                    break
-        except _Leaving:  # torch's LBFGS (one painting, the seed), cancelled
-            self.leave(list(range(len(self.active))), cancelled=True)
-        assert self.canvas is not None or not self.active
-        for position, number in enumerate(self.active):
-            if number not in self.outcomes:  # else its callback raised at the very last step
-                self.outcomes[number] = self.runs[number].result(self.canvas[position][None], False)
-        return [self.outcomes[number] for number in range(len(self.runs))]
-
-    def poll(self) -> list[int]:
-        """Batch positions of the paintings that must leave now (asked to stop, or their callback raised)."""
-        leaving = []
-        for position, number in enumerate(self.active):
-            run = self.runs[number]
-            if number in self.outcomes:  # its progress callback raised
-                leaving.append(position)
-                continue
-            try:
-                if run.should_stop is not None and run.should_stop():
-                    leaving.append(position)
-            except Exception as error:  # the painting's own trouble, not the batch's
-                self.outcomes[number] = error
-                leaving.append(position)
-        return leaving
-
-    def leave(self, positions: list[int], cancelled: bool) -> None:
-        """Finish the paintings at batch `positions` with what they have; the rest go on without them."""
-        source = self.last_evaluated if self.last_evaluated is not None else self.canvas
-        for position in positions:
-            number = self.active[position]
-            if number not in self.outcomes:
-                canvas = source[position][None] if source is not None else None
-                self.outcomes[number] = self.runs[number].result(canvas, cancelled)
-        self.active = [number for position, number in enumerate(self.active) if position not in positions]
-
-    def run_stage(self, index: int, stage: Stage, prepared: tuple) -> tuple | None:
-        """Run one stage; returns the stage's (size, pixels, targets), less any paintings that left."""
-        size, pixels, targets = prepared
-        assert self.canvas is not None
-        batched = self.first.batchable
-        lbfgs = self.recipe.lbfgs
-        if batched:
-            optimiser: BatchLBFGS | torch.optim.LBFGS = BatchLBFGS(
-                self.canvas, lbfgs.lr, lbfgs.history_size, lbfgs.tolerance_grad, lbfgs.tolerance_change
-            )
-            canvas = optimiser.canvas
-        else:
-            canvas = self.canvas.requires_grad_(True)
-            optimiser = torch.optim.LBFGS([canvas], **lbfgs.as_kwargs())
-        evaluations = 0
-        every = self.first.options.preview_every
-        grids = self.first.grids
-
-        def closure() -> torch.Tensor:
-            nonlocal evaluations
-            leaving = self.poll()
-            if leaving:
-                raise _Leaving(leaving)
-            if evaluations >= stage.steps:  # a line search may ask for more than max_eval allows
-                raise _StageBudgetSpent
-            current = optimiser.canvas if batched else canvas
-            current.grad = None
-            terms = score(self.painter, self.first.net, self.recipe, current, targets, grids)
-            terms["total"].sum().backward()
-            evaluations += 1
-            self.last_evaluated = current.detach().clone()  # L-BFGS moves the canvas in place
-            values = torch.stack([terms[name].detach() for name in LOSS_NAMES]).cpu().tolist()
-            at_end = evaluations == stage.steps
-            for position, number in enumerate(self.active):
-                run = self.runs[number]
-                run.evaluated(index, {name: values[k][position] for k, name in enumerate(LOSS_NAMES)})
-                preview = at_end or bool(every and run.step % every == 0)
-                self.report(position, number, index, preview)
-            return terms["total"].sum()
-
-        if batched:
-            assert isinstance(optimiser, BatchLBFGS)
-            while evaluations < stage.steps and self.active:
-                try:
-                    optimiser.step(closure)
-                except _Leaving as leaving:
-                    self.leave(leaving.indices, cancelled=True)
-                    if not self.active:
-                        return None
-                    keep = [p for p in range(optimiser.size) if p not in leaving.indices]
-                    optimiser.keep(keep)
-                    self.canvas = optimiser.canvas.detach()  # what a later leaver of this stage keeps
-                    index_tensor = torch.tensor(keep, dtype=torch.long)
-                    pixels = pixels[index_tensor.to(pixels.device)]
-                    targets = targets.select(index_tensor)
-                    if self.last_evaluated is not None:
-                        self.last_evaluated = self.last_evaluated[index_tensor.to(self.last_evaluated.device)]
-            self.canvas = optimiser.canvas.detach()
-        elif lbfgs.max_iter > 1:
-            # One L-BFGS run per stage (scipy's fmin_l_bfgs_b(maxfun=N) in the Keras example).
-            try:
-                optimiser.step(closure)
-            except _StageBudgetSpent:  # stopped inside a line search: keep the last evaluated point
-                with torch.no_grad():
-                    canvas.copy_(self.last_evaluated)
-            self.canvas = canvas.detach()
-        else:
-            for _ in range(stage.steps):
-                optimiser.step(closure)
-            self.canvas = canvas.detach()
-        if self.active and evaluations < stage.steps:  # converged early: the scale-end preview is owed
-            for position, number in enumerate(self.active):
-                self.report(position, number, index, preview=True)
-        return (size, pixels, targets)
-
-    def report(self, position: int, number: int, index: int, preview: bool) -> None:
-        """One painting's progress; a callback that raises makes that painting leave at the next step."""
-        source = self.last_evaluated if self.last_evaluated is not None else self.canvas
-        canvas = source[position][None] if preview and source is not None else None
-        try:
-            self.runs[number].report(index, canvas)
-        except Exception as error:
-            self.outcomes.setdefault(number, error)

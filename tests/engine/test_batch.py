@@ -16,7 +16,8 @@ from conftest import PHOTOS, PRESETS, small
 from PIL import Image
 
 from drawme.painting import Face, PaintOptions, PaintRequest, PaintResult
-from engine.painter import Painter, _Run, _Targets, image_to_tensor, score
+from engine.objective import Targets, score
+from engine.painter import Painter, _Run, image_to_tensor
 
 SHORT = 5  # steps: 3 at ⅓ size, 1 at ⅔, 1 at full
 
@@ -68,13 +69,13 @@ def test_each_images_gradient_is_its_own(painter, pictures):
         noise = torch.randn(photo.shape, generator=torch.Generator().manual_seed(number)) * 30
         canvases.append(photo + noise)
 
-    def gradient(canvas: torch.Tensor, targets: _Targets) -> tuple[torch.Tensor, torch.Tensor]:
+    def gradient(canvas: torch.Tensor, targets: Targets) -> tuple[torch.Tensor, torch.Tensor]:
         canvas = canvas.clone().requires_grad_(True)
         terms = score(painter, runs[0].net, runs[0].recipe, canvas, targets, runs[0].grids)
         terms["total"].sum().backward()
         return terms["total"].detach(), canvas.grad
 
-    together_loss, together_grad = gradient(torch.cat(canvases), _Targets.stack(parts))
+    together_loss, together_grad = gradient(torch.cat(canvases), Targets.stack(parts))
     for number, (canvas, targets) in enumerate(zip(canvases, parts, strict=True)):
         loss, grad = gradient(canvas, targets)
         assert together_loss[number] == pytest.approx(float(loss), rel=1e-5)

@@ -12,6 +12,7 @@ from PIL import Image
 
 from drawme.painting import Face, PaintRequest
 from engine import recipes
+from engine.canvas import photo_detail
 from engine.colour import match_colours
 from engine.losses import laplacian, laplacian_loss, light, light_loss
 from engine.painter import (
@@ -23,7 +24,6 @@ from engine.painter import (
     Progress,
     _Run,
     image_to_tensor,
-    photo_detail,
     pick_device,
 )
 

@@ -5,6 +5,7 @@ again."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 
@@ -122,24 +123,31 @@ HAS_BATCH_INDEX = {
 }
 
 
-async def make_v7_store(common, clock, monkeypatch) -> list[int]:
-    """A store as v7 left it (either engine), with two users' queued jobs of one shape; their ids."""
-    with monkeypatch.context() as v7:  # the migrations as they were at v7
-        steps = {d: {n: ddl for n, ddl in ms.items() if n <= 7} for d, ms in schema.MIGRATIONS.items()}
-        v7.setattr(schema, "MIGRATIONS", steps)
-        v7.setattr(schema, "LATEST", 7)
+@contextlib.asynccontextmanager
+async def store_at(version: int, common, clock, monkeypatch):
+    """An open store (either engine) whose migrations stop at `version`, as that version left it."""
+    with monkeypatch.context() as old:
+        steps = {d: {n: ddl for n, ddl in ms.items() if n <= version} for d, ms in schema.MIGRATIONS.items()}
+        old.setattr(schema, "MIGRATIONS", steps)
+        old.setattr(schema, "LATEST", version)
         store = await SqliteJobStore.open(common, clock=clock)
         try:
-            assert await store.schema_version() == 7
-            ids = []
-            for user in (7, 8):
-                image = await store.store_image(user, jpeg_bytes((user, 1, 2)), 64, 64)
-                params = json.dumps(PaintParams(size=64).to_json())
-                async with store.db.transaction() as tx:
-                    ids.append(await tx.value(V7_JOB, (user, user, image.id, params, clock.now)))
-            return ids
+            assert await store.schema_version() == version
+            yield store
         finally:
             await store.close()
+
+
+async def make_v7_store(common, clock, monkeypatch) -> list[int]:
+    """A store as v7 left it (either engine), with two users' queued jobs of one shape; their ids."""
+    async with store_at(7, common, clock, monkeypatch) as store:
+        ids = []
+        for user in (7, 8):
+            image = await store.store_image(user, jpeg_bytes((user, 1, 2)), 64, 64)
+            params = json.dumps(PaintParams(size=64).to_json())
+            async with store.db.transaction() as tx:
+                ids.append(await tx.value(V7_JOB, (user, user, image.id, params, clock.now)))
+        return ids
 
 
 async def test_a_v7_store_gains_batch_keys_and_its_old_jobs_never_batch(common, clock, monkeypatch):
@@ -170,21 +178,11 @@ async def test_a_v7_store_gains_batch_keys_and_its_old_jobs_never_batch(common, 
 async def make_v8_store(common, clock, monkeypatch) -> None:
     """A store as v8 left it (either engine), with a GPU worker and a CPU worker registered as v8
     registered them (no capacity), both live."""
-    with monkeypatch.context() as v8:  # the migrations as they were at v8
-        steps = {d: {n: ddl for n, ddl in ms.items() if n <= 8} for d, ms in schema.MIGRATIONS.items()}
-        v8.setattr(schema, "MIGRATIONS", steps)
-        v8.setattr(schema, "LATEST", 8)
-        store = await SqliteJobStore.open(common, clock=clock)
-        try:
-            assert await store.schema_version() == 8
-            async with store.db.transaction() as tx:
-                for worker, device in (("gpu-1", "cuda"), ("cpu-1", "cpu")):
-                    await tx.execute(
-                        "INSERT INTO workers (id, device, heartbeat_at) VALUES (?, ?, ?)",
-                        (worker, device, clock.now),
-                    )
-        finally:
-            await store.close()
+    async with store_at(8, common, clock, monkeypatch) as store, store.db.transaction() as tx:
+        for worker, device in (("gpu-1", "cuda"), ("cpu-1", "cpu")):
+            await tx.execute(
+                "INSERT INTO workers (id, device, heartbeat_at) VALUES (?, ?, ?)", (worker, device, clock.now)
+            )
 
 
 async def test_a_v8_store_gains_worker_capacities(common, clock, monkeypatch):

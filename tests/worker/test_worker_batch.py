@@ -44,6 +44,20 @@ class BatchingPainter(Painter):
         return super().paint_batch(requests)
 
 
+async def registered(worker: Worker, store) -> list:
+    """The `workers` rows once `worker.serve()` has registered itself (the worker is stopped after)."""
+    serving = asyncio.create_task(worker.serve())
+    try:
+        for _ in range(200):
+            if await store.workers():
+                break
+            await asyncio.sleep(0.01)
+        return await store.workers()
+    finally:
+        worker.stop()
+        await asyncio.wait_for(serving, timeout=10)
+
+
 async def three_jobs(store, recipe: str = "draft") -> list:
     return [await submit(store, user, params=PaintParams(size=64, recipe=recipe)) for user in (1, 2, 3)]
 
@@ -155,16 +169,7 @@ async def test_the_claim_takes_what_fits_within_max_batch(config, store, max_bat
 async def test_the_worker_registers_its_batch_size_as_its_capacity(config, store, monkeypatch):
     """The `workers` row says how many jobs the worker paints at once, so queue ETAs count it."""
     worker = Worker(config, store, BatchingPainter(out_of_memory=True))
-    serving = asyncio.create_task(worker.serve())
-    try:
-        for _ in range(200):
-            if await store.workers():
-                break
-            await asyncio.sleep(0.01)
-        assert [(w.worker_id, w.capacity) for w in await store.workers()] == [("test-worker", 3)]
-    finally:
-        worker.stop()
-        await asyncio.wait_for(serving, timeout=10)
+    assert [(w.worker_id, w.capacity) for w in await registered(worker, store)] == [("test-worker", 3)]
     assert await store.workers() == []
 
     # After a batch ran out of memory the worker claims one job at a time; its next idle beat says so.
@@ -178,15 +183,5 @@ async def test_the_worker_registers_its_batch_size_as_its_capacity(config, store
 
 async def test_a_cpu_worker_registers_one_job_at_a_time(config, store):
     worker = Worker(config, store, Painter(device="cpu", face_detector=NoFaces()))
-    serving = asyncio.create_task(worker.serve())
-    try:
-        for _ in range(200):
-            if await store.workers():
-                break
-            await asyncio.sleep(0.01)
-        assert [(w.worker_id, w.device, w.capacity) for w in await store.workers()] == [
-            ("test-worker", "cpu", 1)
-        ]
-    finally:
-        worker.stop()
-        await asyncio.wait_for(serving, timeout=10)
+    workers = await registered(worker, store)
+    assert [(w.worker_id, w.device, w.capacity) for w in workers] == [("test-worker", "cpu", 1)]

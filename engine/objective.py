@@ -1,0 +1,107 @@
+"""What a canvas is scored on: each painting's targets at one canvas size, stacked over a batch
+(`Targets`), and the weighted loss terms of Gatys et al. with this project's departures (`score`).
+The loss functions themselves are engine.losses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+
+from engine.losses import content_loss, gram_matrix, laplacian_loss, light_loss, style_loss, tv_loss
+from engine.recipes import Recipe
+from engine.vgg import VGGFeatures
+
+if TYPE_CHECKING:
+    from engine.painter import Painter
+
+# The keys of the photo's Laplacian and light among the content targets (not VGG layers).
+LAPLACIAN = "laplacian"
+LIGHT = "light"
+LOSS_NAMES = ("content", "style", "tv", "total")
+
+
+@dataclass
+class Targets:
+    """What a batch's canvases are scored against at one canvas size, stacked over the batch."""
+
+    content: dict[str, torch.Tensor]  # VGG layers, and LAPLACIAN / LIGHT when the recipe uses them
+    style: dict[str, torch.Tensor]  # blended Gram per style layer
+    content_guides: dict[str, torch.Tensor]  # per content layer, only when some painting has faces
+    style_guides: dict[str, torch.Tensor]
+    weights: torch.Tensor  # (N, 3): each painting's content, style and TV weight
+
+    @classmethod
+    def stack(cls, parts: Sequence[Targets]) -> Targets:
+        def cat(dicts: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+            return {name: torch.cat([d[name] for d in dicts]) for name in dicts[0]}
+
+        return cls(
+            content=cat([part.content for part in parts]),
+            style=cat([part.style for part in parts]),
+            content_guides=cat([part.content_guides for part in parts]),
+            style_guides=cat([part.style_guides for part in parts]),
+            weights=torch.cat([part.weights for part in parts]),
+        )
+
+    def select(self, index: torch.Tensor) -> Targets:
+        def pick(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            return {name: tensor[index.to(tensor.device)] for name, tensor in tensors.items()}
+
+        return Targets(
+            pick(self.content),
+            pick(self.style),
+            pick(self.content_guides),
+            pick(self.style_guides),
+            self.weights[index.to(self.weights.device)],
+        )
+
+
+def score(
+    painter: Painter, net: VGGFeatures, recipe: Recipe, canvas: torch.Tensor, targets: Targets, grids: dict
+) -> dict[str, torch.Tensor]:
+    """Each canvas's weighted loss terms, {"content", "style", "tv", "total"}: tensors of shape (N,).
+
+    `grids` holds the LAPLACIAN and LIGHT grids (the same cells at every stage).
+    """
+    norm = recipe.normalisation
+    features = painter.features(net, canvas, recipe.layers)
+    pixels = canvas.shape[2] * canvas.shape[3]
+    zero = canvas.new_zeros(canvas.shape[0])
+    content = sum(
+        (
+            w * content_loss(features[name], targets.content[name], norm, targets.content_guides.get(name))
+            for name, w in recipe.content_layers
+        ),
+        zero,
+    )
+    if recipe.laplacian_weight:
+        # Departure from Gatys 2015: Li et al. 2017's Laplacian term keeps the photo's coarse edges
+        # (its layout), which relu4_2 alone lets the style's big motifs repaint (docs/ENGINE.md).
+        content = content + recipe.laplacian_weight * laplacian_loss(
+            canvas, targets.content[LAPLACIAN], grids[LAPLACIAN], recipe.laplacian_on == "luma"
+        )
+    if recipe.light_weight:
+        # Departure: the photo's light and dark on a coarse grid (docs/ENGINE.md "Keeping the light
+        # and dark").
+        content = content + recipe.light_weight * light_loss(canvas, targets.content[LIGHT], grids[LIGHT])
+    style = sum(
+        (
+            w * style_loss(
+                gram_matrix(features[name], norm != "keras", targets.style_guides.get(name)),
+                targets.style[name],
+                norm,
+                pixels,
+            )
+            for name, w in recipe.style_layers
+        ),
+        zero,
+    )
+    weights = targets.weights
+    tv = tv_loss(canvas, recipe.tv_form) if recipe.tv_weight else zero
+    terms = {"content": weights[:, 0] * content, "style": weights[:, 1] * style, "tv": weights[:, 2] * tv}
+    terms["total"] = terms["content"] + terms["style"] + terms["tv"]
+    return terms
