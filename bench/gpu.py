@@ -31,6 +31,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -442,7 +443,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker-jobs", type=int, default=16, help="jobs for the worker section")
     parser.add_argument("--sections", default="single,tuned,batch,precision,compile")
     parser.add_argument("--budget", type=float, default=420.0, help="start no section after this many s")
-    parser.add_argument("--out", default=os.environ.get("OUT", "bench-gpu-out"))
+    default_out = os.environ.get("OUT") or os.path.join(tempfile.gettempdir(), "drawme-bench-gpu")
+    parser.add_argument("--out", default=default_out, help="where gpu.md and gpu.jsonl go ($OUT)")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the script runs")
     args = parser.parse_args(argv)
     if args.smoke:

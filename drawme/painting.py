@@ -25,7 +25,7 @@ def batch_key(recipe: str, size: int, width: int, height: int) -> str:
     """Jobs with equal keys paint on canvases of one shape, so a GPU worker can paint them in one batch.
 
     The recipe and the painting's (w, h) for a `width` × `height` photo at long side `size`; the
-    engine still checks every stage's shape before it stacks two jobs (engine.batch).
+    engine still checks every stage's shape before it stacks two jobs (`engine.painter._Run.plan`).
     """
     out_width, out_height = fit_long_side(width, height, size)
     return f"{recipe}:{out_width}x{out_height}"
