@@ -347,7 +347,6 @@ class Bench:
         engine.worker.Worker with this painter (batch claims, per-job leases, progress and results)."""
         import asyncio
         import io
-        import tempfile
 
         from drawme.config import CommonConfig, EngineConfig
         from drawme.models import JobRequest, JobStatus, PaintParams
