@@ -230,18 +230,14 @@ class _History:
         R the upper triangle of SᵀY (older pairs first), D its diagonal, γ = H_diag. An empty slot of an
         image (s = y = 0) gets R's diagonal 1 and so adds nothing: the same as the two-loop skipping it.
         """
+        # add() has just filled a slot and projected this very gradient (BatchLBFGS.step's order).
+        assert self.s is not None and self.y is not None and self.used
+        assert self.projected is not None and self.projected[0] is grad
+        _, sg, yg = self.projected
         gamma = h_diag.double()[:, None, None]
-        if not self.used:
-            return grad * h_diag[:, None]
-        assert self.s is not None and self.y is not None
         u = self.used
         s, y = self.s[:, :u], self.y[:, :u]
         valid = self.valid[:, :u]
-        if self.projected is not None and self.projected[0] is grad:
-            _, sg, yg = self.projected  # from add()'s passes
-        else:
-            sg = torch.bmm(s, grad[:, :, None]).double()
-            yg = torch.bmm(y, grad[:, :, None]).double()
         diagonal = torch.diagonal(self.sy[:, :u, :u], dim1=1, dim2=2) * valid
         r = torch.triu(self.sy[:, :u, :u], diagonal=1) + torch.diag_embed(torch.where(valid, diagonal, 1.0))
         p = torch.linalg.solve_triangular(r, sg, upper=True)
