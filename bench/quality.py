@@ -42,7 +42,8 @@ from engine.painter import Painter, PaintOptions  # noqa: E402
 
 
 def field_value(recipe: recipes.Recipe, field: str, text: str) -> object:
-    """A recipe field's override from text: `steps=40/40/20` re-splits the stages' steps,
+    """A recipe field's override from text: `steps=40/40/20` re-splits the stages' steps, `stages=0.5:80/1:30`
+    sets each stage's scale and steps,
     `style_layers=1/1/0.3/0.1/0` weighs block1..5_relu1 at 1/C² × each factor, a string field the text,
     any other field a number."""
     if field == "steps":
@@ -50,14 +51,18 @@ def field_value(recipe: recipes.Recipe, field: str, text: str) -> object:
         if len(steps) != len(recipe.stages):
             raise ValueError(f"{recipe.name} has {len(recipe.stages)} stages, not {len(steps)}")
         return tuple(dataclasses.replace(s, steps=n) for s, n in zip(recipe.stages, steps, strict=True))
+    if field == "stages":  # `stages=0.5:80/1:30`: each stage's scale and steps
+        pairs = [part.split(":") for part in text.split("/")]
+        return tuple(recipes.Stage(float(scale), int(steps)) for scale, steps in pairs)
     if field == "style_layers":
         factors = tuple(float(n) for n in text.split("/"))
         if len(factors) != len(recipes.RELU1):
             raise ValueError(f"style_layers takes one factor per block1..5_relu1, not {len(factors)}")
         return recipes.relu1_weights(1.0, factors)
     current = getattr(recipe, field)
-    # A string field takes the text as its own type: an enum (Start) refuses a value it does not know.
-    return type(current)(text) if isinstance(current, str) else float(text)
+    # A field takes the text as its own type: an enum (Start) refuses a value it does not know; a flag
+    # or a count reads a number (final_palette=0, light_zones=3).
+    return type(current)(text) if isinstance(current, str) else type(current)(float(text))
 
 
 def variant_options(spec: str, size: int) -> PaintOptions:

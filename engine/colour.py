@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from engine.losses import luminance
+
 
 def _sqrtm(matrix: torch.Tensor) -> torch.Tensor:
     """Square root of a symmetric positive semi-definite 3×3 matrix."""
@@ -45,3 +47,12 @@ def match_colours(
     transfer, shift = transfer.to(pixels), (mean_s - transfer @ mean_c).to(pixels)
     mapped = transfer @ pixels.reshape(3, -1) + shift
     return mapped.reshape(pixels.shape).clamp(0, 255)
+
+
+def in_palette_of(
+    pixels: torch.Tensor, references: list[torch.Tensor], weights: list[float] | None = None
+) -> torch.Tensor:
+    """`pixels` in the references' colours with its own light and dark: `match_colours`, then each pixel
+    moved along grey back to its own luminance (Rec. 601 Y), clamped to 0..255."""
+    mapped = match_colours(pixels, references, weights)
+    return (mapped + luminance(pixels) - luminance(mapped)).clamp(0, 255)

@@ -23,7 +23,7 @@ from PIL import Image
 from drawme.painting import Face, PaintOptions, PaintRequest, PaintResult, Progress, fit_long_side
 from engine import memory
 from engine.canvas import image_to_tensor, tensor_to_image
-from engine.colour import match_colours
+from engine.colour import in_palette_of, match_colours
 from engine.faces import FaceDetector, HogFaceDetector, detect_faces
 from engine.guidance import content_weight_map, face_mask, style_guide
 from engine.losses import gram_matrix, laplacian, light
@@ -429,18 +429,30 @@ class _Run:
         if self.recipe.start == Start.PHOTO:
             return pixels.clone()
         styles = [self.style_pixels(style, canvas).to(self.device) for style in self.styles]
-        recoloured = match_colours(pixels, styles, self.blend)
+        return self.faces_kept(pixels, match_colours(pixels, styles, self.blend))
+
+    def faces_kept(self, pixels: torch.Tensor, recoloured: torch.Tensor) -> torch.Tensor:
+        """`recoloured` with the protected faces of `pixels` in their own colours (feathered mask).
+
+        Departure: the sitter's skin, not the style's palette, on a region the style barely paints
+        (face_style); docs/ENGINE.md."""
         if not self.faces:
             return recoloured
-        # Faces start in their own colours while protected (departure): the sitter's skin, not the
-        # style's palette, on a region the style barely paints (face_style); docs/ENGINE.md.
-        mask = face_mask(self.faces, (pixels.shape[3], pixels.shape[2])).to(self.device)
+        mask = face_mask(self.faces, (pixels.shape[3], pixels.shape[2])).to(pixels.device)
         return mask * pixels + (1 - mask) * recoloured
 
     # -- reporting -----------------------------------------------------------------------------------
 
     def finish(self, image: Image.Image) -> Image.Image:
-        return with_chroma_of(image, self.photo) if self.options.preserve_colors else image
+        """The canvas as the user sees it: in the photo's colours (preserve_colors), or in the styles'
+        palette at its own light and dark (Recipe.final_palette)."""
+        if self.options.preserve_colors:
+            return with_chroma_of(image, self.photo)
+        if not self.recipe.final_palette:
+            return image
+        pixels = image_to_tensor(image, image.size, self.recipe.resample)
+        styles = [self.style_pixels(style, image.size) for style in self.styles]
+        return tensor_to_image(self.faces_kept(pixels, in_palette_of(pixels, styles, self.blend)))
 
     def evaluated(self, stage_index: int, losses: dict[str, float]) -> None:
         """Bookkeeping after one evaluation of this painting's canvas."""

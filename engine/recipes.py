@@ -97,6 +97,11 @@ class Recipe:
     light_weight: float = 0.0
     light_pool: float = 16.0
     start: Start = Start.PHOTO
+    # The finished painting moved to the styles' palette (engine.colour.in_palette_of), each pixel kept
+    # at its own luminance, faces left in their own colours while protected (departure, ours: the
+    # light terms hold the photo's light and dark, and the styles' colours drift with it; this takes
+    # them back without touching the light and dark). docs/ENGINE.md "The styles' palette at the end".
+    final_palette: bool = False
 
     @property
     def guides_faces(self) -> bool:
@@ -188,7 +193,10 @@ PASTICHE_C2F = replace(
 
 DEFAULT = Recipe(
     name="default",
-    description="relu4_2 content, luma Laplacian and light, relu1..4_1 Gram/(hw) style, L2 TV; ⅓ → ⅔ → 1.",
+    description=(
+        "relu4_2 content, luma Laplacian and light, relu1..4_1 Gram/(hw) style, L2 TV; ⅓ → ⅔ → 1; "
+        "the styles' palette at the end."
+    ),
     content_layers=(("block4_relu2", 1.0),),
     # Departure from Gatys's equal layers: block3 at 0.3, block4 at 0.1, block5 left out. The deep
     # layers paint the style's big shapes over the photo's layout (docs/ENGINE.md "Lighter deep style
@@ -216,6 +224,7 @@ DEFAULT = Recipe(
     # 0.752 → 0.764 on the same 24 paintings, texture 0.589 → 0.596, colour 0.579 → 0.562.
     light_weight=15.0,
     start=Start.PHOTO_IN_STYLE_COLOURS,
+    final_palette=True,
 )
 
 DRAFT = replace(

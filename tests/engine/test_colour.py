@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.colour import match_colours
+from engine.colour import in_palette_of, match_colours
+from engine.losses import luminance
 
 
 def stats(pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,3 +62,21 @@ def test_a_flat_grey_photo_does_not_break_it():
     grey = torch.full((1, 3, 16, 16), 128.0)
     out = match_colours(grey, [picture(1, (60.0, 80.0, 140.0), 15.0)])
     assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 255
+
+
+def test_in_the_palette_each_pixel_keeps_its_light_and_takes_the_styles_colours():
+    photo = picture(0, (120.0, 110.0, 100.0), 12.0)
+    style = picture(1, (60.0, 80.0, 140.0), 15.0)
+    out = in_palette_of(photo, [style])
+    assert torch.allclose(luminance(out), luminance(photo), atol=1e-3)  # nothing clamped at these means
+    # The colour (each pixel less its grey) moves to the style's: bluer on average, as the style is.
+    def cast(x: torch.Tensor) -> torch.Tensor:
+        return (x - luminance(x)).mean(dim=(0, 2, 3))
+
+    assert (cast(out) - cast(style)).abs().max() < 0.2 * (cast(photo) - cast(style)).abs().max()
+
+
+def test_in_the_palette_stays_in_range():
+    dark = picture(0, (10.0, 10.0, 10.0), 8.0)
+    out = in_palette_of(dark, [picture(1, (240.0, 200.0, 60.0), 15.0)])
+    assert out.min() >= 0 and out.max() <= 255

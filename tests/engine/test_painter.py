@@ -353,6 +353,36 @@ def test_the_default_starts_from_the_photo_in_the_styles_colours_faces_in_their_
         assert torch.allclose(start[centre], pixels[centre] if faces else recoloured[centre], atol=1e-3)
 
 
+def test_the_default_finishes_in_the_styles_palette_at_its_own_light_faces_in_their_own(photo, starry):
+    assert recipes.DEFAULT.final_palette and not recipes.SEED.final_palette
+    painter = Painter(device="cpu", face_detector=OneFace())
+    finished = {
+        faces: _Run(painter, PaintRequest(photo, [starry], PaintOptions(size=96, faces=faces))).finish(photo)
+        for faces in (True, False)
+    }
+    for image in finished.values():  # each pixel keeps its light and dark
+        luma = np.asarray(image.convert("L"), dtype=np.float32)
+        assert np.abs(luma - np.asarray(photo.convert("L"), dtype=np.float32)).mean() < 1.5
+    # The picture's colours move to the style's.
+    style_cast = chroma(starry).reshape(-1, 2).mean(axis=0)
+    before = np.abs(chroma(photo).reshape(-1, 2).mean(axis=0) - style_cast).sum()
+    after = np.abs(chroma(finished[False]).reshape(-1, 2).mean(axis=0) - style_cast).sum()
+    assert after < 0.2 * before
+    # The protected face keeps its own colours; away from it, both are the same.
+    centre = (photo.height // 2, photo.width // 2)
+    pixels = {faces: np.asarray(image).astype(int) for faces, image in finished.items()}
+    assert np.abs(pixels[True][centre] - np.asarray(photo)[centre]).max() <= 1
+    assert np.abs(pixels[False][centre] - np.asarray(photo)[centre]).max() > 5
+    corner = (slice(0, photo.height // 5), slice(0, photo.width // 5))
+    assert np.array_equal(pixels[True][corner], pixels[False][corner])
+
+
+def test_preserve_colors_wins_over_the_final_palette(painter, photo, starry):
+    run = _Run(painter, PaintRequest(photo, [starry], PaintOptions(size=96, preserve_colors=True)))
+    reference = chroma(photo)
+    assert np.abs(chroma(run.finish(photo)) - reference).mean() < 1.0
+
+
 def test_a_recipe_can_start_from_the_photo_itself(painter, photo, starry, monkeypatch):
     plain = replace(recipes.DEFAULT, name="default_photo_start", start="photo")
     register(monkeypatch, plain)
