@@ -258,7 +258,7 @@ class _Run:
             raise ValueError("style_scale must be positive")
         self.painter = painter
         self.options = options
-        self.recipe: Recipe = get_recipe(options.recipe)
+        self.recipe: Recipe = get_recipe(options.recipe).at_size(options.size)
         self.stages: tuple[Stage, ...] = self.recipe.schedule(options.iterations)
         self.blend = blend_weights(len(request.styles), options.style_blend)
         self.on_progress = request.on_progress

@@ -102,6 +102,9 @@ class Recipe:
     # light terms hold the photo's light and dark, and the styles' colours drift with it; this takes
     # them back without touching the light and dark). docs/ENGINE.md "The styles' palette at the end".
     final_palette: bool = False
+    # Fields that change from a painting size up: ((min_size, ((field, value), ...)), ...); the largest
+    # min_size at or below the painting's long side applies (`at_size`). Empty: one recipe at every size.
+    at_sizes: tuple[tuple[int, tuple[tuple[str, object], ...]], ...] = ()
 
     @property
     def guides_faces(self) -> bool:
@@ -112,6 +115,14 @@ class Recipe:
         """Every layer the recipe reads, content first."""
         names = [name for name, _ in self.content_layers + self.style_layers]
         return tuple(dict.fromkeys(names))
+
+    def at_size(self, size: int) -> Recipe:
+        """The recipe as it paints at `size` px (long side): with the `at_sizes` step that applies."""
+        fields: dict[str, object] = {}
+        for min_size, overrides in sorted(self.at_sizes, key=lambda step: step[0]):
+            if size >= min_size:
+                fields = dict(overrides)
+        return replace(self, at_sizes=(), **fields) if fields else self
 
     def schedule(self, iterations: int | None = None) -> tuple[Stage, ...]:
         """The stages to run; `iterations` overrides the total number of steps (see PaintOptions)."""
@@ -225,6 +236,14 @@ DEFAULT = Recipe(
     light_weight=15.0,
     start=Start.PHOTO_IN_STYLE_COLOURS,
     final_palette=True,
+    # From the bot's medium size (384 px) up: block3 at 0.1, block4 out, the light term doubled. There
+    # the default paints more style than at 256 px and seed less, so it spends the surplus on the
+    # photo's layout (departure; 4 pictures × 6 presets at 384 px: layout SSIM 0.781 → 0.847, seed's
+    # 0.836; texture likeness 0.634 → 0.529, the default at issue 10's start 0.511; docs/ENGINE.md
+    # "The medium size's balance").
+    at_sizes=(
+        (320, (("style_layers", relu1_weights(1.0, (1.0, 1.0, 0.1, 0.0, 0.0))), ("light_weight", 30.0))),
+    ),
 )
 
 DRAFT = replace(

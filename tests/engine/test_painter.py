@@ -377,6 +377,13 @@ def test_the_default_finishes_in_the_styles_palette_at_its_own_light_faces_in_th
     assert np.array_equal(pixels[True][corner], pixels[False][corner])
 
 
+def test_a_painting_takes_its_recipe_as_it_is_at_its_size(painter, photo, starry):
+    for size in (96, 384):
+        run = _Run(painter, PaintRequest(photo, [starry], PaintOptions(size=size, faces=False)))
+        assert run.recipe == recipes.DEFAULT.at_size(size)
+    assert run.recipe != recipes.DEFAULT  # 384 px: the medium size's balance
+
+
 def test_preserve_colors_wins_over_the_final_palette(painter, photo, starry):
     run = _Run(painter, PaintRequest(photo, [starry], PaintOptions(size=96, preserve_colors=True)))
     reference = chroma(photo)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from engine import recipes
@@ -24,6 +26,26 @@ def test_the_default_lightens_the_deep_style_layers_and_runs_no_deeper_than_bloc
         {"block1_relu1": 1.0, "block2_relu1": 1.0, "block3_relu1": 0.3, "block4_relu1": 0.1}
     )
     assert not any(layer.startswith("block5") for layer in recipes.DEFAULT.layers)
+
+
+def test_from_the_medium_size_up_the_default_keeps_more_of_the_photos_layout():
+    small, medium, large = (recipes.DEFAULT.at_size(size) for size in (256, 384, 1024))
+    assert small is recipes.DEFAULT
+    per_channel = {name: w * CHANNELS[name] ** 2 for name, w in medium.style_layers}
+    assert per_channel == pytest.approx({"block1_relu1": 1.0, "block2_relu1": 1.0, "block3_relu1": 0.1})
+    assert medium.light_weight > small.light_weight
+    assert medium.at_sizes == () and medium.name == "default"
+    assert large == medium
+    assert recipes.DEFAULT.at_size(319) is recipes.DEFAULT and recipes.DEFAULT.at_size(320) == medium
+    for recipe in (recipes.SEED, recipes.PASTICHE):  # the references paint alike at every size
+        assert recipe.at_size(384) is recipe
+
+
+def test_the_largest_size_step_that_applies_wins():
+    recipe = replace(recipes.DRAFT, at_sizes=((500, (("tv_weight", 3.0),)), (300, (("tv_weight", 2.5),))))
+    assert [recipe.at_size(size).tv_weight for size in (100, 300, 499, 500, 2000)] == [
+        recipes.DRAFT.tv_weight, 2.5, 2.5, 3.0, 3.0
+    ]
 
 
 def test_the_reference_recipes_keep_all_five_style_layers_alike():
