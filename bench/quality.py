@@ -61,7 +61,7 @@ def field_value(recipe: recipes.Recipe, field: str, text: str) -> object:
         return recipes.relu1_weights(1.0, factors)
     current = getattr(recipe, field)
     # A field takes the text as its own type: an enum (Start) refuses a value it does not know; a flag
-    # or a count reads a number (final_palette=0, light_zones=3).
+    # reads a number (final_palette=0, warm_start_detail=0).
     return type(current)(text) if isinstance(current, str) else type(current)(float(text))
 
 
