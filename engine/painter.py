@@ -15,6 +15,7 @@ import pathlib
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -451,8 +452,18 @@ class _Run:
         if not self.recipe.final_palette:
             return image
         pixels = image_to_tensor(image, image.size, self.recipe.resample)
-        styles = [self.style_pixels(style, image.size) for style in self.styles]
-        return tensor_to_image(self.faces_kept(pixels, in_palette_of(pixels, styles, self.blend)))
+        return tensor_to_image(self.faces_kept(pixels, in_palette_of(pixels, self.palette, self.blend)))
+
+    @cached_property
+    def palette(self) -> list[torch.Tensor]:
+        """The styles at the painting's output size, whose colours `finish` takes: resized once per
+        painting, not once per preview (a batch of 16 previews at least 48 times: each stage's end)."""
+        return [self.style_pixels(style, self.output_size) for style in self.styles]
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        """The finished painting's (w, h): the photo's shape at the asked long side."""
+        return fit_long_side(*self.photo.size, self.options.size)
 
     def evaluated(self, stage_index: int, losses: dict[str, float]) -> None:
         """Bookkeeping after one evaluation of this painting's canvas."""
@@ -482,9 +493,8 @@ class _Run:
         if canvas is None:
             canvas = image_to_tensor(self.content, self.canvas_size(self.stages[-1]), "lanczos")
         image = tensor_to_image(canvas.detach())
-        out_size = fit_long_side(*self.photo.size, self.options.size)
-        if image.size != out_size:
-            image = image.resize(out_size, Image.LANCZOS)
+        if image.size != self.output_size:
+            image = image.resize(self.output_size, Image.LANCZOS)
         return PaintResult(
             image=self.finish(image),
             losses=dict(self.losses),
