@@ -87,7 +87,9 @@ def score(
     if recipe.light_weight:
         # Departure: the photo's light and dark on a coarse grid (docs/ENGINE.md "Keeping the light
         # and dark").
-        content = content + recipe.light_weight * light_loss(canvas, targets.content[LIGHT], grids[LIGHT])
+        content = content + recipe.light_weight * light_loss(
+            canvas, targets.content[LIGHT], grids[LIGHT], recipe.light_floor
+        )
     style = sum(
         (
             w * style_loss(

@@ -352,7 +352,7 @@ class _Run:
         if self.recipe.laplacian_weight:
             targets[LAPLACIAN] = laplacian(pixels, self.laplacian_grid, self.recipe.laplacian_on == "luma")
         if self.recipe.light_weight:
-            targets[LIGHT] = light(pixels, self.light_grid)
+            targets[LIGHT] = light(pixels, self.light_grid, self.recipe.light_floor)
         return targets
 
     def grid(self, pool: float) -> tuple[int, int]:

@@ -29,14 +29,17 @@ def test_the_default_lightens_the_deep_style_layers_and_runs_no_deeper_than_bloc
 
 
 def test_from_the_medium_size_up_the_default_keeps_more_of_the_photos_layout():
-    small, medium, large = (recipes.DEFAULT.at_size(size) for size in (256, 384, 1024))
+    small, medium, large = (recipes.DEFAULT.at_size(size) for size in (256, 384, 512))
     assert small is recipes.DEFAULT
     per_channel = {name: w * CHANNELS[name] ** 2 for name, w in medium.style_layers}
     assert per_channel == pytest.approx({"block1_relu1": 1.0, "block2_relu1": 1.0, "block3_relu1": 0.1})
     assert medium.light_weight > small.light_weight
     assert medium.at_sizes == () and medium.name == "default"
-    assert large == medium
+    assert medium.light_floor == 0 and small.light_floor == 0
+    # From the large size up the same style, with the light compared by ratio.
+    assert large.style_layers == medium.style_layers and large.light_floor > 0 and large.at_sizes == ()
     assert recipes.DEFAULT.at_size(319) is recipes.DEFAULT and recipes.DEFAULT.at_size(320) == medium
+    assert recipes.DEFAULT.at_size(447) == medium and recipes.DEFAULT.at_size(448) == large
     for recipe in (recipes.SEED, recipes.PASTICHE):  # the references paint alike at every size
         assert recipe.at_size(384) is recipe
 
