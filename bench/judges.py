@@ -4,7 +4,9 @@
   a descriptor distance under 0.6 is dlib's "same person". The face is located on the photo (dlib's
   HOG detector, as the engine does) and the SAME box is described on the painting, so a painting is
   judged on whether the face is still that person, not on whether a detector still fires.
-* layout: SSIM of the luminance at a coarse size (64 px long side) between photo and painting.
+* layout: SSIM of the luminance at a coarse size (64 px long side) between photo and painting; and,
+  as a check that does not share SSIM's ratio-like luminance term, the mean |ΔL*| (CIELAB lightness,
+  the CIE's perceptually even scale) at the same size.
 * style: likenesses to the painting, on statistics that are not VGG-19's:
   Gram matrices of a fixed random-weight three-layer ConvNet (random networks capture texture,
   Ustyuzhaninov et al. 2017, "What does it take to generate natural textures?") at 256 px (texture)
@@ -110,6 +112,21 @@ def layout(photo: Image.Image, painting: Image.Image, long_side: int = 64) -> fl
     """Coarse layout kept: SSIM of the luminance, both at `long_side` px."""
     a = _luma(_tensor(photo.resize(painting.size, Image.LANCZOS), long_side))
     return ssim(a, _luma(_tensor(painting, long_side)))
+
+
+def _lstar(x: torch.Tensor) -> torch.Tensor:
+    """CIE L* (0..100) of (1, 3, H, W) sRGB values in 0..1."""
+    linear = torch.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+    y = 0.2126 * linear[:, 0:1] + 0.7152 * linear[:, 1:2] + 0.0722 * linear[:, 2:3]
+    f = torch.where(y > (6 / 29) ** 3, y.clamp(min=1e-12) ** (1 / 3), y / (3 * (6 / 29) ** 2) + 4 / 29)
+    return 116 * f - 16
+
+
+def lightness(photo: Image.Image, painting: Image.Image, long_side: int = 64) -> float:
+    """Light and dark kept, by the eye's scale: mean |ΔL*| of photo and painting at `long_side` px
+    (0 = the same; lower is better)."""
+    a = _lstar(_tensor(photo.resize(painting.size, Image.LANCZOS), long_side))
+    return float((a - _lstar(_tensor(painting, long_side))).abs().mean())
 
 
 class _RandomNet(torch.nn.Module):

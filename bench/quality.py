@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from PIL import Image  # noqa: E402
 
 from bench.faces import load_photo  # noqa: E402
-from bench.judges import SAME_PERSON, FaceJudge, StyleJudge, layout  # noqa: E402
+from bench.judges import SAME_PERSON, FaceJudge, StyleJudge, layout, lightness  # noqa: E402
 from drawme.presets import get_preset  # noqa: E402
 from engine import recipes  # noqa: E402
 from engine.faces import Face  # noqa: E402
@@ -131,6 +131,7 @@ def judged(
     return {
         "distances": [round(d, 4) for d in faces.distances(photo, painting, photo_faces)],
         "layout": round(layout(photo, painting), 4),
+        "lightness": round(lightness(photo, painting), 3),
         **{k: round(v, 4) for k, v in styles.likeness(photo, painting, style).items()},
     }
 
@@ -237,14 +238,14 @@ def summary(path: str) -> str:
     for row in rows:
         groups[(row["size"], row["variant"])].append(row)
     lines = [
-        "| size | variant | paintings | faces recognised | mean distance | layout SSIM | texture | motifs "
-        "| colour | median s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| size | variant | paintings | faces recognised | mean distance | layout SSIM | ΔL* | texture "
+        "| motifs | colour | median s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
-    def mean(group: list[dict], key: str) -> str:  # runs from before a judge was added lack its key
+    def mean(group: list[dict], key: str, digits: int = 3) -> str:  # older runs lack a newer judge's key
         values = [r[key] for r in group if key in r]
-        return f"{statistics.mean(values):.3f}" if len(values) == len(group) else "–"
+        return f"{statistics.mean(values):.{digits}f}" if len(values) == len(group) else "–"
 
     for (size, variant), group in sorted(groups.items()):
         distances = [d for row in group for d in row["distances"]]
@@ -252,7 +253,8 @@ def summary(path: str) -> str:
         share = 100 * kept / max(1, len(distances))
         lines.append(
             f"| {size} | `{variant}` | {len(group)} | {kept}/{len(distances)} ({share:.0f}%) "
-            f"| {statistics.mean(distances or [0]):.3f} | {mean(group, 'layout')} | {mean(group, 'texture')} "
+            f"| {statistics.mean(distances or [0]):.3f} | {mean(group, 'layout')} "
+            f"| {mean(group, 'lightness', 2)} | {mean(group, 'texture')} "
             f"| {mean(group, 'motifs')} | {mean(group, 'colour')} "
             f"| {statistics.median(r['seconds'] for r in group):.1f} |"
         )
