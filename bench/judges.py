@@ -6,7 +6,8 @@
   judged on whether the face is still that person, not on whether a detector still fires.
 * layout: SSIM of the luminance at a coarse size (64 px long side) between photo and painting; and,
   as a check that does not share SSIM's ratio-like luminance term, the mean |ΔL*| (CIELAB lightness,
-  the CIE's perceptually even scale) at the same size.
+  the CIE's perceptually even scale) at the same size. ΔL* counts the style's own light and dark as
+  change too: it compares variants that paint about as much style, and is not a layout judge.
 * style: likenesses to the painting, on statistics that are not VGG-19's:
   Gram matrices of a fixed random-weight three-layer ConvNet (random networks capture texture,
   Ustyuzhaninov et al. 2017, "What does it take to generate natural textures?") at 256 px (texture)
