@@ -109,10 +109,15 @@ def ssim(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(score.mean())
 
 
+def _coarse(photo: Image.Image, painting: Image.Image, long_side: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Photo (first brought to the painting's size) and painting, both at `long_side` px, in 0..1."""
+    return _tensor(photo.resize(painting.size, Image.LANCZOS), long_side), _tensor(painting, long_side)
+
+
 def layout(photo: Image.Image, painting: Image.Image, long_side: int = 64) -> float:
     """Coarse layout kept: SSIM of the luminance, both at `long_side` px."""
-    a = _luma(_tensor(photo.resize(painting.size, Image.LANCZOS), long_side))
-    return ssim(a, _luma(_tensor(painting, long_side)))
+    a, b = _coarse(photo, painting, long_side)
+    return ssim(_luma(a), _luma(b))
 
 
 def _lstar(x: torch.Tensor) -> torch.Tensor:
@@ -126,8 +131,8 @@ def _lstar(x: torch.Tensor) -> torch.Tensor:
 def lightness(photo: Image.Image, painting: Image.Image, long_side: int = 64) -> float:
     """Light and dark kept, by the eye's scale: mean |ΔL*| of photo and painting at `long_side` px
     (0 = the same; lower is better)."""
-    a = _lstar(_tensor(photo.resize(painting.size, Image.LANCZOS), long_side))
-    return float((a - _lstar(_tensor(painting, long_side))).abs().mean())
+    a, b = _coarse(photo, painting, long_side)
+    return float((_lstar(a) - _lstar(b)).abs().mean())
 
 
 class _RandomNet(torch.nn.Module):
