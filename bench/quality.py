@@ -9,6 +9,8 @@
     .venv/bin/python bench/quality.py --evaluation-cost --variants default default:nofaces --sizes 384
     .venv/bin/python bench/quality.py --summary /tmp/quality.jsonl --sheet docs/faces_sheet.jpg \
         --images /tmp/quality                                            # and a before/after sheet
+    .venv/bin/python bench/quality.py --summary /tmp/quality.jsonl --sheet /tmp/blind.jpg \
+        --blind /tmp/blind_key.json --images /tmp/quality                # shuffled, unlabelled columns
 
 A variant is `recipe[:nofaces][,field=value...]`; fields override the recipe (e.g.
 `default,face_content=6,face_style=0.2`; `steps=40/40/20` re-splits the schedule's steps;
@@ -34,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from PIL import Image  # noqa: E402
 
 from bench.faces import load_photo  # noqa: E402
-from bench.judges import SAME_PERSON, FaceJudge, StyleJudge, layout, lightness  # noqa: E402
+from bench.judges import SAME_PERSON, BrushworkJudge, FaceJudge, StyleJudge, layout, lightness  # noqa: E402
 from drawme.presets import get_preset  # noqa: E402
 from engine import recipes  # noqa: E402
 from engine.faces import Face  # noqa: E402
@@ -119,21 +121,29 @@ def evaluation_seconds(specs: list[str], size: int = 384, repeats: int = 6, phot
     )
 
 
-def judged(
-    faces: FaceJudge,
-    styles: StyleJudge,
-    photo: Image.Image,
-    photo_faces: list[Face],
-    painting: Image.Image,
-    style: Image.Image,
-) -> dict[str, object]:
-    """Every judge's verdict on one painting: face distances, layout, and the style likenesses."""
-    return {
-        "distances": [round(d, 4) for d in faces.distances(photo, painting, photo_faces)],
-        "layout": round(layout(photo, painting), 4),
-        "lightness": round(lightness(photo, painting), 3),
-        **{k: round(v, 4) for k, v in styles.likeness(photo, painting, style).items()},
-    }
+@dataclasses.dataclass
+class Judges:
+    """The bench's judges, loaded once (bench/judges.py)."""
+
+    faces: FaceJudge = dataclasses.field(default_factory=FaceJudge)
+    styles: StyleJudge = dataclasses.field(default_factory=StyleJudge)
+    brushwork: BrushworkJudge = dataclasses.field(default_factory=BrushworkJudge)
+
+    def judged(
+        self, photo: Image.Image, photo_faces: list[Face], painting: Image.Image, style: Image.Image
+    ) -> dict[str, object]:
+        """Every judge's verdict on one painting: face distances and brushwork, layout, the style
+        likenesses."""
+        return {
+            "distances": [round(d, 4) for d in self.faces.distances(photo, painting, photo_faces)],
+            "face_painted": [
+                round(self.brushwork.face_painted(photo, painting, face), 4) for face in photo_faces
+            ],
+            "brushwork": round(self.brushwork.likeness(photo, painting, style), 4),
+            "layout": round(layout(photo, painting), 4),
+            "lightness": round(lightness(photo, painting), 3),
+            **{k: round(v, 4) for k, v in self.styles.likeness(photo, painting, style).items()},
+        }
 
 
 def run(args: argparse.Namespace) -> None:
@@ -141,12 +151,12 @@ def run(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(args.threads)
     painter = Painter()
-    faces, styles = FaceJudge(), StyleJudge()
+    judges = Judges()
     out = open(args.out, "a")  # noqa: SIM115 - one line per painting, flushed as it comes
     for size in args.sizes:
         for photo_name in args.photos:
             photo = load_photo(photo_name)
-            photo_faces = faces.faces(photo)
+            photo_faces = judges.faces.faces(photo)
             for preset_id in args.presets:
                 style = get_preset(preset_id).image()
                 for spec in args.variants:
@@ -159,7 +169,7 @@ def run(args: argparse.Namespace) -> None:
                         "seconds": round(result.seconds, 2),
                         "steps": result.steps,
                         "faces_protected": len(result.faces),
-                        **judged(faces, styles, photo, photo_faces, result.image, style),
+                        **judges.judged(photo, photo_faces, result.image, style),
                     }
                     print(json.dumps(row), file=out, flush=True)
                     print(json.dumps(row), flush=True)
@@ -211,9 +221,49 @@ def sheet(path: str, folder: Path, out: Path, cell: int = 256) -> None:
     grid.save(out, quality=85, optimize=True)
 
 
+def blind_sheet(path: str, folder: Path, out: Path, key: Path, seed: int = 0, cell: int = 320) -> None:
+    """A sheet for judging by eye without knowing which is which: one row per (photo, preset, size),
+    the photo first, then every variant's painting in an order shuffled anew for each row, columns
+    lettered A, B, … and no other label. `key` gets the unblinding as JSON: row → letter → variant."""
+    import random
+
+    from PIL import ImageDraw
+
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    keys = [
+        k
+        for k in dict.fromkeys((r["photo"], r["preset"], r["size"]) for r in rows)
+        if all(image_path(folder, *k[:2], k[2], v).exists() for v in variants)
+    ]
+    shuffler, label = random.Random(seed), 24
+    grid = Image.new("RGB", (cell * (len(variants) + 1), (cell + label) * len(keys)), "white")
+    draw = ImageDraw.Draw(grid)
+    unblinding: dict[str, dict[str, str]] = {}
+    for row, (photo, preset, size) in enumerate(keys):
+        top = row * (cell + label)
+        order = variants[:]
+        shuffler.shuffle(order)
+        thumb = load_photo(photo)
+        thumb.thumbnail((cell, cell))
+        grid.paste(thumb, (0, top + label))
+        draw.text((4, top + 4), f"row {row + 1}: photo", fill="black")
+        unblinding[f"row {row + 1}"] = {}
+        for column, variant in enumerate(order, start=1):
+            letter = chr(ord("A") + column - 1)
+            unblinding[f"row {row + 1}"][letter] = variant
+            with Image.open(image_path(folder, photo, preset, size, variant)) as painted:
+                painted = painted.convert("RGB")
+                painted.thumbnail((cell, cell))
+                grid.paste(painted, (column * cell, top + label))
+            draw.text((column * cell + 4, top + 4), letter, fill="black")
+    grid.save(out, quality=90)
+    key.write_text(json.dumps(unblinding, indent=1))
+
+
 def rejudge(path: str, folder: Path, out: str) -> None:
     """Judge again the paintings an earlier run saved (--images), e.g. after a judge was added."""
-    faces, styles = FaceJudge(), StyleJudge()
+    judges = Judges()
     with open(out, "a") as sink:
         for line in Path(path).read_text().splitlines():
             if not line.strip():
@@ -225,12 +275,30 @@ def rejudge(path: str, folder: Path, out: str) -> None:
             photo, style = load_photo(row["photo"]), get_preset(row["preset"]).image()
             with Image.open(file) as saved:
                 painting = saved.convert("RGB")
-            row.update(judged(faces, styles, photo, faces.faces(photo), painting, style))
+            row.update(judges.judged(photo, judges.faces.faces(photo), painting, style))
             print(json.dumps(row), file=sink, flush=True)
 
 
+def _mean(group: list[dict], key: str, digits: int = 3) -> str:
+    """The mean of a judge over a group, or – where an older run lacks that judge."""
+    values = [r[key] for r in group if key in r]
+    return f"{statistics.mean(values):.{digits}f}" if values and len(values) == len(group) else "–"
+
+
+def _faces(group: list[dict]) -> str:
+    distances = [d for row in group for d in row["distances"]]
+    kept = sum(d < SAME_PERSON for d in distances)
+    return f"{kept}/{len(distances)}"
+
+
+def _face_painted(group: list[dict]) -> str:
+    values = [v for row in group for v in row.get("face_painted", [])]
+    return f"{statistics.mean(values):.3f}" if values else "–"
+
+
 def summary(path: str) -> str:
-    """Markdown tables: per variant and size, faces recognised, distances, layout, style, time."""
+    """Markdown tables: per variant and size, faces recognised and painted, brushwork, layout, the
+    other style judges and time; then brushwork / layout / faces per picture and per preset."""
     rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
     latest = {(r["variant"], r["photo"], r["preset"], r["size"]): r for r in rows}  # a rerun replaces
     rows = list(latest.values())
@@ -238,26 +306,40 @@ def summary(path: str) -> str:
     for row in rows:
         groups[(row["size"], row["variant"])].append(row)
     lines = [
-        "| size | variant | paintings | faces recognised | mean distance | layout SSIM | ΔL* | texture "
-        "| motifs | colour | median s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| size | variant | paintings | faces recognised | mean distance | faces painted | brushwork "
+        "| layout SSIM | ΔL* | texture | motifs | colour | median s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-
-    def mean(group: list[dict], key: str, digits: int = 3) -> str:  # older runs lack a newer judge's key
-        values = [r[key] for r in group if key in r]
-        return f"{statistics.mean(values):.{digits}f}" if len(values) == len(group) else "–"
-
     for (size, variant), group in sorted(groups.items()):
         distances = [d for row in group for d in row["distances"]]
-        kept = sum(d < SAME_PERSON for d in distances)
-        share = 100 * kept / max(1, len(distances))
         lines.append(
-            f"| {size} | `{variant}` | {len(group)} | {kept}/{len(distances)} ({share:.0f}%) "
-            f"| {statistics.mean(distances or [0]):.3f} | {mean(group, 'layout')} "
-            f"| {mean(group, 'lightness', 2)} | {mean(group, 'texture')} "
-            f"| {mean(group, 'motifs')} | {mean(group, 'colour')} "
+            f"| {size} | `{variant}` | {len(group)} | {_faces(group)} "
+            f"| {statistics.mean(distances or [0]):.3f} | {_face_painted(group)} "
+            f"| {_mean(group, 'brushwork')} | {_mean(group, 'layout')} "
+            f"| {_mean(group, 'lightness', 2)} | {_mean(group, 'texture')} "
+            f"| {_mean(group, 'motifs')} | {_mean(group, 'colour')} "
             f"| {statistics.median(r['seconds'] for r in group):.1f} |"
         )
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    for by in ("photo", "preset"):
+        lines += [
+            "",
+            f"Per {by}: brushwork / layout SSIM / faces recognised, each variant",
+            "",
+            f"| size | {by} | " + " | ".join(f"`{v}`" for v in variants) + " |",
+            "|---|---|" + "---|" * len(variants),
+        ]
+        keys = sorted({(r["size"], r[by]) for r in rows})
+        for size, name in keys:
+            cells = []
+            for variant in variants:
+                group = [r for r in rows if (r["size"], r[by], r["variant"]) == (size, name, variant)]
+                cells.append(
+                    f"{_mean(group, 'brushwork', 2)} / {_mean(group, 'layout', 2)} / {_faces(group)}"
+                    if group
+                    else "–"
+                )
+            lines.append(f"| {size} | {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -274,6 +356,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", default=None, help="save each painting here as PNG")
     parser.add_argument("--summary", metavar="JSONL", help="only print the tables of an earlier run")
     parser.add_argument("--sheet", type=Path, help="with --summary and --images: write a contact sheet")
+    parser.add_argument(
+        "--blind",
+        type=Path,
+        metavar="KEY",
+        help="with --sheet: shuffled, unlabelled columns per row; the unblinding goes to KEY (JSON)",
+    )
     parser.add_argument(
         "--rejudge", metavar="JSONL", help="with --images and --out: judge the saved paintings of a run again"
     )
@@ -296,7 +384,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.summary:
         print(summary(args.summary))
-        if args.sheet:
+        if args.sheet and args.blind:
+            blind_sheet(args.summary, Path(args.images), args.sheet, args.blind)
+        elif args.sheet:
             sheet(args.summary, Path(args.images), args.sheet)
         return 0
     run(args)
