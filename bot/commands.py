@@ -16,7 +16,7 @@ from bot.context import BotContext, services
 from bot.i18n import Words, words
 from bot.jobs import available_sizes, gpu_available
 from drawme.config import SIZE_NAMES
-from drawme.models import Blend, IllegalTransition, JobStatus
+from drawme.models import BRUSH_SCALES, Blend, IllegalTransition, JobStatus, UserSettings
 from drawme.presets import PRESETS, thumbnail
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,8 @@ WEIGHT_ALIASES = {
 _PAIR = re.compile(r"([A-Za-z_]+)\s*[=:]\s*([^\s,;]+)")
 # The ± buttons step along this ladder, so a few taps cover the useful range.
 WEIGHT_LADDER = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+# The brush size (`style_scale`, as the CLI's --style_scale) is set in /weights too, by either name.
+BRUSH_ALIASES = ("brush", "style_scale")
 
 
 async def start(update: Update, context: BotContext) -> None:
@@ -71,72 +73,85 @@ def _jpeg(preset) -> bytes:
     return buffer.getvalue()
 
 
-def parse_weights(args: list[str], current: Blend) -> Blend | None:
-    """`style=2 content=0.5 tv=0` applied to `current`; None if anything is malformed or out of range."""
+def parse_weights(args: list[str], current: UserSettings) -> UserSettings | None:
+    """`style=2 content=0.5 tv=0 brush=1.4` applied to `current`; None if anything is malformed or out of
+    range."""
     text = " ".join(args)
     pairs = _PAIR.findall(text)
     if not pairs or _PAIR.sub("", text).strip(" ,;"):
         return None
     changes: dict[str, float] = {}
+    brush = current.style_scale
     for key, raw in pairs:
         name = WEIGHT_ALIASES.get(key.lower())
-        if name is None:
-            return None
         try:
-            changes[name] = float(raw)
+            value = float(raw)
         except ValueError:
             return None
+        if key.lower() in BRUSH_ALIASES:
+            if not BRUSH_SCALES[0] <= value <= BRUSH_SCALES[-1]:  # NaN compares false: refused too
+                return None
+            brush = value
+        elif name is None:
+            return None
+        else:
+            changes[name] = value
     try:
-        return replace(current, **changes)  # Blend checks finite and within WEIGHT_MIN..WEIGHT_MAX
+        blend = replace(current.blend, **changes)  # Blend checks finite and within WEIGHT_MIN..WEIGHT_MAX
     except ValueError:
         return None
+    return replace(current, blend=blend, style_scale=brush)
 
 
-def step_weight(value: float, direction: str) -> float:
-    """The next value up or down the ladder from `value` (which may lie between rungs)."""
+def step_weight(value: float, direction: str, ladder: tuple[float, ...] = WEIGHT_LADDER) -> float:
+    """The next value up or down `ladder` from `value` (which may lie between rungs); the end stays."""
     if direction == "up":
-        return next((rung for rung in WEIGHT_LADDER if rung > value + 1e-9), WEIGHT_LADDER[-1])
-    return next((rung for rung in reversed(WEIGHT_LADDER) if rung < value - 1e-9), WEIGHT_LADDER[0])
+        return next((rung for rung in ladder if rung > value + 1e-9), ladder[-1])
+    return next((rung for rung in reversed(ladder) if rung < value - 1e-9), ladder[0])
 
 
 async def weights(update: Update, context: BotContext) -> None:
-    """Show the blend with ± buttons, or set it directly: /weights style=2 content=0.5 tv=0."""
+    """Show the blend and brush with ± buttons, or set them directly: /weights style=2 tv=0 brush=1.4."""
     w = words(update)
     backend = services(context).backend
     user_id = update.effective_user.id
     settings = await backend.get_settings(user_id)
     if context.args:
-        blend = parse_weights(context.args, settings.blend)
-        if blend is None:
+        chosen = parse_weights(context.args, settings)
+        if chosen is None:
             await update.message.reply_text(texts.weights_usage(w))
             return
-        await backend.save_settings(user_id, replace(settings, blend=blend))
-        await update.message.reply_text(f"{w(texts.WEIGHTS_SAVED)}\n\n{texts.weights(w, blend)}")
+        await backend.save_settings(user_id, chosen)
+        await update.message.reply_text(f"{w(texts.WEIGHTS_SAVED)}\n\n{texts.weights(w, chosen)}")
         return
-    await update.message.reply_text(texts.weights(w, settings.blend), reply_markup=keyboards.weights(w))
+    await update.message.reply_text(texts.weights(w, settings), reply_markup=keyboards.weights(w))
 
 
 async def weight_button(update: Update, context: BotContext) -> None:
-    """`w:<name>:<up|down>` or `w:reset`: change, save, and update the message in place."""
+    """`w:<name>:<up|down>` (a weight or the brush) or `w:reset`: change, save, and update the message in
+    place."""
     query = update.callback_query
     w = words(update)
     parts = query.data.split(":")
     reset = parts[1:] == ["reset"]
-    if not reset and not (len(parts) == 3 and parts[1] in keyboards.WEIGHT_NAMES):
+    if not reset and not (len(parts) == 3 and parts[1] in (*keyboards.WEIGHT_NAMES, keyboards.BRUSH)):
         await query.answer(w(texts.STALE_BUTTON))
         return
     await query.answer()  # first, before the store: the button stops spinning at once
     backend = services(context).backend
     settings = await backend.get_settings(query.from_user.id)
     if reset:
-        blend = Blend()
+        chosen = replace(settings, blend=Blend(), style_scale=UserSettings.style_scale)
+    elif parts[1] == keyboards.BRUSH:
+        chosen = replace(settings, style_scale=step_weight(settings.style_scale, parts[2], BRUSH_SCALES))
     else:
         name = parts[1]
         blend = replace(settings.blend, **{name: step_weight(getattr(settings.blend, name), parts[2])})
-    if blend == settings.blend:
+        chosen = replace(settings, blend=blend)
+    if chosen == settings:
         return  # at the limit already: the message shows it, and Telegram refuses an edit to the same text
-    await backend.save_settings(query.from_user.id, replace(settings, blend=blend))
-    await query.edit_message_text(texts.weights(w, blend), reply_markup=keyboards.weights(w))
+    await backend.save_settings(query.from_user.id, chosen)
+    await query.edit_message_text(texts.weights(w, chosen), reply_markup=keyboards.weights(w))
 
 
 async def size(update: Update, context: BotContext) -> None:

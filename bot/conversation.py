@@ -15,12 +15,13 @@ from telegram import Message, Update
 from telegram.constants import ChatAction
 
 from bot import keyboards, texts
+from bot.commands import step_weight
 from bot.context import BotContext, services
 from bot.i18n import Words, words
 from bot.jobs import queue_painting
 from bot.uploads import receive_picture
 from drawme.imaging import ImageError
-from drawme.models import WEIGHT_MAX, Conversation, Job, PaintParams, StyleRef
+from drawme.models import BRUSH_SCALES, WEIGHT_MAX, Conversation, Job, PaintParams, StyleRef
 from drawme.presets import PRESETS
 
 log = logging.getLogger(__name__)
@@ -225,6 +226,8 @@ async def result_action(update: Update, context: BotContext) -> None:
     backend = services(context).backend
     if action == "full":
         await _send_full_resolution(w, job, context)
+    elif action in texts.BRUSH_AT_END and _variation(job.params, action) == job.params:
+        await context.bot.send_message(job.chat_id, w(texts.BRUSH_AT_END[action]))  # nothing to repaint
     elif await backend.get_image(job.content_image_id) is None:
         await context.bot.send_message(job.chat_id, w(texts.EXPIRED))  # removed by retention or /forget
     elif action == "another":
@@ -291,7 +294,8 @@ MIX_MIN = 0.1  # neither style drops out entirely: that is "Another style"
 
 
 def _variation(params: PaintParams, action: str) -> PaintParams:
-    """More style doubles the style weight, less halves it; colours and faces toggle; mixa/b shift a mix."""
+    """More style doubles the style weight, less halves it; colours and faces toggle; mixa/b shift a mix;
+    bigger/finer step the brush size (`style_scale`) one rung of BRUSH_SCALES, staying at its ends."""
     blend = params.blend
     if action == "more":
         return replace(params, blend=replace(blend, style=min(WEIGHT_MAX, blend.style * 2 or 1.0)))
@@ -299,6 +303,9 @@ def _variation(params: PaintParams, action: str) -> PaintParams:
         return replace(params, blend=replace(blend, style=blend.style / 2))
     if action == "faces":
         return replace(params, faces=not params.faces)
+    if action in ("bigger", "finer"):
+        direction = "up" if action == "bigger" else "down"
+        return replace(params, style_scale=step_weight(params.style_scale, direction, BRUSH_SCALES))
     if action in ("mixa", "mixb") and len(params.mix) == 1:
         first = (params.mix_blend[0] / sum(params.mix_blend)) if params.mix_blend else 0.5
         first += MIX_STEP if action == "mixa" else -MIX_STEP

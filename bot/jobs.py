@@ -34,6 +34,7 @@ async def params_for(svc: Services, settings: UserSettings) -> PaintParams:
         preserve_colors=settings.preserve_colors,
         recipe=svc.config.recipe,
         faces=settings.protect_faces,
+        style_scale=settings.style_scale,
     )
 
 

@@ -23,10 +23,13 @@ WEIGHT = "w"  # w:<style|content|tv>:<up|down>  or  w:reset
 SIZE = "s"  # s:<small|medium|large>
 FORGET = "f"  # f:<yes|no>
 MIX = "x"  # x:<preset_id>:<job_id>:<owner user id>: mix that job's painting with a preset
+BRUSH = "brush"  # w:brush:<up|down>: the brush size in /weights, beside the weights
 
 # faces: repaint with face protection flipped; mix: pick a style to mix in; mixa/mixb: shift a two-style
-# mix toward its first or second style.
-RESULT_ACTIONS = ("more", "less", "colors", "another", "full", "faces", "mix", "mixa", "mixb")
+# mix toward its first or second style; bigger/finer: one brush size up or down (BRUSH_SCALES).
+RESULT_ACTIONS = (
+    "more", "less", "colors", "another", "full", "faces", "mix", "mixa", "mixb", "bigger", "finer"
+)
 WEIGHT_NAMES = tuple(texts.WEIGHT_NAMES)  # style, content, tv
 
 
@@ -65,6 +68,7 @@ def result(w: Words, job: Job, *, share: bool) -> InlineKeyboardMarkup:
     faces = texts.PAINT_FACE_OVER if job.params.faces else texts.PROTECT_FACE
     rows = [
         [button(w(texts.MORE_STYLE), "more"), button(w(texts.LESS_STYLE), "less")],
+        [button(w(texts.BIGGER_STROKES), "bigger"), button(w(texts.FINER_STROKES), "finer")],
         [button(w(colours), "colors"), button(w(faces), "faces")],
         [button(w(texts.ANOTHER_STYLE), "another"), button(w(texts.MIX_STYLE), "mix")],
     ]
@@ -102,13 +106,13 @@ def mix_presets(w: Words, job: Job) -> InlineKeyboardMarkup:
 
 
 def weights(w: Words) -> InlineKeyboardMarkup:
-    """± for each weight, then Reset."""
+    """± for each weight and the brush, then Reset."""
     rows = [
         [
             InlineKeyboardButton(w(texts.WEIGHT_DOWN, name=w(label)), callback_data=f"{WEIGHT}:{name}:down"),
             InlineKeyboardButton(w(texts.WEIGHT_UP, name=w(label)), callback_data=f"{WEIGHT}:{name}:up"),
         ]
-        for name, label in texts.WEIGHT_NAMES.items()
+        for name, label in [*texts.WEIGHT_NAMES.items(), (BRUSH, texts.BRUSH_NAME)]
     ]
     rows.append([InlineKeyboardButton(w(texts.WEIGHTS_RESET), callback_data=f"{WEIGHT}:reset")])
     return InlineKeyboardMarkup(rows)

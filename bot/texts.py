@@ -12,9 +12,9 @@ import math
 from bot.i18n import N_, NP_, Words
 from drawme.imaging import MAX_PIXELS, MIN_SIDE, ImageCode, ImageError
 from drawme.models import (
+    BRUSH_SCALES,
     WEIGHT_MAX,
     WEIGHT_MIN,
-    Blend,
     FailureCode,
     Job,
     JobProgress,
@@ -25,6 +25,7 @@ from drawme.models import (
     QueueInfo,
     Refusal,
     StyleRef,
+    UserSettings,
 )
 from drawme.presets import PRESETS
 
@@ -166,6 +167,8 @@ NOTES = {
     NoteCode.SIZE_CAPPED: N_("Painted at {size} px, the largest this painter makes."),
     NoteCode.OOM_SHRUNK: N_("Painted at {size} px because the full size ran out of GPU memory."),
 }
+# SIZE_CAPPED when the brush is bigger than the default: the bigger brush is why (the worker's memory).
+CAPPED_BY_BRUSH = N_("Painted at {size} px, the largest this painter makes with brush strokes this big.")
 IMAGE_REFUSED = {
     ImageCode.UNREADABLE: N_("That file could not be read as a picture."),
     ImageCode.NOT_AN_IMAGE: NOT_A_FILE_I_READ,
@@ -212,6 +215,9 @@ WEIGHT_NAMES = {"style": N_("🎨 Style"), "content": N_("🖼 Photo"), "tv": N_
 WEIGHT_DOWN = N_("{name} −")
 WEIGHT_UP = N_("{name} +")
 WEIGHTS_RESET = N_("↩️ Reset")
+BRUSH_NAME = N_("🖌 Brush")
+WEIGHTS_BRUSH = N_("🖌 Brush ×{scale:g}: bigger = broader strokes, smaller = finer detail.")
+WEIGHTS_USAGE_BRUSH = N_("brush=1.4 sets the brush size, from {low} (finest strokes) to {high} (biggest).")
 
 SIZE = N_("How big should your paintings be? (longer side, in pixels)\nNow: {current}.")
 SIZE_NOW = N_("{name} ({px} px)")
@@ -243,6 +249,13 @@ MIX_STYLE = N_("🧪 Mix with another style")
 MORE_FIRST = N_("◀️ More {style}")
 MORE_SECOND = N_("More {style} ▶️")
 FULL_RESOLUTION = N_("⬇️ Full resolution")
+BIGGER_STROKES = N_("🖌 Bigger strokes")
+FINER_STROKES = N_("🖌 Finer strokes")
+# A tap on Bigger / Finer strokes under a painting whose brush is at that end already (BRUSH_SCALES).
+BRUSH_AT_END = {
+    "bigger": N_("That painting already has the biggest brush strokes I paint. 🖌 Try “Finer strokes”."),
+    "finer": N_("That painting already has the finest brush strokes I paint. 🖌 Try “Bigger strokes”."),
+}
 FORGET_YES = N_("🗑 Yes, delete everything")
 FORGET_NO = N_("Keep")
 
@@ -289,6 +302,8 @@ MIX_PART = N_("{percent}% {style}")
 BLEND_LINE = N_("style ×{style:g} · photo ×{content:g} · smoothness ×{tv:g}")
 YOUR_COLOURS = N_(" · your colours")
 FACES_PAINTED_OVER = N_(" · faces painted over")
+BIGGER_BRUSH = N_(" · bigger brush strokes ×{scale:g}")
+FINER_BRUSH = N_(" · finer brush strokes ×{scale:g}")
 SIZE_AND_TIME = N_("{size} px")
 SIZE_AND_TOOK = N_("{size} px · {took}")
 
@@ -372,6 +387,9 @@ def blend_line(w: Words, params: PaintParams) -> str:
         line += w(YOUR_COLOURS)
     if not params.faces:
         line += w(FACES_PAINTED_OVER)
+    if params.style_scale != PaintParams.style_scale:
+        brush = BIGGER_BRUSH if params.style_scale > PaintParams.style_scale else FINER_BRUSH
+        line += w(brush, scale=params.style_scale)
     return line
 
 
@@ -402,14 +420,20 @@ def result_caption(w: Words, job: Job) -> str:
         size = w(SIZE_AND_TIME, size=job.params.size)
     caption = f"{style}\n{blend_line(w, job.params)}\n{size}"
     if job.note:
-        caption += f"\n{note(w, job.note)}"
+        caption += f"\n{note(w, job.note, job.params)}"
     return caption
 
 
-def note(w: Words, stored: str) -> str:
-    """A painting's note in words; an older database's English sentence as it is."""
+def note(w: Words, stored: str, params: PaintParams | None = None) -> str:
+    """A painting's note in words (`params`: the job's, to say when its bigger brush capped the size); an
+    older database's English sentence as it is."""
     parsed = PaintNote.parse(stored)
-    return stored if parsed is None else w(NOTES[parsed.code], size=parsed.size)
+    if parsed is None:
+        return stored
+    bigger_brush = params is not None and params.style_scale > PaintParams.style_scale
+    if parsed.code is NoteCode.SIZE_CAPPED and bigger_brush:
+        return w(CAPPED_BY_BRUSH, size=parsed.size)
+    return w(NOTES[parsed.code], size=parsed.size)
 
 
 def image_refused(w: Words, error: ImageError) -> str:
@@ -428,11 +452,14 @@ def help_text(w: Words) -> str:
 
 
 def weights_usage(w: Words) -> str:
-    return w(WEIGHTS_USAGE, low=f"{WEIGHT_MIN:g}", high=f"{WEIGHT_MAX:g}")
+    brush = w(WEIGHTS_USAGE_BRUSH, low=f"{BRUSH_SCALES[0]:g}", high=f"{BRUSH_SCALES[-1]:g}")
+    return f"{w(WEIGHTS_USAGE, low=f'{WEIGHT_MIN:g}', high=f'{WEIGHT_MAX:g}')}\n{brush}"
 
 
-def weights(w: Words, blend: Blend) -> str:
-    return w(WEIGHTS, style=blend.style, content=blend.content, tv=blend.tv)
+def weights(w: Words, settings: UserSettings) -> str:
+    blend = settings.blend
+    text = w(WEIGHTS, style=blend.style, content=blend.content, tv=blend.tv)
+    return f"{text}\n{w(WEIGHTS_BRUSH, scale=settings.style_scale)}"
 
 
 def size_name(w: Words, name: str) -> str:

@@ -14,6 +14,14 @@ from typing import Any
 # Bounds for the user's relative weights; documented in /weights and the README.
 WEIGHT_MIN = 0.0
 WEIGHT_MAX = 10.0
+# The brush sizes a user steps through (`style_scale`: the style picture's size relative to the painting;
+# larger = bigger strokes), one rung per tap. A rung doubles or halves the style picture's area, so a
+# tap is visible, two reach either end, and the opposite tap lands exactly back on the default. Below 0.5
+# the painting's motifs shrink to a few pixels and mostly its colours remain; beyond 2 a preset (about
+# 1000 px) is enlarged past its own pixels at the CPU's large size, and the style's memory grows as the
+# square (engine/memory.py: at 2 a 512 px painting needs about 3.2 GB instead of 2.5; a worker with less
+# room paints it smaller and says so).
+BRUSH_SCALES = (0.5, 0.7, 1.0, 1.4, 2.0)
 
 
 class JobStatus(StrEnum):
@@ -56,6 +64,7 @@ class UserSettings:
     last_preset: str | None = None
     protect_faces: bool = True
     language: str | None = None  # the catalog the bot last spoke to them in (its later messages too)
+    style_scale: float = 1.0  # brush size for new paintings (/weights brush=), within BRUSH_SCALES' ends
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -83,7 +83,7 @@ async def test_photo_then_preset_is_painted_with_progress_and_delivered(
     assert result.files["photo"] == len(painting)
     assert "The Great Wave · Hokusai" in result.text and "80 px" in result.text and "style ×1" in result.text
     keyboard = [b for row in result.params["reply_markup"]["inline_keyboard"] for b in row]
-    actions = ("more", "less", "colors", "faces", "another", "mix", "full")
+    actions = ("more", "less", "bigger", "finer", "colors", "faces", "another", "mix", "full")
     assert [b.get("callback_data") for b in keyboard] == [
         *(f"r:{action}:{job.id}:{user_id}" for action in actions),
         None,  # Share switches to inline mode instead (test_bot_sharing.py)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.commands import parse_weights, step_weight
-from drawme.models import WEIGHT_MAX, Blend
+from drawme.models import WEIGHT_MAX, Blend, UserSettings
 from drawme.store import SqliteJobStore
 from tests.bot.conftest import RunningBot, bot_config
 from tests.bot.test_bot_conversation import queued_job, send_photo_and_get_keyboard
@@ -24,7 +24,7 @@ from tests.fake_telegram import FakeTelegram
     ],
 )
 def test_parse_weights_accepts_both_spellings(args: list[str], expected: Blend) -> None:
-    assert parse_weights(args, Blend()) == expected
+    assert parse_weights(args, UserSettings()) == UserSettings(blend=expected)
 
 
 @pytest.mark.parametrize(
@@ -38,10 +38,14 @@ def test_parse_weights_accepts_both_spellings(args: list[str], expected: Blend) 
         ["style=two"],
         ["more", "style"],
         ["style=2", "please"],
+        ["brush=nan"],
+        ["brush=0.4"],
+        ["style_scale=2.5"],
+        ["brush=big"],
     ],
 )
 def test_parse_weights_refuses_garbage(args: list[str]) -> None:
-    assert parse_weights(args, Blend()) is None
+    assert parse_weights(args, UserSettings()) is None
 
 
 def test_weight_ladder_steps_and_stops_at_the_bounds() -> None:

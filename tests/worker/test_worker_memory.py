@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from drawme.config import EX_CONFIG, ConfigError, Sizes
-from drawme.models import NoteCode, PaintNote, PaintParams
+from drawme.models import BRUSH_SCALES, JobStatus, NoteCode, PaintNote, PaintParams
 from engine import memory
 from engine.recipes import get_recipe
 from engine.worker import Worker, fitting_max_size
@@ -65,3 +66,21 @@ def test_the_worker_refuses_to_start_with_a_max_size_beyond_its_memory(tmp_path:
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("engine: configuration error: MAX_SIZE 100000 px needs about")
     assert "the largest size that fits is" in last
+
+
+async def test_the_biggest_brush_on_a_worker_with_room_for_the_default_only_is_painted_not_failed(
+    config, store
+) -> None:
+    history = memory.history_pairs(get_recipe("default"))
+    painter = sleepy_painter.Painter(device="cpu")
+    worker = Worker(config, store, painter)
+    worker.memory_budget = math.ceil(memory.estimate_bytes(512, 1.0, history) / memory.HEADROOM)
+    default = await submit(store, params=PaintParams(size=512))
+    assert (await worker.run_once()).id == default.id and painter.calls[-1].size == 512
+
+    await submit(store, params=PaintParams(size=512, style_scale=BRUSH_SCALES[-1]))
+    final = await worker.run_once()
+    fits = memory.largest_size(worker.memory_budget, BRUSH_SCALES[-1], history)
+    assert final.status is JobStatus.DONE and painter.calls[-1].size == fits
+    assert 400 < fits < 512  # smaller, not failed; the bot words the note (tests/bot/test_bot_brush.py)
+    assert PaintNote.parse(final.note) == PaintNote(NoteCode.SIZE_CAPPED, fits)
