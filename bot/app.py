@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 RATE_LIMIT_RETRIES = 2
 # Updates handled at once (different chats; one chat's updates always run in order).
 CONCURRENT_UPDATES = 64
+# The update types the handlers below act on; Telegram sends no others (polling and webhook alike).
+ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY, Update.INLINE_QUERY]
 # The state file of earlier versions (PicklePersistence); the conversation now lives in the store.
 OLD_STATE_FILE = "bot-conversations.pickle"
 
@@ -87,6 +89,8 @@ def add_handlers(application: BotApplication, config: BotConfig) -> None:
     """Commands, pictures, buttons, inline queries, and the gentle fallbacks — most specific first."""
     # First of all, each message passes its chat's throttle (a flood gets one "slow down").
     application.add_handler(TypeHandler(Update, flood.guard(lambda c: services(c).throttle)), group=-1)
+    # An edit of a message sent before is not a new request (commands and pictures act on new ones).
+    application.add_handler(MessageHandler(filters.UpdateType.EDITED, commands.edited))
     application.add_handler(CommandHandler("start", commands.start))
     application.add_handler(CommandHandler("help", commands.help_command))
     application.add_handler(CommandHandler("styles", commands.styles))
@@ -245,10 +249,10 @@ def main(argv: list[str] | None = None) -> int:
                 url_path=config.webhook_path,
                 webhook_url=config.webhook_url,
                 secret_token=config.webhook_secret_token,
-                allowed_updates=Update.ALL_TYPES,
+                allowed_updates=ALLOWED_UPDATES,
             )
         else:
-            application.run_polling(allowed_updates=Update.ALL_TYPES)
+            application.run_polling(allowed_updates=ALLOWED_UPDATES)
     except InvalidToken:  # getMe answered 401: a revoked or mistyped token, or the wrong server
         raise ConfigError(TOKEN_REJECTED) from None
     return 0

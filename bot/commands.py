@@ -286,6 +286,14 @@ async def anything_else(update: Update, context: BotContext) -> None:
     await message.reply_text(words(update)(answer))
 
 
+async def edited(update: Update, context: BotContext) -> None:
+    """An edited message: a changed text or caption is answered (only new messages are acted on);
+    other edits, such as a shared live location moving, need no answer."""
+    message = update.edited_message
+    if message is not None and (message.text or message.caption):
+        await message.reply_text(words(update)(texts.EDITED))
+
+
 async def text(update: Update, context: BotContext) -> None:
     """Plain text: a nudge towards what to send next."""
     conversation = await services(context).backend.get_conversation(update.effective_user.id)

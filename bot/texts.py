@@ -85,6 +85,7 @@ PICK_STYLE_FIRST_PHOTO = N_("Great choice: {title}. 🎨 Now send me your photo.
 UNKNOWN_TEXT = N_("Send me a photo to get started 📷 (or /help to see what I can do).")
 UNKNOWN_TEXT_WAITING = N_("Now send me a style picture, or tap one of the paintings above. 🎨")
 UNKNOWN_COMMAND = N_("I don't know that command. /help lists what I can do.")
+EDITED = N_("I work with new messages, so I didn't see that edit. Please send it again as a new message. ✏️")
 ERROR = N_("Sorry, something went wrong on my side. 😕 Please try again in a moment.")
 EXPIRED = N_("I no longer have that picture — please send it again. 📷")
 NOT_YOURS = N_("That button belongs to someone else's painting.")
