@@ -119,6 +119,9 @@ def add_handlers(application: BotApplication, config: BotConfig) -> None:
         CallbackQueryHandler(conversation.result_action, pattern=keyboards.pattern(keyboards.RESULT))
     )
     application.add_handler(
+        CallbackQueryHandler(conversation.cancel_chosen, pattern=keyboards.pattern(keyboards.CANCEL))
+    )
+    application.add_handler(
         CallbackQueryHandler(conversation.mix_chosen, pattern=keyboards.pattern(keyboards.MIX))
     )
     application.add_handler(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from bot import texts
+from bot import keyboards, texts
 from bot.context import BotContext, Services, services
 from bot.i18n import Words
 from drawme.config import Sizes
@@ -82,6 +82,6 @@ async def queue_painting(
     if remembered != settings:  # the delivery speaks the language the user asked in
         await svc.backend.save_settings(user_id, remembered)
     text = texts.queued(w, await svc.backend.position(job.id))
-    status = await context.bot.send_message(chat_id, text)
+    status = await context.bot.send_message(chat_id, text, reply_markup=keyboards.cancel(w, job))
     await svc.delivery.remember(job.id, status.message_id, text)
     return job

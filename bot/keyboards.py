@@ -23,6 +23,7 @@ WEIGHT = "w"  # w:<style|content|tv>:<up|down>  or  w:reset
 SIZE = "s"  # s:<small|medium|large>
 FORGET = "f"  # f:<yes|no>
 MIX = "x"  # x:<preset_id>:<job_id>:<owner user id>: mix that job's painting with a preset
+CANCEL = "c"  # c:<job_id>:<owner user id>: cancel that job only
 
 # faces: repaint with face protection flipped; mix: pick a style to mix in; mixa/mixb: shift a two-style
 # mix toward its first or second style.
@@ -80,6 +81,12 @@ def result(w: Words, job: Job, *, share: bool) -> InlineKeyboardMarkup:
     full = button(w(texts.FULL_RESOLUTION), "full")
     rows.append([full, share_button(w)] if share else [full])
     return InlineKeyboardMarkup(rows)
+
+
+def cancel(w: Words, job: Job) -> InlineKeyboardMarkup:
+    """✖ Cancel under a job's status message: that job only (/cancel stops them all)."""
+    data = f"{CANCEL}:{job.id}:{job.user_id}"
+    return InlineKeyboardMarkup([[InlineKeyboardButton(w(texts.CANCEL_BUTTON), callback_data=data)]])
 
 
 def share_button(w: Words) -> InlineKeyboardButton:

@@ -254,6 +254,10 @@ STATUS_LINE = N_("• #{id} {style}\n  {state}")
 CANCEL_NONE = N_("There's nothing to cancel.")
 CANCEL_DONE = N_("OK, cancelled. ❌")
 CANCEL_RUNNING = N_("Stopping your painting… ✋")
+CANCEL_BUTTON = N_("✖ Cancel")
+STOPPING = N_("✋ Stopping this painting…")
+ALREADY_FINISHED = N_("That painting is already finished — nothing to cancel. 🎨")
+ALREADY_CANCELLED = N_("That painting is already cancelled.")
 
 FORGET_ASK = N_(
     "This deletes your photos, paintings, settings and history from my server. It can't be undone. Sure?"
