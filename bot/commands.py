@@ -295,9 +295,30 @@ async def edited(update: Update, context: BotContext) -> None:
 
 
 async def text(update: Update, context: BotContext) -> None:
-    """Plain text: a nudge towards what to send next."""
-    conversation = await services(context).backend.get_conversation(update.effective_user.id)
-    waiting = conversation.pending_photo is not None
-    await update.message.reply_text(
-        words(update)(texts.UNKNOWN_TEXT_WAITING if waiting else texts.UNKNOWN_TEXT)
-    )
+    """Plain text: a nudge towards what to send next, from where the user stands — the paintings
+    to tap for a waiting photo, their painting in progress, or the buttons of their last painting."""
+    w = words(update)
+    backend = services(context).backend
+    user_id = update.effective_user.id
+    conversation = await backend.get_conversation(user_id)
+    if conversation.pending_photo is not None:
+        buttons = keyboards.presets(w, conversation.pending_photo)
+        await update.message.reply_text(w(texts.UNKNOWN_TEXT_WAITING), reply_markup=buttons)
+        return
+    if conversation.pending_preset in PRESETS:
+        title = texts.preset_title(w, conversation.pending_preset)
+        await update.message.reply_text(w(texts.PICK_STYLE_FIRST_PHOTO, title=title))
+        return
+    jobs = await backend.jobs_of(user_id, active_only=False)
+    if any(not job.status.finished for job in jobs):
+        await update.message.reply_text(w(texts.UNKNOWN_TEXT_BUSY))
+        return
+    last = next((job for job in reversed(jobs) if job.status is JobStatus.DELIVERED), None)
+    if last is not None and await backend.get_image(last.content_image_id) is not None:
+        share = bool(context.bot.supports_inline_queries)
+        await update.message.reply_text(
+            w(texts.UNKNOWN_TEXT_AFTER, style=texts.style_name(w, last)),
+            reply_markup=keyboards.result(w, last, share=share),
+        )
+        return
+    await update.message.reply_text(w(texts.UNKNOWN_TEXT))

@@ -83,7 +83,15 @@ SEND_STYLE_HINT = N_("…or send me any picture to use as the style.")
 PICK_ANOTHER = N_("Pick another painting — or send me any picture to use as the style:")
 PICK_STYLE_FIRST_PHOTO = N_("Great choice: {title}. 🎨 Now send me your photo.")
 UNKNOWN_TEXT = N_("Send me a photo to get started 📷 (or /help to see what I can do).")
-UNKNOWN_TEXT_WAITING = N_("Now send me a style picture, or tap one of the paintings above. 🎨")
+UNKNOWN_TEXT_WAITING = N_("Your photo is waiting for its style: tap a painting, or send me any picture. 🎨")
+UNKNOWN_TEXT_BUSY = N_(
+    "I'm on your painting — it arrives here when it's done (/status shows where it is). "
+    "Meanwhile you can send another photo. 📷"
+)
+UNKNOWN_TEXT_AFTER = N_(
+    "Your last painting was in the style of {style}. Tap a button to change it — "
+    "or send me a new photo to start another. 📷"
+)
 UNKNOWN_COMMAND = N_("I don't know that command. /help lists what I can do.")
 EDITED = N_("I work with new messages, so I didn't see that edit. Please send it again as a new message. ✏️")
 ERROR = N_("Sorry, something went wrong on my side. 😕 Please try again in a moment.")
