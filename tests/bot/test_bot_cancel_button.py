@@ -87,9 +87,7 @@ async def test_a_finished_painting_says_so_when_its_cancel_is_tapped(
     assert (await bot.store.get(job_id)).status is JobStatus.DELIVERED
 
 
-async def test_cancel_still_cancels_everything(
-    bot: RunningBot, telegram: FakeTelegram, user_id: int
-) -> None:
+async def test_cancel_still_cancels_everything(bot: RunningBot, telegram: FakeTelegram, user_id: int) -> None:
     first, _ = await order(bot, telegram, user_id, 1)
     second, _ = await order(bot, telegram, user_id, 2)
     telegram.send_text(user_id, "/cancel")

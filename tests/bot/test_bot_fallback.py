@@ -16,12 +16,16 @@ from tests.fake_telegram import FakeTelegram
 async def answer_to(telegram: FakeTelegram, user_id: int, text: str, expected: str) -> int:
     """Send `text`; the message id of the bot's answer, which starts with `expected`."""
     telegram.send_text(user_id, text)
-    await telegram.wait_for(lambda: any(t.startswith(expected) for t in telegram.texts(user_id)), what=expected)
+    await telegram.wait_for(
+        lambda: any(t.startswith(expected) for t in telegram.texts(user_id)), what=expected
+    )
     message_id, _ = telegram.last_message(user_id, expected)
     return message_id
 
 
-async def test_a_new_user_is_told_to_send_a_photo(bot: RunningBot, telegram: FakeTelegram, user_id: int) -> None:
+async def test_a_new_user_is_told_to_send_a_photo(
+    bot: RunningBot, telegram: FakeTelegram, user_id: int
+) -> None:
     message_id = await answer_to(telegram, user_id, "hello", ENGLISH(texts.UNKNOWN_TEXT))
     assert telegram.buttons(user_id, message_id) == []
 
