@@ -299,9 +299,15 @@ NONE = N_("none")
 IN_THE_STYLE_OF = N_("🖼 In the style of {style}")
 MIX_OF = N_("🖼 Mix: {parts}")
 MIX_PART = N_("{percent}% {style}")
-BLEND_LINE = N_("style ×{style:g} · photo ×{content:g} · smoothness ×{tv:g}")
-YOUR_COLOURS = N_(" · your colours")
-FACES_PAINTED_OVER = N_(" · faces painted over")
+# The caption's second line names only what the user changed from the default, in words.
+STRONGER_STYLE = N_("stronger style")
+LIGHTER_STYLE = N_("lighter style")
+CLOSER_TO_PHOTO = N_("closer to your photo")
+FREER_FROM_PHOTO = N_("freer from your photo")
+SMOOTHER = N_("smoother strokes")
+FINER_DETAIL = N_("finer detail")
+YOUR_COLOURS = N_("your own colours")
+FACES_PAINTED_OVER = N_("faces painted over")
 SIZE_AND_TIME = N_("{size} px")
 SIZE_AND_TOOK = N_("{size} px · {took}")
 
@@ -378,14 +384,28 @@ def style_name(w: Words, job: Job) -> str:
     return preset_label(w, job.style_preset) or w(YOUR_STYLE_PICTURE)
 
 
-def blend_line(w: Words, params: PaintParams) -> str:
-    blend = params.blend
-    line = w(BLEND_LINE, style=blend.style, content=blend.content, tv=blend.tv)
+# Each weight's words when the user raised it above the default (1) or lowered it below.
+BLEND_WORDS = {
+    "style": (STRONGER_STYLE, LIGHTER_STYLE),
+    "content": (CLOSER_TO_PHOTO, FREER_FROM_PHOTO),
+    "tv": (SMOOTHER, FINER_DETAIL),
+}
+
+
+def blend_line(w: Words, params: PaintParams) -> str | None:
+    """What this painting does differently from the defaults, in words ("stronger style · your own
+    colours"); None when it is painted just as it comes."""
+    default = Blend()
+    changes = [
+        w(more if getattr(params.blend, name) > getattr(default, name) else less)
+        for name, (more, less) in BLEND_WORDS.items()
+        if getattr(params.blend, name) != getattr(default, name)
+    ]
     if params.preserve_colors:
-        line += w(YOUR_COLOURS)
+        changes.append(w(YOUR_COLOURS))
     if not params.faces:
-        line += w(FACES_PAINTED_OVER)
-    return line
+        changes.append(w(FACES_PAINTED_OVER))
+    return " · ".join(changes) or None
 
 
 def style_label(w: Words, style: StyleRef) -> str:
@@ -413,7 +433,8 @@ def result_caption(w: Words, job: Job) -> str:
         size = w(SIZE_AND_TOOK, size=job.params.size, took=took)
     else:
         size = w(SIZE_AND_TIME, size=job.params.size)
-    caption = f"{style}\n{blend_line(w, job.params)}\n{size}"
+    changes = blend_line(w, job.params)
+    caption = "\n".join(line for line in (style, changes, size) if line)
     if job.note:
         caption += f"\n{note(w, job.note)}"
     return caption
