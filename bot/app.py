@@ -21,7 +21,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import commands, conversation, flood, keyboards, sharing, texts
+from bot import commands, conversation, flood, keyboards, language, sharing, texts
 from bot.context import CONTEXT_TYPES, BotApplication, BotContext, Services, services
 from bot.delivery import Delivery
 from bot.i18n import DEFAULT_LANGUAGE, languages, words, words_for
@@ -87,8 +87,10 @@ def set_aside_old_state(config: BotConfig) -> None:
 
 def add_handlers(application: BotApplication, config: BotConfig) -> None:
     """Commands, pictures, buttons, inline queries, and the gentle fallbacks — most specific first."""
-    # First of all, each message passes its chat's throttle (a flood gets one "slow down").
-    application.add_handler(TypeHandler(Update, flood.guard(lambda c: services(c).throttle)), group=-1)
+    # First of all (group -2), each message passes its chat's throttle (a flood gets one "slow down").
+    application.add_handler(TypeHandler(Update, flood.guard(lambda c: services(c).throttle)), group=-2)
+    # Then the user's chosen language (/language) is looked up, for everything the update is answered.
+    application.add_handler(TypeHandler(Update, language.user_language), group=-1)
     # An edit of a message sent before is not a new request (commands and pictures act on new ones).
     application.add_handler(MessageHandler(filters.UpdateType.EDITED, commands.edited))
     application.add_handler(CommandHandler("start", commands.start))
@@ -101,6 +103,7 @@ def add_handlers(application: BotApplication, config: BotConfig) -> None:
     application.add_handler(CommandHandler("status", commands.status))
     application.add_handler(CommandHandler("cancel", commands.cancel))
     application.add_handler(CommandHandler("forget", commands.forget))
+    application.add_handler(CommandHandler("language", language.language))
     # /stats exists only for admins; to everyone else it is an unknown command like any other.
     application.add_handler(
         CommandHandler("stats", commands.stats, filters=filters.User(user_id=config.admin_ids))
@@ -129,6 +132,9 @@ def add_handlers(application: BotApplication, config: BotConfig) -> None:
     )
     application.add_handler(
         CallbackQueryHandler(commands.size_button, pattern=keyboards.pattern(keyboards.SIZE))
+    )
+    application.add_handler(
+        CallbackQueryHandler(language.language_button, pattern=keyboards.pattern(keyboards.LANGUAGE))
     )
     application.add_handler(
         CallbackQueryHandler(commands.forget_button, pattern=keyboards.pattern(keyboards.FORGET))
@@ -196,9 +202,9 @@ async def set_commands(application: BotApplication) -> None:
     short one on its profile) in every language we speak: English for everyone, then each other
     language for users whose Telegram is set to it."""
     bot = application.bot
-    for language in languages():
-        w = words_for(language)
-        code = None if language == DEFAULT_LANGUAGE else language
+    for catalog in languages():
+        w = words_for(catalog)
+        code = None if catalog == DEFAULT_LANGUAGE else catalog
         await bot.set_my_commands(
             [BotCommand(name, w(about)) for name, about in texts.COMMANDS], language_code=code
         )

@@ -18,6 +18,7 @@ from bot import keyboards, texts
 from bot.context import BotContext, services
 from bot.i18n import Words, words
 from bot.jobs import queue_painting
+from bot.language import load_choice
 from bot.uploads import receive_picture
 from drawme.imaging import ImageError
 from drawme.models import WEIGHT_MAX, Conversation, IllegalTransition, Job, JobStatus, PaintParams, StyleRef
@@ -118,6 +119,7 @@ async def _album_complete(context: BotContext) -> None:
     """Decide the album, then mark its parts' updates handled."""
     gathered = context.bot_data.albums.pop(context.job.data)
     try:
+        await load_choice(context, context.job.user_id)  # a job runs outside the album's updates
         parts = sorted((m for _, m in gathered), key=lambda m: m.message_id)
         # The album's first update names its job, so deciding it again after a crash makes no second one.
         await _decide_album(parts, context, origin=min(update_id for update_id, _ in gathered))

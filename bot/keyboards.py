@@ -11,7 +11,7 @@ from __future__ import annotations
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, SwitchInlineQueryChosenChat
 
 from bot import texts
-from bot.i18n import Words
+from bot.i18n import Words, languages
 from drawme.config import Sizes
 from drawme.models import Job, StyleRef
 from drawme.presets import PRESETS
@@ -24,6 +24,8 @@ SIZE = "s"  # s:<small|medium|large>
 FORGET = "f"  # f:<yes|no>
 MIX = "x"  # x:<preset_id>:<job_id>:<owner user id>: mix that job's painting with a preset
 CANCEL = "c"  # c:<job_id>:<owner user id>: cancel that job only
+LANGUAGE = "l"  # l:<language code>  or  l:app (follow the Telegram app's language)
+LANGUAGE_APP = "app"
 
 # faces: repaint with face protection flipped; mix: pick a style to mix in; mixa/mixb: shift a two-style
 # mix toward its first or second style.
@@ -135,6 +137,21 @@ def sizes(w: Words, available: Sizes, current: str) -> InlineKeyboardMarkup:
             ]
         ]
     )
+
+
+def language_choices(w: Words, chosen: str | None) -> InlineKeyboardMarkup:
+    """Each language in its own name, then "my Telegram app's"; the user's choice ticked."""
+
+    def ticked(label: str, choice: str | None) -> str:
+        return f"✅ {label}" if choice == chosen else label
+
+    row = [
+        InlineKeyboardButton(ticked(texts.language_name(code), code), callback_data=f"{LANGUAGE}:{code}")
+        for code in languages()
+    ]
+    app_label = ticked(w(texts.LANGUAGE_APP), None)
+    app = InlineKeyboardButton(app_label, callback_data=f"{LANGUAGE}:{LANGUAGE_APP}")
+    return InlineKeyboardMarkup([row, [app]])
 
 
 def forget(w: Words) -> InlineKeyboardMarkup:

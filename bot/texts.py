@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+from babel import Locale
+
 from bot.i18n import N_, NP_, Words
 from drawme.imaging import MAX_PIXELS, MIN_SIDE, ImageCode, ImageError
 from drawme.models import (
@@ -47,7 +49,8 @@ HELP = N_(
     "/faces — protect faces (keep them like the photo) or paint them over\n"
     "/status — where your paintings are in the queue\n"
     "/cancel — stop your current painting\n"
-    "/forget — delete everything I keep about you\n\n"
+    "/forget — delete everything I keep about you\n"
+    "/language — English or Russian\n\n"
     "Weights from the keyboard: /weights style=2 content=0.5 tv=0 "
     "(each between {low} and {high}; 1 is the default)."
 )
@@ -72,6 +75,7 @@ COMMANDS = (
     ("status", N_("My paintings in progress")),
     ("cancel", N_("Stop my painting")),
     ("forget", N_("Delete everything about me")),
+    ("language", N_("English or Russian")),
     ("help", N_("All commands")),
 )
 
@@ -228,6 +232,11 @@ SIZE_BUTTON = N_("{name} · {px} px")
 SIZE_NAMES = {"small": N_("Small"), "medium": N_("Medium"), "large": N_("Large")}
 SIZE_GPU_NOTE = N_("A GPU is painting for me today, so larger sizes are available.")
 SIZE_SAVED = N_("Size set to {name} ✅")
+
+LANGUAGE = N_("Which language should I speak? Now: {current}.")
+LANGUAGE_APP = N_("📱 My Telegram app's")
+LANGUAGE_SAVED = N_("Done: I speak {language} with you from now on. ✅")
+LANGUAGE_FOLLOWS_APP = N_("Done: I follow your Telegram app's language ({language}). ✅")
 
 COLORS_ON = N_(
     "Keep my colours: on ✅ — paintings keep your photo's own colours and take only the brushwork."
@@ -467,6 +476,12 @@ def weights_usage(w: Words) -> str:
 
 def weights(w: Words, blend: Blend) -> str:
     return w(WEIGHTS, style=blend.style, content=blend.content, tv=blend.tv)
+
+
+def language_name(language: str) -> str:
+    """A language's name in that language itself ("English", "Русский"), as language menus show it."""
+    name = Locale.parse(language).get_display_name(language) or language
+    return name[:1].upper() + name[1:]
 
 
 def size_name(w: Words, name: str) -> str:

@@ -56,6 +56,7 @@ class UserSettings:
     last_preset: str | None = None
     protect_faces: bool = True
     language: str | None = None  # the catalog the bot last spoke to them in (its later messages too)
+    chosen_language: str | None = None  # picked with /language; None: their Telegram app's language
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -149,6 +149,7 @@ class FakeTelegram:
         self.unknown_chats: set[int] = set()  # 400 chat not found
         self.languages: dict[int, str] = {}  # user -> their client's language_code (default "en")
         self.menus: dict[str, list[dict[str, str]]] = {}  # setMyCommands: language_code ("" = all) -> menu
+        self.chat_menus: dict[int, list[dict[str, str]]] = {}  # setMyCommands for one chat's scope
         self.profile: dict[tuple[str, str], str] = {}  # (description | short_description, language) -> text
         self.stalls: dict[str, list[float]] = {}  # method -> seconds to sit on the answer (after the effect)
         self.drops: dict[str, int] = {}  # method -> connections to drop after the effect
@@ -586,8 +587,10 @@ class FakeTelegram:
         ]
 
     def menu(self, user_id: int) -> list[dict[str, str]]:
-        """The command menu a user sees: the one set for their language (its two-letter code, as
-        setMyCommands takes it), else the one for all."""
+        """The command menu a user sees: the one set for their chat, else the one set for their
+        language (its two-letter code, as setMyCommands takes it), else the one for all."""
+        if user_id in self.chat_menus:  # set for their private chat: it wins over any language's
+            return self.chat_menus[user_id]
         language = self.languages.get(user_id, "en").split("-")[0].lower()
         return self.menus.get(language, self.menus.get("", []))
 
@@ -806,7 +809,20 @@ class FakeTelegram:
         return True
 
     def _setMyCommands(self, params, files):
-        self.menus[params.get("language_code") or ""] = list(params.get("commands") or [])
+        commands = list(params.get("commands") or [])
+        scope = params.get("scope") or {"type": "default"}
+        if scope["type"] == "chat":
+            self.chat_menus[int(scope["chat_id"])] = commands
+        else:
+            self.menus[params.get("language_code") or ""] = commands
+        return True
+
+    def _deleteMyCommands(self, params, files):
+        scope = params.get("scope") or {"type": "default"}
+        if scope["type"] == "chat":
+            self.chat_menus.pop(int(scope["chat_id"]), None)
+        else:
+            self.menus.pop(params.get("language_code") or "", None)
         return True
 
     def _setMyDescription(self, params, files):
