@@ -109,7 +109,9 @@ TOO_BIG = N_(
 )
 STICKER = N_("Stickers can't be painted. Please send a photo. 📷")
 NOT_STILL = N_("Animations and videos can't be painted. Please send a still photo.")
-NOT_A_FILE_I_READ = N_("That file is not a picture I can read. Please send a JPEG, PNG or WebP photo.")
+NOT_A_FILE_I_READ = N_(
+    "That file is not a picture I can read. Please send a JPEG, PNG, WebP or HEIC photo."
+)
 A_LOCATION = N_("Thanks, but I don't need a location 📍 — just send me a photo. 📷")
 # The answer to each kind of message that is not a picture; the first kind the message carries wins
 # (an animation also carries a document, so it comes first).
