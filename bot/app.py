@@ -21,7 +21,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import commands, conversation, flood, keyboards, language, sharing, texts
+from bot import commands, conversation, flood, keyboards, language, privacy, sharing, texts
 from bot.context import CONTEXT_TYPES, BotApplication, BotContext, Services, services
 from bot.delivery import Delivery
 from bot.i18n import DEFAULT_LANGUAGE, languages, words, words_for
@@ -102,7 +102,9 @@ def add_handlers(application: BotApplication, config: BotConfig) -> None:
     application.add_handler(CommandHandler("faces", commands.faces))
     application.add_handler(CommandHandler("status", commands.status))
     application.add_handler(CommandHandler("cancel", commands.cancel))
-    application.add_handler(CommandHandler("forget", commands.forget))
+    application.add_handler(CommandHandler("forget", privacy.forget))
+    application.add_handler(CommandHandler("privacy", privacy.privacy))
+    application.add_handler(CommandHandler("export", privacy.export))
     application.add_handler(CommandHandler("language", language.language))
     # /stats exists only for admins; to everyone else it is an unknown command like any other.
     application.add_handler(
@@ -137,7 +139,10 @@ def add_handlers(application: BotApplication, config: BotConfig) -> None:
         CallbackQueryHandler(language.language_button, pattern=keyboards.pattern(keyboards.LANGUAGE))
     )
     application.add_handler(
-        CallbackQueryHandler(commands.forget_button, pattern=keyboards.pattern(keyboards.FORGET))
+        CallbackQueryHandler(privacy.forget_button, pattern=keyboards.pattern(keyboards.FORGET))
+    )
+    application.add_handler(
+        CallbackQueryHandler(privacy.export_button, pattern=keyboards.pattern(keyboards.EXPORT))
     )
     # Inline mode (`@bot` in any chat, or the Share button): the user's own paintings to send there.
     application.add_handler(InlineQueryHandler(sharing.inline_query))

@@ -1,5 +1,5 @@
 """The slash commands and their buttons: /start /help /styles /weights /size /colors /status
-/cancel /forget /stats, plus gentle answers to anything else."""
+/cancel /stats, plus gentle answers to anything else."""
 
 from __future__ import annotations
 
@@ -228,25 +228,6 @@ async def cancel(update: Update, context: BotContext) -> None:
             stopping += 1
     answer = texts.CANCEL_RUNNING if stopping else texts.CANCEL_DONE if cancelled else texts.CANCEL_NONE
     await update.message.reply_text(words(update)(answer))
-
-
-async def forget(update: Update, context: BotContext) -> None:
-    """Ask before deleting everything about the user."""
-    w = words(update)
-    await update.message.reply_text(w(texts.FORGET_ASK), reply_markup=keyboards.forget(w))
-
-
-async def forget_button(update: Update, context: BotContext) -> None:
-    """`f:yes` deletes the user's images, jobs, files and settings; `f:no` keeps them."""
-    query = update.callback_query
-    await query.answer()
-    w = words(update)
-    if query.data != f"{keyboards.FORGET}:yes":
-        await query.edit_message_text(w(texts.FORGET_KEPT))
-        return
-    files = await services(context).backend.forget(query.from_user.id)
-    log.info("user forgotten", extra={"user_id": query.from_user.id, "event": "forget"})
-    await query.edit_message_text(w.plural(texts.FORGET_DONE, files))
 
 
 async def stats(update: Update, context: BotContext) -> None:

@@ -21,7 +21,8 @@ PRESET = "p"  # p:<preset_id>:<content_image_id, 0 = no photo yet>
 RESULT = "r"  # r:<action>:<job_id>:<owner user id>
 WEIGHT = "w"  # w:<style|content|tv>:<up|down>  or  w:reset
 SIZE = "s"  # s:<small|medium|large>
-FORGET = "f"  # f:<yes|no>
+FORGET = "f"  # f:<yes|no>  or  f:ask (ask first)
+EXPORT = "e"  # e:me: a zip of the user's data
 MIX = "x"  # x:<preset_id>:<job_id>:<owner user id>: mix that job's painting with a preset
 CANCEL = "c"  # c:<job_id>:<owner user id>: cancel that job only
 LANGUAGE = "l"  # l:<language code>  or  l:app (follow the Telegram app's language)
@@ -152,6 +153,18 @@ def language_choices(w: Words, chosen: str | None) -> InlineKeyboardMarkup:
     app_label = ticked(w(texts.LANGUAGE_APP), None)
     app = InlineKeyboardButton(app_label, callback_data=f"{LANGUAGE}:{LANGUAGE_APP}")
     return InlineKeyboardMarkup([row, [app]])
+
+
+def privacy(w: Words) -> InlineKeyboardMarkup:
+    """Under /privacy: get a copy of it all, or delete it all (asked first)."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(w(texts.EXPORT_BUTTON), callback_data=f"{EXPORT}:me"),
+                InlineKeyboardButton(w(texts.FORGET_BUTTON), callback_data=f"{FORGET}:ask"),
+            ]
+        ]
+    )
 
 
 def forget(w: Words) -> InlineKeyboardMarkup:

@@ -50,6 +50,8 @@ HELP = N_(
     "/status — where your paintings are in the queue\n"
     "/cancel — stop your current painting\n"
     "/forget — delete everything I keep about you\n"
+    "/privacy — what I keep about you, for how long, and who sees it\n"
+    "/export — a zip of your pictures, paintings and settings\n"
     "/language — English or Russian\n\n"
     "Weights from the keyboard: /weights style=2 content=0.5 tv=0 "
     "(each between {low} and {high}; 1 is the default)."
@@ -75,6 +77,8 @@ COMMANDS = (
     ("status", N_("My paintings in progress")),
     ("cancel", N_("Stop my painting")),
     ("forget", N_("Delete everything about me")),
+    ("privacy", N_("What you keep about me")),
+    ("export", N_("A copy of my data")),
     ("language", N_("English or Russian")),
     ("help", N_("All commands")),
 )
@@ -109,9 +113,7 @@ TOO_BIG = N_(
 )
 STICKER = N_("Stickers can't be painted. Please send a photo. 📷")
 NOT_STILL = N_("Animations and videos can't be painted. Please send a still photo.")
-NOT_A_FILE_I_READ = N_(
-    "That file is not a picture I can read. Please send a JPEG, PNG, WebP or HEIC photo."
-)
+NOT_A_FILE_I_READ = N_("That file is not a picture I can read. Please send a JPEG, PNG, WebP or HEIC photo.")
 A_LOCATION = N_("Thanks, but I don't need a location 📍 — just send me a photo. 📷")
 # The answer to each kind of message that is not a picture; the first kind the message carries wins
 # (an animation also carries a document, so it comes first).
@@ -286,6 +288,30 @@ FORGET_DONE = NP_(
     "Done. Everything about you is deleted ({n} files). 🧹",
 )
 FORGET_KEPT = N_("OK, I kept everything.")
+FORGET_BUTTON = N_("🗑 Delete everything")
+
+PRIVACY = N_(
+    "🔒 What I keep about you\n"
+    "• the photos and style pictures you send me, and the paintings I make from them;\n"
+    "• your settings (blend, size, colours, faces, language);\n"
+    "• your messages and button taps, for a day, so that nothing is lost if I restart.\n\n"
+    "How long: pictures and paintings are deleted {kept} after they are painted; "
+    "settings stay until you delete them.\n"
+    "Who sees it: only you, and the people who run this bot's server. I share nothing with anyone; "
+    "a painting goes to another chat only when you tap Share.\n\n"
+    "/export sends you a copy of it all as a zip; /forget deletes it all now."
+)
+RETENTION_DAYS = NP_("{n} day", "{n} days")
+RETENTION_HOURS = NP_("{n} hour", "{n} hours")
+EXPORT_BUTTON = N_("📦 Export my data")
+EXPORT_CAPTION = NP_(
+    "Everything I keep about you: settings and history in user.json, and {n} picture.",
+    "Everything I keep about you: settings and history in user.json, and {n} pictures.",
+)
+EXPORT_TOO_BIG = N_(
+    "Your data comes to {mb:.0f} MB, more than Telegram lets me send in one file (50 MB). "
+    "The people who run this bot can send it to you another way — or /forget deletes it all."
+)
 
 FAILED = N_("Sorry, I couldn't paint that one. 😕 {error}")
 CANCELLED = N_("❌ Cancelled.")
@@ -484,6 +510,13 @@ def language_name(language: str) -> str:
     """A language's name in that language itself ("English", "Русский"), as language menus show it."""
     name = Locale.parse(language).get_display_name(language) or language
     return name[:1].upper() + name[1:]
+
+
+def retention(w: Words, days: float) -> str:
+    """How long pictures are kept (RETENTION_DAYS): "7 days", or "12 hours" under a day."""
+    if days >= 1:
+        return w.plural(RETENTION_DAYS, round(days))
+    return w.plural(RETENTION_HOURS, max(1, round(days * 24)))
 
 
 def size_name(w: Words, name: str) -> str:
