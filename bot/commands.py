@@ -14,7 +14,7 @@ from telegram import InputMediaPhoto, Update
 from bot import keyboards, texts
 from bot.context import BotContext, services
 from bot.i18n import Words, words
-from bot.jobs import available_sizes, gpu_available
+from bot.jobs import available_sizes, configured_sizes, gpu_available
 from drawme.config import SIZE_NAMES
 from drawme.models import Blend, IllegalTransition, JobStatus
 from drawme.presets import PRESETS, thumbnail
@@ -152,9 +152,14 @@ async def size(update: Update, context: BotContext) -> None:
 
 async def _size_text(w: Words, context: BotContext, current: str) -> str:
     svc = services(context)
-    px = (await available_sizes(svc)).as_dict().get(current)
-    text = w(texts.SIZE, current=w(texts.SIZE_NOW, name=texts.size_name(w, current), px=px))
-    return f"{text}\n{w(texts.SIZE_GPU_NOTE)}" if await gpu_available(svc) else text
+    sizes = await available_sizes(svc)
+    px = sizes.as_dict().get(current)
+    lines = [w(texts.SIZE, current=w(texts.SIZE_NOW, name=texts.size_name(w, current), px=px))]
+    if await gpu_available(svc):
+        lines.append(w(texts.SIZE_GPU_NOTE))
+    if sizes.large < (await configured_sizes(svc)).large:  # a painter here makes nothing larger
+        lines.append(w(texts.SIZE_LIMIT_NOTE, px=sizes.large))
+    return "\n".join(lines)
 
 
 async def size_button(update: Update, context: BotContext) -> None:

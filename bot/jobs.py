@@ -22,6 +22,16 @@ async def gpu_available(svc: Services) -> bool:
 
 
 async def available_sizes(svc: Services) -> Sizes:
+    """What /size offers and new jobs are painted at: the configured sizes (bigger when a GPU paints),
+    none larger than the largest size any registered worker paints (its MAX_SIZE, its device's
+    "large", its memory), so a job is never painted smaller than it was offered."""
+    sizes = await configured_sizes(svc)
+    limits = [worker.max_size for worker in await svc.backend.workers() if worker.max_size]
+    return sizes.within(max(limits)) if limits else sizes
+
+
+async def configured_sizes(svc: Services) -> Sizes:
+    """PAINT_SIZES, or the CPU or GPU defaults, before any worker's limit."""
     return svc.config.sizes_for(await gpu_available(svc))
 
 

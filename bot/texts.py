@@ -236,6 +236,7 @@ SIZE_BUTTON = N_("{name} · {px} px")
 SIZE_NAMES = {"small": N_("Small"), "medium": N_("Medium"), "large": N_("Large")}
 SIZE_GPU_NOTE = N_("A GPU is painting for me today, so larger sizes are available.")
 SIZE_SAVED = N_("Size set to {name} ✅")
+SIZE_LIMIT_NOTE = N_("The painters here make pictures up to {px} px, so no size is larger than that.")
 
 LANGUAGE = N_("Which language should I speak? Now: {current}.")
 LANGUAGE_APP = N_("📱 My Telegram app's")

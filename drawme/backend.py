@@ -129,10 +129,13 @@ class JobBackend(Protocol):
         this process; otherwise it simply times out (the caller polls). True when woken by a change."""
 
     # --- the worker's half ----------------------------------------------------------------
-    async def register_worker(self, worker_id: str, device: str, capacity: int = 1) -> None:
+    async def register_worker(
+        self, worker_id: str, device: str, capacity: int = 1, max_size: int | None = None
+    ) -> None:
         """Add or refresh the worker's row (it then counts as live for ETAs). `capacity` is how many
-        jobs this worker paints at once (a GPU worker's batch size, 1 otherwise); registering again
-        updates it. `capacity < 1` raises ValueError."""
+        jobs this worker paints at once (a GPU worker's batch size, 1 otherwise); `max_size` the
+        largest long side it paints (the bot offers no larger size); registering again updates both.
+        `capacity < 1` raises ValueError."""
 
     async def unregister_worker(self, worker_id: str) -> None:
         """A worker that stops cleanly leaves the list at once."""

@@ -330,6 +330,7 @@ class WorkerInfo:
     device: str  # "cuda" | "mps" | "cpu"
     heartbeat_at: float
     capacity: int = 1  # jobs it paints at once (its batch size)
+    max_size: int | None = None  # the largest long side it paints (None: not said)
 
 
 @dataclass(frozen=True)

@@ -250,9 +250,11 @@ class JobStore:
 
     # --- the worker's half -------------------------------------------------------------------
 
-    async def register_worker(self, worker_id: str, device: str, capacity: int = 1) -> None:
+    async def register_worker(
+        self, worker_id: str, device: str, capacity: int = 1, max_size: int | None = None
+    ) -> None:
         async with self.db.transaction() as tx:
-            await claims.register_worker(tx, worker_id, device, self._clock(), capacity)
+            await claims.register_worker(tx, worker_id, device, self._clock(), capacity, max_size)
 
     async def unregister_worker(self, worker_id: str) -> None:
         async with self.db.transaction() as tx:

@@ -287,11 +287,14 @@ CREATE INDEX jobs_batch ON jobs(batch_key, priority DESC, id)
 # before v9 count as 1 until they register again. The same statement for both.
 V9 = "ALTER TABLE workers ADD COLUMN capacity INTEGER NOT NULL DEFAULT 1"
 
-# v10: whose update each inbox row is, so /forget deletes a user's raw updates with everything else.
-# Rows from before v10 keep NULL; the inbox drops them within INBOX_KEEP_SECONDS. The same for both.
+# v10: whose update each inbox row is, so /forget deletes a user's raw updates with everything else
+# (rows from before v10 keep NULL; the inbox drops them within INBOX_KEEP_SECONDS); and the largest
+# long side each worker paints, so the bot's /size offers no size that no worker paints (NULL until
+# the worker registers again). The same statements for both.
 V10 = """
 ALTER TABLE inbox ADD COLUMN user_id BIGINT;
-CREATE INDEX inbox_user ON inbox(user_id)
+CREATE INDEX inbox_user ON inbox(user_id);
+ALTER TABLE workers ADD COLUMN max_size INTEGER
 """
 
 MIGRATIONS: dict[Dialect, dict[int, str]] = {
