@@ -1,7 +1,7 @@
 """`python -m engine paint` (also `drawme-paint`): paint one picture from the command line.
 
-The seed project's command (the Keras example's flags) paints with the seed recipe, and says so in one
-line; `--recipe NAME` paints with another recipe instead:
+The seed project's command (`base reference prefix` with the Keras example's flags) paints with the
+seed recipe and says so in one line; `--recipe NAME` paints with another recipe instead:
 
     .venv/bin/python -m engine paint base.jpg ref.jpg results/prefix --iter 10 \\
         --content_weight 0.025 --style_weight 1.0 --tv_weight 1.0
@@ -47,7 +47,8 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-# The Keras example's flags (argparse's dests): any of them without --recipe selects the seed recipe.
+# The Keras example's flags (argparse's dests): any of them in `base reference prefix` without --recipe
+# selects the seed recipe.
 KERAS_FLAGS = ("iterations", "content_weight", "style_weight", "tv_weight")
 SEED_BY_FLAGS = (
     "note: the Keras example's flags (--iter, --content_weight, --style_weight, --tv_weight) select the "
@@ -147,11 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def recipe_name(args: argparse.Namespace) -> str:
-    """--recipe when given; otherwise seed when any of the Keras example's flags is given (its command
-    line paints as the seed did), else default."""
+    """--recipe when given; otherwise seed for the seed's own command line (`base reference prefix`
+    with any of the Keras example's flags), else default."""
     if args.recipe is not None:
         return str(args.recipe)
-    return "seed" if any(getattr(args, flag) is not None for flag in KERAS_FLAGS) else "default"
+    seed_form = len(args.paths) == 2 and not args.preset and not args.styles
+    keras = any(getattr(args, flag) is not None for flag in KERAS_FLAGS)
+    return "seed" if seed_form and keras else "default"
 
 
 def relative_weight(term: str, given: float | None, recipe: Recipe) -> float:

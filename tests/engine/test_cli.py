@@ -178,6 +178,10 @@ def test_the_keras_flags_select_the_seed_recipe_unless_another_is_named(tmp_path
     assert named.recipe == "default"  # named: that one, with the weights made relative to its own
     _, _, plain, _ = prepare(build_parser().parse_args([str(PHOTO), str(STYLE), str(tmp_path / "p")]))
     assert plain.recipe == "default"
+    # Not the seed's command line (a preset, or --style): --iter is the default recipe's steps.
+    for other in (["--preset", "udnie", str(tmp_path / "p")], [str(tmp_path / "p"), "--style", str(STYLE)]):
+        args = build_parser().parse_args([str(PHOTO), *other, "--iter", "5"])
+        assert prepare(args)[2].recipe == "default"
 
 
 def test_seed_weights_are_converted_to_multipliers():
