@@ -21,7 +21,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import commands, conversation, flood, keyboards, sharing, texts
+from bot import commands, conversation, flood, keyboards, language, privacy, sharing, texts
 from bot.context import CONTEXT_TYPES, BotApplication, BotContext, Services, services
 from bot.delivery import Delivery
 from bot.i18n import DEFAULT_LANGUAGE, languages, words, words_for
@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 RATE_LIMIT_RETRIES = 2
 # Updates handled at once (different chats; one chat's updates always run in order).
 CONCURRENT_UPDATES = 64
+# The update types the handlers below act on; Telegram sends no others (polling and webhook alike).
+ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY, Update.INLINE_QUERY]
 # The state file of earlier versions (PicklePersistence); the conversation now lives in the store.
 OLD_STATE_FILE = "bot-conversations.pickle"
 
@@ -85,8 +87,12 @@ def set_aside_old_state(config: BotConfig) -> None:
 
 def add_handlers(application: BotApplication, config: BotConfig) -> None:
     """Commands, pictures, buttons, inline queries, and the gentle fallbacks — most specific first."""
-    # First of all, each message passes its chat's throttle (a flood gets one "slow down").
-    application.add_handler(TypeHandler(Update, flood.guard(lambda c: services(c).throttle)), group=-1)
+    # First of all (group -2), each message passes its chat's throttle (a flood gets one "slow down").
+    application.add_handler(TypeHandler(Update, flood.guard(lambda c: services(c).throttle)), group=-2)
+    # Then the user's chosen language (/language) is looked up, for everything the update is answered.
+    application.add_handler(TypeHandler(Update, language.user_language), group=-1)
+    # An edit of a message sent before is not a new request (commands and pictures act on new ones).
+    application.add_handler(MessageHandler(filters.UpdateType.EDITED, commands.edited))
     application.add_handler(CommandHandler("start", commands.start))
     application.add_handler(CommandHandler("help", commands.help_command))
     application.add_handler(CommandHandler("styles", commands.styles))
@@ -96,7 +102,10 @@ def add_handlers(application: BotApplication, config: BotConfig) -> None:
     application.add_handler(CommandHandler("faces", commands.faces))
     application.add_handler(CommandHandler("status", commands.status))
     application.add_handler(CommandHandler("cancel", commands.cancel))
-    application.add_handler(CommandHandler("forget", commands.forget))
+    application.add_handler(CommandHandler("forget", privacy.forget))
+    application.add_handler(CommandHandler("privacy", privacy.privacy))
+    application.add_handler(CommandHandler("export", privacy.export))
+    application.add_handler(CommandHandler("language", language.language))
     # /stats exists only for admins; to everyone else it is an unknown command like any other.
     application.add_handler(
         CommandHandler("stats", commands.stats, filters=filters.User(user_id=config.admin_ids))
@@ -115,6 +124,9 @@ def add_handlers(application: BotApplication, config: BotConfig) -> None:
         CallbackQueryHandler(conversation.result_action, pattern=keyboards.pattern(keyboards.RESULT))
     )
     application.add_handler(
+        CallbackQueryHandler(conversation.cancel_chosen, pattern=keyboards.pattern(keyboards.CANCEL))
+    )
+    application.add_handler(
         CallbackQueryHandler(conversation.mix_chosen, pattern=keyboards.pattern(keyboards.MIX))
     )
     application.add_handler(
@@ -124,7 +136,13 @@ def add_handlers(application: BotApplication, config: BotConfig) -> None:
         CallbackQueryHandler(commands.size_button, pattern=keyboards.pattern(keyboards.SIZE))
     )
     application.add_handler(
-        CallbackQueryHandler(commands.forget_button, pattern=keyboards.pattern(keyboards.FORGET))
+        CallbackQueryHandler(language.language_button, pattern=keyboards.pattern(keyboards.LANGUAGE))
+    )
+    application.add_handler(
+        CallbackQueryHandler(privacy.forget_button, pattern=keyboards.pattern(keyboards.FORGET))
+    )
+    application.add_handler(
+        CallbackQueryHandler(privacy.export_button, pattern=keyboards.pattern(keyboards.EXPORT))
     )
     # Inline mode (`@bot` in any chat, or the Share button): the user's own paintings to send there.
     application.add_handler(InlineQueryHandler(sharing.inline_query))
@@ -189,9 +207,9 @@ async def set_commands(application: BotApplication) -> None:
     short one on its profile) in every language we speak: English for everyone, then each other
     language for users whose Telegram is set to it."""
     bot = application.bot
-    for language in languages():
-        w = words_for(language)
-        code = None if language == DEFAULT_LANGUAGE else language
+    for catalog in languages():
+        w = words_for(catalog)
+        code = None if catalog == DEFAULT_LANGUAGE else catalog
         await bot.set_my_commands(
             [BotCommand(name, w(about)) for name, about in texts.COMMANDS], language_code=code
         )
@@ -245,10 +263,10 @@ def main(argv: list[str] | None = None) -> int:
                 url_path=config.webhook_path,
                 webhook_url=config.webhook_url,
                 secret_token=config.webhook_secret_token,
-                allowed_updates=Update.ALL_TYPES,
+                allowed_updates=ALLOWED_UPDATES,
             )
         else:
-            application.run_polling(allowed_updates=Update.ALL_TYPES)
+            application.run_polling(allowed_updates=ALLOWED_UPDATES)
     except InvalidToken:  # getMe answered 401: a revoked or mistyped token, or the wrong server
         raise ConfigError(TOKEN_REJECTED) from None
     return 0

@@ -1,5 +1,5 @@
 """The slash commands and their buttons: /start /help /styles /weights /size /colors /status
-/cancel /forget /stats, plus gentle answers to anything else."""
+/cancel /stats, plus gentle answers to anything else."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from telegram import InputMediaPhoto, Update
 from bot import keyboards, texts
 from bot.context import BotContext, services
 from bot.i18n import Words, words
-from bot.jobs import available_sizes, gpu_available
+from bot.jobs import available_sizes, configured_sizes, gpu_available
 from drawme.config import SIZE_NAMES
 from drawme.models import BRUSH_SCALES, Blend, IllegalTransition, JobStatus, UserSettings
 from drawme.presets import PRESETS, thumbnail
@@ -167,9 +167,14 @@ async def size(update: Update, context: BotContext) -> None:
 
 async def _size_text(w: Words, context: BotContext, current: str) -> str:
     svc = services(context)
-    px = (await available_sizes(svc)).as_dict().get(current)
-    text = w(texts.SIZE, current=w(texts.SIZE_NOW, name=texts.size_name(w, current), px=px))
-    return f"{text}\n{w(texts.SIZE_GPU_NOTE)}" if await gpu_available(svc) else text
+    sizes = await available_sizes(svc)
+    px = sizes.as_dict().get(current)
+    lines = [w(texts.SIZE, current=w(texts.SIZE_NOW, name=texts.size_name(w, current), px=px))]
+    if await gpu_available(svc):
+        lines.append(w(texts.SIZE_GPU_NOTE))
+    if sizes.large < (await configured_sizes(svc)).large:  # a painter here makes nothing larger
+        lines.append(w(texts.SIZE_LIMIT_NOTE, px=sizes.large))
+    return "\n".join(lines)
 
 
 async def size_button(update: Update, context: BotContext) -> None:
@@ -245,25 +250,6 @@ async def cancel(update: Update, context: BotContext) -> None:
     await update.message.reply_text(words(update)(answer))
 
 
-async def forget(update: Update, context: BotContext) -> None:
-    """Ask before deleting everything about the user."""
-    w = words(update)
-    await update.message.reply_text(w(texts.FORGET_ASK), reply_markup=keyboards.forget(w))
-
-
-async def forget_button(update: Update, context: BotContext) -> None:
-    """`f:yes` deletes the user's images, jobs, files and settings; `f:no` keeps them."""
-    query = update.callback_query
-    await query.answer()
-    w = words(update)
-    if query.data != f"{keyboards.FORGET}:yes":
-        await query.edit_message_text(w(texts.FORGET_KEPT))
-        return
-    files = await services(context).backend.forget(query.from_user.id)
-    log.info("user forgotten", extra={"user_id": query.from_user.id, "event": "forget"})
-    await query.edit_message_text(w.plural(texts.FORGET_DONE, files))
-
-
 async def stats(update: Update, context: BotContext) -> None:
     """Admins only (the handler's filter): queue length, oldest job, throughput, failures."""
     numbers = await services(context).backend.stats()
@@ -301,10 +287,39 @@ async def anything_else(update: Update, context: BotContext) -> None:
     await message.reply_text(words(update)(answer))
 
 
+async def edited(update: Update, context: BotContext) -> None:
+    """An edited message: a changed text or caption is answered (only new messages are acted on);
+    other edits, such as a shared live location moving, need no answer."""
+    message = update.edited_message
+    if message is not None and (message.text or message.caption):
+        await message.reply_text(words(update)(texts.EDITED))
+
+
 async def text(update: Update, context: BotContext) -> None:
-    """Plain text: a nudge towards what to send next."""
-    conversation = await services(context).backend.get_conversation(update.effective_user.id)
-    waiting = conversation.pending_photo is not None
-    await update.message.reply_text(
-        words(update)(texts.UNKNOWN_TEXT_WAITING if waiting else texts.UNKNOWN_TEXT)
-    )
+    """Plain text: a nudge towards what to send next, from where the user stands — the paintings
+    to tap for a waiting photo, their painting in progress, or the buttons of their last painting."""
+    w = words(update)
+    backend = services(context).backend
+    user_id = update.effective_user.id
+    conversation = await backend.get_conversation(user_id)
+    if conversation.pending_photo is not None:
+        buttons = keyboards.presets(w, conversation.pending_photo)
+        await update.message.reply_text(w(texts.UNKNOWN_TEXT_WAITING), reply_markup=buttons)
+        return
+    if conversation.pending_preset in PRESETS:
+        title = texts.preset_title(w, conversation.pending_preset)
+        await update.message.reply_text(w(texts.PICK_STYLE_FIRST_PHOTO, title=title))
+        return
+    jobs = await backend.jobs_of(user_id, active_only=False)
+    if any(not job.status.finished for job in jobs):
+        await update.message.reply_text(w(texts.UNKNOWN_TEXT_BUSY))
+        return
+    last = next((job for job in reversed(jobs) if job.status is JobStatus.DELIVERED), None)
+    if last is not None and await backend.get_image(last.content_image_id) is not None:
+        share = bool(context.bot.supports_inline_queries)
+        await update.message.reply_text(
+            w(texts.UNKNOWN_TEXT_AFTER, style=texts.style_name(w, last)),
+            reply_markup=keyboards.result(w, last, share=share),
+        )
+        return
+    await update.message.reply_text(w(texts.UNKNOWN_TEXT))

@@ -19,9 +19,19 @@ from bot.commands import step_weight
 from bot.context import BotContext, services
 from bot.i18n import Words, words
 from bot.jobs import queue_painting
+from bot.language import load_choice
 from bot.uploads import receive_picture
 from drawme.imaging import ImageError
-from drawme.models import BRUSH_SCALES, WEIGHT_MAX, Conversation, Job, PaintParams, StyleRef
+from drawme.models import (
+    BRUSH_SCALES,
+    WEIGHT_MAX,
+    Conversation,
+    IllegalTransition,
+    Job,
+    JobStatus,
+    PaintParams,
+    StyleRef,
+)
 from drawme.presets import PRESETS
 
 log = logging.getLogger(__name__)
@@ -119,6 +129,7 @@ async def _album_complete(context: BotContext) -> None:
     """Decide the album, then mark its parts' updates handled."""
     gathered = context.bot_data.albums.pop(context.job.data)
     try:
+        await load_choice(context, context.job.user_id)  # a job runs outside the album's updates
         parts = sorted((m for _, m in gathered), key=lambda m: m.message_id)
         # The album's first update names its job, so deciding it again after a crash makes no second one.
         await _decide_album(parts, context, origin=min(update_id for update_id, _ in gathered))
@@ -243,6 +254,24 @@ async def result_action(update: Update, context: BotContext) -> None:
         )
     else:
         await _repaint(w, context, job, _variation(job.params, action), origin=update.update_id)
+
+
+async def cancel_chosen(update: Update, context: BotContext) -> None:
+    """✖ Cancel under a status message (`c:<job id>:<owner>`): that painting only, or why not."""
+    job_id, owner, _ = keyboards.fields(update.callback_query.data)
+    job = await _answer_job_button(update, context, job_id, owner)
+    if job is None:
+        return
+    w = words(update)
+    if job.status is JobStatus.CANCELLED or job.cancel_requested:
+        await context.bot.send_message(job.chat_id, w(texts.ALREADY_CANCELLED))
+        return
+    try:
+        await services(context).backend.cancel(job.id)  # the status message then says so
+    except IllegalTransition:  # finished a moment ago (or earlier): the painting is on its way
+        await context.bot.send_message(job.chat_id, w(texts.ALREADY_FINISHED))
+        return
+    log.info("job cancelled by its button", extra={"job_id": job.id, "user_id": job.user_id})
 
 
 async def mix_chosen(update: Update, context: BotContext) -> None:

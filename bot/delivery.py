@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from telegram import Bot, InputMediaPhoto
+from telegram import Bot, InlineKeyboardMarkup, InputMediaPhoto
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application
@@ -309,21 +309,39 @@ class Delivery:
             await self._finish(bot, job, shown, w(texts.FAILED, error=texts.failure(w, job)))
         elif job.status is JobStatus.CANCELLED:
             await self._finish(bot, job, shown, w(texts.CANCELLED))
+        elif job.status is JobStatus.RUNNING and job.cancel_requested:  # the worker stops within a step
+            await self._show(bot, job, shown, w(texts.STOPPING), None, None)
         elif job.status is JobStatus.QUEUED:
             info = queue.get(job.id) or await self.backend.position(job.id)  # queued since the replay
-            await self._show(bot, job, shown, texts.queued(w, info))
+            await self._show(bot, job, shown, texts.queued(w, info), None, keyboards.cancel(w, job))
         elif job.status is JobStatus.RUNNING:
-            await self._show(bot, job, shown, texts.painting(w, job.progress), job.progress.preview_key)
+            await self._show(
+                bot,
+                job,
+                shown,
+                texts.painting(w, job.progress),
+                job.progress.preview_key,
+                keyboards.cancel(w, job),
+            )
 
-    async def _show(self, bot: Bot, job: Job, shown: Shown, text: str, preview: str | None = None) -> None:
-        """Bring the status message up to date: throttled, and only when something changed."""
+    async def _show(
+        self,
+        bot: Bot,
+        job: Job,
+        shown: Shown,
+        text: str,
+        preview: str | None,
+        buttons: InlineKeyboardMarkup | None,
+    ) -> None:
+        """Bring the status message (with its `buttons`) up to date: throttled, and only when
+        something changed."""
         new_preview = preview is not None and preview != shown.preview_path
         if not new_preview and text == shown.content:
             return
         if shown.message_id is None:
             if job.status_message_id is None and time.time() - job.created_at < STATUS_GRACE:
                 return  # the submitting handler is about to register its status message
-            message = await bot.send_message(job.chat_id, text)
+            message = await bot.send_message(job.chat_id, text, reply_markup=buttons)
             await self._status_is(job, shown, message.message_id, text)
             return
         if shown.stale:  # superseded status messages left by a crash: remove them first
@@ -334,12 +352,14 @@ class Delivery:
         try:
             data = await self.backend.get_preview(job.id) if new_preview else None
             if data is not None:
-                await self._show_preview(bot, job, shown, text, data)
+                await self._show_preview(bot, job, shown, text, data, buttons)
                 shown.preview_path = preview
             elif shown.is_photo:
-                await bot.edit_message_caption(job.chat_id, shown.message_id, caption=text)
+                await bot.edit_message_caption(
+                    job.chat_id, shown.message_id, caption=text, reply_markup=buttons
+                )
             else:
-                await bot.edit_message_text(text, job.chat_id, shown.message_id)
+                await bot.edit_message_text(text, job.chat_id, shown.message_id, reply_markup=buttons)
         except BadRequest as error:
             if not self._settle(shown, error):
                 raise
@@ -348,12 +368,16 @@ class Delivery:
         shown.edited_at = self.clock()
         await self.backend.save_display(job.id, shown.display())
 
-    async def _show_preview(self, bot: Bot, job: Job, shown: Shown, text: str, data: bytes) -> None:
+    async def _show_preview(
+        self, bot: Bot, job: Job, shown: Shown, text: str, data: bytes, buttons: InlineKeyboardMarkup | None
+    ) -> None:
         """The first preview replaces the text status with a photo; later ones swap its picture."""
         if shown.is_photo:
-            await bot.edit_message_media(InputMediaPhoto(data, caption=text), job.chat_id, shown.message_id)
+            await bot.edit_message_media(
+                InputMediaPhoto(data, caption=text), job.chat_id, shown.message_id, reply_markup=buttons
+            )
             return
-        message = await bot.send_photo(job.chat_id, data, caption=text)
+        message = await bot.send_photo(job.chat_id, data, caption=text, reply_markup=buttons)
         if shown.message_id is not None:
             shown.stale = (*shown.stale, shown.message_id)  # to delete once the new one is recorded
         await self._status_is(job, shown, message.message_id, text, is_photo=True)

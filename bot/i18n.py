@@ -1,4 +1,5 @@
-"""The user's language: gettext catalogs made with Babel, chosen by Telegram's `language_code`.
+"""The user's language: gettext catalogs made with Babel, chosen with /language, or else by
+Telegram's `language_code`.
 
 The English sentences in bot/texts.py are the message ids; `bot/locale/<lang>/LC_MESSAGES/messages.po`
 holds each language's words (`make catalogs` extracts new ids and merges them into every catalog).
@@ -11,6 +12,7 @@ from __future__ import annotations
 import functools
 import gettext
 import io
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,9 @@ from telegram import Message, Update
 DOMAIN = "messages"
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 DEFAULT_LANGUAGE = "en"
+# The language the user picked with /language, for the update being handled (each update runs in its
+# own task, so one user's choice never leaks into another's update); None: their app's language.
+_chosen: ContextVar[str | None] = ContextVar("chosen_language", default=None)
 # Babel's extraction keywords for the markers below (also used by `make catalogs` and the tests).
 KEYWORDS = {"N_": None, "NP_": (1, 2)}
 
@@ -89,8 +94,16 @@ def words_for(language_code: str | None) -> Words:
     return _words(language_of(language_code))
 
 
+def choose(language: str | None) -> None:
+    """The user behind the update being handled picked `language` (None: no choice): `words` says it."""
+    _chosen.set(language)
+
+
 def words(source: Update | Message | None) -> Words:
-    """The words for whoever sent `source`, an update or a message (English when it has no user)."""
+    """The words for whoever sent `source`, an update or a message: the language they picked with
+    /language, else their Telegram app's (English when it has no user)."""
+    if (chosen := _chosen.get()) is not None:
+        return words_for(chosen)
     if isinstance(source, Update):
         user = source.effective_user
     else:

@@ -44,7 +44,10 @@ class Inbox:
 
     async def add(self, update: Update) -> bool:
         """Record `update`; False when it was handled already (Telegram sent it again)."""
-        return await self.backend.inbox_add(update.update_id, json.dumps(update.to_dict()), self.owner)
+        user = update.effective_user
+        return await self.backend.inbox_add(
+            update.update_id, json.dumps(update.to_dict()), self.owner, user.id if user is not None else None
+        )
 
     async def done(self, update: object) -> None:
         if isinstance(update, Update) and update.update_id not in self.deferred:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from bot import texts
+from bot import keyboards, texts
 from bot.context import BotContext, Services, services
 from bot.i18n import Words
 from drawme.config import Sizes
@@ -22,6 +22,16 @@ async def gpu_available(svc: Services) -> bool:
 
 
 async def available_sizes(svc: Services) -> Sizes:
+    """What /size offers and new jobs are painted at: the configured sizes (bigger when a GPU paints),
+    none larger than the largest size any registered worker paints (its MAX_SIZE, its device's
+    "large", its memory), so a job is never painted smaller than it was offered."""
+    sizes = await configured_sizes(svc)
+    limits = [worker.max_size for worker in await svc.backend.workers() if worker.max_size]
+    return sizes.within(max(limits)) if limits else sizes
+
+
+async def configured_sizes(svc: Services) -> Sizes:
+    """PAINT_SIZES, or the CPU or GPU defaults, before any worker's limit."""
     return svc.config.sizes_for(await gpu_available(svc))
 
 
@@ -83,6 +93,6 @@ async def queue_painting(
     if remembered != settings:  # the delivery speaks the language the user asked in
         await svc.backend.save_settings(user_id, remembered)
     text = texts.queued(w, await svc.backend.position(job.id))
-    status = await context.bot.send_message(chat_id, text)
+    status = await context.bot.send_message(chat_id, text, reply_markup=keyboards.cancel(w, job))
     await svc.delivery.remember(job.id, status.message_id, text)
     return job

@@ -11,7 +11,7 @@ from __future__ import annotations
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, SwitchInlineQueryChosenChat
 
 from bot import texts
-from bot.i18n import Words
+from bot.i18n import Words, languages
 from drawme.config import Sizes
 from drawme.models import Job, StyleRef
 from drawme.presets import PRESETS
@@ -21,9 +21,13 @@ PRESET = "p"  # p:<preset_id>:<content_image_id, 0 = no photo yet>
 RESULT = "r"  # r:<action>:<job_id>:<owner user id>
 WEIGHT = "w"  # w:<style|content|tv>:<up|down>  or  w:reset
 SIZE = "s"  # s:<small|medium|large>
-FORGET = "f"  # f:<yes|no>
+FORGET = "f"  # f:<yes|no>  or  f:ask (ask first)
+EXPORT = "e"  # e:me: a zip of the user's data
 MIX = "x"  # x:<preset_id>:<job_id>:<owner user id>: mix that job's painting with a preset
 BRUSH = "brush"  # w:brush:<up|down>: the brush size in /weights, beside the weights
+CANCEL = "c"  # c:<job_id>:<owner user id>: cancel that job only
+LANGUAGE = "l"  # l:<language code>  or  l:app (follow the Telegram app's language)
+LANGUAGE_APP = "app"
 
 # faces: repaint with face protection flipped; mix: pick a style to mix in; mixa/mixb: shift a two-style
 # mix toward its first or second style; bigger/finer: one brush size up or down (BRUSH_SCALES).
@@ -86,6 +90,12 @@ def result(w: Words, job: Job, *, share: bool) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(rows)
 
 
+def cancel(w: Words, job: Job) -> InlineKeyboardMarkup:
+    """✖ Cancel under a job's status message: that job only (/cancel stops them all)."""
+    data = f"{CANCEL}:{job.id}:{job.user_id}"
+    return InlineKeyboardMarkup([[InlineKeyboardButton(w(texts.CANCEL_BUTTON), callback_data=data)]])
+
+
 def share_button(w: Words) -> InlineKeyboardButton:
     """Share: Telegram lets the user pick a chat, then lists their paintings there (inline mode)."""
     anywhere = SwitchInlineQueryChosenChat(
@@ -129,6 +139,33 @@ def sizes(w: Words, available: Sizes, current: str) -> InlineKeyboardMarkup:
                     callback_data=f"{SIZE}:{name}",
                 )
                 for name, px in available.as_dict().items()
+            ]
+        ]
+    )
+
+
+def language_choices(w: Words, chosen: str | None) -> InlineKeyboardMarkup:
+    """Each language in its own name, then "my Telegram app's"; the user's choice ticked."""
+
+    def ticked(label: str, choice: str | None) -> str:
+        return f"✅ {label}" if choice == chosen else label
+
+    row = [
+        InlineKeyboardButton(ticked(texts.language_name(code), code), callback_data=f"{LANGUAGE}:{code}")
+        for code in languages()
+    ]
+    app_label = ticked(w(texts.LANGUAGE_APP), None)
+    app = InlineKeyboardButton(app_label, callback_data=f"{LANGUAGE}:{LANGUAGE_APP}")
+    return InlineKeyboardMarkup([row, [app]])
+
+
+def privacy(w: Words) -> InlineKeyboardMarkup:
+    """Under /privacy: get a copy of it all, or delete it all (asked first)."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(w(texts.EXPORT_BUTTON), callback_data=f"{EXPORT}:me"),
+                InlineKeyboardButton(w(texts.FORGET_BUTTON), callback_data=f"{FORGET}:ask"),
             ]
         ]
     )

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import math
 
+from babel import Locale
+
 from bot.i18n import N_, NP_, Words
 from drawme.imaging import MAX_PIXELS, MIN_SIDE, ImageCode, ImageError
 from drawme.models import (
     BRUSH_SCALES,
     WEIGHT_MAX,
     WEIGHT_MIN,
+    Blend,
     FailureCode,
     Job,
     JobProgress,
@@ -48,7 +51,10 @@ HELP = N_(
     "/faces — protect faces (keep them like the photo) or paint them over\n"
     "/status — where your paintings are in the queue\n"
     "/cancel — stop your current painting\n"
-    "/forget — delete everything I keep about you\n\n"
+    "/forget — delete everything I keep about you\n"
+    "/privacy — what I keep about you, for how long, and who sees it\n"
+    "/export — a zip of your pictures, paintings and settings\n"
+    "/language — English or Russian\n\n"
     "Weights from the keyboard: /weights style=2 content=0.5 tv=0 "
     "(each between {low} and {high}; 1 is the default)."
 )
@@ -73,6 +79,9 @@ COMMANDS = (
     ("status", N_("My paintings in progress")),
     ("cancel", N_("Stop my painting")),
     ("forget", N_("Delete everything about me")),
+    ("privacy", N_("What you keep about me")),
+    ("export", N_("A copy of my data")),
+    ("language", N_("English or Russian")),
     ("help", N_("All commands")),
 )
 
@@ -84,8 +93,17 @@ SEND_STYLE_HINT = N_("…or send me any picture to use as the style.")
 PICK_ANOTHER = N_("Pick another painting — or send me any picture to use as the style:")
 PICK_STYLE_FIRST_PHOTO = N_("Great choice: {title}. 🎨 Now send me your photo.")
 UNKNOWN_TEXT = N_("Send me a photo to get started 📷 (or /help to see what I can do).")
-UNKNOWN_TEXT_WAITING = N_("Now send me a style picture, or tap one of the paintings above. 🎨")
+UNKNOWN_TEXT_WAITING = N_("Your photo is waiting for its style: tap a painting, or send me any picture. 🎨")
+UNKNOWN_TEXT_BUSY = N_(
+    "I'm on your painting — it arrives here when it's done (/status shows where it is). "
+    "Meanwhile you can send another photo. 📷"
+)
+UNKNOWN_TEXT_AFTER = N_(
+    "Your last painting was in the style of {style}. Tap a button to change it — "
+    "or send me a new photo to start another. 📷"
+)
 UNKNOWN_COMMAND = N_("I don't know that command. /help lists what I can do.")
+EDITED = N_("I work with new messages, so I didn't see that edit. Please send it again as a new message. ✏️")
 ERROR = N_("Sorry, something went wrong on my side. 😕 Please try again in a moment.")
 EXPIRED = N_("I no longer have that picture — please send it again. 📷")
 NOT_YOURS = N_("That button belongs to someone else's painting.")
@@ -97,7 +115,7 @@ TOO_BIG = N_(
 )
 STICKER = N_("Stickers can't be painted. Please send a photo. 📷")
 NOT_STILL = N_("Animations and videos can't be painted. Please send a still photo.")
-NOT_A_FILE_I_READ = N_("That file is not a picture I can read. Please send a JPEG, PNG or WebP photo.")
+NOT_A_FILE_I_READ = N_("That file is not a picture I can read. Please send a JPEG, PNG, WebP or HEIC photo.")
 A_LOCATION = N_("Thanks, but I don't need a location 📍 — just send me a photo. 📷")
 # The answer to each kind of message that is not a picture; the first kind the message carries wins
 # (an animation also carries a document, so it comes first).
@@ -225,6 +243,12 @@ SIZE_BUTTON = N_("{name} · {px} px")
 SIZE_NAMES = {"small": N_("Small"), "medium": N_("Medium"), "large": N_("Large")}
 SIZE_GPU_NOTE = N_("A GPU is painting for me today, so larger sizes are available.")
 SIZE_SAVED = N_("Size set to {name} ✅")
+SIZE_LIMIT_NOTE = N_("The painters here make pictures up to {px} px, so no size is larger than that.")
+
+LANGUAGE = N_("Which language should I speak? Now: {current}.")
+LANGUAGE_APP = N_("📱 My Telegram app's")
+LANGUAGE_SAVED = N_("Done: I speak {language} with you from now on. ✅")
+LANGUAGE_FOLLOWS_APP = N_("Done: I follow your Telegram app's language ({language}). ✅")
 
 COLORS_ON = N_(
     "Keep my colours: on ✅ — paintings keep your photo's own colours and take only the brushwork."
@@ -266,6 +290,10 @@ STATUS_LINE = N_("• #{id} {style}\n  {state}")
 CANCEL_NONE = N_("There's nothing to cancel.")
 CANCEL_DONE = N_("OK, cancelled. ❌")
 CANCEL_RUNNING = N_("Stopping your painting… ✋")
+CANCEL_BUTTON = N_("✖ Cancel")
+STOPPING = N_("✋ Stopping this painting…")
+ALREADY_FINISHED = N_("That painting is already finished — nothing to cancel. 🎨")
+ALREADY_CANCELLED = N_("That painting is already cancelled.")
 
 FORGET_ASK = N_(
     "This deletes your photos, paintings, settings and history from my server. It can't be undone. Sure?"
@@ -275,6 +303,30 @@ FORGET_DONE = NP_(
     "Done. Everything about you is deleted ({n} files). 🧹",
 )
 FORGET_KEPT = N_("OK, I kept everything.")
+FORGET_BUTTON = N_("🗑 Delete everything")
+
+PRIVACY = N_(
+    "🔒 What I keep about you\n"
+    "• the photos and style pictures you send me, and the paintings I make from them;\n"
+    "• your settings (blend, size, colours, faces, language);\n"
+    "• your messages and button taps, for a day, so that nothing is lost if I restart.\n\n"
+    "How long: pictures and paintings are deleted {kept} after they are painted; "
+    "settings stay until you delete them.\n"
+    "Who sees it: only you, and the people who run this bot's server. I share nothing with anyone; "
+    "a painting goes to another chat only when you tap Share.\n\n"
+    "/export sends you a copy of it all as a zip; /forget deletes it all now."
+)
+RETENTION_DAYS = NP_("{n} day", "{n} days")
+RETENTION_HOURS = NP_("{n} hour", "{n} hours")
+EXPORT_BUTTON = N_("📦 Export my data")
+EXPORT_CAPTION = NP_(
+    "Everything I keep about you: settings and history in user.json, and {n} picture.",
+    "Everything I keep about you: settings and history in user.json, and {n} pictures.",
+)
+EXPORT_TOO_BIG = N_(
+    "Your data comes to {mb:.0f} MB, more than Telegram lets me send in one file (50 MB). "
+    "The people who run this bot can send it to you another way — or /forget deletes it all."
+)
 
 FAILED = N_("Sorry, I couldn't paint that one. 😕 {error}")
 CANCELLED = N_("❌ Cancelled.")
@@ -299,11 +351,17 @@ NONE = N_("none")
 IN_THE_STYLE_OF = N_("🖼 In the style of {style}")
 MIX_OF = N_("🖼 Mix: {parts}")
 MIX_PART = N_("{percent}% {style}")
-BLEND_LINE = N_("style ×{style:g} · photo ×{content:g} · smoothness ×{tv:g}")
-YOUR_COLOURS = N_(" · your colours")
-FACES_PAINTED_OVER = N_(" · faces painted over")
-BIGGER_BRUSH = N_(" · bigger brush strokes ×{scale:g}")
-FINER_BRUSH = N_(" · finer brush strokes ×{scale:g}")
+# The caption's second line names only what the user changed from the default, in words.
+STRONGER_STYLE = N_("stronger style")
+LIGHTER_STYLE = N_("lighter style")
+CLOSER_TO_PHOTO = N_("closer to your photo")
+FREER_FROM_PHOTO = N_("freer from your photo")
+SMOOTHER = N_("smoother strokes")
+FINER_DETAIL = N_("finer detail")
+YOUR_COLOURS = N_("your own colours")
+FACES_PAINTED_OVER = N_("faces painted over")
+BIGGER_BRUSH = N_("bigger brush strokes")
+FINER_BRUSH = N_("finer brush strokes")
 SIZE_AND_TIME = N_("{size} px")
 SIZE_AND_TOOK = N_("{size} px · {took}")
 
@@ -380,17 +438,30 @@ def style_name(w: Words, job: Job) -> str:
     return preset_label(w, job.style_preset) or w(YOUR_STYLE_PICTURE)
 
 
-def blend_line(w: Words, params: PaintParams) -> str:
-    blend = params.blend
-    line = w(BLEND_LINE, style=blend.style, content=blend.content, tv=blend.tv)
+# Each weight's words when the user raised it above the default (1) or lowered it below.
+BLEND_WORDS = {
+    "style": (STRONGER_STYLE, LIGHTER_STYLE),
+    "content": (CLOSER_TO_PHOTO, FREER_FROM_PHOTO),
+    "tv": (SMOOTHER, FINER_DETAIL),
+}
+
+
+def blend_line(w: Words, params: PaintParams) -> str | None:
+    """What this painting does differently from the defaults, in words ("stronger style · your own
+    colours"); None when it is painted just as it comes."""
+    default = Blend()
+    changes = [
+        w(more if getattr(params.blend, name) > getattr(default, name) else less)
+        for name, (more, less) in BLEND_WORDS.items()
+        if getattr(params.blend, name) != getattr(default, name)
+    ]
     if params.preserve_colors:
-        line += w(YOUR_COLOURS)
+        changes.append(w(YOUR_COLOURS))
     if not params.faces:
-        line += w(FACES_PAINTED_OVER)
+        changes.append(w(FACES_PAINTED_OVER))
     if params.style_scale != PaintParams.style_scale:
-        brush = BIGGER_BRUSH if params.style_scale > PaintParams.style_scale else FINER_BRUSH
-        line += w(brush, scale=params.style_scale)
-    return line
+        changes.append(w(BIGGER_BRUSH if params.style_scale > PaintParams.style_scale else FINER_BRUSH))
+    return " · ".join(changes) or None
 
 
 def style_label(w: Words, style: StyleRef) -> str:
@@ -418,7 +489,8 @@ def result_caption(w: Words, job: Job) -> str:
         size = w(SIZE_AND_TOOK, size=job.params.size, took=took)
     else:
         size = w(SIZE_AND_TIME, size=job.params.size)
-    caption = f"{style}\n{blend_line(w, job.params)}\n{size}"
+    changes = blend_line(w, job.params)
+    caption = "\n".join(line for line in (style, changes, size) if line)
     if job.note:
         caption += f"\n{note(w, job.note, job.params)}"
     return caption
@@ -460,6 +532,19 @@ def weights(w: Words, settings: UserSettings) -> str:
     blend = settings.blend
     text = w(WEIGHTS, style=blend.style, content=blend.content, tv=blend.tv)
     return f"{text}\n{w(WEIGHTS_BRUSH, scale=settings.style_scale)}"
+
+
+def language_name(language: str) -> str:
+    """A language's name in that language itself ("English", "Русский"), as language menus show it."""
+    name = Locale.parse(language).get_display_name(language) or language
+    return name[:1].upper() + name[1:]
+
+
+def retention(w: Words, days: float) -> str:
+    """How long pictures are kept (RETENTION_DAYS): "7 days", or "12 hours" under a day."""
+    if days >= 1:
+        return w.plural(RETENTION_DAYS, round(days))
+    return w.plural(RETENTION_HOURS, max(1, round(days * 24)))
 
 
 def size_name(w: Words, name: str) -> str:

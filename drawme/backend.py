@@ -8,7 +8,7 @@ outside the store knows where they are kept. docs/ARCHITECTURE.md describes both
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from drawme.models import (
     Conversation,
@@ -98,8 +98,9 @@ class JobBackend(Protocol):
 
     async def save_conversation(self, user_id: int, conversation: Conversation) -> None: ...
 
-    async def inbox_add(self, update_id: int, body: str, owner: str) -> bool:
-        """Record a Telegram update before it is confirmed; False if it was handled already."""
+    async def inbox_add(self, update_id: int, body: str, owner: str, user_id: int | None = None) -> bool:
+        """Record a Telegram update (from `user_id`: `forget` deletes it) before it is confirmed;
+        False if it was handled already."""
 
     async def inbox_done(self, update_id: int) -> None: ...
 
@@ -110,7 +111,15 @@ class JobBackend(Protocol):
     async def save_settings(self, user_id: int, settings: UserSettings) -> None: ...
 
     async def forget(self, user_id: int) -> int:
-        """Delete every image, job, file and setting of a user. Returns the number of files removed."""
+        """Delete every image, job, file and setting of a user, and their updates in the inbox.
+        Returns the number of files removed."""
+
+    async def export_user(self, user_id: int) -> dict[str, Any]:
+        """Everything stored about one user (a data request): settings, images, jobs, and the keys
+        of their files (`files`), whose bytes `export_files` gives."""
+
+    async def export_files(self, keys: list[str]) -> dict[str, bytes]:
+        """The bytes of the given keys (from `export_user(...)["files"]`); missing ones are left out."""
 
     async def stats(self) -> Stats: ...
 
@@ -120,10 +129,13 @@ class JobBackend(Protocol):
         this process; otherwise it simply times out (the caller polls). True when woken by a change."""
 
     # --- the worker's half ----------------------------------------------------------------
-    async def register_worker(self, worker_id: str, device: str, capacity: int = 1) -> None:
+    async def register_worker(
+        self, worker_id: str, device: str, capacity: int = 1, max_size: int | None = None
+    ) -> None:
         """Add or refresh the worker's row (it then counts as live for ETAs). `capacity` is how many
-        jobs this worker paints at once (a GPU worker's batch size, 1 otherwise); registering again
-        updates it. `capacity < 1` raises ValueError."""
+        jobs this worker paints at once (a GPU worker's batch size, 1 otherwise); `max_size` the
+        largest long side it paints (the bot offers no larger size); registering again updates both.
+        `capacity < 1` raises ValueError."""
 
     async def unregister_worker(self, worker_id: str) -> None:
         """A worker that stops cleanly leaves the list at once."""

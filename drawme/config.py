@@ -142,6 +142,10 @@ class Sizes:
     def as_dict(self) -> dict[str, int]:
         return {"small": self.small, "medium": self.medium, "large": self.large}
 
+    def within(self, largest: int) -> Sizes:
+        """These sizes, none over `largest` px (what the painters can make)."""
+        return Sizes(min(self.small, largest), min(self.medium, largest), min(self.large, largest))
+
 
 SIZE_NAMES = ("small", "medium", "large")  # the keys of Sizes.as_dict()
 CPU_SIZES = Sizes(small=256, medium=384, large=512)
@@ -281,8 +285,7 @@ def _flag(env: Mapping[str, str], key: str) -> bool:
 
 
 TOKEN_REJECTED = (
-    "Telegram rejected BOT_TOKEN; check it with @BotFather /token, "
-    "and check TELEGRAM_API_URL if you set it."
+    "Telegram rejected BOT_TOKEN; check it with @BotFather /token, and check TELEGRAM_API_URL if you set it."
 )
 BOTFATHER_HINT = (
     "BOT_TOKEN is not set. Talk to @BotFather in Telegram, send /newbot, and put the token it "

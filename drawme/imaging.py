@@ -1,7 +1,9 @@
 """Decode any picture a user may send into a plain RGB image, or refuse it with a clear reason.
 
 Pillow only (no torch), so the bot can vet an upload the moment it arrives and the engine can use
-the very same rules when it loads the job's inputs.
+the very same rules when it loads the job's inputs. Pillow's formats plus HEIC/HEIF (what iPhones
+send when a picture goes as a file), through the pillow-heif plugin, under the same rules: the
+orientation, the colour profile and the pixel limit read from the header before decoding.
 """
 
 from __future__ import annotations
@@ -14,6 +16,11 @@ from enum import StrEnum
 from pathlib import Path
 
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from pillow_heif import register_heif_opener
+
+# HEIC/HEIF through Pillow's own Image.open; libheif applies the picture's rotation while decoding
+# and leaves the EXIF orientation at 1, so exif_transpose never turns it twice.
+register_heif_opener()
 
 # Over this many pixels is refused from the header, before anything is decoded.
 MAX_PIXELS = 40_000_000
@@ -45,7 +52,7 @@ class ImageError(ValueError):
 
 class NotAnImage(ImageError):
     code = ImageCode.NOT_AN_IMAGE
-    english = "not a picture Pillow can read (JPEG, PNG or WebP expected)"
+    english = "not a picture Pillow can read (JPEG, PNG, WebP or HEIC expected)"
 
 
 class CorruptImage(ImageError):
@@ -153,4 +160,3 @@ def load_image(
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         image = _open(data, max_pixels, min_side)
     return _flatten(_to_srgb(_orient(image)))
-

@@ -65,6 +65,7 @@ class UserSettings:
     protect_faces: bool = True
     language: str | None = None  # the catalog the bot last spoke to them in (its later messages too)
     style_scale: float = 1.0  # brush size for new paintings (/weights brush=), within BRUSH_SCALES' ends
+    chosen_language: str | None = None  # picked with /language; None: their Telegram app's language
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -338,6 +339,7 @@ class WorkerInfo:
     device: str  # "cuda" | "mps" | "cpu"
     heartbeat_at: float
     capacity: int = 1  # jobs it paints at once (its batch size)
+    max_size: int | None = None  # the largest long side it paints (None: not said)
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import time
-import zipfile
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -28,6 +26,7 @@ from typing import Any
 
 from drawme import entry, health
 from drawme.config import EX_CONFIG, CommonConfig, ConfigError, load_env
+from drawme.export import user_archive
 from drawme.models import IllegalTransition
 from drawme.store import JobStore, open_store
 from drawme.store import admin as store_admin
@@ -102,24 +101,17 @@ def restore(common: CommonConfig, source: Path, force: bool = False) -> Path | N
 # --- data requests ------------------------------------------------------------------------------
 
 def export_user(common: CommonConfig, user_id: int, out_dir: Path) -> tuple[Path, int]:
-    """Zip a user's record (`user.json`: settings, jobs, images) with their stored files (`files/...`).
+    """Zip a user's record (`user.json`: settings, jobs, images) with their stored files (`files/...`),
+    the same archive the user's own /export gets (drawme.export).
 
     Returns the zip's path and how many files went in (files already purged are simply absent)."""
-
-    async def collect(store: JobStore) -> tuple[dict[str, Any], dict[str, bytes]]:
-        record = await store.export_user(user_id)
-        return record, await store.export_files(record["files"])
-
-    record, contents = asyncio.run(with_store(common, collect))
+    data, files = asyncio.run(with_store(common, lambda store: user_archive(store, user_id)))
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"drawme-user-{user_id}.zip"
     temp = target.with_suffix(".zip.tmp")
-    with zipfile.ZipFile(temp, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("user.json", json.dumps(record, indent=2, default=str))
-        for key, data in sorted(contents.items()):  # files already purged are simply absent
-            archive.writestr(f"files/{key}", data)
+    temp.write_bytes(data)
     temp.replace(target)
-    return target, len(contents)
+    return target, files
 
 
 # --- the command line -----------------------------------------------------------------------------

@@ -1,17 +1,20 @@
 """`python -m engine paint` (also `drawme-paint`): paint one picture from the command line.
 
-The seed project's command works unchanged:
+The seed project's command (`base reference prefix` with the Keras example's flags) paints with the
+seed recipe and says so in one line; `--recipe NAME` paints with another recipe instead:
 
-    python -m engine paint base.jpg ref.jpg results/prefix --iter 10 \\
-        --content_weight 0.025 --style_weight 1.0 --tv_weight 1.0 --recipe seed
+    .venv/bin/python -m engine paint base.jpg ref.jpg results/prefix --iter 10 \\
+        --content_weight 0.025 --style_weight 1.0 --tv_weight 1.0
 
-and so does the bot's way, with a preset painting instead of a reference image:
+The bot's way, with a preset painting instead of a reference image:
 
-    python -m engine paint tests/data/photos/astronaut.jpg --preset starry_night results/astro --size 384
+    .venv/bin/python -m engine paint tests/data/photos/astronaut.jpg --preset starry_night \\
+        results/astro --size 384
 
 Several styles, blended (weights normalised to 1), and faces painted over instead of protected:
 
-    python -m engine paint photo.jpg results/mix --style a.jpg --style b.jpg --blend 0.7,0.3 --no-faces
+    .venv/bin/python -m engine paint photo.jpg results/mix --style a.jpg --style b.jpg \\
+        --blend 0.7,0.3 --no-faces
 
 The weights on the command line are ABSOLUTE, as in the Keras example (0.025 content, 1.0 style, 1.0 TV
 are the seed recipe's own); the engine takes multipliers of the recipe's weights, so we divide.
@@ -42,6 +45,15 @@ if TYPE_CHECKING:
     from engine.painter import PaintOptions, PaintResult, Progress
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+# The Keras example's flags (argparse's dests): any of them in `base reference prefix` without --recipe
+# selects the seed recipe.
+KERAS_FLAGS = ("iterations", "content_weight", "style_weight", "tv_weight")
+SEED_BY_FLAGS = (
+    "note: the Keras example's flags (--iter, --content_weight, --style_weight, --tv_weight) select the "
+    "seed recipe; add --recipe default to paint with the default recipe instead"
+)
 
 
 class UsageError(Exception):
@@ -83,7 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=True,
         help="protect faces: keep them closer to the photo, with less texture (default: on)",
     )
-    parser.add_argument("--recipe", default="default", help=f"one of: {', '.join(RECIPES)}; default: default")
+    parser.add_argument(
+        "--recipe",
+        default=None,
+        help=f"one of: {', '.join(RECIPES)}; default: default, or seed with any of the Keras example's flags",
+    )
     parser.add_argument("--size", type=int, default=384, help="output long side in px (default: 384)")
     parser.add_argument(
         "--iter",
@@ -129,6 +145,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cache-dir", type=Path, default=None, help="cache presets' style targets here")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     return parser
+
+
+def recipe_name(args: argparse.Namespace) -> str:
+    """--recipe when given; otherwise seed for the seed's own command line (`base reference prefix`
+    with any of the Keras example's flags), else default."""
+    if args.recipe is not None:
+        return str(args.recipe)
+    seed_form = len(args.paths) == 2 and not args.preset and not args.styles
+    keras = any(getattr(args, flag) is not None for flag in KERAS_FLAGS)
+    return "seed" if seed_form and keras else "default"
 
 
 def relative_weight(term: str, given: float | None, recipe: Recipe) -> float:
@@ -240,10 +266,10 @@ def _read(path: Path, role: str) -> Image.Image:
         raise UsageError(f"{role} image {str(path)!r}: {error}") from None
 
 
-def _final_path(args: argparse.Namespace, prefix: Path) -> Path | None:
+def _final_path(args: argparse.Namespace, prefix: Path, recipe: str) -> Path | None:
     if args.output is not None:
         return args.output
-    if args.recipe == "seed" and not args.jpeg:
+    if recipe == "seed" and not args.jpeg:
         return None  # the Keras example writes only its per-round images
     return prefix.with_name(prefix.name + (".jpg" if args.jpeg else ".png"))
 
@@ -306,7 +332,7 @@ def prepare(args: argparse.Namespace) -> tuple[Image.Image, list[Image.Image], P
     Raises UsageError for anything wrong, before torch is even imported.
     """
     try:
-        recipe = get_recipe(args.recipe)
+        recipe = get_recipe(recipe_name(args))
     except KeyError:
         raise UsageError(f"unknown recipe {args.recipe!r}; choose one of: {', '.join(RECIPES)}") from None
     reference, prefix = _inputs(args)
@@ -353,6 +379,8 @@ def paint(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | Non
     """
     out, err = out or sys.stdout, err or sys.stderr
     content, styles, options, prefix = prepare(args)
+    if args.recipe is None and options.recipe == "seed":
+        print(SEED_BY_FLAGS, file=err)
     import torch
 
     from engine.painter import Painter
@@ -385,7 +413,7 @@ def paint(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | Non
             if bar is not None:
                 bar.close()
     saver.finish(result)
-    final = _final_path(args, prefix)
+    final = _final_path(args, prefix, options.recipe)
     if final is not None:
         saver.written.append(save_image(result.image, final))
     report(result, saver.written, out)

@@ -247,7 +247,9 @@ class Worker:
 
     async def serve(self) -> None:
         """Claim and paint jobs until stopped; when idle, look for work every poll_seconds."""
-        await self.store.register_worker(self.worker_id, self.device, capacity=self.batch_limit())
+        await self.store.register_worker(
+            self.worker_id, self.device, capacity=self.batch_limit(), max_size=self.max_size
+        )
         log.info(
             "worker %s ready on %s (max %d px)",
             self.worker_id,
@@ -341,7 +343,9 @@ class Worker:
             return
         self._beat()
         # While painting, the lease heartbeat keeps the worker row fresh; when idle, this does.
-        await self.store.register_worker(self.worker_id, self.device, capacity=self.batch_limit())
+        await self.store.register_worker(
+            self.worker_id, self.device, capacity=self.batch_limit(), max_size=self.max_size
+        )
 
     # --- one job -----------------------------------------------------------------------------
 

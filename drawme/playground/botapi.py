@@ -149,6 +149,7 @@ class FakeTelegram:
         self.unknown_chats: set[int] = set()  # 400 chat not found
         self.languages: dict[int, str] = {}  # user -> their client's language_code (default "en")
         self.menus: dict[str, list[dict[str, str]]] = {}  # setMyCommands: language_code ("" = all) -> menu
+        self.chat_menus: dict[int, list[dict[str, str]]] = {}  # setMyCommands for one chat's scope
         self.profile: dict[tuple[str, str], str] = {}  # (description | short_description, language) -> text
         self.stalls: dict[str, list[float]] = {}  # method -> seconds to sit on the answer (after the effect)
         self.drops: dict[str, int] = {}  # method -> connections to drop after the effect
@@ -168,6 +169,10 @@ class FakeTelegram:
         self._next_target = 0
         self._updates: list[dict[str, Any]] = []
         self._new_update = asyncio.Event()
+        # getUpdates' allowed_updates, remembered like Telegram does (None: every usual type); an update
+        # of another type is never delivered (and recorded in `not_delivered`).
+        self.allowed_updates: list[str] | None = None
+        self.not_delivered: list[dict[str, Any]] = []
         # Telegram's update ids grow from an arbitrary number per bot, not from 1 for every session.
         self._update_ids = itertools.count(random.randrange(1, 2**30))
         self._message_ids: dict[int, itertools.count] = {}
@@ -260,6 +265,8 @@ class FakeTelegram:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
             while True:
                 update = await self._outbox_queue().get()
+                if not self._allowed(update):
+                    continue
                 while True:
                     targets = self.balanced or [self.webhook_url]
                     address = targets[self._next_target % len(targets)]
@@ -274,6 +281,19 @@ class FakeTelegram:
                     if status == 200:
                         break
                     await asyncio.sleep(0.1)
+
+    def edit_text(self, user_id: int, message: dict[str, Any], text: str) -> dict[str, Any]:
+        """The user edits a message they sent before (`message`, as a send_… returned it): Telegram
+        sends an `edited_message` update with the new text, or caption for a picture."""
+        field_name = "caption" if "text" not in message else "text"
+        edited = {**message, field_name: text, "edit_date": int(time.time())}
+        return self.push_update(edited_message=edited)["edited_message"]
+
+    def move_location(self, user_id: int, message: dict[str, Any], latitude: float) -> dict[str, Any]:
+        """A live location the user shares moves: an `edited_message` with the new location."""
+        location = {**message["location"], "latitude": latitude, "live_period": 900}
+        edited = {**message, "location": location, "edit_date": int(time.time())}
+        return self.push_update(edited_message=edited)["edited_message"]
 
     def send_text(self, user_id: int, text: str) -> dict[str, Any]:
         """A text message; a leading /command gets its bot_command entity like the real client sends."""
@@ -567,8 +587,10 @@ class FakeTelegram:
         ]
 
     def menu(self, user_id: int) -> list[dict[str, str]]:
-        """The command menu a user sees: the one set for their language (its two-letter code, as
-        setMyCommands takes it), else the one for all."""
+        """The command menu a user sees: the one set for their chat, else the one set for their
+        language (its two-letter code, as setMyCommands takes it), else the one for all."""
+        if user_id in self.chat_menus:  # set for their private chat: it wins over any language's
+            return self.chat_menus[user_id]
         language = self.languages.get(user_id, "en").split("-")[0].lower()
         return self.menus.get(language, self.menus.get("", []))
 
@@ -782,10 +804,25 @@ class FakeTelegram:
     def _setWebhook(self, params, files):
         self.webhook_url = params["url"]
         self.webhook_secret = params.get("secret_token")
+        if params.get("allowed_updates") is not None:
+            self.allowed_updates = list(params["allowed_updates"]) or None
         return True
 
     def _setMyCommands(self, params, files):
-        self.menus[params.get("language_code") or ""] = list(params.get("commands") or [])
+        commands = list(params.get("commands") or [])
+        scope = params.get("scope") or {"type": "default"}
+        if scope["type"] == "chat":
+            self.chat_menus[int(scope["chat_id"])] = commands
+        else:
+            self.menus[params.get("language_code") or ""] = commands
+        return True
+
+    def _deleteMyCommands(self, params, files):
+        scope = params.get("scope") or {"type": "default"}
+        if scope["type"] == "chat":
+            self.chat_menus.pop(int(scope["chat_id"]), None)
+        else:
+            self.menus.pop(params.get("language_code") or "", None)
         return True
 
     def _setMyDescription(self, params, files):
@@ -839,12 +876,23 @@ class FakeTelegram:
             )
         offset = int(params.get("offset", 0) or 0)
         timeout = float(params.get("timeout", 0) or 0)
-        self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        if params.get("allowed_updates") is not None:  # kept until a later call changes it
+            self.allowed_updates = list(params["allowed_updates"]) or None
+        self._updates = [u for u in self._updates if u["update_id"] >= offset and self._allowed(u)]
         if not self._updates and timeout > 0:
             self._new_update.clear()
             with contextlib.suppress(TimeoutError):  # a long poll that ends empty
                 await asyncio.wait_for(self._new_update.wait(), timeout)
+            self._updates = [u for u in self._updates if self._allowed(u)]
         return list(self._updates[:100])
+
+    def _allowed(self, update: dict[str, Any]) -> bool:
+        """Whether the bot asked for this update's type; Telegram drops the others for good."""
+        kind = next(key for key in update if key != "update_id")
+        if self.allowed_updates is None or kind in self.allowed_updates:
+            return True
+        self.not_delivered.append(update)
+        return False
 
     def _getFile(self, params, files):
         file_id = params["file_id"]

@@ -111,7 +111,7 @@ class Playground:
         """The emulator answered one of the bot's requests: tell the page what changed."""
         if call.chat_id not in (None, self.user_id):
             return
-        if call.method == "setMyCommands":
+        if call.method in ("setMyCommands", "deleteMyCommands"):
             self.commands = [
                 {"command": c["command"], "description": c.get("description", "")}
                 for c in self.telegram.menu(self.user_id)

@@ -134,7 +134,9 @@ async def save_conversation(tx: Tx, user_id: int, conversation: Conversation, no
 
 
 async def forget(tx: Tx, user_id: int) -> None:
+    """The user's conversation and every update of theirs the inbox still holds (the raw updates)."""
     await tx.execute("DELETE FROM conversations WHERE user_id = ?", (user_id,))
+    await tx.execute("DELETE FROM inbox WHERE user_id = ?", (user_id,))
 
 
 # --- submits: idempotent by the update that asked ------------------------------------------------------
@@ -158,12 +160,13 @@ async def job_of_origin(tx: Tx, update_id: int) -> int | None:
 # --- the inbox: no update lost, none handled twice ----------------------------------------------------
 
 
-async def inbox_add(tx: Tx, update_id: int, body: str, owner: str, now: float) -> bool:
-    """Record an update before Telegram hears it was received. False: already handled (a resend)."""
+async def inbox_add(tx: Tx, update_id: int, body: str, owner: str, user_id: int | None, now: float) -> bool:
+    """Record an update (from `user_id`, whose /forget deletes it) before Telegram hears it was
+    received. False: already handled (a resend)."""
     await tx.execute(
-        "INSERT INTO inbox (update_id, body, owner, received_at) VALUES (?, ?, ?, ?)"
+        "INSERT INTO inbox (update_id, body, owner, user_id, received_at) VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT (update_id) DO NOTHING",
-        (update_id, body, owner, now),
+        (update_id, body, owner, user_id, now),
     )
     row = await tx.row("SELECT done_at FROM inbox WHERE update_id = ?", (update_id,))
     return row["done_at"] is None

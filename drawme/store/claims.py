@@ -302,16 +302,18 @@ async def requeue_expired(tx: Tx, max_attempts: int, now: float) -> int:
 # --- the worker list ---------------------------------------------------------------------------
 
 
-async def register_worker(tx: Tx, worker_id: str, device: str, now: float, capacity: int = 1) -> None:
-    """Add or refresh a worker's row; `capacity` (jobs it paints at once) replaces the old one.
-    `capacity < 1` raises ValueError."""
+async def register_worker(
+    tx: Tx, worker_id: str, device: str, now: float, capacity: int = 1, max_size: int | None = None
+) -> None:
+    """Add or refresh a worker's row; `capacity` (jobs it paints at once) and `max_size` (the largest
+    long side it paints) replace the old ones. `capacity < 1` raises ValueError."""
     if capacity < 1:
         raise ValueError(f"a worker paints at least one job at once, not {capacity}")
     await tx.execute(
-        "INSERT INTO workers (id, device, heartbeat_at, capacity) VALUES (?, ?, ?, ?) ON CONFLICT (id)"
-        " DO UPDATE SET device = excluded.device, heartbeat_at = excluded.heartbeat_at,"
-        " capacity = excluded.capacity",
-        (worker_id, device, now, capacity),
+        "INSERT INTO workers (id, device, heartbeat_at, capacity, max_size) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET device = excluded.device, heartbeat_at = excluded.heartbeat_at,"
+        " capacity = excluded.capacity, max_size = excluded.max_size",
+        (worker_id, device, now, capacity, max_size),
     )
 
 
@@ -321,4 +323,7 @@ async def unregister_worker(tx: Tx, worker_id: str) -> None:
 
 async def workers(tx: Tx) -> list[WorkerInfo]:
     rows = await tx.rows("SELECT * FROM workers ORDER BY heartbeat_at DESC")
-    return [WorkerInfo(row["id"], row["device"], row["heartbeat_at"], row["capacity"]) for row in rows]
+    return [
+        WorkerInfo(row["id"], row["device"], row["heartbeat_at"], row["capacity"], row["max_size"])
+        for row in rows
+    ]

@@ -204,9 +204,9 @@ class JobStore:
         async with self.db.transaction() as tx:
             await botstate.save_conversation(tx, user_id, conversation, self._clock())
 
-    async def inbox_add(self, update_id: int, body: str, owner: str) -> bool:
+    async def inbox_add(self, update_id: int, body: str, owner: str, user_id: int | None = None) -> bool:
         async with self.db.transaction() as tx:
-            return await botstate.inbox_add(tx, update_id, body, owner, self._clock())
+            return await botstate.inbox_add(tx, update_id, body, owner, user_id, self._clock())
 
     async def inbox_done(self, update_id: int) -> None:
         async with self.db.transaction() as tx:
@@ -250,9 +250,11 @@ class JobStore:
 
     # --- the worker's half -------------------------------------------------------------------
 
-    async def register_worker(self, worker_id: str, device: str, capacity: int = 1) -> None:
+    async def register_worker(
+        self, worker_id: str, device: str, capacity: int = 1, max_size: int | None = None
+    ) -> None:
         async with self.db.transaction() as tx:
-            await claims.register_worker(tx, worker_id, device, self._clock(), capacity)
+            await claims.register_worker(tx, worker_id, device, self._clock(), capacity, max_size)
 
     async def unregister_worker(self, worker_id: str) -> None:
         async with self.db.transaction() as tx:
@@ -329,7 +331,8 @@ class JobStore:
         return await self.purge() if due else None
 
     async def forget(self, user_id: int) -> int:
-        """Delete every image, job, file and setting of a user. Returns the number of files removed."""
+        """Delete every image, job, file and setting of a user, and their updates in the inbox.
+        Returns the number of files removed."""
         async with self.db.transaction() as tx:
             files, keys = await retention.forget(tx, user_id)
             await botstate.forget(tx, user_id)

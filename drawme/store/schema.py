@@ -287,11 +287,21 @@ CREATE INDEX jobs_batch ON jobs(batch_key, priority DESC, id)
 # before v9 count as 1 until they register again. The same statement for both.
 V9 = "ALTER TABLE workers ADD COLUMN capacity INTEGER NOT NULL DEFAULT 1"
 
+# v10: whose update each inbox row is, so /forget deletes a user's raw updates with everything else
+# (rows from before v10 keep NULL; the inbox drops them within INBOX_KEEP_SECONDS); and the largest
+# long side each worker paints, so the bot's /size offers no size that no worker paints (NULL until
+# the worker registers again). The same statements for both.
+V10 = """
+ALTER TABLE inbox ADD COLUMN user_id BIGINT;
+CREATE INDEX inbox_user ON inbox(user_id);
+ALTER TABLE workers ADD COLUMN max_size INTEGER
+"""
+
 MIGRATIONS: dict[Dialect, dict[int, str]] = {
-    Dialect.SQLITE: {1: V1, 2: V2, 3: V3, 4: SQLITE_V4, 5: SQLITE_V5, 6: V6, 7: V7, 8: V8, 9: V9},
-    Dialect.POSTGRES: {4: POSTGRES_V4, 5: POSTGRES_V5, 6: V6, 7: V7, 8: V8, 9: V9},
+    Dialect.SQLITE: {1: V1, 2: V2, 3: V3, 4: SQLITE_V4, 5: SQLITE_V5, 6: V6, 7: V7, 8: V8, 9: V9, 10: V10},
+    Dialect.POSTGRES: {4: POSTGRES_V4, 5: POSTGRES_V5, 6: V6, 7: V7, 8: V8, 9: V9, 10: V10},
 }
-LATEST = 9
+LATEST = 10
 
 VERSION_TABLE = {
     Dialect.SQLITE: (

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.app import build_application
+from bot.app import ALLOWED_UPDATES, build_application
 from drawme.config import BotConfig, CommonConfig
 from drawme.models import Job, JobProgress
 from drawme.store import SqliteJobStore
@@ -109,9 +109,10 @@ class RunningBot:
                 url_path=config.webhook_path,
                 webhook_url=config.webhook_url,
                 secret_token=config.webhook_secret_token,
+                allowed_updates=ALLOWED_UPDATES,
             )
         else:
-            await app.updater.start_polling(poll_interval=0.0, timeout=1)
+            await app.updater.start_polling(poll_interval=0.0, timeout=1, allowed_updates=ALLOWED_UPDATES)
         await app.start()
         return self
 

@@ -69,12 +69,12 @@ async def test_bigger_strokes_repaints_with_a_bigger_brush_up_to_the_largest(
     assert (bigger.content_image_id, bigger.style_preset) == (first.content_image_id, "starry_night")
     assert (await bot.store.get(first.id)).params.style_scale == 1.0, "the first painting's job is untouched"
     result_id, caption = await _paint(bot, telegram, worker, bigger)
-    assert "· bigger brush strokes ×1.4" in caption
+    assert "bigger brush strokes" in caption
 
     biggest = await _tap(bot, telegram, result_id, "bigger", bigger, 3)
     assert biggest.params.style_scale == BRUSH_SCALES[-1] == 2.0
     result_id, caption = await _paint(bot, telegram, worker, biggest)
-    assert "· bigger brush strokes ×2" in caption
+    assert "bigger brush strokes" in caption
 
     # At the end: answered, told in plain words, nothing queued.
     answers = len(telegram.calls("answerCallbackQuery"))
@@ -98,12 +98,12 @@ async def test_finer_strokes_repaints_with_a_finer_brush_down_to_the_finest(
     finer = await _tap(bot, telegram, result_id, "finer", first, 2)
     assert finer.params == replace(first.params, style_scale=0.7)
     result_id, caption = await _paint(bot, telegram, worker, finer)
-    assert "· finer brush strokes ×0.7" in caption
+    assert "finer brush strokes" in caption
 
     finest = await _tap(bot, telegram, result_id, "finer", finer, 3)
     assert finest.params.style_scale == BRUSH_SCALES[0] == 0.5
     result_id, caption = await _paint(bot, telegram, worker, finest)
-    assert "· finer brush strokes ×0.5" in caption
+    assert "finer brush strokes" in caption
     telegram.press(user_id, result_id, f"r:finer:{finest.id}:{user_id}")
     await telegram.wait_for(
         lambda: "That painting already has the finest brush strokes I paint. 🖌 Try “Bigger strokes”."
@@ -164,4 +164,4 @@ async def test_the_brush_in_weights_by_buttons_and_by_arguments(
     job = await queued_job(bot, user_id)
     assert job.params.style_scale == 0.5
     _, caption = await _paint(bot, telegram, worker, job)
-    assert "· finer brush strokes ×0.5" in caption
+    assert "finer brush strokes" in caption

@@ -81,7 +81,8 @@ async def test_photo_then_preset_is_painted_with_progress_and_delivered(
     )
     result = sent[-1]
     assert result.files["photo"] == len(painting)
-    assert "The Great Wave · Hokusai" in result.text and "80 px" in result.text and "style ×1" in result.text
+    style, size = result.text.split("\n")  # nothing changed from the defaults: no line about it
+    assert style == "🖼 In the style of The Great Wave · Hokusai" and size.startswith("80 px")
     keyboard = [b for row in result.params["reply_markup"]["inline_keyboard"] for b in row]
     actions = ("more", "less", "bigger", "finer", "colors", "faces", "another", "mix", "full")
     assert [b.get("callback_data") for b in keyboard] == [

@@ -3,7 +3,10 @@ the buttons, the command menu, and the messages the delivery sends later."""
 
 from __future__ import annotations
 
-from tests.bot.conftest import HandWorker, RunningBot, photo_bytes
+from pathlib import Path
+
+from drawme.store import SqliteJobStore
+from tests.bot.conftest import HandWorker, RunningBot, bot_config, photo_bytes
 from tests.bot.test_bot_conversation import _find, queued_job
 from tests.fake_telegram import FakeTelegram
 
@@ -45,7 +48,7 @@ async def test_a_russian_user_gets_russian_from_start_to_painting(
     await worker.finish(claimed)
     result_id, result = await telegram.wait_for(lambda: _find(telegram, user_id, "В стиле"))
     assert "🖼 В стиле: Большая волна · Хокусай" in result["caption"]
-    assert "стиль ×1 · фото ×1 · гладкость ×1" in result["caption"]
+    assert "×" not in result["caption"]  # nothing changed from the defaults: no line about it
     labels = [label for label, _ in telegram.buttons(user_id, result_id)]
     assert "➕ Больше стиля" in labels and "⬇️ Полное разрешение" in labels
 
@@ -54,3 +57,60 @@ async def test_a_russian_user_gets_russian_from_start_to_painting(
     telegram.press(user_id, result_id, "r:explode:1")
     answers = await telegram.wait_for(lambda: telegram.calls("answerCallbackQuery")[before:])
     assert answers[0].params.get("text") == "Эта кнопка устарела."
+
+
+async def test_language_switches_and_remembers_the_choice(
+    telegram: FakeTelegram, store: SqliteJobStore, tmp_path: Path, worker: HandWorker, user_id: int
+) -> None:
+    """An English Telegram app, Russian by choice: replies, buttons, the menu and later messages;
+    remembered across a restart of the bot; and back to the app's language on request."""
+    bot = await RunningBot(bot_config(telegram, tmp_path), store).start()
+    try:
+        await _choose_russian(telegram, user_id)
+        assert (await store.get_settings(user_id)).chosen_language == "ru"
+    finally:
+        await bot.stop()  # remembered in the store, not in the bot's memory
+    restarted = await RunningBot(bot_config(telegram, tmp_path), store).start()
+    try:
+        await _after_restart(telegram, worker, user_id)
+    finally:
+        await restarted.stop()
+
+
+async def _choose_russian(telegram: FakeTelegram, user_id: int) -> None:
+    telegram.send_text(user_id, "/language")
+    await telegram.wait_for(lambda: any("Which language" in t for t in telegram.texts(user_id)))
+    message_id, _ = telegram.last_message(user_id, "Which language")
+    buttons = telegram.buttons(user_id, message_id)
+    assert [label for label, _ in buttons] == ["English", "Русский", "✅ 📱 My Telegram app's"]
+    telegram.press(user_id, message_id, dict(buttons)["Русский"])
+    await telegram.wait_for(
+        lambda: telegram.messages[(user_id, message_id)]["text"].startswith("Готово: теперь я говорю")
+    )
+    assert [label for label, _ in telegram.buttons(user_id, message_id)][1] == "✅ Русский"
+    assert telegram.menu(user_id)[0]["description"] == "Как это работает"  # this chat's menu
+
+
+async def _after_restart(telegram: FakeTelegram, worker: HandWorker, user_id: int) -> None:
+    telegram.send_text(user_id, "/help")
+    await telegram.wait_for(lambda: any("/styles —" in t for t in telegram.texts(user_id)))
+    assert telegram.texts(user_id)[-1].startswith("Как это работает")
+    telegram.send_photo(user_id, photo_bytes())
+    await telegram.wait_for(lambda: any("Фото получено" in t for t in telegram.texts(user_id)))
+    photo_id, _ = telegram.last_message(user_id, "Фото получено")
+    telegram.press(user_id, photo_id, dict(telegram.buttons(user_id, photo_id))["Крик · Мунк"])
+    claimed = await worker.claim()
+    await worker.finish(claimed)
+    await telegram.wait_for(lambda: _find(telegram, user_id, "В стиле"), what="a Russian caption")
+
+    telegram.send_text(user_id, "/language")
+    await telegram.wait_for(lambda: telegram.texts(user_id)[-1].startswith("На каком языке"))
+    message_id, _ = telegram.last_message(user_id, "На каком языке")
+    app = dict(telegram.buttons(user_id, message_id))["📱 Язык моего приложения Telegram"]
+    telegram.press(user_id, message_id, app)
+    await telegram.wait_for(
+        lambda: telegram.messages[(user_id, message_id)]["text"].startswith("Done: I follow")
+    )
+    assert telegram.menu(user_id)[0]["description"] == "How it works"
+    telegram.send_text(user_id, "/start")
+    await telegram.wait_for(lambda: telegram.texts(user_id)[-1].startswith("Hi User"))

@@ -209,3 +209,29 @@ async def test_sizes_follow_the_engine_device(telegram: FakeTelegram, tmp_path: 
     finally:
         await running.stop()
         await store.close()
+
+
+async def test_size_offers_nothing_larger_than_the_painters_make(
+    telegram: FakeTelegram, tmp_path: Path, user_id: int
+) -> None:
+    """PAINT_SIZES' large (96 px here) above what the only worker paints (80 px: its MAX_SIZE or its
+    device's cap): /size shows the size it will really get and says why, and the job asks for it."""
+    store = await SqliteJobStore.open(bot_config(telegram, tmp_path).common)
+    await store.register_worker("small-box", "cpu", max_size=80)
+    bot = await RunningBot(bot_config(telegram, tmp_path), store).start()
+    try:
+        telegram.send_text(user_id, "/size")
+        await telegram.wait_for(lambda: telegram.texts(user_id))
+        message_id, content = telegram.last_message(user_id, "How big")
+        labels = [label for label, _ in telegram.buttons(user_id, message_id)]
+        assert labels == ["Small · 64 px", "✅ Medium · 80 px", "Large · 80 px"]
+        assert "up to 80 px" in content["text"]
+        telegram.press(user_id, message_id, "s:large")
+        await telegram.wait_for(lambda: "✅ Large · 80 px" in str(telegram.messages[(user_id, message_id)]))
+        message_id, buttons = await send_photo_and_get_keyboard(telegram, user_id)
+        telegram.press(user_id, message_id, buttons[0][1])
+        job = await queued_job(bot, user_id)
+        assert job.params.size == 80  # painted as offered: no "painted smaller" surprise
+    finally:
+        await bot.stop()
+        await store.close()

@@ -13,7 +13,16 @@ import pytest
 from PIL import Image
 
 from drawme.imaging import NotAnImage
-from engine.cli import EXIT_USAGE, ProgressBar, _StopOnInterrupt, build_parser, main, prepare, relative_weight
+from engine.cli import (
+    EXIT_USAGE,
+    SEED_BY_FLAGS,
+    ProgressBar,
+    _StopOnInterrupt,
+    build_parser,
+    main,
+    prepare,
+    relative_weight,
+)
 from engine.recipes import get_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,12 +66,10 @@ def test_seed_command_line_saves_every_round(tmp_path, capsys):
             "1.0",
             "--tv_weight",
             "1.0",
-            "--recipe",
-            "seed",
             "--size",
             "64",
         ]
-    )
+    )  # the Keras example's command line as it is: no --recipe
     assert status == 0
     for index in (0, 1):
         with Image.open(tmp_path / "results" / f"prefix_at_iteration_{index}.png") as saved:
@@ -72,6 +79,8 @@ def test_seed_command_line_saves_every_round(tmp_path, capsys):
     assert "losses:" in out and all(term in out for term in ("content", "style", "tv", "total"))
     assert " s on cpu" in out
     assert "] 100% step 40/40" in err and "ETA" in err  # the progress bar (plain lines: not a tty)
+    assert [line for line in err.splitlines() if line.startswith("note:")] == [SEED_BY_FLAGS]
+    assert not (tmp_path / "results" / "prefix.png").exists()  # the Keras example writes per round only
 
 
 @pytest.mark.slow
@@ -156,6 +165,23 @@ def test_bad_blend_is_one_line_and_exit_2(tmp_path, capsys, blend, fragment):
     argv = [str(PHOTO), str(STYLE), str(tmp_path / "out"), "--style", str(STYLE), "--blend", blend]
     assert main(argv) == EXIT_USAGE
     assert_one_line_error(capsys, fragment)
+
+
+def test_the_keras_flags_select_the_seed_recipe_unless_another_is_named(tmp_path):
+    keras = [str(PHOTO), str(STYLE), str(tmp_path / "prefix"), "--iter", "10", "--content_weight", "0.025"]
+    _, _, options, _ = prepare(build_parser().parse_args(keras))
+    assert options.recipe == "seed" and options.iterations == 10 and options.content_weight == 1.0
+    for flag, value in (("--style_weight", "1.0"), ("--tv_weight", "1.0"), ("--iter", "3")):
+        args = build_parser().parse_args([str(PHOTO), str(STYLE), str(tmp_path / "p"), flag, value])
+        assert prepare(args)[2].recipe == "seed"
+    _, _, named, _ = prepare(build_parser().parse_args([*keras, "--recipe", "default"]))
+    assert named.recipe == "default"  # named: that one, with the weights made relative to its own
+    _, _, plain, _ = prepare(build_parser().parse_args([str(PHOTO), str(STYLE), str(tmp_path / "p")]))
+    assert plain.recipe == "default"
+    # Not the seed's command line (a preset, or --style): --iter is the default recipe's steps.
+    for other in (["--preset", "udnie", str(tmp_path / "p")], [str(tmp_path / "p"), "--style", str(STYLE)]):
+        args = build_parser().parse_args([str(PHOTO), *other, "--iter", "5"])
+        assert prepare(args)[2].recipe == "default"
 
 
 def test_seed_weights_are_converted_to_multipliers():

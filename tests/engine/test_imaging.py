@@ -373,3 +373,39 @@ def test_cut_off_animation_is_refused_cleanly():
     data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100)
     with pytest.raises(ImageError):  # animated or corrupt, but never a raw decoder error
         load_image(data[: len(data) // 2])
+
+
+# --- HEIC/HEIF (iPhones' files), made by pillow-heif itself -------------------------------------------
+def heic(image: Image.Image, **params) -> bytes:
+    data = encode(image, "HEIF", quality=95, **params)
+    assert data[4:12] == b"ftypheic"
+    return data
+
+
+def left_blue_right_red(size=(120, 80)) -> Image.Image:
+    image = Image.new("RGB", size, RED)
+    image.paste(BLUE, (0, 0, size[0] // 2, size[1]))
+    return image
+
+
+def test_heic_is_decoded_and_turned_upright():
+    exif = Image.Exif()
+    exif[0x0112] = 6  # the phone was held upright: turn 90° clockwise to show
+    image = load_image(heic(left_blue_right_red(), exif=exif.tobytes()))
+    assert image.mode == "RGB" and image.size == (80, 120)
+    # Turned once (never twice): the left half is now on top.
+    assert near(image.getpixel((40, 20)), BLUE, 24) and near(image.getpixel((40, 100)), RED, 24)
+
+
+def test_heic_colour_profile_is_converted_to_srgb():
+    grey = Image.new("RGB", (64, 64), (128, 128, 128))
+    image = load_image(heic(grey, icc_profile=linear_rgb_profile()))
+    assert 180 <= image.getpixel((32, 32))[0] <= 196  # linear 128 is sRGB ~188
+
+
+def test_heic_over_the_pixel_limit_is_refused_from_its_header():
+    data = heic(left_blue_right_red((256, 256)))
+    with pytest.raises(ImageTooLarge):
+        load_image(data, max_pixels=256 * 255)
+    with pytest.raises(ImageTooSmall):
+        load_image(heic(left_blue_right_red((48, 48))))

@@ -48,6 +48,17 @@ def compose_health_commands() -> list[list[str]]:
     return [json.loads(found) for found in re.findall(r'test: (\["CMD".*\])', text)]
 
 
+def test_each_container_keeps_its_own_heartbeat() -> None:
+    """The data volume is shared by every engine replica and the bot; heartbeats are per container
+    (a tmpfs over DATA_DIR/health), so one replica's beat never passes another's health check.
+    Read from the file itself, so it holds where `docker compose` is not installed."""
+    text = (DEPLOY / "compose.yaml").read_text()
+    anchor = text.split("x-drawme: &drawme", 1)[1].split("\n\n", 1)[0]
+    assert re.search(r"\n  tmpfs:\n    - /data/health\n", anchor + "\n"), anchor
+    assert re.findall(r"\n  (engine|bot):\n    <<: \*drawme\n", text) == ["engine", "bot"]
+    assert CommonConfig(data_dir=Path("/data")).health_dir == Path("/data/health")
+
+
 @pytest.mark.parametrize("role", ["engine", "bot"])
 def test_the_deploy_health_checks_are_valid_commands(role: str, tmp_path: Path, ops_env) -> None:
     (compose_test,) = [command for command in compose_health_commands() if command[3] == role]
@@ -121,6 +132,8 @@ def test_compose_file_is_valid_and_complete(tmp_path: Path) -> None:
         assert service["environment"]["BOT_TOKEN"] == "123:abc"  # env_file was read
         (volume,) = service["volumes"]
         assert (volume["type"], volume["source"], volume["target"]) == ("volume", "drawme-data", "/data")
+        # Each container's own heartbeat: the shared volume would give every engine replica one file.
+        assert service["tmpfs"] == ["/data/health"]
     assert engine["command"] == ["python", "-m", "engine", "serve"]
     assert bot["command"] == ["python", "-m", "bot"]
     # Several engines (and hosts) meet in PostgreSQL; `--scale engine=N` needs nothing else.

@@ -236,3 +236,55 @@ async def test_a_russian_playground_user_gets_the_bot_in_russian(
     finally:
         await bot.stop()
         await playground.stop()
+
+
+async def test_privacy_language_cancel_and_the_fallback_work_on_the_page(
+    playground: Playground, bot: RunningBot, store: SqliteJobStore, tmp_path: Path
+) -> None:
+    """Issue 26's commands and buttons as a playground user meets them: ✖ Cancel on the status
+    message, text answered from where the user stands, /language (with the menu following it),
+    /privacy and its Export button's zip."""
+    url = playground.config.url
+    async with PageEvents(url) as page:
+        assert {"privacy", "export", "language"} <= {c["command"] for c in page.of("hello")[0]["commands"]}
+
+        def bot_says(fragment: str) -> list[dict]:
+            return [m for m in page.messages() if fragment in m["text"]]
+
+        # A waiting photo: text gets the paintings to tap again.
+        await send(url, files=[("me.jpg", photo_bytes(), "image/jpeg")])
+        offer = await page.wait(lambda: bot_says("Got your photo"), "the preset buttons")
+        await send(url, text="which one?")
+        again = await page.wait(lambda: bot_says(ENGLISH(texts.UNKNOWN_TEXT_WAITING)), "the fallback")
+        assert again[0]["buttons"] == offer[0]["buttons"]
+
+        # ✖ Cancel under the status message cancels that painting.
+        assert await press(url, again[0]["id"], again[0]["buttons"][0][0]["data"]) == 200
+        status = await page.wait(lambda: [m for m in bot_says("Queued") if m["buttons"]], "the status")
+        (cancel,) = status[0]["buttons"][0]
+        assert cancel["text"] == ENGLISH(texts.CANCEL_BUTTON)
+        assert await press(url, status[0]["id"], cancel["data"]) == 200
+        await page.wait(
+            lambda: [m for m in bot_says(ENGLISH(texts.CANCELLED)) if m["id"] == status[0]["id"]], "cancelled"
+        )
+
+        # /language: Russian answers, and the menu the page shows follows.
+        await send(url, text="/language")
+        choice = await page.wait(lambda: bot_says("Which language"), "the language buttons")
+        russian = next(b for row in choice[0]["buttons"] for b in row if b["text"] == "Русский")
+        assert await press(url, choice[0]["id"], russian["data"]) == 200
+        await page.wait(
+            lambda: any(
+                c["description"] == "Как это работает" for e in page.of("commands") for c in e["commands"]
+            ),
+            "the Russian menu",
+        )
+        await send(url, text="/privacy")
+        privacy = await page.wait(lambda: bot_says("Что я о вас храню"), "the privacy text")
+        export = privacy[0]["buttons"][0][0]
+        assert export["text"] == "📦 Выгрузить мои данные"
+        assert await press(url, privacy[0]["id"], export["data"]) == 200
+        zipped = await page.wait(lambda: [m for m in page.messages() if m["document"]], "the zip")
+        assert zipped[0]["document"]["name"] == "drawme-my-data.zip"
+        data, _ = await fetch(url + zipped[0]["document"]["url"])
+        assert data.startswith(b"PK")

@@ -185,3 +185,5 @@ async def test_a_cpu_worker_registers_one_job_at_a_time(config, store):
     worker = Worker(config, store, Painter(device="cpu", face_detector=NoFaces()))
     workers = await registered(worker, store)
     assert [(w.worker_id, w.device, w.capacity) for w in workers] == [("test-worker", "cpu", 1)]
+    # And the largest size it paints, so the bot's /size offers nothing larger.
+    assert [w.max_size for w in workers] == [worker.max_size] and worker.max_size > 0
