@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import cast
 
 from telegram import BotCommand, Update
 from telegram.error import InvalidToken, TelegramError
@@ -56,11 +57,12 @@ def build_application(config: BotConfig, backend: JobBackend | None = None) -> B
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
     )
-    if config.base_url:
+    if config.base_url and config.base_file_url:
         builder = builder.base_url(config.base_url).base_file_url(config.base_file_url)
     if config.local_mode:  # getFile answers with a path on the server's disk; read it from there
         builder = builder.local_mode(True)
-    application = builder.build()
+    # PTB's builder types its JobQueue apart from the context types: the cast names what it built.
+    application = cast(BotApplication, builder.build())
     application.bot_data.config = config
     application.bot_data.own_backend = backend is None
     if backend is not None:
@@ -160,9 +162,10 @@ async def _post_init(application: BotApplication) -> None:
     assert svc is not None
     # Every update is recorded before Telegram hears it arrived, and marked done once handled.
     inbox = svc.inbox = Inbox(svc.backend, config.instance_name)
-    queue: DurableUpdateQueue = application.update_queue
+    queue, processor = application.update_queue, application.update_processor
+    assert isinstance(queue, DurableUpdateQueue) and isinstance(processor, flood.PerChatOrder)
     queue.inbox = inbox
-    application.update_processor.handled = inbox.done
+    processor.handled = inbox.done
     await queue.replay(application.bot)
     await set_commands(application)
     if not application.bot.supports_inline_queries:
@@ -171,6 +174,7 @@ async def _post_init(application: BotApplication) -> None:
             " with /setinline (deploy/README.md), then restart the bot"
         )
     delivery: Delivery = svc.delivery
+    assert application.job_queue is not None  # the job-queue extra is a dependency
     # Several instances may overlap only to be skipped by Delivery's own busy flag (no scheduler warnings).
     poll = application.job_queue.run_repeating(
         delivery.poll,
@@ -226,7 +230,7 @@ async def error_handler(update: object, context: BotContext) -> None:
 
 
 def _is_rejected_token(record: logging.LogRecord) -> bool:
-    return bool(record.exc_info) and isinstance(record.exc_info[1], InvalidToken)
+    return record.exc_info is not None and isinstance(record.exc_info[1], InvalidToken)
 
 
 def main(argv: list[str] | None = None) -> int:

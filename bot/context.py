@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from telegram import Message
-from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
+from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot, JobQueue
 
 from bot.delivery import Delivery
 from bot.flood import ChatThrottle
@@ -39,8 +39,9 @@ class BotData:
     preset_file_ids: dict[str, str] = field(default_factory=dict)
 
 
-BotContext: TypeAlias = CallbackContext[ExtBot[None], dict, dict, BotData]
-BotApplication: TypeAlias = Application[ExtBot[None], BotContext, dict, dict, BotData, object]
+# ExtBot[int]: the bot with a rate limiter (its retries are an int).
+BotContext: TypeAlias = CallbackContext[ExtBot[int], dict, dict, BotData]
+BotApplication: TypeAlias = Application[ExtBot[int], BotContext, dict, dict, BotData, JobQueue[BotContext]]
 CONTEXT_TYPES = ContextTypes(bot_data=BotData)
 
 

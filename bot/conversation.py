@@ -32,6 +32,7 @@ ALBUM_DELAY = 1.0  # seconds to wait for the other parts of an album
 
 async def picture(update: Update, context: BotContext) -> None:
     """A photo or file: the user's photo, or the style when a photo is already waiting for one."""
+    assert update.effective_message is not None
     message = update.effective_message
     if message.media_group_id:
         _collect_album_part(update.update_id, message, context)
@@ -40,6 +41,7 @@ async def picture(update: Update, context: BotContext) -> None:
 
 
 async def _take_picture(message: Message, context: BotContext, origin: int | None) -> None:
+    assert message.from_user is not None
     w = words(message)
     backend = services(context).backend
     user_id, chat_id = message.from_user.id, message.chat_id
@@ -99,6 +101,9 @@ def _collect_album_part(update_id: int, message: Message, context: BotContext) -
 
     The parts' updates stay undone in the inbox until the album is decided, so an album gathered
     when the bot dies is gathered again from the inbox after the restart."""
+    assert (
+        message.media_group_id is not None and message.from_user is not None and context.job_queue is not None
+    )
     parts = context.bot_data.albums.setdefault(message.media_group_id, [])
     parts.append((update_id, message))
     if (inbox := services(context).inbox) is not None:
@@ -116,6 +121,7 @@ def _collect_album_part(update_id: int, message: Message, context: BotContext) -
 
 async def _album_complete(context: BotContext) -> None:
     """Decide the album, then mark its parts' updates handled."""
+    assert context.job is not None and isinstance(context.job.data, str)
     gathered = context.bot_data.albums.pop(context.job.data)
     try:
         parts = sorted((m for _, m in gathered), key=lambda m: m.message_id)
@@ -143,6 +149,7 @@ async def _decide_album(parts: list[Message], context: BotContext, origin: int) 
             await part.reply_text(w(texts.ALBUM_PART[index], reason=texts.image_refused(w, refused)))
             return
     first = parts[0]
+    assert first.from_user is not None
     await queue_painting(
         w,
         context,
@@ -158,6 +165,7 @@ async def _decide_album(parts: list[Message], context: BotContext, origin: int) 
 async def preset_chosen(update: Update, context: BotContext) -> None:
     """A tap on a painting (`p:<preset>:<image id>`): paint that photo, or remember it for the next one."""
     query = update.callback_query
+    assert query is not None and query.data is not None and update.effective_chat is not None
     w = words(update)
     preset_id, image_id, _ = keyboards.fields(query.data)
     if preset_id not in PRESETS or not image_id.isdigit():
@@ -196,6 +204,7 @@ async def _answer_job_button(
     button carries; then the job it names, if it is still there and the tapper's own, else None
     (and the user is told why)."""
     query = update.callback_query
+    assert query is not None and update.effective_chat is not None
     w = words(update)
     if not job_id.isdigit():
         await query.answer(w(texts.STALE_BUTTON))
@@ -215,6 +224,7 @@ async def _answer_job_button(
 
 async def result_action(update: Update, context: BotContext) -> None:
     """A button under a painting (`r:<action>:<job id>:<owner>`): a variation, another style, the PNG."""
+    assert update.callback_query is not None and update.callback_query.data is not None
     action, job_id, owner = keyboards.fields(update.callback_query.data)
     if action not in keyboards.RESULT_ACTIONS:
         job_id = ""  # forged or from a future version: expired
@@ -244,6 +254,7 @@ async def result_action(update: Update, context: BotContext) -> None:
 
 async def mix_chosen(update: Update, context: BotContext) -> None:
     """A tap on a painting to mix in (`x:<preset>:<job id>:<owner>`): repaint that job half and half."""
+    assert update.callback_query is not None and update.callback_query.data is not None
     preset_id, job_id, owner = keyboards.fields(update.callback_query.data)
     if preset_id not in PRESETS:
         job_id = ""

@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 from telegram import Bot, InputMediaPhoto
@@ -209,12 +210,12 @@ class Delivery:
                 self._deliver_chat(context.bot, chat_id, chat_jobs, queue), name=f"deliver:{chat_id}"
             )
             self._sending[chat_id] = task
-            task.add_done_callback(lambda _, chat=chat_id: self._chat_done(context, chat))
+            task.add_done_callback(partial(self._chat_done, context, chat_id))
         current = {job.id for job in jobs}
         for job_id in [job_id for job_id in self.shown if job_id not in current]:
             del self.shown[job_id]
 
-    def _chat_done(self, context: BotContext, chat_id: int) -> None:
+    def _chat_done(self, context: BotContext, chat_id: int, _task: object) -> None:
         """A chat's task ended; if a poll skipped that chat meanwhile, look again now."""
         self._sending.pop(chat_id, None)
         if chat_id in self._look_again and context.application.running:

@@ -54,7 +54,8 @@ class PerChatOrder(SimpleUpdateProcessor):
         self._locks: dict[int | None, tuple[asyncio.Lock, int]] = {}
         self.handled: Callable[[object], Awaitable[None]] | None = None  # e.g. the inbox's `done`
 
-    async def process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+    # PTB marks it final; overridden because the chat's lock must be taken before the concurrency slot.
+    async def process_update(self, update: object, coroutine: Awaitable[Any]) -> None:  # type: ignore[misc]
         chat_id = chat_of(update)
         lock, users = self._locks.get(chat_id) or (asyncio.Lock(), 0)
         self._locks[chat_id] = (lock, users + 1)
@@ -128,7 +129,9 @@ class ChatThrottle:
             del self._buckets[chat_id]
 
 
-def guard(throttle: Callable[[BotContext], ChatThrottle]):
+def guard(
+    throttle: Callable[[BotContext], ChatThrottle],
+) -> Callable[[Update, BotContext], Coroutine[Any, Any, None]]:
     """The handler (group -1) that puts every message through its chat's throttle first."""
 
     async def check(update: Update, context: BotContext) -> None:
@@ -172,9 +175,10 @@ class PerChatRateLimiter(AIORateLimiter):
         rate_limit_args: int | None,
     ) -> Any:
         max_retries = rate_limit_args or self._max_retries
-        chat_id = data.get("chat_id")
-        with contextlib.suppress(ValueError, TypeError):
-            chat_id = int(chat_id)
+        chat_id: int | str | None = data.get("chat_id")  # an id, or a "@channel" name
+        if isinstance(chat_id, str):
+            with contextlib.suppress(ValueError):
+                chat_id = int(chat_id)
         group = chat_id if (isinstance(chat_id, int) and chat_id < 0) or isinstance(chat_id, str) else False
         for attempt in range(max_retries + 1):
             while (wait := self.paused_for(chat_id)) > 0:

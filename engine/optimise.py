@@ -83,9 +83,9 @@ class Batch:
                     break
         except Leaving:  # torch's LBFGS (one painting, the seed), cancelled
             self.leave(list(range(len(self.active))), cancelled=True)
-        assert self.canvas is not None or not self.active
         for position, number in enumerate(self.active):
             if number not in self.outcomes:  # else its callback raised at the very last step
+                assert self.canvas is not None
                 self.outcomes[number] = self.runs[number].result(self.canvas[position][None], False)
         return [self.outcomes[number] for number in range(len(self.runs))]
 
@@ -121,11 +121,13 @@ class Batch:
         assert self.canvas is not None
         batched = self.first.batchable
         lbfgs = self.recipe.lbfgs
+        batch_optimiser: BatchLBFGS | None = None
         if batched:
-            optimiser: BatchLBFGS | torch.optim.LBFGS = BatchLBFGS(
+            batch_optimiser = BatchLBFGS(
                 self.canvas, lbfgs.lr, lbfgs.history_size, lbfgs.tolerance_grad, lbfgs.tolerance_change
             )
-            canvas = optimiser.canvas
+            optimiser: BatchLBFGS | torch.optim.LBFGS = batch_optimiser
+            canvas = batch_optimiser.canvas
         else:
             canvas = self.canvas.requires_grad_(True)
             optimiser = torch.optim.LBFGS([canvas], **lbfgs.as_kwargs())
@@ -140,7 +142,7 @@ class Batch:
                 raise Leaving(leaving)
             if evaluations >= stage.steps:  # a line search may ask for more than max_eval allows
                 raise StageBudgetSpent
-            current = optimiser.canvas if batched else canvas
+            current = batch_optimiser.canvas if batch_optimiser is not None else canvas
             current.grad = None
             terms = score(self.painter, self.first.net, self.recipe, current, targets, grids)
             terms["total"].sum().backward()
@@ -155,8 +157,8 @@ class Batch:
                 self.report(position, number, index, preview)
             return terms["total"].sum()
 
-        if batched:
-            assert isinstance(optimiser, BatchLBFGS)
+        if batch_optimiser is not None:
+            optimiser = batch_optimiser
             while evaluations < stage.steps and self.active:
                 try:
                     optimiser.step(closure)
@@ -178,6 +180,7 @@ class Batch:
             try:
                 optimiser.step(closure)
             except StageBudgetSpent:  # stopped inside a line search: keep the last evaluated point
+                assert self.last_evaluated is not None  # the budget is spent only after an evaluation
                 with torch.no_grad():
                     canvas.copy_(self.last_evaluated)
             self.canvas = canvas.detach()

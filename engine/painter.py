@@ -91,7 +91,7 @@ def matched_luminance(style: Image.Image, reference: Image.Image) -> Image.Image
 def with_chroma_of(painted: Image.Image, photo: Image.Image) -> Image.Image:
     """The painting's luminance with the photo's Cb/Cr: colours of the photo, brushwork of the painting."""
     y = painted.convert("YCbCr").getchannel("Y")
-    _, cb, cr = photo.convert("RGB").resize(painted.size, Image.LANCZOS).convert("YCbCr").split()
+    _, cb, cr = photo.convert("RGB").resize(painted.size, Image.Resampling.LANCZOS).convert("YCbCr").split()
     return Image.merge("YCbCr", (y, cb, cr)).convert("RGB")
 
 
@@ -494,7 +494,7 @@ class _Run:
             canvas = image_to_tensor(self.content, self.canvas_size(self.stages[-1]), "lanczos")
         image = tensor_to_image(canvas.detach())
         if image.size != self.output_size:
-            image = image.resize(self.output_size, Image.LANCZOS)
+            image = image.resize(self.output_size, Image.Resampling.LANCZOS)
         return PaintResult(
             image=self.finish(image),
             losses=dict(self.losses),

@@ -56,7 +56,7 @@ async def force_fail(tx: Tx, job_id: int, error: str, now: float) -> Job:
 
 
 async def stats(tx: Tx, now: float) -> Stats:
-    row = await tx.row(
+    row = await tx.one(
         "SELECT"
         " (SELECT COUNT(*) FROM jobs WHERE status = 'queued'),"
         " (SELECT COUNT(*) FROM jobs WHERE status = 'running'),"

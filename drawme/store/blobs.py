@@ -73,7 +73,7 @@ async def delete(tx: Tx, keys: list[str]) -> tuple[int, int]:
 
 
 async def delete_like(tx: Tx, pattern: str, keep: str | None = None) -> tuple[int, int]:
-    row = await tx.row(
+    row = await tx.one(
         "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM blobs WHERE key LIKE ? AND key <> ?",
         (pattern, keep or ""),
     )

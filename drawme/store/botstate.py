@@ -165,7 +165,7 @@ async def inbox_add(tx: Tx, update_id: int, body: str, owner: str, now: float) -
         " ON CONFLICT (update_id) DO NOTHING",
         (update_id, body, owner, now),
     )
-    row = await tx.row("SELECT done_at FROM inbox WHERE update_id = ?", (update_id,))
+    row = await tx.one("SELECT done_at FROM inbox WHERE update_id = ?", (update_id,))
     return row["done_at"] is None
 
 

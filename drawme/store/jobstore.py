@@ -104,7 +104,7 @@ class JobStore:
         async with self.db.transaction() as tx:
             await jobs.ensure_user(tx, owner_id, now)
             await blobs.put(tx, key, data, now)
-            row = await tx.row(
+            row = await tx.one(
                 "INSERT INTO images (owner_id, sha256, path, width, height, bytes, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (owner_id, sha256) DO UPDATE SET created_at ="
                 " excluded.created_at RETURNING *",  # a re-sent picture lives another retention period
@@ -164,7 +164,9 @@ class JobStore:
         now = self._clock()
         async with self.db.transaction() as tx:
             if origin is not None and (made := await botstate.job_of_origin(tx, origin)) is not None:
-                return await jobs.get(tx, made)
+                job_made = await jobs.get(tx, made)
+                assert job_made is not None  # the origin row is deleted with its job (ON DELETE CASCADE)
+                return job_made
             job = await admission.submit(tx, request, self.limits, now)
             await botstate.submitted(tx, job.id, request.user_id, origin, conversation, now)
             return job
