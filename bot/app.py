@@ -23,7 +23,7 @@ from telegram.ext import (
 )
 
 from bot import commands, conversation, flood, keyboards, sharing, texts
-from bot.context import CONTEXT_TYPES, BotApplication, BotContext, Services, services
+from bot.context import CONTEXT_TYPES, BotApplication, BotContext, Services
 from bot.delivery import Delivery
 from bot.i18n import DEFAULT_LANGUAGE, languages, words, words_for
 from bot.inbox import DurableUpdateQueue, Inbox
@@ -88,7 +88,8 @@ def set_aside_old_state(config: BotConfig) -> None:
 def add_handlers(application: BotApplication, config: BotConfig) -> None:
     """Commands, pictures, buttons, inline queries, and the gentle fallbacks — most specific first."""
     # First of all, each message passes its chat's throttle (a flood gets one "slow down").
-    application.add_handler(TypeHandler(Update, flood.guard(lambda c: services(c).throttle)), group=-1)
+    throttle = flood.ChatThrottle(config.chat_burst, config.chat_refill_seconds)
+    application.add_handler(TypeHandler(Update, flood.guard(throttle)), group=-1)
     application.add_handler(CommandHandler("start", commands.start))
     application.add_handler(CommandHandler("help", commands.help_command))
     application.add_handler(CommandHandler("styles", commands.styles))
@@ -135,12 +136,7 @@ def add_handlers(application: BotApplication, config: BotConfig) -> None:
 
 def _provide(application: BotApplication, backend: JobBackend) -> None:
     config = _config(application)
-    application.bot_data.services = Services(
-        backend,
-        config,
-        Delivery(backend, config),
-        flood.ChatThrottle(config.chat_burst, config.chat_refill_seconds),
-    )
+    application.bot_data.services = Services(backend, config, Delivery(backend, config))
 
 
 def _config(application: BotApplication) -> BotConfig:
@@ -173,7 +169,7 @@ async def _post_init(application: BotApplication) -> None:
             "inline mode is off, so paintings come without a Share button: switch it on in @BotFather"
             " with /setinline (deploy/README.md), then restart the bot"
         )
-    delivery: Delivery = svc.delivery
+    delivery = svc.delivery
     assert application.job_queue is not None  # the job-queue extra is a dependency
     # Several instances may overlap only to be skipped by Delivery's own busy flag (no scheduler warnings).
     poll = application.job_queue.run_repeating(

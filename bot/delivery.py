@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING
 
 from telegram import Bot, InputMediaPhoto
 from telegram.constants import ChatAction
@@ -32,15 +31,13 @@ from telegram.ext import Application
 from telegram.ext import Job as ScheduledJob
 
 from bot import keyboards, texts
+from bot.context import BotContext
 from bot.flood import retry_seconds
 from bot.i18n import Words, words_for
 from drawme import health
 from drawme.backend import JobBackend
 from drawme.config import BotConfig
 from drawme.models import Display, IllegalTransition, Job, JobStatus, QueueInfo
-
-if TYPE_CHECKING:  # bot.context imports this module
-    from bot.context import BotContext
 
 log = logging.getLogger(__name__)
 

@@ -19,17 +19,15 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from telegram import Update
 from telegram.error import RetryAfter
 from telegram.ext import AIORateLimiter, ApplicationHandlerStop, SimpleUpdateProcessor
 
 from bot import texts
+from bot.context import BotContext
 from bot.i18n import words
-
-if TYPE_CHECKING:  # bot.context imports this module
-    from bot.context import BotContext
 
 log = logging.getLogger(__name__)
 
@@ -129,16 +127,14 @@ class ChatThrottle:
             del self._buckets[chat_id]
 
 
-def guard(
-    throttle: Callable[[BotContext], ChatThrottle],
-) -> Callable[[Update, BotContext], Coroutine[Any, Any, None]]:
+def guard(throttle: ChatThrottle) -> Callable[[Update, BotContext], Coroutine[Any, Any, None]]:
     """The handler (group -1) that puts every message through its chat's throttle first."""
 
     async def check(update: Update, context: BotContext) -> None:
         message = update.message
         if message is None or message.chat is None:
             return
-        verdict = throttle(context).admit(message.chat.id, time.monotonic(), message.media_group_id)
+        verdict = throttle.admit(message.chat.id, time.monotonic(), message.media_group_id)
         if verdict is Verdict.ALLOW:
             return
         if verdict is Verdict.WARN:

@@ -1,10 +1,9 @@
 """The optimisation: one or more paintings with one canvas plan, stage by stage (coarse to fine), on
-one stacked (N, 3, H, W) canvas. engine.painter prepares each painting (`_Run`) and calls `Batch.run`.
+one stacked (N, 3, H, W) canvas. engine.painter prepares each painting (`engine.run.PaintingRun`) and
+calls `Batch.run`.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -12,11 +11,9 @@ import torch.nn.functional as F
 from drawme.painting import PaintResult
 from engine.canvas import image_to_tensor, photo_detail
 from engine.lbfgs import BatchLBFGS
-from engine.objective import LOSS_NAMES, Targets, score
+from engine.objective import LOSS_NAMES, Features, Targets, score
 from engine.recipes import Stage
-
-if TYPE_CHECKING:
-    from engine.painter import Painter, _Run
+from engine.run import PaintingRun
 
 
 class StageBudgetSpent(Exception):
@@ -39,8 +36,9 @@ class Batch:
     gradient is its own: painted together, each comes out as it would alone (tests/engine/test_batch.py).
     """
 
-    def __init__(self, painter: Painter, runs: list[_Run]) -> None:
-        self.painter = painter
+    def __init__(self, features: Features, runs: list[PaintingRun]) -> None:
+        """`features`: the network the runs share (one recipe, so one network), as the objective uses it."""
+        self.features = features
         self.runs = runs
         self.first = runs[0]
         self.recipe = self.first.recipe
@@ -133,7 +131,6 @@ class Batch:
             optimiser = torch.optim.LBFGS([canvas], **lbfgs.as_kwargs())
         evaluations = 0
         every = self.first.options.preview_every
-        grids = self.first.grids
 
         def closure() -> torch.Tensor:
             nonlocal evaluations
@@ -144,7 +141,7 @@ class Batch:
                 raise StageBudgetSpent
             current = batch_optimiser.canvas if batch_optimiser is not None else canvas
             current.grad = None
-            terms = score(self.painter, self.first.net, self.recipe, current, targets, grids)
+            terms = score(self.features, self.recipe, current, targets)
             terms["total"].sum().backward()
             evaluations += 1
             self.last_evaluated = current.detach().clone()  # L-BFGS moves the canvas in place
