@@ -7,7 +7,6 @@ process (`python -m engine serve`), so the bot starts in about a second and stay
 from __future__ import annotations
 
 import logging
-import time
 from typing import cast
 
 from telegram import BotCommand, Update
@@ -41,8 +40,6 @@ log = logging.getLogger(__name__)
 RATE_LIMIT_RETRIES = 2
 # Updates handled at once (different chats; one chat's updates always run in order).
 CONCURRENT_UPDATES = 64
-# The state file of earlier versions (PicklePersistence); the conversation now lives in the store.
-OLD_STATE_FILE = "bot-conversations.pickle"
 
 
 def build_application(config: BotConfig, backend: JobBackend | None = None) -> BotApplication:
@@ -69,20 +66,6 @@ def build_application(config: BotConfig, backend: JobBackend | None = None) -> B
         _provide(application, backend)
     add_handlers(application, config)
     return application
-
-
-def set_aside_old_state(config: BotConfig) -> None:
-    """Move a leftover state file of an earlier version out of the way, with a warning: whatever
-    it holds (possibly half-written) is never read, so it can never stop the bot from starting."""
-    old = config.common.data_dir / OLD_STATE_FILE
-    if old.exists():
-        aside = old.with_name(f"{old.name}.{int(time.time())}.old")
-        old.rename(aside)
-        log.warning(
-            "set aside the old conversation state file %s as %s: conversations now live in the store",
-            old,
-            aside.name,
-        )
 
 
 def add_handlers(application: BotApplication, config: BotConfig) -> None:
@@ -149,7 +132,6 @@ async def _post_init(application: BotApplication) -> None:
     """Open the store if we own it, register the command menu, poll the store (and wake on its changes)."""
     config = _config(application)
     handle_loop_exceptions()
-    set_aside_old_state(config)
     if application.bot_data.own_backend:
         from drawme.store import open_store  # the composition root is the only place that knows it
 

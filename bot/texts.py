@@ -161,6 +161,7 @@ FAILURES = {
     FailureCode.OUT_OF_MEMORY: N_(
         "This painting needs more memory than the painter has. Please try a smaller /size."
     ),
+    FailureCode.STOPPED: N_("This painting was stopped by the bot's operator. Sorry! Please try again."),
 }
 NOTES = {
     NoteCode.SIZE_CAPPED: N_("Painted at {size} px, the largest this painter makes."),
@@ -401,15 +402,15 @@ def result_caption(w: Words, job: Job) -> str:
     else:
         size = w(SIZE_AND_TIME, size=job.params.size)
     caption = f"{style}\n{blend_line(w, job.params)}\n{size}"
-    if job.note:
-        caption += f"\n{note(w, job.note)}"
+    if said := note(w, job.note):
+        caption += f"\n{said}"
     return caption
 
 
-def note(w: Words, stored: str) -> str:
-    """A painting's note in words; an older database's English sentence as it is."""
+def note(w: Words, stored: str | None) -> str:
+    """A painting's note in words ("" for none)."""
     parsed = PaintNote.parse(stored)
-    return stored if parsed is None else w(NOTES[parsed.code], size=parsed.size)
+    return "" if parsed is None else w(NOTES[parsed.code], size=parsed.size)
 
 
 def image_refused(w: Words, error: ImageError) -> str:
@@ -458,16 +459,14 @@ def refusal(w: Words, refused: Refusal) -> str:
 
 
 def failure(w: Words, job: Job) -> str:
-    """What went wrong with a failed job: the store's and the worker's codes in words; an older
-    database's English sentence as it is."""
+    """What went wrong with a failed job: the store's and the worker's codes in words (a code this
+    version does not know, or none, as an unexpected error)."""
     error = job.error or ""
     if error == FailureCode.CRASHED:
         return w.plural(CRASHED, job.attempts)
-    if error in FAILURES:
-        return w(FAILURES[FailureCode(error)])
     if error in {code.value for code in ImageCode}:
         return image_code(w, ImageCode(error))
-    return error
+    return w(FAILURES[FailureCode(error) if error in FAILURES else FailureCode.PAINT_ERROR])
 
 
 # --- sharing: the Share button and inline mode (bot/sharing.py) ----------------------------------------
