@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 
 help:
 	@echo "make run    - start the bot and the painting engine (no BOT_TOKEN: a local chat page)"
-	@echo "make test   - lint and run the test suite"
+	@echo "make test   - lint, type-check (mypy) and run the test suite"
 	@echo "make bench  - run the CPU benchmarks in bench/"
 	@echo "make catalogs - carry changed bot sentences into every language's catalog (bot/locale)"
 
@@ -28,6 +28,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from PIL import Image
 
-    import engine.painter as painter_module
+    import engine.run as run_module
     from drawme.painting import PaintOptions, PaintRequest
     from engine.painter import Painter
 
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         style.thumbnail((args.size, args.size))
         styles.append(style)
     painter = Painter(device="cpu")
-    exact = painter_module.image_to_tensor
+    exact = run_module.image_to_tensor
 
     def nudged(image, size, resample):
         return exact(image, size, resample) * (1 + NUDGE)
@@ -65,11 +65,11 @@ def main(argv: list[str] | None = None) -> int:
         options = PaintOptions(size=args.size, iterations=steps)
         alone = [painter.paint(photo, [style], options) for photo, style in pairs]
         together = painter.paint_batch([PaintRequest(photo, (style,), options) for photo, style in pairs])
-        painter_module.image_to_tensor = nudged
+        run_module.image_to_tensor = nudged
         try:
             moved = [painter.paint(photo, [style], options) for photo, style in pairs]
         finally:
-            painter_module.image_to_tensor = exact
+            run_module.image_to_tensor = exact
         batch = [np.abs(pixels(a) - pixels(b)) for a, b in zip(together, alone, strict=True)]
         nudge = [np.abs(pixels(a) - pixels(b)) for a, b in zip(moved, alone, strict=True)]
         print(

@@ -128,12 +128,12 @@ class Bench:
     @contextlib.contextmanager
     def split(self) -> Iterator[dict[str, float]]:
         """Seconds spent in face detection, style targets and content targets while the block runs."""
-        from engine import painter as module
+        from engine import run as module
 
         spent = {"faces": 0.0, "style": 0.0, "content": 0.0}
         originals = {
-            "style": module._Run.style_targets,
-            "content": module._Run.content_targets,
+            "style": module.PaintingRun.style_targets,
+            "content": module.PaintingRun.content_targets,
         }
 
         def timed(key: str, function: Callable) -> Callable:
@@ -148,14 +148,14 @@ class Bench:
 
             return wrapper
 
-        module._Run.style_targets = timed("style", originals["style"])
-        module._Run.content_targets = timed("content", originals["content"])
+        module.PaintingRun.style_targets = timed("style", originals["style"])
+        module.PaintingRun.content_targets = timed("content", originals["content"])
         self.painter.detect_faces = timed("faces", type(self.painter).detect_faces.__get__(self.painter))
         try:
             yield spent
         finally:
-            module._Run.style_targets = originals["style"]
-            module._Run.content_targets = originals["content"]
+            module.PaintingRun.style_targets = originals["style"]
+            module.PaintingRun.content_targets = originals["content"]
             del self.painter.detect_faces  # the class's own again
 
     def paint(self, photo, style, size: int, recipe: str = "default", painter=None, **options):
@@ -259,7 +259,7 @@ class Bench:
         from gpu_variants import make_painter  # bench/gpu_variants.py
 
         from drawme.painting import PaintOptions, PaintRequest
-        from engine.painter import _Run, image_to_tensor
+        from engine.canvas import image_to_tensor
 
         size = self.args.precision_size
         self.report.line(f"### bf16 against fp32 at {size} px (losses re-scored in fp32)\n")
@@ -275,7 +275,7 @@ class Bench:
             rows = []
             for label, painter in variants:
                 seconds, result = self.paint(photo, style, size, painter=painter)
-                run = _Run(fp32, PaintRequest(photo, (style,), PaintOptions(size=size)))
+                run = fp32.run(PaintRequest(photo, (style,), PaintOptions(size=size)))
                 canvas = run.canvas_size(run.stages[-1])
                 pixels = image_to_tensor(run.content, canvas, "lanczos").to(fp32.device)
                 run.canvas = image_to_tensor(result.image, canvas, "lanczos").to(fp32.device)

@@ -81,6 +81,7 @@ def paintings(argv: list[str] | None) -> int:
 
     import engine.painter as painter_module
     from drawme.painting import PaintOptions
+    from engine.run import PaintingRun
 
     torch.set_num_threads(1)
     root = Path(__file__).resolve().parents[1]
@@ -89,7 +90,7 @@ def paintings(argv: list[str] | None) -> int:
     print(f"`python bench/lbfgs_step.py {' '.join(sys.argv[1:] if argv is None else argv)}`\n")
     print("| photo | preset | BatchLBFGS total | torch LBFGS total | ratio |")
     print("|---|---|---|---|---|")
-    own = painter_module._Run.batchable
+    own = PaintingRun.batchable
     try:
         for name in ("astronaut", "biden", "chelsea", "obama"):
             photo = Image.open(root / "tests" / "data" / "photos" / f"{name}.jpg").convert("RGB")
@@ -99,13 +100,13 @@ def paintings(argv: list[str] | None) -> int:
                 style.thumbnail((128, 128))
                 totals = []
                 for batchable in (True, False):  # False: the painter falls back to torch's LBFGS
-                    painter_module._Run.batchable = property(lambda run, flag=batchable: flag)
+                    PaintingRun.batchable = property(lambda run, flag=batchable: flag)
                     totals.append(painter.paint(photo, [style], PaintOptions(size=128)).losses["total"])
                 ratios.append(totals[0] / totals[1])
                 cells = f"{totals[0]:.4g} | {totals[1]:.4g} | {ratios[-1]:.3f}"
                 print(f"| {name} | {preset} | {cells} |", flush=True)
     finally:
-        painter_module._Run.batchable = own
+        PaintingRun.batchable = own
     print(f"\nmedian ratio {statistics.median(ratios):.3f} (from {min(ratios):.3f} to {max(ratios):.3f})")
     return 0
 

@@ -94,13 +94,14 @@ def evaluation_seconds(specs: list[str], size: int = 384, repeats: int = 6, phot
     import statistics
     import time
 
-    from engine.painter import PaintRequest, _Run, image_to_tensor
+    from engine.canvas import image_to_tensor
+    from engine.painter import PaintRequest
 
     painter, picture = Painter(), load_photo(photo)
     styles = [get_preset("starry_night").image()]
     runs = {}
     for spec in specs:
-        run = _Run(painter, PaintRequest(picture, styles, variant_options(spec, size)))
+        run = painter.run(PaintRequest(picture, styles, variant_options(spec, size)))
         canvas = run.canvas_size(run.stages[-1])
         pixels = image_to_tensor(run.content, canvas, run.recipe.resample)
         targets = (run.content_targets(pixels), run.style_targets(canvas), run.face_guides(pixels))

@@ -7,7 +7,7 @@ process (`python -m engine serve`), so the bot starts in about a second and stay
 from __future__ import annotations
 
 import logging
-import time
+from typing import cast
 
 from telegram import BotCommand, Update
 from telegram.error import InvalidToken, TelegramError
@@ -22,7 +22,7 @@ from telegram.ext import (
 )
 
 from bot import commands, conversation, flood, keyboards, language, privacy, sharing, texts
-from bot.context import CONTEXT_TYPES, BotApplication, BotContext, Services, services
+from bot.context import CONTEXT_TYPES, BotApplication, BotContext, Services
 from bot.delivery import Delivery
 from bot.i18n import DEFAULT_LANGUAGE, languages, words, words_for
 from bot.inbox import DurableUpdateQueue, Inbox
@@ -42,8 +42,6 @@ RATE_LIMIT_RETRIES = 2
 CONCURRENT_UPDATES = 64
 # The update types the handlers below act on; Telegram sends no others (polling and webhook alike).
 ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY, Update.INLINE_QUERY]
-# The state file of earlier versions (PicklePersistence); the conversation now lives in the store.
-OLD_STATE_FILE = "bot-conversations.pickle"
 
 
 def build_application(config: BotConfig, backend: JobBackend | None = None) -> BotApplication:
@@ -58,11 +56,12 @@ def build_application(config: BotConfig, backend: JobBackend | None = None) -> B
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
     )
-    if config.base_url:
+    if config.base_url and config.base_file_url:
         builder = builder.base_url(config.base_url).base_file_url(config.base_file_url)
     if config.local_mode:  # getFile answers with a path on the server's disk; read it from there
         builder = builder.local_mode(True)
-    application = builder.build()
+    # PTB's builder types its JobQueue apart from the context types: the cast names what it built.
+    application = cast(BotApplication, builder.build())
     application.bot_data.config = config
     application.bot_data.own_backend = backend is None
     if backend is not None:
@@ -71,24 +70,11 @@ def build_application(config: BotConfig, backend: JobBackend | None = None) -> B
     return application
 
 
-def set_aside_old_state(config: BotConfig) -> None:
-    """Move a leftover state file of an earlier version out of the way, with a warning: whatever
-    it holds (possibly half-written) is never read, so it can never stop the bot from starting."""
-    old = config.common.data_dir / OLD_STATE_FILE
-    if old.exists():
-        aside = old.with_name(f"{old.name}.{int(time.time())}.old")
-        old.rename(aside)
-        log.warning(
-            "set aside the old conversation state file %s as %s: conversations now live in the store",
-            old,
-            aside.name,
-        )
-
-
 def add_handlers(application: BotApplication, config: BotConfig) -> None:
     """Commands, pictures, buttons, inline queries, and the gentle fallbacks — most specific first."""
     # First of all (group -2), each message passes its chat's throttle (a flood gets one "slow down").
-    application.add_handler(TypeHandler(Update, flood.guard(lambda c: services(c).throttle)), group=-2)
+    throttle = flood.ChatThrottle(config.chat_burst, config.chat_refill_seconds)
+    application.add_handler(TypeHandler(Update, flood.guard(throttle)), group=-2)
     # Then the user's chosen language (/language) is looked up, for everything the update is answered.
     application.add_handler(TypeHandler(Update, language.user_language), group=-1)
     # An edit of a message sent before is not a new request (commands and pictures act on new ones).
@@ -151,12 +137,7 @@ def add_handlers(application: BotApplication, config: BotConfig) -> None:
 
 def _provide(application: BotApplication, backend: JobBackend) -> None:
     config = _config(application)
-    application.bot_data.services = Services(
-        backend,
-        config,
-        Delivery(backend, config),
-        flood.ChatThrottle(config.chat_burst, config.chat_refill_seconds),
-    )
+    application.bot_data.services = Services(backend, config, Delivery(backend, config))
 
 
 def _config(application: BotApplication) -> BotConfig:
@@ -169,7 +150,6 @@ async def _post_init(application: BotApplication) -> None:
     """Open the store if we own it, register the command menu, poll the store (and wake on its changes)."""
     config = _config(application)
     handle_loop_exceptions()
-    set_aside_old_state(config)
     if application.bot_data.own_backend:
         from drawme.store import open_store  # the composition root is the only place that knows it
 
@@ -178,9 +158,10 @@ async def _post_init(application: BotApplication) -> None:
     assert svc is not None
     # Every update is recorded before Telegram hears it arrived, and marked done once handled.
     inbox = svc.inbox = Inbox(svc.backend, config.instance_name)
-    queue: DurableUpdateQueue = application.update_queue
+    queue, processor = application.update_queue, application.update_processor
+    assert isinstance(queue, DurableUpdateQueue) and isinstance(processor, flood.PerChatOrder)
     queue.inbox = inbox
-    application.update_processor.handled = inbox.done
+    processor.handled = inbox.done
     await queue.replay(application.bot)
     await set_commands(application)
     if not application.bot.supports_inline_queries:
@@ -188,7 +169,8 @@ async def _post_init(application: BotApplication) -> None:
             "inline mode is off, so paintings come without a Share button: switch it on in @BotFather"
             " with /setinline (deploy/README.md), then restart the bot"
         )
-    delivery: Delivery = svc.delivery
+    delivery = svc.delivery
+    assert application.job_queue is not None  # the job-queue extra is a dependency
     # Several instances may overlap only to be skipped by Delivery's own busy flag (no scheduler warnings).
     poll = application.job_queue.run_repeating(
         delivery.poll,
@@ -244,7 +226,7 @@ async def error_handler(update: object, context: BotContext) -> None:
 
 
 def _is_rejected_token(record: logging.LogRecord) -> bool:
-    return bool(record.exc_info) and isinstance(record.exc_info[1], InvalidToken)
+    return record.exc_info is not None and isinstance(record.exc_info[1], InvalidToken)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ import io
 import logging
 import re
 from dataclasses import replace
+from typing import Any
 
 from telegram import InputMediaPhoto, Update
 
@@ -17,7 +18,7 @@ from bot.i18n import Words, words
 from bot.jobs import available_sizes, configured_sizes, gpu_available
 from drawme.config import SIZE_NAMES
 from drawme.models import BRUSH_SCALES, Blend, IllegalTransition, JobStatus, UserSettings
-from drawme.presets import PRESETS, thumbnail
+from drawme.presets import PRESETS, Preset, thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -41,22 +42,26 @@ BRUSH_ALIASES = ("brush", "style_scale")
 
 async def start(update: Update, context: BotContext) -> None:
     """Greet and explain in three steps."""
+    assert update.message is not None and update.effective_user is not None
     await update.message.reply_text(words(update)(texts.START, name=update.effective_user.first_name))
 
 
 async def help_command(update: Update, context: BotContext) -> None:
     """List the commands."""
+    assert update.message is not None
     await update.message.reply_text(texts.help_text(words(update)))
 
 
 async def styles(update: Update, context: BotContext) -> None:
     """The preset gallery: thumbnails as an album, then the keyboard to pick one."""
+    assert update.message is not None and update.effective_user is not None
     w = words(update)
     file_ids = context.bot_data.preset_file_ids
     media = []
     for preset_id, preset in PRESETS.items():
         # Upload each thumbnail once; afterwards Telegram's file id is enough.
-        photo = file_ids.get(preset_id) or await asyncio.to_thread(_jpeg, preset)
+        cached = file_ids.get(preset_id)
+        photo: str | bytes = cached if cached else await asyncio.to_thread(_jpeg, preset)
         media.append(InputMediaPhoto(photo, caption=texts.preset_caption(w, preset_id)))
     sent = await update.message.reply_media_group(media)
     for preset_id, message in zip(PRESETS, sent, strict=False):
@@ -67,7 +72,7 @@ async def styles(update: Update, context: BotContext) -> None:
     await update.message.reply_text(intro, reply_markup=keyboards.presets(w, photo_id))
 
 
-def _jpeg(preset) -> bytes:
+def _jpeg(preset: Preset) -> bytes:
     buffer = io.BytesIO()
     thumbnail(preset).save(buffer, format="JPEG", quality=85)
     return buffer.getvalue()
@@ -112,6 +117,7 @@ def step_weight(value: float, direction: str, ladder: tuple[float, ...] = WEIGHT
 
 async def weights(update: Update, context: BotContext) -> None:
     """Show the blend and brush with ± buttons, or set them directly: /weights style=2 tv=0 brush=1.4."""
+    assert update.message is not None and update.effective_user is not None
     w = words(update)
     backend = services(context).backend
     user_id = update.effective_user.id
@@ -131,6 +137,7 @@ async def weight_button(update: Update, context: BotContext) -> None:
     """`w:<name>:<up|down>` (a weight or the brush) or `w:reset`: change, save, and update the message in
     place."""
     query = update.callback_query
+    assert query is not None and query.data is not None
     w = words(update)
     parts = query.data.split(":")
     reset = parts[1:] == ["reset"]
@@ -156,6 +163,7 @@ async def weight_button(update: Update, context: BotContext) -> None:
 
 async def size(update: Update, context: BotContext) -> None:
     """small / medium / large buttons with their pixel sizes (bigger when a GPU is painting)."""
+    assert update.message is not None and update.effective_user is not None
     svc = services(context)
     w = words(update)
     settings = await svc.backend.get_settings(update.effective_user.id)
@@ -180,6 +188,7 @@ async def _size_text(w: Words, context: BotContext, current: str) -> str:
 async def size_button(update: Update, context: BotContext) -> None:
     """`s:<name>`: save the size and tick it."""
     query = update.callback_query
+    assert query is not None and query.data is not None
     w = words(update)
     name = query.data.split(":")[1]
     if name not in SIZE_NAMES:
@@ -208,15 +217,17 @@ async def faces(update: Update, context: BotContext) -> None:
 
 async def _toggle(update: Update, context: BotContext, setting: str, on: str, off: str) -> None:
     """Flip one on/off user setting, save it, and say which way it now stands."""
+    assert update.message is not None and update.effective_user is not None
     backend = services(context).backend
     settings = await backend.get_settings(update.effective_user.id)
-    now_on = not getattr(settings, setting)
+    now_on: Any = not getattr(settings, setting)
     await backend.save_settings(update.effective_user.id, replace(settings, **{setting: now_on}))
     await update.message.reply_text(words(update)(on if now_on else off))
 
 
 async def status(update: Update, context: BotContext) -> None:
     """The user's queued and running paintings, with position or progress."""
+    assert update.message is not None and update.effective_user is not None
     backend = services(context).backend
     w = words(update)
     jobs = await backend.jobs_of(update.effective_user.id, active_only=True)
@@ -235,6 +246,7 @@ async def status(update: Update, context: BotContext) -> None:
 
 async def cancel(update: Update, context: BotContext) -> None:
     """Cancel the user's queued or running paintings."""
+    assert update.message is not None and update.effective_user is not None
     backend = services(context).backend
     stopping = cancelled = 0
     for job in await backend.jobs_of(update.effective_user.id, active_only=True):
@@ -252,6 +264,7 @@ async def cancel(update: Update, context: BotContext) -> None:
 
 async def stats(update: Update, context: BotContext) -> None:
     """Admins only (the handler's filter): queue length, oldest job, throughput, failures."""
+    assert update.message is not None
     numbers = await services(context).backend.stats()
     w = words(update)
     workers = ", ".join(f"{worker.worker_id} ({worker.device})" for worker in numbers.workers) or w(
@@ -274,11 +287,13 @@ async def stats(update: Update, context: BotContext) -> None:
 
 async def unknown_command(update: Update, context: BotContext) -> None:
     """Any other /command (including /stats for non-admins)."""
+    assert update.message is not None
     await update.message.reply_text(words(update)(texts.UNKNOWN_COMMAND))
 
 
 async def anything_else(update: Update, context: BotContext) -> None:
     """The catch-all: any message that is not a command, a picture or text gets a plain-words answer."""
+    assert update.effective_message is not None
     message = update.effective_message
     answer = next(
         (answer for kind, answer in texts.NOT_A_PICTURE.items() if getattr(message, kind, None)),
@@ -298,6 +313,7 @@ async def edited(update: Update, context: BotContext) -> None:
 async def text(update: Update, context: BotContext) -> None:
     """Plain text: a nudge towards what to send next, from where the user stands — the paintings
     to tap for a waiting photo, their painting in progress, or the buttons of their last painting."""
+    assert update.message is not None and update.effective_user is not None
     w = words(update)
     backend = services(context).backend
     user_id = update.effective_user.id

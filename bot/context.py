@@ -1,18 +1,40 @@
-"""The typed PTB context: what the handlers share lives in one `BotData`, not in `bot_data["…"]` keys."""
+"""The typed PTB context: what the handlers share lives in one `BotData`, not in `bot_data["…"]` keys.
+
+It names what it holds by protocol (`Deliveries`), so the modules that implement them (bot.delivery)
+import this one, never the other way round.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import Protocol, TypeAlias
 
 from telegram import Message
-from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
+from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot, JobQueue
+from telegram.ext import Job as ScheduledJob
 
-from bot.delivery import Delivery
-from bot.flood import ChatThrottle
 from bot.inbox import Inbox
 from drawme.backend import JobBackend
 from drawme.config import BotConfig
+
+
+class Deliveries(Protocol):
+    """Status messages and finished paintings on their way to the chats (bot.delivery.Delivery)."""
+
+    async def poll(self, context: BotContext) -> None:
+        """Start delivering to every chat with undelivered jobs (the JobQueue's repeating job)."""
+
+    def start_waking(self, poll: ScheduledJob, application: BotApplication) -> None:
+        """Run `poll` as soon as the store signals a change."""
+
+    async def remember(self, job_id: int, message_id: int, text: str) -> None:
+        """The submitting handler posted the job's status message with `text`."""
+
+    def reachable(self, chat_id: int) -> None:
+        """The user wrote to us again: deliver to their chat again."""
+
+    async def release(self) -> None:
+        """Stopping cleanly: other instances may take over this one's deliveries at once."""
 
 
 @dataclass
@@ -21,8 +43,7 @@ class Services:
 
     backend: JobBackend
     config: BotConfig
-    delivery: Delivery
-    throttle: ChatThrottle
+    delivery: Deliveries
     inbox: Inbox | None = None  # set once the store is open
 
 
@@ -39,8 +60,9 @@ class BotData:
     preset_file_ids: dict[str, str] = field(default_factory=dict)
 
 
-BotContext: TypeAlias = CallbackContext[ExtBot[None], dict, dict, BotData]
-BotApplication: TypeAlias = Application[ExtBot[None], BotContext, dict, dict, BotData, object]
+# ExtBot[int]: the bot with a rate limiter (its retries are an int).
+BotContext: TypeAlias = CallbackContext[ExtBot[int], dict, dict, BotData]
+BotApplication: TypeAlias = Application[ExtBot[int], BotContext, dict, dict, BotData, JobQueue[BotContext]]
 CONTEXT_TYPES = ContextTypes(bot_data=BotData)
 
 

@@ -43,6 +43,7 @@ ALBUM_DELAY = 1.0  # seconds to wait for the other parts of an album
 
 async def picture(update: Update, context: BotContext) -> None:
     """A photo or file: the user's photo, or the style when a photo is already waiting for one."""
+    assert update.effective_message is not None
     message = update.effective_message
     if message.media_group_id:
         _collect_album_part(update.update_id, message, context)
@@ -51,6 +52,7 @@ async def picture(update: Update, context: BotContext) -> None:
 
 
 async def _take_picture(message: Message, context: BotContext, origin: int | None) -> None:
+    assert message.from_user is not None
     w = words(message)
     backend = services(context).backend
     user_id, chat_id = message.from_user.id, message.chat_id
@@ -110,6 +112,9 @@ def _collect_album_part(update_id: int, message: Message, context: BotContext) -
 
     The parts' updates stay undone in the inbox until the album is decided, so an album gathered
     when the bot dies is gathered again from the inbox after the restart."""
+    assert (
+        message.media_group_id is not None and message.from_user is not None and context.job_queue is not None
+    )
     parts = context.bot_data.albums.setdefault(message.media_group_id, [])
     parts.append((update_id, message))
     if (inbox := services(context).inbox) is not None:
@@ -127,6 +132,7 @@ def _collect_album_part(update_id: int, message: Message, context: BotContext) -
 
 async def _album_complete(context: BotContext) -> None:
     """Decide the album, then mark its parts' updates handled."""
+    assert context.job is not None and isinstance(context.job.data, str)
     gathered = context.bot_data.albums.pop(context.job.data)
     try:
         await load_choice(context, context.job.user_id)  # a job runs outside the album's updates
@@ -155,6 +161,7 @@ async def _decide_album(parts: list[Message], context: BotContext, origin: int) 
             await part.reply_text(w(texts.ALBUM_PART[index], reason=texts.image_refused(w, refused)))
             return
     first = parts[0]
+    assert first.from_user is not None
     await queue_painting(
         w,
         context,
@@ -170,6 +177,7 @@ async def _decide_album(parts: list[Message], context: BotContext, origin: int) 
 async def preset_chosen(update: Update, context: BotContext) -> None:
     """A tap on a painting (`p:<preset>:<image id>`): paint that photo, or remember it for the next one."""
     query = update.callback_query
+    assert query is not None and query.data is not None and update.effective_chat is not None
     w = words(update)
     preset_id, image_id, _ = keyboards.fields(query.data)
     if preset_id not in PRESETS or not image_id.isdigit():
@@ -208,6 +216,7 @@ async def _answer_job_button(
     button carries; then the job it names, if it is still there and the tapper's own, else None
     (and the user is told why)."""
     query = update.callback_query
+    assert query is not None and update.effective_chat is not None
     w = words(update)
     if not job_id.isdigit():
         await query.answer(w(texts.STALE_BUTTON))
@@ -227,6 +236,7 @@ async def _answer_job_button(
 
 async def result_action(update: Update, context: BotContext) -> None:
     """A button under a painting (`r:<action>:<job id>:<owner>`): a variation, another style, the PNG."""
+    assert update.callback_query is not None and update.callback_query.data is not None
     action, job_id, owner = keyboards.fields(update.callback_query.data)
     if action not in keyboards.RESULT_ACTIONS:
         job_id = ""  # forged or from a future version: expired
@@ -258,6 +268,7 @@ async def result_action(update: Update, context: BotContext) -> None:
 
 async def cancel_chosen(update: Update, context: BotContext) -> None:
     """✖ Cancel under a status message (`c:<job id>:<owner>`): that painting only, or why not."""
+    assert update.callback_query is not None and update.callback_query.data is not None
     job_id, owner, _ = keyboards.fields(update.callback_query.data)
     job = await _answer_job_button(update, context, job_id, owner)
     if job is None:
@@ -276,6 +287,7 @@ async def cancel_chosen(update: Update, context: BotContext) -> None:
 
 async def mix_chosen(update: Update, context: BotContext) -> None:
     """A tap on a painting to mix in (`x:<preset>:<job id>:<owner>`): repaint that job half and half."""
+    assert update.callback_query is not None and update.callback_query.data is not None
     preset_id, job_id, owner = keyboards.fields(update.callback_query.data)
     if preset_id not in PRESETS:
         job_id = ""

@@ -22,7 +22,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from functools import partial
 
 from telegram import Bot, InlineKeyboardMarkup, InputMediaPhoto
 from telegram.constants import ChatAction
@@ -31,15 +31,13 @@ from telegram.ext import Application
 from telegram.ext import Job as ScheduledJob
 
 from bot import keyboards, texts
+from bot.context import BotContext
 from bot.flood import retry_seconds
 from bot.i18n import Words, words_for
 from drawme import health
 from drawme.backend import JobBackend
 from drawme.config import BotConfig
 from drawme.models import Display, IllegalTransition, Job, JobStatus, QueueInfo
-
-if TYPE_CHECKING:  # bot.context imports this module
-    from bot.context import BotContext
 
 log = logging.getLogger(__name__)
 
@@ -209,12 +207,12 @@ class Delivery:
                 self._deliver_chat(context.bot, chat_id, chat_jobs, queue), name=f"deliver:{chat_id}"
             )
             self._sending[chat_id] = task
-            task.add_done_callback(lambda _, chat=chat_id: self._chat_done(context, chat))
+            task.add_done_callback(partial(self._chat_done, context, chat_id))
         current = {job.id for job in jobs}
         for job_id in [job_id for job_id in self.shown if job_id not in current]:
             del self.shown[job_id]
 
-    def _chat_done(self, context: BotContext, chat_id: int) -> None:
+    def _chat_done(self, context: BotContext, chat_id: int, _task: object) -> None:
         """A chat's task ended; if a poll skipped that chat meanwhile, look again now."""
         self._sending.pop(chat_id, None)
         if chat_id in self._look_again and context.application.running:

@@ -19,17 +19,15 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from telegram import Update
 from telegram.error import RetryAfter
 from telegram.ext import AIORateLimiter, ApplicationHandlerStop, SimpleUpdateProcessor
 
 from bot import texts
+from bot.context import BotContext
 from bot.i18n import words
-
-if TYPE_CHECKING:  # bot.context imports this module
-    from bot.context import BotContext
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +52,8 @@ class PerChatOrder(SimpleUpdateProcessor):
         self._locks: dict[int | None, tuple[asyncio.Lock, int]] = {}
         self.handled: Callable[[object], Awaitable[None]] | None = None  # e.g. the inbox's `done`
 
-    async def process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+    # PTB marks it final; overridden because the chat's lock must be taken before the concurrency slot.
+    async def process_update(self, update: object, coroutine: Awaitable[Any]) -> None:  # type: ignore[misc]
         chat_id = chat_of(update)
         lock, users = self._locks.get(chat_id) or (asyncio.Lock(), 0)
         self._locks[chat_id] = (lock, users + 1)
@@ -128,14 +127,14 @@ class ChatThrottle:
             del self._buckets[chat_id]
 
 
-def guard(throttle: Callable[[BotContext], ChatThrottle]):
+def guard(throttle: ChatThrottle) -> Callable[[Update, BotContext], Coroutine[Any, Any, None]]:
     """The handler (group -1) that puts every message through its chat's throttle first."""
 
     async def check(update: Update, context: BotContext) -> None:
         message = update.message
         if message is None or message.chat is None:
             return
-        verdict = throttle(context).admit(message.chat.id, time.monotonic(), message.media_group_id)
+        verdict = throttle.admit(message.chat.id, time.monotonic(), message.media_group_id)
         if verdict is Verdict.ALLOW:
             return
         if verdict is Verdict.WARN:
@@ -172,9 +171,10 @@ class PerChatRateLimiter(AIORateLimiter):
         rate_limit_args: int | None,
     ) -> Any:
         max_retries = rate_limit_args or self._max_retries
-        chat_id = data.get("chat_id")
-        with contextlib.suppress(ValueError, TypeError):
-            chat_id = int(chat_id)
+        chat_id: int | str | None = data.get("chat_id")  # an id, or a "@channel" name
+        if isinstance(chat_id, str):
+            with contextlib.suppress(ValueError):
+                chat_id = int(chat_id)
         group = chat_id if (isinstance(chat_id, int) and chat_id < 0) or isinstance(chat_id, str) else False
         for attempt in range(max_retries + 1):
             while (wait := self.paused_for(chat_id)) > 0:

@@ -49,13 +49,17 @@ def fields(data: str) -> tuple[str, str, str]:
     return first, second, owner
 
 
+def _preset(w: Words, preset_id: str, callback_data: str) -> InlineKeyboardButton:
+    """A button labelled with one of PRESETS."""
+    label = texts.preset_label(w, preset_id)
+    assert label is not None, preset_id
+    return InlineKeyboardButton(label, callback_data=callback_data)
+
+
 def presets(w: Words, content_image_id: int | None) -> InlineKeyboardMarkup:
     """The preset paintings, two per row; tapping one paints `content_image_id` in that style."""
     buttons = [
-        InlineKeyboardButton(
-            texts.preset_label(w, preset_id), callback_data=f"{PRESET}:{preset_id}:{content_image_id or 0}"
-        )
-        for preset_id in PRESETS
+        _preset(w, preset_id, f"{PRESET}:{preset_id}:{content_image_id or 0}") for preset_id in PRESETS
     ]
     return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
 
@@ -106,12 +110,7 @@ def share_button(w: Words) -> InlineKeyboardButton:
 
 def mix_presets(w: Words, job: Job) -> InlineKeyboardMarkup:
     """The preset paintings to mix into `job`'s painting, two per row."""
-    buttons = [
-        InlineKeyboardButton(
-            texts.preset_label(w, preset_id), callback_data=f"{MIX}:{preset_id}:{job.id}:{job.user_id}"
-        )
-        for preset_id in PRESETS
-    ]
+    buttons = [_preset(w, preset_id, f"{MIX}:{preset_id}:{job.id}:{job.user_id}") for preset_id in PRESETS]
     return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
 
 

@@ -26,6 +26,7 @@ async def load_choice(context: BotContext, user_id: int | None) -> None:
 
 async def language(update: Update, context: BotContext) -> None:
     """The languages to pick from, the current one ticked."""
+    assert update.message is not None and update.effective_user is not None
     w = words(update)
     settings = await services(context).backend.get_settings(update.effective_user.id)
     await update.message.reply_text(
@@ -37,6 +38,7 @@ async def language(update: Update, context: BotContext) -> None:
 async def language_button(update: Update, context: BotContext) -> None:
     """`l:<code>` or `l:app`: remember the choice, then say it (and show the menu) in that language."""
     query = update.callback_query
+    assert query is not None and query.data is not None and update.effective_chat is not None
     choice = query.data.split(":")[1]
     if choice != keyboards.LANGUAGE_APP and choice not in languages():
         await query.answer(words(update)(texts.STALE_BUTTON))

@@ -22,6 +22,7 @@ MAX_UPLOAD = 50 * 1024 * 1024
 
 async def privacy(update: Update, context: BotContext) -> None:
     """What is stored, for how long (RETENTION_DAYS), who can see it, and the buttons to get or delete it."""
+    assert update.message is not None
     w = words(update)
     days = services(context).config.common.limits.retention_days
     await update.message.reply_text(
@@ -36,11 +37,13 @@ async def export(update: Update, context: BotContext) -> None:
 
 async def export_button(update: Update, context: BotContext) -> None:
     """📦 under /privacy: the same as /export."""
+    assert update.callback_query is not None
     await update.callback_query.answer()
     await _send_export(update, context)
 
 
 async def _send_export(update: Update, context: BotContext) -> None:
+    assert update.effective_user is not None and update.effective_chat is not None
     w = words(update)
     user_id, chat_id = update.effective_user.id, update.effective_chat.id
     await context.bot.send_chat_action(chat_id, ChatAction.UPLOAD_DOCUMENT)
@@ -56,6 +59,7 @@ async def _send_export(update: Update, context: BotContext) -> None:
 
 async def forget(update: Update, context: BotContext) -> None:
     """Ask before deleting everything about the user."""
+    assert update.message is not None
     w = words(update)
     await update.message.reply_text(w(texts.FORGET_ASK), reply_markup=keyboards.forget(w))
 
@@ -64,6 +68,7 @@ async def forget_button(update: Update, context: BotContext) -> None:
     """`f:yes` deletes the user's images, jobs, files, settings and raw updates; `f:no` keeps them;
     `f:ask` (🗑 under /privacy) asks first."""
     query = update.callback_query
+    assert query is not None and query.data is not None and update.effective_chat is not None
     await query.answer()
     w = words(update)
     answer = query.data.split(":")[1]

@@ -180,6 +180,7 @@ FAILURES = {
     FailureCode.OUT_OF_MEMORY: N_(
         "This painting needs more memory than the painter has. Please try a smaller /size."
     ),
+    FailureCode.STOPPED: N_("This painting was stopped by the bot's operator. Sorry! Please try again."),
 }
 NOTES = {
     NoteCode.SIZE_CAPPED: N_("Painted at {size} px, the largest this painter makes."),
@@ -491,17 +492,17 @@ def result_caption(w: Words, job: Job) -> str:
         size = w(SIZE_AND_TIME, size=job.params.size)
     changes = blend_line(w, job.params)
     caption = "\n".join(line for line in (style, changes, size) if line)
-    if job.note:
-        caption += f"\n{note(w, job.note, job.params)}"
+    if said := note(w, job.note, job.params):
+        caption += f"\n{said}"
     return caption
 
 
-def note(w: Words, stored: str, params: PaintParams | None = None) -> str:
-    """A painting's note in words (`params`: the job's, to say when its bigger brush capped the size); an
-    older database's English sentence as it is."""
+def note(w: Words, stored: str | None, params: PaintParams | None = None) -> str:
+    """A painting's note in words ("" for none; `params`: the job's, to say when its bigger brush capped
+    the size)."""
     parsed = PaintNote.parse(stored)
     if parsed is None:
-        return stored
+        return ""
     bigger_brush = params is not None and params.style_scale > PaintParams.style_scale
     if parsed.code is NoteCode.SIZE_CAPPED and bigger_brush:
         return w(CAPPED_BY_BRUSH, size=parsed.size)
@@ -570,16 +571,14 @@ def refusal(w: Words, refused: Refusal) -> str:
 
 
 def failure(w: Words, job: Job) -> str:
-    """What went wrong with a failed job: the store's and the worker's codes in words; an older
-    database's English sentence as it is."""
+    """What went wrong with a failed job: the store's and the worker's codes in words (a code this
+    version does not know, or none, as an unexpected error)."""
     error = job.error or ""
     if error == FailureCode.CRASHED:
         return w.plural(CRASHED, job.attempts)
-    if error in FAILURES:
-        return w(FAILURES[FailureCode(error)])
     if error in {code.value for code in ImageCode}:
         return image_code(w, ImageCode(error))
-    return error
+    return w(FAILURES[FailureCode(error) if error in FAILURES else FailureCode.PAINT_ERROR])
 
 
 # --- sharing: the Share button and inline mode (bot/sharing.py) ----------------------------------------

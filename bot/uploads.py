@@ -55,6 +55,7 @@ async def receive_picture(
 ) -> StoredImage:
     """Download, validate and store the picture in `message`. Raises ImageError (see texts.image_refused).
     With `conversation`, the user's conversation is saved in the same transaction as the picture."""
+    assert message.from_user is not None
     svc = services(context)
     limit_mb = svc.config.max_download_mb
     file_id, size = _file_to_download(message)

@@ -166,7 +166,7 @@ class JobBackend(Protocol):
         """running -> done; `result` is the painting (PNG bytes), stored in the same transaction."""
 
     async def fail(self, job_id: int, worker_id: str, error: str) -> Job:
-        """running -> failed with a user-readable message."""
+        """running -> failed; `error` is a FailureCode or an ImageCode (the bot words it)."""
 
     async def mark_cancelled(self, job_id: int, worker_id: str) -> Job:
         """running -> cancelled, after the worker honoured cancel_requested."""

@@ -87,7 +87,7 @@ def _thread_excepthook(args: threading.ExceptHookArgs) -> None:
         return
     name = args.thread.name if args.thread is not None else "?"
     log.error("uncaught %s in thread %s", args.exc_type.__name__, name,
-              exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+              exc_info=args.exc_value)
 
 
 def _loop_exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

@@ -86,7 +86,8 @@ def _to_srgb(image: Image.Image) -> Image.Image:
     try:
         source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
         mode = "RGBA" if "A" in image.getbands() else "RGB"
-        return ImageCms.profileToProfile(image, source, _SRGB, outputMode=mode)
+        converted = ImageCms.profileToProfile(image, source, _SRGB, outputMode=mode)
+        return converted if converted is not None else image  # None only when converted in place
     except (ImageCms.PyCMSError, OSError, ValueError):
         return image  # a broken profile should not cost the user their photo
 

@@ -197,7 +197,7 @@ class Job:
     finished_at: float | None = None
     delivered_at: float | None = None  # also set when a failure/cancel was reported to the user
     result_key: str | None = None  # set once the painting's bytes are stored; read with `get_result`
-    error: str | None = None  # user-readable, never a traceback
+    error: str | None = None  # a FailureCode or an ImageCode (the bot words it), never a traceback
     status_message_id: int | None = None
     cancel_requested: bool = False
     lease_owner: str | None = None
@@ -283,14 +283,14 @@ class LimitExceeded(Exception):
 
 
 class FailureCode(StrEnum):
-    """Why a job failed. `Job.error` holds the code (or an `ImageCode`) and the bot words it; an older
-    database's English sentence is shown as it is."""
+    """Why a job failed. `Job.error` holds the code (or an `ImageCode`), never words: the bot words it."""
 
     CRASHED = "painter_crashed"  # the store: the lease expired max_attempts times
     PAINT_ERROR = "paint_error"  # the painter raised something unexpected
     MISSING_INPUT = "missing_input"  # a stored picture of the job is gone
     UNKNOWN_PRESET = "unknown_preset"  # the preset was removed since the job was queued
     OUT_OF_MEMORY = "out_of_memory"  # even the smaller retry did not fit
+    STOPPED = "stopped"  # an operator ended it (`drawme-admin fail`)
 
 
 class NoteCode(StrEnum):
@@ -312,7 +312,7 @@ class PaintNote:
 
     @classmethod
     def parse(cls, text: str | None) -> PaintNote | None:
-        """The note in `text`, or None for no note or an older database's English sentence."""
+        """The note in `text`, or None for no note (or a text that is none)."""
         code, _, size = (text or "").partition(":")
         if code not in {member.value for member in NoteCode} or not size.isdigit():
             return None

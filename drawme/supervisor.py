@@ -120,6 +120,7 @@ class Child:
 
     async def _wait(self, stopping: asyncio.Event) -> int | None:
         """Until the child exits (its code) or a stop is requested (None)."""
+        assert self.process is not None
         exited = asyncio.ensure_future(self.process.wait())
         stop_requested = asyncio.ensure_future(stopping.wait())
         await asyncio.wait({exited, stop_requested}, return_when=asyncio.FIRST_COMPLETED)

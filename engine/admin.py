@@ -4,7 +4,7 @@
     restore PATH [--force]      put an SQLite backup in place (refused while the engine or bot runs)
     retention [--days D]        delete inputs, previews and results past the retention period now
     requeue JOB_ID              put a stuck running or failed job back in the queue
-    fail JOB_ID [--reason TEXT] end a job as failed; the user is told REASON
+    fail JOB_ID                 end a job as failed; the user is told an operator stopped it
     stats                       queue length, oldest queued job, throughput, workers
     export USER_ID [--out DIR]  a zip of everything stored about a user, for a data request
 
@@ -33,7 +33,6 @@ from drawme.store import admin as store_admin
 
 # A heartbeat younger than this means the process is (probably) running and holds the database open.
 RUNNING_WINDOW = 30.0
-DEFAULT_FAIL_REASON = "This painting was stopped by the operator. Sorry! Please try again."
 
 
 class AdminError(Exception):
@@ -142,7 +141,6 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("job_id", type=_job_id)
     cmd = commands.add_parser("fail", help="end a job as failed")
     cmd.add_argument("job_id", type=_job_id)
-    cmd.add_argument("--reason", default=DEFAULT_FAIL_REASON, help="what the user is told")
     commands.add_parser("stats", help="queue and throughput figures")
     cmd = commands.add_parser("export", help="zip everything stored about a user")
     cmd.add_argument("user_id", type=int)
@@ -186,7 +184,7 @@ def run(args: argparse.Namespace, common: CommonConfig) -> str:
         job = asyncio.run(with_store(common, lambda store: store.requeue(args.job_id)))
         return f"job {job.id} is {job.status} again (attempts {job.attempts})"
     if args.command == "fail":
-        job = asyncio.run(with_store(common, lambda store: store.force_fail(args.job_id, args.reason)))
+        job = asyncio.run(with_store(common, lambda store: store.force_fail(args.job_id)))
         return f"job {job.id} is {job.status}: {job.error}"
     if args.command == "stats":
         return format_stats(asyncio.run(with_store(common, lambda store: store.stats())))

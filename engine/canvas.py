@@ -8,7 +8,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-_RESAMPLE = {"lanczos": Image.LANCZOS, "bilinear": Image.BILINEAR, "nearest": Image.NEAREST}
+_RESAMPLE = {
+    "lanczos": Image.Resampling.LANCZOS,
+    "bilinear": Image.Resampling.BILINEAR,
+    "nearest": Image.Resampling.NEAREST,
+}
 
 
 def image_to_tensor(image: Image.Image, size: tuple[int, int], resample: str) -> torch.Tensor:

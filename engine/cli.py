@@ -30,7 +30,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from types import FrameType
+from typing import TYPE_CHECKING, Any, TextIO
 
 from drawme import entry
 from drawme.imaging import ImageError
@@ -279,7 +280,7 @@ class _StopOnInterrupt:
 
     def __init__(self) -> None:
         self.requested = False
-        self._previous = None
+        self._previous: Callable[[int, FrameType | None], Any] | int | None = None
 
     def __enter__(self) -> _StopOnInterrupt:
         if threading.current_thread() is threading.main_thread():

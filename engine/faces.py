@@ -48,7 +48,7 @@ class HogFaceDetector:
         rgb = image.convert("RGB")
         scale = self.WORK_SIDE / max(rgb.size)
         work = rgb.resize(
-            (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))), Image.BILINEAR
+            (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))), Image.Resampling.BILINEAR
         )
         boxes, scores, _ = self._detector.run(np.asarray(work), self.UPSAMPLE, self.THRESHOLD)
         width, height = work.size

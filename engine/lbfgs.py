@@ -67,6 +67,7 @@ class BatchLBFGS:
         """Evaluate `closure` (it zeroes and fills `canvas.grad`; returns what it likes) and move."""
         with torch.enable_grad():
             loss = closure()
+        assert self.canvas.grad is not None  # the closure's backward() filled it
         grad = self.canvas.grad.detach().reshape(self.size, -1)
         self._stopped |= grad.abs().amax(dim=1) <= self.tolerance_grad
         if self._direction is None:

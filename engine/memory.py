@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,9 +141,7 @@ def available_bytes(device: object) -> int:
     """Free memory on `device` (a torch.device, or a name such as "cpu", "cuda:0")."""
     kind = getattr(device, "type", str(device).split(":")[0])
     if kind == "cuda":
-        torch = sys.modules.get("torch")
-        if torch is None:
-            import torch
-        free, _ = torch.cuda.mem_get_info(device if not isinstance(device, str) else torch.device(device))
+        import torch  # here: the CPU's answer needs no torch
+        free, _ = torch.cuda.mem_get_info(torch.device(str(device)))
         return int(free)
     return system_available()  # the CPU, and Apple's unified memory (mps)

@@ -5,23 +5,21 @@ The loss functions themselves are engine.losses.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 
 from engine.losses import content_loss, gram_matrix, laplacian_loss, light_loss, style_loss, tv_loss
 from engine.recipes import Recipe
-from engine.vgg import VGGFeatures
-
-if TYPE_CHECKING:
-    from engine.painter import Painter
 
 # The keys of the photo's Laplacian and light among the content targets (not VGG layers).
 LAPLACIAN = "laplacian"
 LIGHT = "light"
 LOSS_NAMES = ("content", "style", "tv", "total")
+
+# The network as the objective sees it: (N, 3, H, W) RGB 0..255 and layer names -> {layer: activation}.
+Features = Callable[[torch.Tensor, Sequence[str]], dict[str, torch.Tensor]]
 
 
 @dataclass
@@ -33,6 +31,7 @@ class Targets:
     content_guides: dict[str, torch.Tensor]  # per content layer, only when some painting has faces
     style_guides: dict[str, torch.Tensor]
     weights: torch.Tensor  # (N, 3): each painting's content, style and TV weight
+    grids: dict[str, tuple[int, int]]  # the LAPLACIAN and LIGHT grids: one plan, so one for the batch
 
     @classmethod
     def stack(cls, parts: Sequence[Targets]) -> Targets:
@@ -45,6 +44,7 @@ class Targets:
             content_guides=cat([part.content_guides for part in parts]),
             style_guides=cat([part.style_guides for part in parts]),
             weights=torch.cat([part.weights for part in parts]),
+            grids=parts[0].grids,
         )
 
     def select(self, index: torch.Tensor) -> Targets:
@@ -57,23 +57,23 @@ class Targets:
             pick(self.content_guides),
             pick(self.style_guides),
             self.weights[index.to(self.weights.device)],
+            self.grids,
         )
 
 
 def score(
-    painter: Painter, net: VGGFeatures, recipe: Recipe, canvas: torch.Tensor, targets: Targets, grids: dict
+    features: Features, recipe: Recipe, canvas: torch.Tensor, targets: Targets
 ) -> dict[str, torch.Tensor]:
-    """Each canvas's weighted loss terms, {"content", "style", "tv", "total"}: tensors of shape (N,).
-
-    `grids` holds the LAPLACIAN and LIGHT grids (the same cells at every stage).
-    """
+    """Each canvas's weighted loss terms, {"content", "style", "tv", "total"}: tensors of shape (N,),
+    with the network's activations from `features`."""
     norm = recipe.normalisation
-    features = painter.features(net, canvas, recipe.layers)
+    grids = targets.grids
+    activations = features(canvas, recipe.layers)
     pixels = canvas.shape[2] * canvas.shape[3]
     zero = canvas.new_zeros(canvas.shape[0])
     content = sum(
         (
-            w * content_loss(features[name], targets.content[name], norm, targets.content_guides.get(name))
+            w * content_loss(activations[name], targets.content[name], norm, targets.content_guides.get(name))
             for name, w in recipe.content_layers
         ),
         zero,
@@ -93,7 +93,7 @@ def score(
     style = sum(
         (
             w * style_loss(
-                gram_matrix(features[name], norm != "keras", targets.style_guides.get(name)),
+                gram_matrix(activations[name], norm != "keras", targets.style_guides.get(name)),
                 targets.style[name],
                 norm,
                 pixels,

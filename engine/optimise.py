@@ -1,10 +1,9 @@
 """The optimisation: one or more paintings with one canvas plan, stage by stage (coarse to fine), on
-one stacked (N, 3, H, W) canvas. engine.painter prepares each painting (`_Run`) and calls `Batch.run`.
+one stacked (N, 3, H, W) canvas. engine.painter prepares each painting (`engine.run.PaintingRun`) and
+calls `Batch.run`.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -12,11 +11,9 @@ import torch.nn.functional as F
 from drawme.painting import PaintResult
 from engine.canvas import image_to_tensor, photo_detail
 from engine.lbfgs import BatchLBFGS
-from engine.objective import LOSS_NAMES, Targets, score
+from engine.objective import LOSS_NAMES, Features, Targets, score
 from engine.recipes import Stage
-
-if TYPE_CHECKING:
-    from engine.painter import Painter, _Run
+from engine.run import PaintingRun
 
 
 class StageBudgetSpent(Exception):
@@ -39,8 +36,9 @@ class Batch:
     gradient is its own: painted together, each comes out as it would alone (tests/engine/test_batch.py).
     """
 
-    def __init__(self, painter: Painter, runs: list[_Run]) -> None:
-        self.painter = painter
+    def __init__(self, features: Features, runs: list[PaintingRun]) -> None:
+        """`features`: the network the runs share (one recipe, so one network), as the objective uses it."""
+        self.features = features
         self.runs = runs
         self.first = runs[0]
         self.recipe = self.first.recipe
@@ -83,9 +81,9 @@ class Batch:
                     break
         except Leaving:  # torch's LBFGS (one painting, the seed), cancelled
             self.leave(list(range(len(self.active))), cancelled=True)
-        assert self.canvas is not None or not self.active
         for position, number in enumerate(self.active):
             if number not in self.outcomes:  # else its callback raised at the very last step
+                assert self.canvas is not None
                 self.outcomes[number] = self.runs[number].result(self.canvas[position][None], False)
         return [self.outcomes[number] for number in range(len(self.runs))]
 
@@ -121,17 +119,18 @@ class Batch:
         assert self.canvas is not None
         batched = self.first.batchable
         lbfgs = self.recipe.lbfgs
+        batch_optimiser: BatchLBFGS | None = None
         if batched:
-            optimiser: BatchLBFGS | torch.optim.LBFGS = BatchLBFGS(
+            batch_optimiser = BatchLBFGS(
                 self.canvas, lbfgs.lr, lbfgs.history_size, lbfgs.tolerance_grad, lbfgs.tolerance_change
             )
-            canvas = optimiser.canvas
+            optimiser: BatchLBFGS | torch.optim.LBFGS = batch_optimiser
+            canvas = batch_optimiser.canvas
         else:
             canvas = self.canvas.requires_grad_(True)
             optimiser = torch.optim.LBFGS([canvas], **lbfgs.as_kwargs())
         evaluations = 0
         every = self.first.options.preview_every
-        grids = self.first.grids
 
         def closure() -> torch.Tensor:
             nonlocal evaluations
@@ -140,9 +139,9 @@ class Batch:
                 raise Leaving(leaving)
             if evaluations >= stage.steps:  # a line search may ask for more than max_eval allows
                 raise StageBudgetSpent
-            current = optimiser.canvas if batched else canvas
+            current = batch_optimiser.canvas if batch_optimiser is not None else canvas
             current.grad = None
-            terms = score(self.painter, self.first.net, self.recipe, current, targets, grids)
+            terms = score(self.features, self.recipe, current, targets)
             terms["total"].sum().backward()
             evaluations += 1
             self.last_evaluated = current.detach().clone()  # L-BFGS moves the canvas in place
@@ -155,8 +154,8 @@ class Batch:
                 self.report(position, number, index, preview)
             return terms["total"].sum()
 
-        if batched:
-            assert isinstance(optimiser, BatchLBFGS)
+        if batch_optimiser is not None:
+            optimiser = batch_optimiser
             while evaluations < stage.steps and self.active:
                 try:
                     optimiser.step(closure)
@@ -178,6 +177,7 @@ class Batch:
             try:
                 optimiser.step(closure)
             except StageBudgetSpent:  # stopped inside a line search: keep the last evaluated point
+                assert self.last_evaluated is not None  # the budget is spent only after an evaluation
                 with torch.no_grad():
                     canvas.copy_(self.last_evaluated)
             self.canvas = canvas.detach()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
 
 RELU1 = ("block1_relu1", "block2_relu1", "block3_relu1", "block4_relu1", "block5_relu1")
 # Channels of each block's first ReLU, for the 1/C² layer weights.
@@ -48,7 +49,7 @@ class LBFGSSettings:
     tolerance_grad: float = 1e-7
     tolerance_change: float = 1e-9
 
-    def as_kwargs(self) -> dict[str, object]:
+    def as_kwargs(self) -> dict[str, Any]:
         return {
             "lr": self.lr,
             "max_iter": self.max_iter,
@@ -122,7 +123,7 @@ class Recipe:
 
     def at_size(self, size: int) -> Recipe:
         """The recipe as it paints at `size` px (long side): with the `at_sizes` steps that apply."""
-        fields: dict[str, object] = {}
+        fields: dict[str, Any] = {}
         for min_size, overrides in sorted(self.at_sizes, key=lambda step: step[0]):
             if size >= min_size:
                 fields.update(overrides)

@@ -72,6 +72,8 @@ class VGGFeatures(nn.Module):
     layers asked for at construction (or a subset given to forward), from one pass.
     """
 
+    mean_bgr: torch.Tensor  # a buffer (register_buffer): moves with the module
+
     def __init__(self, layers: Iterable[str], pooling: str = "max") -> None:
         super().__init__()
         self.layers = tuple(dict.fromkeys(layers))
@@ -86,6 +88,7 @@ class VGGFeatures(nn.Module):
                 weight, bias = state[name]
                 conv = nn.Conv2d(weight.shape[1], weight.shape[0], kernel_size=3, padding=1)
                 conv.weight.data.copy_(weight)
+                assert conv.bias is not None
                 conv.bias.data.copy_(bias)
                 modules[name] = conv
             elif "_relu" in name:

@@ -198,7 +198,7 @@ class FakeTelegram:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
+        self.port = self._runner.addresses[0][1]
 
     async def stop(self) -> None:
         self._new_update.set()  # release a pending long poll
@@ -268,7 +268,10 @@ class FakeTelegram:
                 if not self._allowed(update):
                     continue
                 while True:
-                    targets = self.balanced or [self.webhook_url]
+                    targets = self.balanced or ([self.webhook_url] if self.webhook_url else [])
+                    if not targets:  # the webhook was deleted meanwhile: wait for the next one
+                        await asyncio.sleep(0.1)
+                        continue
                     address = targets[self._next_target % len(targets)]
                     self._next_target += 1
                     headers = {"X-Telegram-Bot-Api-Secret-Token": self.webhook_secret or ""}
@@ -350,7 +353,7 @@ class FakeTelegram:
         """A file sent "as a document" (uncompressed); `declared_size` fakes a huge file cheaply.
         `size_in_update=False` leaves file_size out of the update (it is optional in the Bot API)."""
         file_id, unique = self.add_file(data, declared_size)
-        document = {"file_id": file_id, "file_unique_id": unique, "file_name": file_name}
+        document: dict[str, Any] = {"file_id": file_id, "file_unique_id": unique, "file_name": file_name}
         if size_in_update:
             document["file_size"] = self.file_sizes[file_id]
         if mime_type:
@@ -399,7 +402,7 @@ class FakeTelegram:
         file_id, unique = self.add_file(b"\x00" * 16)
         media = {"file_id": file_id, "file_unique_id": unique, "file_size": 16}
         location = {"latitude": 48.52, "longitude": 9.05}
-        content = {
+        kinds: dict[str, dict[str, Any]] = {
             "voice": {"voice": {**media, "duration": 3, "mime_type": "audio/ogg"}},
             "audio": {"audio": {**media, "duration": 120, "mime_type": "audio/mpeg", "title": "Song"}},
             "video_note": {"video_note": {**media, "length": 240, "duration": 5}},
@@ -438,8 +441,8 @@ class FakeTelegram:
                 }
             },
             "dice": {"dice": {"emoji": "🎲", "value": 4}},
-        }[kind]
-        return self.push_update(message=self._message(user_id, **content))["message"]
+        }
+        return self.push_update(message=self._message(user_id, **kinds[kind]))["message"]
 
     def send_album(self, user_id: int, pictures: Iterable[bytes]) -> list[dict[str, Any]]:
         """Several photos with one media_group_id, one update each, as Telegram delivers albums."""
@@ -473,7 +476,7 @@ class FakeTelegram:
         now = time.monotonic()
         for old in [q for q, at in self.inline_queries.items() if now - at > self.inline_query_seconds]:
             del self.inline_queries[old]  # expired: an answer now gets QUERY_TOO_OLD anyway
-        inline = {
+        inline: dict[str, Any] = {
             "id": str(next(self._inline_ids)),
             "from": self._user(user_id),
             "query": query,
@@ -794,21 +797,21 @@ class FakeTelegram:
         return [{"file_id": file_id, "file_unique_id": unique, "width": 64, "height": 64, "file_size": size}]
 
     # --- the API methods -----------------------------------------------------------------------
-    def _getMe(self, params, files):
+    def _getMe(self, params: dict[str, Any], files: dict[str, int]) -> Any:
         return self.bot_user
 
-    def _deleteWebhook(self, params, files):
+    def _deleteWebhook(self, params: dict[str, Any], files: dict[str, int]) -> Any:
         self.webhook_url = self.webhook_secret = None
         return True
 
-    def _setWebhook(self, params, files):
+    def _setWebhook(self, params: dict[str, Any], files: dict[str, int]) -> Any:
         self.webhook_url = params["url"]
         self.webhook_secret = params.get("secret_token")
         if params.get("allowed_updates") is not None:
             self.allowed_updates = list(params["allowed_updates"]) or None
         return True
 
-    def _setMyCommands(self, params, files):
+    def _setMyCommands(self, params: dict[str, Any], files: dict[str, int]) -> Any:
         commands = list(params.get("commands") or [])
         scope = params.get("scope") or {"type": "default"}
         if scope["type"] == "chat":
@@ -817,7 +820,7 @@ class FakeTelegram:
             self.menus[params.get("language_code") or ""] = commands
         return True
 
-    def _deleteMyCommands(self, params, files):
+    def _deleteMyCommands(self, params: dict[str, Any], files: dict[str, int]) -> Any:
         scope = params.get("scope") or {"type": "default"}
         if scope["type"] == "chat":
             self.chat_menus.pop(int(scope["chat_id"]), None)
@@ -825,10 +828,10 @@ class FakeTelegram:
             self.menus.pop(params.get("language_code") or "", None)
         return True
 
-    def _setMyDescription(self, params, files):
+    def _setMyDescription(self, params: dict[str, Any], files: dict[str, int]) -> Any:
         return self._set_profile_text(params, "description", 512)
 
-    def _setMyShortDescription(self, params, files):
+    def _setMyShortDescription(self, params: dict[str, Any], files: dict[str, int]) -> Any:
         return self._set_profile_text(params, "short_description", 120)
 
     def _set_profile_text(self, params: dict[str, Any], field: str, limit: int) -> bool:
@@ -838,10 +841,10 @@ class FakeTelegram:
         self.profile[(field, params.get("language_code") or "")] = text
         return True
 
-    def _sendChatAction(self, params, files):
+    def _sendChatAction(self, params: dict[str, Any], files: dict[str, int]) -> Any:
         return True
 
-    def _answerInlineQuery(self, params, files):
+    def _answerInlineQuery(self, params: dict[str, Any], files: dict[str, int]) -> Any:
         """Like Telegram: one answer per query, in time; at most 50 results, ids unique and 1-64 bytes."""
         query_id = str(params.get("inline_query_id", ""))
         asked = self.inline_queries.get(query_id)
@@ -864,12 +867,12 @@ class FakeTelegram:
         self.inline_answers[query_id] = params
         return True
 
-    def _answerCallbackQuery(self, params, files):
+    def _answerCallbackQuery(self, params: dict[str, Any], files: dict[str, int]) -> Any:
         if len(str(params.get("text", ""))) > 200:
             raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
         return True
 
-    async def _getUpdates(self, params, files):
+    async def _getUpdates(self, params: dict[str, Any], files: dict[str, int]) -> Any:
         if self.webhook_url is not None:
             raise ApiError(
                 409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook first"
@@ -894,7 +897,7 @@ class FakeTelegram:
         self.not_delivered.append(update)
         return False
 
-    def _getFile(self, params, files):
+    def _getFile(self, params: dict[str, Any], files: dict[str, int]) -> Any:
         file_id = params["file_id"]
         if file_id not in self.files:
             raise ApiError(400, "Bad Request: invalid file_id")
@@ -907,16 +910,16 @@ class FakeTelegram:
             "file_path": f"files/{file_id}",
         }
 
-    def _sendMessage(self, params, files):
+    def _sendMessage(self, params: dict[str, Any], files: dict[str, int]) -> Any:
         self._check_content(params)
         return self._new_message(params, text=params["text"])
 
-    def _sendPhoto(self, params, files):
+    def _sendPhoto(self, params: dict[str, Any], files: dict[str, int]) -> Any:
         self._check_content(params)
         photo = self._uploaded_photo(params.get("photo", "attach://photo"), files)
         return self._new_message(params, photo=photo, caption=params.get("caption"))
 
-    def _sendDocument(self, params, files):
+    def _sendDocument(self, params: dict[str, Any], files: dict[str, int]) -> Any:
         self._check_content(params)
         size = sum(files.values())
         upload = next(iter(files.values()), Upload.of(b""))
@@ -925,7 +928,7 @@ class FakeTelegram:
         document = {"file_id": file_id, "file_unique_id": unique, "file_size": size, "file_name": name}
         return self._new_message(params, document=document, caption=params.get("caption"))
 
-    def _sendMediaGroup(self, params, files):
+    def _sendMediaGroup(self, params: dict[str, Any], files: dict[str, int]) -> Any:
         media = params["media"]
         if not 2 <= len(media) <= 10:
             raise ApiError(400, "Bad Request: wrong number of media in the album")
@@ -936,7 +939,7 @@ class FakeTelegram:
             sent.append(self._new_message(params, photo=photo, caption=item.get("caption")))
         return sent
 
-    def _editMessageText(self, params, files):
+    def _editMessageText(self, params: dict[str, Any], files: dict[str, int]) -> Any:
         self._check_content(params)
         stored = self._existing(params)
         if "text" not in stored:
@@ -944,7 +947,7 @@ class FakeTelegram:
         self._apply_edit(stored, params, text=params["text"])
         return self._as_message(params, stored)
 
-    def _editMessageCaption(self, params, files):
+    def _editMessageCaption(self, params: dict[str, Any], files: dict[str, int]) -> Any:
         self._check_content(params)
         stored = self._existing(params)
         if "text" in stored:
@@ -952,7 +955,7 @@ class FakeTelegram:
         self._apply_edit(stored, params, caption=params.get("caption"))
         return self._as_message(params, stored)
 
-    def _editMessageMedia(self, params, files):
+    def _editMessageMedia(self, params: dict[str, Any], files: dict[str, int]) -> Any:
         stored = self._existing(params)
         media = params["media"]
         self._check_content(media)
@@ -964,12 +967,12 @@ class FakeTelegram:
             stored["reply_markup"] = params["reply_markup"]
         return self._as_message(params, stored)
 
-    def _editMessageReplyMarkup(self, params, files):
+    def _editMessageReplyMarkup(self, params: dict[str, Any], files: dict[str, int]) -> Any:
         stored = self._existing(params)
         self._apply_edit(stored, params)
         return self._as_message(params, stored)
 
-    def _deleteMessage(self, params, files):
+    def _deleteMessage(self, params: dict[str, Any], files: dict[str, int]) -> Any:
         key = (int(params["chat_id"]), int(params["message_id"]))
         if self.messages.pop(key, None) is None:
             raise ApiError(400, "Bad Request: message to delete not found")

@@ -105,7 +105,9 @@ class Playground:
         """Every answer the server sends; a successful Bot API call may change what the page shows."""
         call = request.get(CALL)
         if call is not None and response.status == 200 and isinstance(response, web.Response):
-            self._observe(call, json.loads(response.body)["result"])
+            body = response.body
+            assert isinstance(body, bytes)  # the emulator answers with json_response
+            self._observe(call, json.loads(body)["result"])
 
     def _observe(self, call: Call, result: Any) -> None:
         """The emulator answered one of the bot's requests: tell the page what changed."""

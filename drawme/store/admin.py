@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from drawme.config import CommonConfig
-from drawme.models import IllegalTransition, Job, JobStatus, Stats, UserSettings
+from drawme.models import FailureCode, IllegalTransition, Job, JobStatus, Stats, UserSettings
 from drawme.store import blobs, jobs
 from drawme.store.db import Tx
 from drawme.store.scheduling import DAY
@@ -47,16 +47,16 @@ async def requeue(tx: Tx, job_id: int) -> Job:
     )
 
 
-async def force_fail(tx: Tx, job_id: int, error: str, now: float) -> Job:
-    """Fail a queued or running job; `error` is what the user is told."""
+async def force_fail(tx: Tx, job_id: int, now: float) -> Job:
+    """Fail a queued or running job as stopped by an operator (FailureCode.STOPPED)."""
     row = await jobs.row_for_update(tx, job_id)
     if row["status"] not in jobs.ACTIVE:
         raise IllegalTransition(f"job {job_id} is {row['status']}; only queued or running jobs can fail")
-    return await jobs.finish(tx, job_id, JobStatus.FAILED, now, error=error)
+    return await jobs.finish(tx, job_id, JobStatus.FAILED, now, error=str(FailureCode.STOPPED))
 
 
 async def stats(tx: Tx, now: float) -> Stats:
-    row = await tx.row(
+    row = await tx.one(
         "SELECT"
         " (SELECT COUNT(*) FROM jobs WHERE status = 'queued'),"
         " (SELECT COUNT(*) FROM jobs WHERE status = 'running'),"
@@ -108,10 +108,10 @@ async def export_user(tx: Tx, user_id: int) -> dict[str, Any]:
     }
 
 
-async def export_files(tx: Tx, keys: list[str], legacy_dir: Path | None) -> dict[str, bytes]:
+async def export_files(tx: Tx, keys: list[str]) -> dict[str, bytes]:
     found = {}
     for key in keys:
-        data = await blobs.get(tx, key, legacy_dir)
+        data = await blobs.get(tx, key)
         if data is not None:
             found[key] = data
     return found

@@ -35,7 +35,7 @@ async def submit(tx: Tx, request: JobRequest, limits: Limits, now: float) -> Job
         await tx.execute("SELECT pg_advisory_xact_lock(?)", (SUBMIT_LOCK,))
     today = int(now // DAY)
     await jobs.ensure_user(tx, request.user_id, now)
-    user = await tx.row("SELECT banned, quota_day, quota_used FROM users WHERE id = ?", (request.user_id,))
+    user = await tx.one("SELECT banned, quota_day, quota_used FROM users WHERE id = ?", (request.user_id,))
     if user["banned"]:
         raise LimitExceeded(Refusal(Limit.BANNED))
     used_today = user["quota_used"] if user["quota_day"] == today else 0

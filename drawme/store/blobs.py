@@ -7,9 +7,7 @@ the database is a backup of everything.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from drawme.store.db import Dialect, Tx
+from drawme.store.db import Tx
 
 
 def image_key(owner_id: int, digest: str, data: bytes) -> str:
@@ -49,17 +47,10 @@ async def put(tx: Tx, key: str, data: bytes, now: float) -> None:
     )
 
 
-async def get(tx: Tx, key: str, legacy_dir: Path | None = None) -> bytes | None:
-    """The bytes under `key`. SQLite stores older than schema v4 kept files under DATA_DIR: those
-    are still read from there (`legacy_dir`), so an upgrade loses no picture or painting."""
+async def get(tx: Tx, key: str) -> bytes | None:
+    """The bytes under `key`, or None when there are none."""
     data = await tx.value("SELECT data FROM blobs WHERE key = ?", (key,))
-    if data is not None:
-        return bytes(data)
-    if tx.dialect is Dialect.SQLITE and legacy_dir is not None:
-        path = legacy_dir / key
-        if path.is_file() and path.resolve().is_relative_to(legacy_dir.resolve()):
-            return path.read_bytes()
-    return None
+    return None if data is None else bytes(data)
 
 
 async def delete(tx: Tx, keys: list[str]) -> tuple[int, int]:
@@ -73,7 +64,7 @@ async def delete(tx: Tx, keys: list[str]) -> tuple[int, int]:
 
 
 async def delete_like(tx: Tx, pattern: str, keep: str | None = None) -> tuple[int, int]:
-    row = await tx.row(
+    row = await tx.one(
         "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM blobs WHERE key LIKE ? AND key <> ?",
         (pattern, keep or ""),
     )

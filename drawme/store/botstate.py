@@ -168,7 +168,7 @@ async def inbox_add(tx: Tx, update_id: int, body: str, owner: str, user_id: int 
         " ON CONFLICT (update_id) DO NOTHING",
         (update_id, body, owner, user_id, now),
     )
-    row = await tx.row("SELECT done_at FROM inbox WHERE update_id = ?", (update_id,))
+    row = await tx.one("SELECT done_at FROM inbox WHERE update_id = ?", (update_id,))
     return row["done_at"] is None
 
 

@@ -96,6 +96,14 @@ class Tx:
         rows = await self.rows(sql, args)
         return rows[0] if rows else None
 
+    async def one(self, sql: str, args: Iterable[Any] = ()) -> Any:
+        """The first row of a statement that always returns one (an aggregate, a RETURNING, a row
+        this transaction made sure of); LookupError if it returned none."""
+        row = await self.row(sql, args)
+        if row is None:
+            raise LookupError(f"no row from: {sql}")
+        return row
+
     async def value(self, sql: str, args: Iterable[Any] = ()) -> Any:
         row = await self.row(sql, args)
         return None if row is None else row[0]
@@ -162,7 +170,8 @@ async def _set_wal(db: aiosqlite.Connection, deadline: float) -> None:
     while True:
         try:
             async with db.execute("PRAGMA journal_mode") as cursor:
-                if (await cursor.fetchone())[0].lower() == "wal":
+                mode = await cursor.fetchone()
+                if mode is not None and mode[0].lower() == "wal":
                     return  # set once, it stays in the file
             await db.execute("PRAGMA journal_mode = WAL")
             return

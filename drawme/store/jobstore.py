@@ -51,11 +51,6 @@ class JobStore:
     def dialect(self) -> Dialect:
         return self.db.dialect
 
-    @property
-    def _legacy_dir(self) -> Path | None:
-        """Where a pre-v4 SQLite store kept job files (read-only fallback for upgraded stores)."""
-        return self.common.data_dir if self.db.dialect is Dialect.SQLITE else None
-
     # --- lifecycle ---------------------------------------------------------------------------
 
     @classmethod
@@ -104,7 +99,7 @@ class JobStore:
         async with self.db.transaction() as tx:
             await jobs.ensure_user(tx, owner_id, now)
             await blobs.put(tx, key, data, now)
-            row = await tx.row(
+            row = await tx.one(
                 "INSERT INTO images (owner_id, sha256, path, width, height, bytes, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (owner_id, sha256) DO UPDATE SET created_at ="
                 " excluded.created_at RETURNING *",  # a re-sent picture lives another retention period
@@ -124,19 +119,19 @@ class JobStore:
         """The picture's bytes, or None once it is gone (retention, /forget)."""
         async with self.db.transaction(write=False) as tx:
             key = await tx.value("SELECT path FROM images WHERE id = ?", (image_id,))
-            return None if key is None else await blobs.get(tx, key, self._legacy_dir)
+            return None if key is None else await blobs.get(tx, key)
 
     async def get_result(self, job_id: int) -> bytes | None:
         """The finished painting (PNG), or None if there is none (yet, or any more)."""
         async with self.db.transaction(write=False) as tx:
             key = await tx.value("SELECT result_path FROM jobs WHERE id = ?", (job_id,))
-            return None if key is None else await blobs.get(tx, key, self._legacy_dir)
+            return None if key is None else await blobs.get(tx, key)
 
     async def get_preview(self, job_id: int) -> bytes | None:
         """The latest scale-end preview (JPEG) of a job, or None."""
         async with self.db.transaction(write=False) as tx:
             key = await tx.value("SELECT preview_path FROM jobs WHERE id = ?", (job_id,))
-            return None if key is None else await blobs.get(tx, key, self._legacy_dir)
+            return None if key is None else await blobs.get(tx, key)
 
     # --- settings and bans -------------------------------------------------------------------
 
@@ -164,7 +159,9 @@ class JobStore:
         now = self._clock()
         async with self.db.transaction() as tx:
             if origin is not None and (made := await botstate.job_of_origin(tx, origin)) is not None:
-                return await jobs.get(tx, made)
+                job_made = await jobs.get(tx, made)
+                assert job_made is not None  # the origin row is deleted with its job (ON DELETE CASCADE)
+                return job_made
             job = await admission.submit(tx, request, self.limits, now)
             await botstate.submitted(tx, job.id, request.user_id, origin, conversation, now)
             return job
@@ -312,9 +309,7 @@ class JobStore:
         age = self.limits.retention_days * DAY if older_than_seconds is None else older_than_seconds
         now = self._clock()
         async with self.db.transaction() as tx:
-            counts, keys = await retention.purge(tx, now - age, now)
-        if self._legacy_dir is not None:
-            counts["files"] += await asyncio.to_thread(retention.unlink_legacy_files, self._legacy_dir, keys)
+            counts = await retention.purge(tx, now - age, now)
         log.info(
             "retention: removed %d jobs, %d images, %d files",
             counts["jobs"],
@@ -334,10 +329,8 @@ class JobStore:
         """Delete every image, job, file and setting of a user, and their updates in the inbox.
         Returns the number of files removed."""
         async with self.db.transaction() as tx:
-            files, keys = await retention.forget(tx, user_id)
+            files = await retention.forget(tx, user_id)
             await botstate.forget(tx, user_id)
-        if self._legacy_dir is not None:
-            files += await asyncio.to_thread(retention.unlink_legacy_files, self._legacy_dir, keys)
         return files
 
     # --- operations (the admin CLI) ----------------------------------------------------------
@@ -346,9 +339,9 @@ class JobStore:
         async with self.db.transaction() as tx:
             return await admin.requeue(tx, job_id)
 
-    async def force_fail(self, job_id: int, error: str) -> Job:
+    async def force_fail(self, job_id: int) -> Job:
         async with self.db.transaction() as tx:
-            return await admin.force_fail(tx, job_id, error, self._clock())
+            return await admin.force_fail(tx, job_id, self._clock())
 
     async def stats(self) -> Stats:
         async with self.db.transaction(write=False) as tx:
@@ -361,7 +354,7 @@ class JobStore:
     async def export_files(self, keys: list[str]) -> dict[str, bytes]:
         """The bytes of the given keys (from `export_user(...)["files"]`); missing ones are left out."""
         async with self.db.transaction(write=False) as tx:
-            return await admin.export_files(tx, keys, self._legacy_dir)
+            return await admin.export_files(tx, keys)
 
     async def backup(self, dest: Path) -> None:
         """A consistent copy of an SQLite store at `dest` (online; safe while running). A PostgreSQL

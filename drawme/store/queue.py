@@ -10,7 +10,7 @@ from drawme.store.scheduling import ETA_HISTORY, FAIRNESS_WINDOW, WORKER_FRESH, 
 
 async def seconds_per_pixel(tx: Tx) -> float:
     """Recent painting time per output pixel, from the last ETA_HISTORY finished jobs."""
-    row = await tx.row(
+    row = await tx.one(
         "SELECT SUM(finished_at - started_at), SUM(size * size) FROM"
         " (SELECT finished_at, started_at, size FROM jobs WHERE status IN ('done', 'delivered')"
         " AND started_at IS NOT NULL AND finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT ?)"

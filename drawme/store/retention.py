@@ -8,7 +8,6 @@ process at a time (on any machine) runs it, once per interval.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from drawme.models import JobStatus
@@ -52,9 +51,8 @@ async def _mixed_in_images(tx: Tx) -> set[int]:
     }
 
 
-async def purge(tx: Tx, cutoff: float, now: float) -> tuple[dict[str, int], list[str]]:
-    """Delete what finished (or was uploaded) before `cutoff`. Returns the counts and the deleted
-    keys (a pre-v4 SQLite store may still have them as files)."""
+async def purge(tx: Tx, cutoff: float, now: float) -> dict[str, int]:
+    """Delete what finished (or was uploaded) before `cutoff`. Returns the counts."""
     finished = jobs.sql_in((JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.DELIVERED))
     old_jobs = await tx.rows(
         f"SELECT id, result_path FROM jobs WHERE status IN {finished}"
@@ -87,10 +85,10 @@ async def purge(tx: Tx, cutoff: float, now: float) -> tuple[dict[str, int], list
         "files": files + previews,
         "bytes": size + previews_size,
     }
-    return counts, keys
+    return counts
 
 
-async def forget(tx: Tx, user_id: int) -> tuple[int, list[str]]:
+async def forget(tx: Tx, user_id: int) -> int:
     """Delete every image, job, file and setting of a user. Returns the number of files removed.
 
     The ban flag and today's quota count stay (just those two numbers), so /forget cannot be used to
@@ -101,7 +99,7 @@ async def forget(tx: Tx, user_id: int) -> tuple[int, list[str]]:
     keys += await _delete_images(tx, images)
     await tx.execute("UPDATE users SET settings = NULL WHERE id = ?", (user_id,))
     files, _ = await blobs.delete(tx, keys)
-    return files + previews, keys
+    return files + previews
 
 
 async def take_turn(tx: Tx, task: str, owner: str, interval: float, now: float) -> bool:
@@ -118,13 +116,4 @@ async def take_turn(tx: Tx, task: str, owner: str, interval: float, now: float) 
     return row is not None
 
 
-def unlink_legacy_files(data_dir: Path, keys: list[str]) -> int:
-    """Files a pre-v4 SQLite store kept under DATA_DIR for keys now deleted."""
-    removed = 0
-    root = data_dir.resolve()
-    for key in keys:
-        path = (data_dir / key).resolve()
-        if path.is_relative_to(root) and path.is_file():
-            path.unlink(missing_ok=True)
-            removed += 1
-    return removed
+

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 
-from drawme.models import JobStatus, StyleRef
+from drawme.models import FailureCode, JobStatus, StyleRef
 from drawme.presets import PRESETS
 from tests.bot.conftest import HandWorker, RunningBot, bot_config, photo_bytes
 from tests.fake_telegram import MAX_CALLBACK_DATA, FakeTelegram
@@ -329,7 +329,7 @@ async def test_failed_painting_is_explained(
     message_id, buttons = await send_photo_and_get_keyboard(telegram, user_id)
     telegram.press(user_id, message_id, buttons[2][1])
     job = await worker.claim()
-    await bot.store.fail(job.id, worker.worker_id, "The style image could not be read.")
+    await bot.store.fail(job.id, worker.worker_id, str(FailureCode.MISSING_INPUT))
     status_id = (await queued_job(bot, user_id)).status_message_id
     text = await telegram.wait_for(
         lambda: (
@@ -337,7 +337,7 @@ async def test_failed_painting_is_explained(
             and telegram.messages[(user_id, status_id)]["text"]
         )
     )
-    assert "The style image could not be read." in text
+    assert "The picture for this painting is gone (perhaps deleted). Please send it again." in text
     assert (await eventually(lambda: _delivered(bot, job.id))).status is JobStatus.FAILED
 
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import OLD_STATE_FILE
 from drawme.config import CommonConfig
 from drawme.store import SqliteJobStore
 from tests.bot.conftest import TEST_ENV, HandWorker, RunningBot, bot_config, photo_bytes
@@ -279,19 +278,3 @@ async def test_a_restarted_bot_edits_the_preview_it_finds(
     # (A delete repeated after a failed store write may be refused harmlessly; an edit never is.)
     refused = [c for c in telegram.calls(chat_id=user_id, ok=False) if c.method.startswith("edit")]
     assert not refused, [(c.method, c.status, c.params.get("message_id")) for c in refused]
-
-
-@pytest.mark.parametrize("content", [b"", b"\x80\x04\x95garbage", b"not a pickle at all"])
-async def test_a_broken_state_file_never_stops_the_bot(
-    content: bytes, telegram: FakeTelegram, store: SqliteJobStore, tmp_path: Path, user_id: int
-) -> None:
-    """Defect 5: an empty or half-written state file of an earlier version is set aside."""
-    (tmp_path / OLD_STATE_FILE).write_bytes(content)
-    bot = await RunningBot(bot_config(telegram, tmp_path), store).start()
-    try:
-        telegram.send_text(user_id, "/start")
-        await telegram.wait_for(lambda: telegram.texts(user_id), what="an answer")
-    finally:
-        await bot.stop()
-    assert not (tmp_path / OLD_STATE_FILE).exists()
-    assert [p.read_bytes() for p in tmp_path.glob(f"{OLD_STATE_FILE}.*.old")] == [content]

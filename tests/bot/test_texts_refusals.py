@@ -31,12 +31,13 @@ def test_each_limit_is_worded_with_its_numbers():
     assert "ready in" not in texts.refusal(E, Refusal(Limit.PER_USER, allowed=3, count=3))
 
 
-def test_failure_codes_are_worded_and_other_errors_pass_through():
+def test_failure_codes_are_worded_and_anything_else_is_an_unexpected_error():
     job = Job(1, 1, 1, JobStatus.FAILED, PaintParams(), 1, "udnie", None, 0, 3, JobProgress(), 0.0)
     crashed = texts.failure(E, replace(job, error=str(FailureCode.CRASHED)))
     assert crashed.startswith("This painting failed 3 times")
-    assert texts.failure(E, replace(job, error="The picture is gone.")) == "The picture is gone."
-    assert texts.failure(E, job) == ""
+    unexpected = texts.FAILURES[FailureCode.PAINT_ERROR]
+    assert texts.failure(E, replace(job, error="The picture is gone.")) == unexpected  # no words stored
+    assert texts.failure(E, job) == unexpected
 
 
 def test_every_worker_and_image_code_is_worded():
@@ -53,14 +54,14 @@ def test_image_errors_are_worded_by_the_bot_not_by_imaging():
     assert texts.image_refused(E, NotAnImage()) != str(NotAnImage())
 
 
-def test_notes_are_worded_and_old_english_notes_pass_through():
+def test_notes_are_worded_and_anything_else_is_no_note():
     assert texts.note(E, PaintNote(NoteCode.OOM_SHRUNK, 70).encode()) == (
         "Painted at 70 px because the full size ran out of GPU memory."
     )
     capped = texts.note(E, PaintNote(NoteCode.SIZE_CAPPED, 512).encode())
     assert capped.startswith("Painted at 512 px, the largest")
-    old = "Painted at 384 px, the largest this painter makes."
-    assert PaintNote.parse(old) is None and texts.note(E, old) == old
+    words = "Painted at 384 px, the largest this painter makes."
+    assert PaintNote.parse(words) is None and texts.note(E, words) == "" and texts.note(E, None) == ""
     done = Job(1, 1, 1, JobStatus.DONE, PaintParams(), 1, "udnie", None, 0, 3, JobProgress(), 0.0)
     caption = texts.result_caption(E, replace(done, note=PaintNote(NoteCode.SIZE_CAPPED, 512).encode()))
     assert caption.endswith("Painted at 512 px, the largest this painter makes.")

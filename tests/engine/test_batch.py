@@ -16,8 +16,9 @@ from conftest import PHOTOS, PRESETS, small
 from PIL import Image
 
 from drawme.painting import Face, PaintOptions, PaintRequest, PaintResult
+from engine.canvas import image_to_tensor
 from engine.objective import Targets, score
-from engine.painter import Painter, _Run, image_to_tensor
+from engine.painter import Painter
 
 SHORT = 5  # steps: 3 at ⅓ size, 1 at ⅔, 1 at full
 
@@ -60,7 +61,7 @@ def assert_like(together: PaintResult, alone: PaintResult) -> None:
 
 
 def test_each_images_gradient_is_its_own(painter, pictures):
-    runs = [_Run(painter, PaintRequest(photo, (style,), options)) for photo, style, options in pictures]
+    runs = [painter.run(PaintRequest(photo, (style,), options)) for photo, style, options in pictures]
     size = runs[0].canvas_size(runs[0].stages[-1])
     parts, canvases = [], []
     for number, run in enumerate(runs):
@@ -71,7 +72,7 @@ def test_each_images_gradient_is_its_own(painter, pictures):
 
     def gradient(canvas: torch.Tensor, targets: Targets) -> tuple[torch.Tensor, torch.Tensor]:
         canvas = canvas.clone().requires_grad_(True)
-        terms = score(painter, runs[0].net, runs[0].recipe, canvas, targets, runs[0].grids)
+        terms = score(runs[0].features, runs[0].recipe, canvas, targets)
         terms["total"].sum().backward()
         return terms["total"].detach(), canvas.grad
 

@@ -9,10 +9,12 @@ import torch
 from PIL import Image
 
 from engine import recipes
+from engine.canvas import image_to_tensor
 from engine.faces import Face, HogFaceDetector
 from engine.guidance import FEATHER, content_weight_map, face_mask, style_guide
 from engine.losses import content_loss, gram_matrix
-from engine.painter import PaintOptions, image_to_tensor, layer_grid
+from engine.painter import PaintOptions
+from engine.run import layer_grid
 
 ROOT = Path(__file__).resolve().parents[2]
 PHOTOS = ROOT / "tests" / "data" / "photos"

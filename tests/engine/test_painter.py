@@ -12,20 +12,11 @@ from PIL import Image
 
 from drawme.painting import Face, PaintRequest
 from engine import recipes
-from engine.canvas import photo_detail
+from engine.canvas import image_to_tensor, photo_detail
 from engine.colour import match_colours
 from engine.losses import laplacian, laplacian_loss, light, light_loss
-from engine.painter import (
-    LAPLACIAN,
-    LIGHT,
-    Painter,
-    PaintOptions,
-    PaintResult,
-    Progress,
-    _Run,
-    image_to_tensor,
-    pick_device,
-)
+from engine.objective import LAPLACIAN, LIGHT
+from engine.painter import Painter, PaintOptions, PaintResult, Progress, pick_device
 
 DRAFT = PaintOptions(size=64, recipe="draft", iterations=8)
 
@@ -257,7 +248,7 @@ def test_warm_start_with_detail_starts_finer_scales_closer_to_the_photo(painter,
 
 def stage_terms(painter, photo, style, recipe: recipes.Recipe, index: int) -> dict:
     """The loss terms of one canvas (the photo + noise) scored as stage `index` of `recipe`."""
-    run = _Run(painter, PaintRequest(photo, [style], PaintOptions(size=96, recipe=recipe.name)))
+    run = painter.run(PaintRequest(photo, [style], PaintOptions(size=96, recipe=recipe.name)))
     stage = run.stages[index]
     size = run.canvas_size(stage)
     pixels = image_to_tensor(photo, size, "lanczos")
@@ -275,7 +266,7 @@ def test_laplacian_term_compares_the_same_coarse_grid_at_every_stage(painter, ph
     register(monkeypatch, base, steered)
     grids = set()
     for index, stage in enumerate(steered.stages):
-        run = _Run(painter, PaintRequest(photo, [starry], PaintOptions(size=96, recipe=steered.name)))
+        run = painter.run(PaintRequest(photo, [starry], PaintOptions(size=96, recipe=steered.name)))
         pixels = image_to_tensor(photo, run.canvas_size(stage), "lanczos")
         grids.add(tuple(run.content_targets(pixels)[LAPLACIAN].shape[2:]))
         plain = stage_terms(painter, photo, starry, base, index)
@@ -312,7 +303,7 @@ def test_light_term_keeps_the_photos_light_and_dark_on_one_grid(painter, photo, 
     register(monkeypatch, base, steered)
     grid = (4, 6)  # 96×64 / 16, at every stage
     for stage in steered.stages:
-        run = _Run(painter, PaintRequest(photo, [starry], PaintOptions(size=96, recipe=steered.name)))
+        run = painter.run(PaintRequest(photo, [starry], PaintOptions(size=96, recipe=steered.name)))
         pixels = image_to_tensor(photo, run.canvas_size(stage), "lanczos")
         assert tuple(run.content_targets(pixels)[LIGHT].shape[2:]) == grid
 
@@ -361,7 +352,7 @@ def test_the_default_starts_from_the_photo_in_the_styles_colours_faces_in_their_
     assert recipes.DEFAULT.start == recipes.Start.PHOTO_IN_STYLE_COLOURS
     painter = Painter(device="cpu", face_detector=OneFace())
     for faces in (True, False):
-        run = _Run(painter, PaintRequest(photo, [starry], PaintOptions(size=96, faces=faces)))
+        run = painter.run(PaintRequest(photo, [starry], PaintOptions(size=96, faces=faces)))
         size = run.canvas_size(run.stages[0])
         pixels = image_to_tensor(photo, size, "lanczos")
         start = run.start(pixels, size)
@@ -379,7 +370,7 @@ def test_the_default_finishes_in_the_styles_palette_at_its_own_light_faces_in_th
     assert recipes.DEFAULT.final_palette and not recipes.SEED.final_palette
     painter = Painter(device="cpu", face_detector=OneFace())
     finished = {
-        faces: _Run(painter, PaintRequest(photo, [starry], PaintOptions(size=96, faces=faces))).finish(photo)
+        faces: painter.run(PaintRequest(photo, [starry], PaintOptions(size=96, faces=faces))).finish(photo)
         for faces in (True, False)
     }
     for image in finished.values():  # each pixel keeps its light and dark
@@ -401,13 +392,13 @@ def test_the_default_finishes_in_the_styles_palette_at_its_own_light_faces_in_th
 
 def test_a_painting_takes_its_recipe_as_it_is_at_its_size(painter, photo, starry):
     for size in (96, 384):
-        run = _Run(painter, PaintRequest(photo, [starry], PaintOptions(size=size, faces=False)))
+        run = painter.run(PaintRequest(photo, [starry], PaintOptions(size=size, faces=False)))
         assert run.recipe == recipes.DEFAULT.at_size(size)
     assert run.recipe != recipes.DEFAULT  # 384 px: the medium size's balance
 
 
 def test_preserve_colors_wins_over_the_final_palette(painter, photo, starry):
-    run = _Run(painter, PaintRequest(photo, [starry], PaintOptions(size=96, preserve_colors=True)))
+    run = painter.run(PaintRequest(photo, [starry], PaintOptions(size=96, preserve_colors=True)))
     reference = chroma(photo)
     assert np.abs(chroma(run.finish(photo)) - reference).mean() < 1.0
 
@@ -415,6 +406,6 @@ def test_preserve_colors_wins_over_the_final_palette(painter, photo, starry):
 def test_a_recipe_can_start_from_the_photo_itself(painter, photo, starry, monkeypatch):
     plain = replace(recipes.DEFAULT, name="default_photo_start", start="photo")
     register(monkeypatch, plain)
-    run = _Run(painter, PaintRequest(photo, [starry], PaintOptions(size=96, recipe=plain.name)))
+    run = painter.run(PaintRequest(photo, [starry], PaintOptions(size=96, recipe=plain.name)))
     pixels = image_to_tensor(photo, run.canvas_size(run.stages[0]), "lanczos")
     assert torch.equal(run.start(pixels, run.canvas_size(run.stages[0])), pixels)

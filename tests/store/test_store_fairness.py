@@ -37,7 +37,7 @@ async def test_three_users_recent_history_and_priority(store, clock):
     for _ in range(2):
         job = await submit(store, 3)
         await store.claim("w", 30)
-        await store.force_fail(job.id, "done for this test")
+        await store.force_fail(job.id)
     a = [(await submit(store, 1)).id for _ in range(3)]
     c = (await submit(store, 3)).id
     b = (await submit(store, 2)).id
@@ -57,7 +57,7 @@ async def test_history_older_than_the_window_does_not_count(store, clock):
     for _ in range(2):
         job = await submit(store, 3)
         await store.claim("w", 30)
-        await store.force_fail(job.id, "done for this test")
+        await store.force_fail(job.id)
     clock.advance(FAIRNESS_WINDOW + 1)
     first = (await submit(store, 1)).id
     second = (await submit(store, 3)).id
@@ -82,7 +82,7 @@ async def test_claim_order_over_sparse_user_ids_matches_the_rule(common, clock):
         for user in (2**40 + 3, 2**40 + 3, 12):  # started within the fairness window
             job = await submit(store, user)
             await store.claim("w", 30)
-            await store.force_fail(job.id, "done for this test")
+            await store.force_fail(job.id)
         for _ in range(24):
             await submit(store, rng.choice(users), priority=rng.choice([0, 0, 1, 5]))
             clock.advance(1)

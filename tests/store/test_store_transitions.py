@@ -6,7 +6,15 @@ import asyncio
 
 import pytest
 
-from drawme.models import Blend, IllegalTransition, JobProgress, JobStatus, LeaseLost, UserSettings
+from drawme.models import (
+    Blend,
+    FailureCode,
+    IllegalTransition,
+    JobProgress,
+    JobStatus,
+    LeaseLost,
+    UserSettings,
+)
 
 from .helpers import jpeg_bytes, submit
 
@@ -131,14 +139,14 @@ async def test_release_requeues_without_an_attempt(store):
 async def test_fail_and_admin_requeue_and_force_fail(store):
     job = await submit(store, 1)
     await store.claim("w1", 30)
-    failed = await store.fail(job.id, "w1", "The style image could not be read")
-    assert failed.status == JobStatus.FAILED and failed.error == "The style image could not be read"
+    failed = await store.fail(job.id, "w1", str(FailureCode.MISSING_INPUT))
+    assert failed.status == JobStatus.FAILED and failed.error == FailureCode.MISSING_INPUT
     again = await store.requeue(job.id)
     assert again.status == JobStatus.QUEUED and again.error is None and again.attempts == 0
-    forced = await store.force_fail(job.id, "Stopped by the admin")
-    assert forced.status == JobStatus.FAILED and forced.error == "Stopped by the admin"
+    forced = await store.force_fail(job.id)
+    assert forced.status == JobStatus.FAILED and forced.error == FailureCode.STOPPED
     with pytest.raises(IllegalTransition):
-        await store.force_fail(job.id, "again")
+        await store.force_fail(job.id)
 
 
 async def test_settings_round_trip_and_status_message(store):

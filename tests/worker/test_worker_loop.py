@@ -132,10 +132,10 @@ async def test_losing_the_lease_discards_the_painting(config, store):
     worker, _ = make_worker(config, store, steps=400, delay=0.02)
     task = asyncio.create_task(worker.run_once())
     await wait_for(store, job.id, lambda j: j.progress.step > 0)
-    await store.force_fail(job.id, "Stopped by the admin")  # the job is no longer this worker's
+    await store.force_fail(job.id)  # the job is no longer this worker's
     assert await asyncio.wait_for(task, timeout=10) is None
     final = await store.get(job.id)
-    assert final.status == JobStatus.FAILED and final.error == "Stopped by the admin"
+    assert final.status == JobStatus.FAILED and final.error == FailureCode.STOPPED
     assert await store.get_result(job.id) is None
 
 
