@@ -81,8 +81,7 @@ def variant_options(spec: str, size: int) -> PaintOptions:
         if key not in options
     }
     if fields:
-        # The overrides apply to the recipe as it paints at this size (Recipe.at_sizes), and stick.
-        recipe = dataclasses.replace(recipe.at_size(size), name=spec, at_sizes=(), **fields)
+        recipe = dataclasses.replace(recipe, name=spec, **fields)
         recipes.RECIPES[spec] = recipe
     return PaintOptions(size=size, recipe=recipe.name, faces=flag != "nofaces", **options)
 

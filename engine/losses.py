@@ -14,8 +14,6 @@ features overflow/round badly in 16 bits.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
@@ -135,18 +133,11 @@ def laplacian_loss(
     return per_image((laplacian(image, grid, luma) - target).square(), "mean")
 
 
-def light(image: torch.Tensor, grid: tuple[int, int], floor: float = 0.0) -> torch.Tensor:
-    """The luminance of an (N, 3, H, W) image area-averaged to `grid` (h, w): its light and dark.
-    With `floor` > 0 the 0..255 range is respaced so that equal ratios of Y + `floor` are equal steps
-    (Weber's law): a black suit lifted to dark grey then weighs like a grey wall turned white."""
-    pooled = F.adaptive_avg_pool2d(luminance(image), grid)
-    if not floor:
-        return pooled
-    return 255 * torch.log1p(pooled.clamp(min=0) / floor) / math.log1p(255 / floor)
+def light(image: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """The luminance of an (N, 3, H, W) image area-averaged to `grid` (h, w): its light and dark."""
+    return F.adaptive_avg_pool2d(luminance(image), grid)
 
 
-def light_loss(
-    image: torch.Tensor, target: torch.Tensor, grid: tuple[int, int], floor: float = 0.0
-) -> torch.Tensor:
-    """Mean squared difference of `light(image, grid, floor)` and `target` (the photo's)."""
-    return per_image((light(image, grid, floor) - target).square(), "mean")
+def light_loss(image: torch.Tensor, target: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """Mean squared difference of `light(image, grid)` and `target` (the photo's)."""
+    return per_image((light(image, grid) - target).square(), "mean")

@@ -80,16 +80,14 @@ def score(
     )
     if recipe.laplacian_weight:
         # Departure from Gatys 2015: Li et al. 2017's Laplacian term keeps the photo's coarse edges
-        # (its layout), which relu4_2 alone lets the style's big motifs repaint (docs/ENGINE.md).
+        # (its layout), which relu4_2 alone lets the style's big motifs repaint (docs/ENGINE.md
+        # "Layout without a colour grade").
         content = content + recipe.laplacian_weight * laplacian_loss(
             canvas, targets.content[LAPLACIAN], grids[LAPLACIAN], recipe.laplacian_on == "luma"
         )
     if recipe.light_weight:
-        # Departure: the photo's light and dark on a coarse grid (docs/ENGINE.md "Keeping the light
-        # and dark").
-        content = content + recipe.light_weight * light_loss(
-            canvas, targets.content[LIGHT], grids[LIGHT], recipe.light_floor
-        )
+        # Departure: the photo's light and dark on a coarse grid (the same section).
+        content = content + recipe.light_weight * light_loss(canvas, targets.content[LIGHT], grids[LIGHT])
     style = sum(
         (
             w * style_loss(

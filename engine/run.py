@@ -114,7 +114,7 @@ class PaintingRun:
         if not options.style_scale > 0:
             raise ValueError("style_scale must be positive")
         self.options = options
-        self.recipe: Recipe = get_recipe(options.recipe).at_size(options.size)
+        self.recipe: Recipe = get_recipe(options.recipe)
         self.stages: tuple[Stage, ...] = self.recipe.schedule(options.iterations)
         self.blend = blend_weights(len(request.styles), options.style_blend)
         self.on_progress = request.on_progress
@@ -203,7 +203,7 @@ class PaintingRun:
         if self.recipe.laplacian_weight:
             targets[LAPLACIAN] = laplacian(pixels, self.laplacian_grid, self.recipe.laplacian_on == "luma")
         if self.recipe.light_weight:
-            targets[LIGHT] = light(pixels, self.light_grid, self.recipe.light_floor)
+            targets[LIGHT] = light(pixels, self.light_grid)
         return targets
 
     def grid(self, pool: float) -> tuple[int, int]:

@@ -299,7 +299,7 @@ def test_light_term_keeps_the_photos_light_and_dark_on_one_grid(painter, photo, 
     base = replace(
         recipes.DEFAULT, name="default_test_base", face_content=1.0, face_style=1.0, light_weight=0.0
     )
-    steered = replace(base, name="default_test_light", light_weight=3000.0, light_pool=16.0)
+    steered = replace(base, name="default_test_light", light_weight=30000.0, light_pool=16.0)
     register(monkeypatch, base, steered)
     grid = (4, 6)  # 96×64 / 16, at every stage
     for stage in steered.stages:
@@ -313,30 +313,8 @@ def test_light_term_keeps_the_photos_light_and_dark_on_one_grid(painter, photo, 
         target = light(image_to_tensor(photo, result.image.size, "lanczos"), grid)
         return float(light_loss(painted, target, grid))
 
-    # A weight far above the default's, so 40 steps show the term alone (here about a tenth).
+    # A weight far above the default's, so 40 steps show the term alone.
     assert light_error(steered.name) < 0.3 * light_error(base.name)
-
-
-def test_light_by_ratio_keeps_the_photos_darks_darker(painter, photo, starry, monkeypatch):
-    base = replace(recipes.DEFAULT, name="default_test_linear", face_content=1.0, face_style=1.0)
-    linear = replace(base, light_weight=3000.0, light_pool=16.0)
-    ratio = replace(linear, name="default_test_ratio", light_floor=13.0)
-    register(monkeypatch, linear, ratio)
-    # The photo with its left half near black (a dark suit), the right half as it was.
-    photo = photo.copy()
-    photo.paste(photo.crop((0, 0, 48, 64)).point(lambda value: value // 8), (0, 0))
-    grid = (4, 6)
-    photo_light = light(image_to_tensor(photo, (96, 64), "lanczos"), grid)
-    darks = photo_light <= photo_light.quantile(0.25)
-
-    def darks_lifted(recipe: str) -> float:
-        result, _ = paint(painter, photo, [starry], PaintOptions(size=96, recipe=recipe, iterations=40))
-        painted_light = light(image_to_tensor(result.image, (96, 64), "lanczos"), grid)
-        return float((painted_light - photo_light)[darks].mean())
-
-    # The same weight (far above the default's, so 40 steps show the term): by ratio the darkest
-    # quarter of the photo's cells is lifted less than half as much (here 6 against 14 of 255).
-    assert darks_lifted(ratio.name) < 0.6 * darks_lifted(linear.name)
 
 
 class OneFace:
@@ -390,11 +368,10 @@ def test_the_default_finishes_in_the_styles_palette_at_its_own_light_faces_in_th
     assert np.array_equal(pixels[True][corner], pixels[False][corner])
 
 
-def test_a_painting_takes_its_recipe_as_it_is_at_its_size(painter, photo, starry):
-    for size in (96, 384):
+def test_a_painting_takes_one_recipe_at_every_size(painter, photo, starry):
+    for size in (96, 384, 768):
         run = painter.run(PaintRequest(photo, [starry], PaintOptions(size=size, faces=False)))
-        assert run.recipe == recipes.DEFAULT.at_size(size)
-    assert run.recipe != recipes.DEFAULT  # 384 px: the medium size's balance
+        assert run.recipe == recipes.DEFAULT
 
 
 def test_preserve_colors_wins_over_the_final_palette(painter, photo, starry):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from engine import recipes
@@ -20,42 +18,20 @@ def test_relu1_weights_are_one_over_c_squared_times_each_factor_and_zero_leaves_
     }
 
 
-def test_the_default_lightens_the_deep_style_layers_and_runs_no_deeper_than_block4():
+def test_the_default_paints_with_relu1_to_4_alike_and_runs_no_deeper_than_block4():
     per_channel = {name: w * CHANNELS[name] ** 2 for name, w in recipes.DEFAULT.style_layers}
     assert per_channel == pytest.approx(
-        {"block1_relu1": 1.0, "block2_relu1": 1.0, "block3_relu1": 0.3, "block4_relu1": 0.1}
+        {"block1_relu1": 1.0, "block2_relu1": 1.0, "block3_relu1": 1.0, "block4_relu1": 1.0}
     )
     assert not any(layer.startswith("block5") for layer in recipes.DEFAULT.layers)
 
 
-def test_from_the_medium_size_up_the_default_keeps_more_of_the_photos_layout():
-    small, medium, large = (recipes.DEFAULT.at_size(size) for size in (256, 384, 512))
-    assert small is recipes.DEFAULT
-    per_channel = {name: w * CHANNELS[name] ** 2 for name, w in medium.style_layers}
-    assert per_channel == pytest.approx({"block1_relu1": 1.0, "block2_relu1": 1.0, "block3_relu1": 0.1})
-    assert medium.light_weight > small.light_weight
-    assert medium.at_sizes == () and medium.name == "default"
-    assert medium.light_floor == 0 and small.light_floor == 0
-    # From the large size up the same style, with the light compared by ratio.
-    assert large.style_layers == medium.style_layers and large.light_floor > 0 and large.at_sizes == ()
-    assert recipes.DEFAULT.at_size(319) is recipes.DEFAULT and recipes.DEFAULT.at_size(320) == medium
-    assert recipes.DEFAULT.at_size(447) == medium and recipes.DEFAULT.at_size(448) == large
-    for recipe in (recipes.SEED, recipes.PASTICHE):  # the references paint alike at every size
-        assert recipe.at_size(384) is recipe
-
-
-def test_the_largest_size_step_that_applies_wins():
-    recipe = replace(recipes.DRAFT, at_sizes=((500, (("tv_weight", 3.0),)), (300, (("tv_weight", 2.5),))))
-    assert [recipe.at_size(size).tv_weight for size in (100, 300, 499, 500, 2000)] == [
-        recipes.DRAFT.tv_weight, 2.5, 2.5, 3.0, 3.0
-    ]
-
-
-def test_a_larger_size_step_keeps_what_a_smaller_one_changed():
-    recipe = replace(recipes.DRAFT, at_sizes=((500, (("tv_weight", 3.0),)), (300, (("light_pool", 8.0),))))
-    large = recipe.at_size(600)
-    assert (large.tv_weight, large.light_pool) == (3.0, 8.0)
-    assert recipe.at_size(400).tv_weight == recipes.DRAFT.tv_weight
+def test_the_defaults_layout_terms_are_coarse_and_luminance_only():
+    """The rule of docs/ENGINE.md "Layout without a colour grade": grids no finer than 1/8 of the
+    painting, on the luminance, so every finer stroke and every colour is the style's."""
+    default = recipes.DEFAULT
+    assert default.laplacian_on == "luma" and default.laplacian_pool >= 8 and default.light_pool >= 8
+    assert default.face_style > 0.1 and default.face_content < 10  # faces painted, not pasted
 
 
 def test_the_reference_recipes_keep_all_five_style_layers_alike():
