@@ -207,6 +207,10 @@ class Display:
     result_message_id: int | None = None  # the painting is sent: never send it again
     stale_message_ids: tuple[int, ...] = ()  # superseded status messages still to delete
     result_file_id: str | None = None  # Telegram's file id of the sent painting, to share it inline
+    edited_at: float | None = None  # wall-clock time of the status message's last post or edit
+    # An edit to `text`/`preview` went out and its answer was never heard (a crash, a timeout): the
+    # message shows either this or what it showed before. Recorded before the call, cleared after it.
+    unconfirmed: bool = False
 
 
 @dataclass(frozen=True)
