@@ -31,6 +31,7 @@ from drawme.backend import JobBackend
 from drawme.config import TOKEN_REJECTED, BotConfig, ConfigError
 from drawme.entry import handle_loop_exceptions
 from drawme.logs import setup_logging
+from drawme.models import StoreUnavailable
 from drawme.privacy import secure_data_dir
 
 log = logging.getLogger(__name__)
@@ -159,9 +160,11 @@ async def _post_init(application: BotApplication) -> None:
     svc = application.bot_data.services
     assert svc is not None
     # Every update is recorded before Telegram hears it arrived, and marked done once handled.
-    inbox = svc.inbox = Inbox(svc.backend, config.instance_name)
+    inbox = svc.inbox = Inbox(svc.backend, config.instance_name, svc.outage)
+    svc.outage.bot = application.bot
     queue: DurableUpdateQueue = application.update_queue
     queue.inbox = inbox
+    queue.wait_while_down = not config.webhook_url
     application.update_processor.handled = inbox.done
     await queue.replay(application.bot)
     await set_commands(application)
@@ -207,6 +210,7 @@ async def _post_shutdown(application: BotApplication) -> None:
     svc = application.bot_data.services
     if svc is None:
         return
+    await svc.outage.stop()
     try:
         await svc.delivery.release()
     except Exception:  # they are taken over when the lease expires anyway
@@ -216,7 +220,12 @@ async def _post_shutdown(application: BotApplication) -> None:
 
 
 async def error_handler(update: object, context: BotContext) -> None:
-    """Log what went wrong (the token is redacted by the log formatter) and tell the user briefly."""
+    """Log what went wrong (the token is redacted by the log formatter) and tell the user briefly.
+    The store being away is no error of ours: "busy" once, and the update is handled again later."""
+    if isinstance(context.error, StoreUnavailable):
+        log.debug("the store is away: update handled again once it is back")
+        await services(context).outage.keep(update, context.application.update_queue.put)
+        return
     log.error("unhandled error", exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat is not None:
         try:

@@ -11,6 +11,7 @@ from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 from bot.delivery import Delivery
 from bot.flood import ChatThrottle
 from bot.inbox import Inbox
+from bot.outage import Outage
 from drawme.backend import JobBackend
 from drawme.config import BotConfig
 
@@ -24,6 +25,7 @@ class Services:
     delivery: Delivery
     throttle: ChatThrottle
     inbox: Inbox | None = None  # set once the store is open
+    outage: Outage = field(default_factory=Outage)  # the store away: "busy" once, updates kept
 
 
 @dataclass

@@ -40,7 +40,7 @@ from bot.i18n import Words, words_for
 from drawme import health
 from drawme.backend import JobBackend
 from drawme.config import BotConfig
-from drawme.models import Display, IllegalTransition, Job, JobStatus, QueueInfo
+from drawme.models import Display, IllegalTransition, Job, JobStatus, QueueInfo, StoreUnavailable
 
 if TYPE_CHECKING:  # bot.context imports this module
     from bot.context import BotContext
@@ -162,6 +162,8 @@ class Delivery:
                 if changed or self.clock() >= self._due:
                     self._due = float("inf")
                     await poll.run(application)
+            except StoreUnavailable:  # the store logs the outage; the repeating poll carries on
+                await asyncio.sleep(self.config.poll_seconds)
             except Exception:  # the repeating poll still delivers; try again after a pause
                 log.warning("delivery wake-up failed", exc_info=True)
                 await asyncio.sleep(self.config.poll_seconds)
@@ -286,7 +288,9 @@ class Delivery:
         except TelegramError as error:  # timeouts and network trouble: the same job again, later
             self._back_off(shown)
             log.warning("delivery postponed: %s", error, extra={"job_id": job.id, "attempts": shown.failures})
-        except Exception:  # e.g. the store is busy: this job again later, the others carry on
+        except StoreUnavailable:  # the store logs the outage once: this job again later
+            self._back_off(shown)
+        except Exception:  # this job again later, the others carry on
             self._back_off(shown)
             log.exception("delivery failed", extra={"job_id": job.id})
 
@@ -312,8 +316,8 @@ class Delivery:
                     await self.backend.cancel(job.id)
             elif job.status is not JobStatus.DELIVERED:
                 await self.backend.mark_delivered(job.id, None)
-        except IllegalTransition:
-            pass  # it moved on meanwhile (e.g. finished); the next tick settles it
+        except (IllegalTransition, StoreUnavailable):
+            pass  # it moved on meanwhile (e.g. finished), or the store is away: the next tick settles it
         except Exception:
             log.exception("could not settle a job of an unreachable chat", extra={"job_id": job.id})
 

@@ -86,6 +86,9 @@ UNKNOWN_TEXT = N_("Send me a photo to get started 📷 (or /help to see what I c
 UNKNOWN_TEXT_WAITING = N_("Now send me a style picture, or tap one of the paintings above. 🎨")
 UNKNOWN_COMMAND = N_("I don't know that command. /help lists what I can do.")
 ERROR = N_("Sorry, something went wrong on my side. 😕 Please try again in a moment.")
+# The job store is away for a moment (a database restart): said once per chat per outage; the
+# message is handled as soon as the store is back.
+BUSY = N_("I'm busy for a moment — I'll answer as soon as I can. ⏳")
 EXPIRED = N_("I no longer have that picture — please send it again. 📷")
 NOT_YOURS = N_("That button belongs to someone else's painting.")
 STALE_BUTTON = N_("That button has expired.")

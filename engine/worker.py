@@ -65,6 +65,7 @@ PROGRESS_INTERVAL = 1.0  # seconds between progress writes (previews are always 
 HEALTH_INTERVAL = 5.0
 MAX_HEARTBEAT_INTERVAL = 2.0  # also how fast a cancel is noticed
 STORAGE_BACKOFF = 30.0  # after a result could not be stored (disk full), claim nothing for this long
+STORE_RETRY = 1.0  # seconds between tries to store a finished painting while the store is away
 RETENTION_INTERVAL = 3600.0  # retention runs this often, by whichever worker's turn it is
 RETENTION_CHECK = 60.0  # how often each worker asks whether retention is due
 
@@ -173,8 +174,8 @@ class ProgressReporter:
                 )
             except LeaseLost:
                 self._worker.lease_lost(self._job)
-            except StoreUnavailable as error:  # busy database: the next report will do
-                log.warning("progress of job %d not saved: %s", self._job.id, error)
+            except StoreUnavailable as error:  # the store logs the outage; the next report will do
+                log.debug("progress of job %d not saved: %s", self._job.id, error)
 
     async def drain(self) -> None:
         """Wait for the writes still in flight (before the job's final transition)."""
@@ -261,8 +262,8 @@ class Worker:
                 try:
                     await self._idle_beat()
                     job = await self.run_once()
-                except StoreUnavailable as error:  # e.g. locked for longer than busy_timeout
-                    log.warning("job store unavailable: %s", error)
+                except StoreUnavailable as error:  # the store logs the outage once; try again
+                    log.debug("job store unavailable: %s", error)
                     job = None
                 if job is None and not self.stopping:
                     await self._sleep(self.config.poll_seconds)
@@ -309,7 +310,7 @@ class Worker:
             try:
                 await self.apply_retention()
             except StoreUnavailable as error:
-                log.warning("retention postponed: %s", error)
+                log.debug("retention postponed: %s", error)
             except Exception:
                 log.exception("retention failed")
             await asyncio.sleep(RETENTION_CHECK)
@@ -412,7 +413,7 @@ class Worker:
             else:
                 painting = await asyncio.to_thread(to_png_bytes, result.image)
                 try:
-                    final = await self.store.complete(job.id, self.worker_id, painting, note=note)
+                    final = await self._complete(job, painting, note)
                 except StoreUnavailable as error:
                     # A full or unreachable store is not the job's fault: hand it back if we can (else
                     # its lease expires) and pause claiming.
@@ -437,6 +438,18 @@ class Worker:
             log.exception("job %d crashed", job.id, extra={"job_id": job.id, "user_id": job.user_id})
             return await self._fail(job, FailureCode.PAINT_ERROR, started)
 
+    async def _complete(self, job: Job, painting: bytes, note: str | None) -> Job:
+        """Store the painting; while the store is away (a database restart), try again each second
+        for as long as the lease lasts, so a finished painting is not painted again."""
+        deadline = time.monotonic() + self.config.lease_seconds
+        while True:
+            try:
+                return await self.store.complete(job.id, self.worker_id, painting, note=note)
+            except StoreUnavailable:
+                if time.monotonic() + STORE_RETRY > deadline:
+                    raise
+            await asyncio.sleep(STORE_RETRY)
+
     async def _fail(self, job: Job, code: FailureCode | ImageCode, started: float) -> Job | None:
         try:
             final = await self.store.fail(job.id, self.worker_id, str(code))
@@ -458,7 +471,7 @@ class Worker:
                 run.lost.set()
                 return
             except StoreUnavailable as error:  # try again next beat; the lease has slack
-                log.warning("heartbeat of job %d failed: %s", run.job.id, error)
+                log.debug("heartbeat of job %d failed: %s", run.job.id, error)
             self._beat(run.job.id)
 
     async def _load_inputs(self, job: Job) -> tuple[Any, list[Any], bool]:
