@@ -139,6 +139,7 @@ class Delivery:
             self._waker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._waker
+        health.forget(self.config.common, health.beat_name("bot", self.owner))
         await self.backend.release_deliveries(self.owner)
 
     def start_waking(self, poll: ScheduledJob, application: Application) -> None:
@@ -196,7 +197,7 @@ class Delivery:
         # task running when the store is read below, so what it says about them is current.
         busy_chats = set(self._sending)
         jobs = await self.backend.undelivered()
-        health.beat(self.config.common, "bot", undelivered=len(jobs))
+        health.beat(self.config.common, health.beat_name("bot", self.owner), undelivered=len(jobs))
         # One replay of the queue for all waiting jobs, not one per job: the poll stays cheap.
         queue = await self.backend.positions() if any(j.status is JobStatus.QUEUED for j in jobs) else {}
         # Only the jobs no other bot instance is delivering (one transaction for all of them).

@@ -303,6 +303,8 @@ STATS = N_(
     "Users today: {users}\n"
     "Workers: {workers}"
 )
+STALE_WORKERS = N_("⚠️ Stale workers (no heartbeat): {workers}")
+WORKER_SILENT = N_("{worker} ({ago})")
 
 
 def duration(w: Words, seconds: float | None, *, about: bool = True) -> str:

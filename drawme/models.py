@@ -333,6 +333,7 @@ class WorkerInfo:
     device: str  # "cuda" | "mps" | "cpu"
     heartbeat_at: float
     capacity: int = 1  # jobs it paints at once (its batch size)
+    stale: bool = False  # no heartbeat for a while (scheduling.WORKER_FRESH): hung, or died unregistered
 
 
 @dataclass(frozen=True)

@@ -214,6 +214,7 @@ class Worker:
         self.store = store
         self.painter = painter
         self.worker_id = worker_id or config.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.beat_name = health.beat_name("engine", self.worker_id)  # its own heartbeat file
         self.device = getattr(painter.device, "type", str(painter.device))
         # The painter's own weights are already loaded, and the estimate counts them: add them back.
         self.memory_budget = memory.available_bytes(painter.device) + memory.BASE_BYTES
@@ -272,6 +273,7 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError):
                 await retention
             await self.store.unregister_worker(self.worker_id)
+            health.forget(self.config.common, self.beat_name)
             log.info("worker %s stopped", self.worker_id, extra={"worker_id": self.worker_id})
 
     async def run_once(self) -> Job | None:
@@ -333,9 +335,7 @@ class Worker:
         now = time.monotonic()
         if job_id is not None or now - self._last_beat >= HEALTH_INTERVAL:
             self._last_beat = now
-            health.beat(
-                self.config.common, "engine", device=self.device, worker_id=self.worker_id, job_id=job_id
-            )
+            health.beat(self.config.common, self.beat_name, device=self.device, job_id=job_id)
 
     async def _idle_beat(self) -> None:
         if time.monotonic() - self._last_beat < HEALTH_INTERVAL:

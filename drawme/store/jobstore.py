@@ -270,7 +270,7 @@ class JobStore:
 
     async def workers(self) -> list[WorkerInfo]:
         async with self.db.transaction(write=False) as tx:
-            return await claims.workers(tx)
+            return await claims.workers(tx, self._clock())
 
     async def claim(self, worker_id: str, lease_seconds: float) -> Job | None:
         async with self.db.transaction() as tx:

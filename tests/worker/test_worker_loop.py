@@ -12,6 +12,7 @@ from dataclasses import replace
 import pytest
 from PIL import Image
 
+from drawme import health
 from drawme.config import CommonConfig, EngineConfig, Limits
 from drawme.imaging import ImageCode
 from drawme.models import (
@@ -275,3 +276,31 @@ def test_the_production_command_has_no_painter_flag(capsys):
     with pytest.raises(SystemExit) as exit:
         worker_module.main(["--painter", "worker.sleepy_painter"])
     assert exit.value.code == 2 and "unrecognized arguments: --painter" in capsys.readouterr().err
+
+
+async def test_each_worker_beats_its_own_heartbeat_and_row(config, store):
+    """Two workers on one data directory and store: each writes its own heartbeat file (by
+    WORKER_ID) and its own row in `workers`; one that stops removes both."""
+    first, _ = make_worker(config, store)
+    second, _ = make_worker(replace(config, worker_id="second-worker"), store)
+    serving = [asyncio.create_task(worker.serve()) for worker in (first, second)]
+    try:
+        for name in ("engine-test-worker", "engine-second-worker"):
+            for _ in range(100):
+                if health.read(config.common, name):
+                    break
+                await asyncio.sleep(0.05)
+            assert health.read(config.common, name)["device"] == "cpu"
+        assert health.check(config.common, "engine", instance="second-worker")[0]
+        rows = {worker.worker_id: worker for worker in await store.workers()}
+        assert set(rows) == {"test-worker", "second-worker"} and not any(w.stale for w in rows.values())
+        second.stop()
+        await asyncio.wait_for(serving[1], timeout=10)
+        assert health.read(config.common, "engine-second-worker") is None, "its file goes with it"
+        assert not health.check(config.common, "engine", instance="second-worker")[0]
+        assert [worker.worker_id for worker in await store.workers()] == ["test-worker"]
+        assert health.check(config.common, "engine", instance="test-worker")[0]
+    finally:
+        for worker in (first, second):
+            worker.stop()
+        await asyncio.gather(*serving)
