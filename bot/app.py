@@ -26,11 +26,13 @@ from bot.context import CONTEXT_TYPES, BotApplication, BotContext, Services, ser
 from bot.delivery import Delivery
 from bot.i18n import DEFAULT_LANGUAGE, languages, words, words_for
 from bot.inbox import DurableUpdateQueue, Inbox
+from bot.metrics import BotMetrics
 from bot.uploads import PICTURES
 from drawme.backend import JobBackend
 from drawme.config import TOKEN_REJECTED, BotConfig, ConfigError
 from drawme.entry import handle_loop_exceptions
 from drawme.logs import setup_logging
+from drawme.metrics import QUEUE_REFRESH
 from drawme.models import StoreUnavailable
 from drawme.privacy import secure_data_dir
 
@@ -134,11 +136,13 @@ def add_handlers(application: BotApplication, config: BotConfig) -> None:
 
 def _provide(application: BotApplication, backend: JobBackend) -> None:
     config = _config(application)
+    metrics = BotMetrics() if config.metrics_port is not None else None
     application.bot_data.services = Services(
         backend,
         config,
-        Delivery(backend, config),
+        Delivery(backend, config, metrics=metrics),
         flood.ChatThrottle(config.chat_burst, config.chat_refill_seconds),
+        metrics=metrics,
     )
 
 
@@ -184,7 +188,23 @@ async def _post_init(application: BotApplication) -> None:
     )
     # The store's change signals run that poll at once; the repeating poll stays as the fallback.
     delivery.start_waking(poll, application)
+    if svc.metrics is not None and config.metrics_port is not None:
+        await start_metrics(application, svc.metrics, config.metrics_port)
     log.info("bot started", extra={"event": "start"})
+
+
+async def start_metrics(application: BotApplication, metrics: BotMetrics, port: int) -> None:
+    """Serve /metrics, count Telegram's refusals per method, and refresh the queue figures."""
+    limiter = application.bot.rate_limiter
+    if isinstance(limiter, flood.PerChatRateLimiter):
+        limiter.on_error = metrics.telegram_error
+    metrics.serve(port)
+
+    async def refresh(context: BotContext) -> None:  # a store outage: the error handler is quiet
+        metrics.observe_stats(await services(context).backend.stats())
+
+    job = application.job_queue.run_repeating(refresh, interval=QUEUE_REFRESH, name="metrics")
+    await job.run(application)  # the figures from the start (APScheduler cannot start a job "now")
 
 
 async def set_commands(application: BotApplication) -> None:
@@ -211,6 +231,8 @@ async def _post_shutdown(application: BotApplication) -> None:
     if svc is None:
         return
     await svc.outage.stop()
+    if svc.metrics is not None:
+        svc.metrics.close()
     try:
         await svc.delivery.release()
     except Exception:  # they are taken over when the lease expires anyway

@@ -11,6 +11,7 @@ from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 from bot.delivery import Delivery
 from bot.flood import ChatThrottle
 from bot.inbox import Inbox
+from bot.metrics import BotMetrics
 from bot.outage import Outage
 from drawme.backend import JobBackend
 from drawme.config import BotConfig
@@ -26,6 +27,7 @@ class Services:
     throttle: ChatThrottle
     inbox: Inbox | None = None  # set once the store is open
     outage: Outage = field(default_factory=Outage)  # the store away: "busy" once, updates kept
+    metrics: BotMetrics | None = None  # Prometheus' /metrics (BOT_METRICS_PORT); None: off
 
 
 @dataclass

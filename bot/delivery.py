@@ -37,6 +37,7 @@ from telegram.ext import Job as ScheduledJob
 from bot import keyboards, texts
 from bot.flood import retry_seconds
 from bot.i18n import Words, words_for
+from bot.metrics import BotMetrics
 from drawme import health
 from drawme.backend import JobBackend
 from drawme.config import BotConfig
@@ -105,12 +106,19 @@ class Shown:
 class Delivery:
     """Progress edits, previews and results for every undelivered job."""
 
-    def __init__(self, backend: JobBackend, config: BotConfig, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        backend: JobBackend,
+        config: BotConfig,
+        clock: Callable[[], float] = time.time,
+        metrics: BotMetrics | None = None,
+    ):
         # The wall clock: edit times are compared with those other instances (and a restarted
         # process) recorded in the store.
         self.backend = backend
         self.config = config
         self.clock = clock
+        self.metrics = metrics
         self.shown: dict[int, Shown] = {}
         self.unreachable: set[int] = set()  # chats that blocked the bot or are gone (from the store)
         self._chat_retry_at: dict[int, float] = {}  # chat -> when Telegram lets us send again
@@ -435,6 +443,10 @@ class Delivery:
         shown.stale = ()
         await self.backend.save_display(job.id, shown.display())
 
+    def _delivered(self, job: Job) -> None:
+        if self.metrics is not None and job.finished_at is not None:
+            self.metrics.delivery_lag.observe(max(0.0, time.time() - job.finished_at))
+
     @staticmethod
     def _settle(shown: Shown, error: BadRequest) -> bool:
         """Learn from a refused edit; True when the next tick can simply carry on."""
@@ -473,6 +485,7 @@ class Delivery:
         for message_id in (*shown.stale, shown.message_id):
             await _delete_quietly(bot, job.chat_id, message_id)
         await self.backend.mark_delivered(job.id, shown.result_message_id)
+        self._delivered(job)
         log.info(
             "painting delivered", extra={"job_id": job.id, "user_id": job.user_id, "status": "delivered"}
         )
@@ -494,6 +507,7 @@ class Delivery:
             await self._status_is(job, shown, message.message_id, text)  # told: never tell again
         await self._clear_stale(bot, job, shown)
         await self.backend.mark_delivered(job.id, shown.message_id)
+        self._delivered(job)
         log.info("outcome delivered", extra={"job_id": job.id, "status": job.status.value})
 
 

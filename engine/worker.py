@@ -38,6 +38,7 @@ from drawme.config import CPU_SIZES, GPU_SIZES, ConfigError, EngineConfig
 from drawme.entry import handle_loop_exceptions
 from drawme.imaging import ImageCode, ImageError, load_image
 from drawme.logs import setup_logging
+from drawme.metrics import QUEUE_REFRESH
 from drawme.models import (
     FailureCode,
     Job,
@@ -56,6 +57,7 @@ from drawme.privacy import secure_data_dir
 from drawme.store import open_store
 from engine import memory
 from engine.imageio import to_jpeg_bytes, to_png_bytes
+from engine.metrics import EngineMetrics
 from engine.recipes import get_recipe
 
 log = logging.getLogger("engine.worker")
@@ -209,10 +211,12 @@ class Worker:
         painter: Painter,
         *,
         worker_id: str | None = None,
+        metrics: EngineMetrics | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.painter = painter
+        self.metrics = metrics  # served on config.metrics_port while `serve` runs
         self.worker_id = worker_id or config.worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.beat_name = health.beat_name("engine", self.worker_id)  # its own heartbeat file
         self.device = getattr(painter.device, "type", str(painter.device))
@@ -258,6 +262,7 @@ class Worker:
             extra={"worker_id": self.worker_id},
         )
         retention = asyncio.create_task(self._retention_loop())
+        metrics = asyncio.create_task(self._metrics_loop()) if self.metrics is not None else None
         try:
             while not self.stopping:
                 try:
@@ -269,9 +274,13 @@ class Worker:
                 if job is None and not self.stopping:
                     await self._sleep(self.config.poll_seconds)
         finally:
-            retention.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await retention
+            for task in (retention, metrics):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            if self.metrics is not None:
+                self.metrics.close()
             await self.store.unregister_worker(self.worker_id)
             health.forget(self.config.common, self.beat_name)
             log.info("worker %s stopped", self.worker_id, extra={"worker_id": self.worker_id})
@@ -290,6 +299,9 @@ class Worker:
             jobs = [job] if job is not None else []
         if not jobs:
             return None
+        if self.metrics is not None:
+            for job in jobs:
+                self.metrics.job_wait.observe(max(0.0, (job.started_at or job.created_at) - job.created_at))
         return (await self.process_batch(jobs))[0]
 
     def batch_limit(self) -> int:
@@ -316,6 +328,24 @@ class Worker:
             except Exception:
                 log.exception("retention failed")
             await asyncio.sleep(RETENTION_CHECK)
+
+    async def _metrics_loop(self) -> None:
+        """Serve /metrics (when a port is set) and keep its queue figures fresh."""
+        assert self.metrics is not None
+        if self.config.metrics_port is not None:
+            self.metrics.serve(self.config.metrics_port)
+        if self.device == "cuda":
+            self.metrics.device_memory.labels("cuda").set_function(memory.cuda_allocated)
+        else:
+            self.metrics.device_memory.labels(self.device).set_function(memory.resident_bytes)
+        while True:
+            try:
+                self.metrics.observe_stats(await self.store.stats())
+            except StoreUnavailable:
+                pass  # the store logs the outage; the figures stay as they were
+            except Exception:
+                log.warning("could not read the queue figures", exc_info=True)
+            await asyncio.sleep(QUEUE_REFRESH)
 
     async def _sleep(self, seconds: float) -> None:
         """Idle: wait for the store to announce a change (a new job), a stop, or the poll interval."""
@@ -379,6 +409,8 @@ class Worker:
             self._log(run.job, JobStatus.RUNNING, started, attempts=run.job.attempts, batch=len(jobs))
             self._beat(run.job.id)
         keepers = [asyncio.create_task(self._keep_lease(run)) for run in runs]
+        if self.metrics is not None:
+            self.metrics.busy.inc(len(runs))
         reporters = [ProgressReporter(self, run.job, loop) for run in runs]
         try:
             try:
@@ -391,6 +423,8 @@ class Worker:
             pairs = zip(runs, outcomes, strict=True)
             return [await self._finish(run, outcome, started) for run, outcome in pairs]
         finally:
+            if self.metrics is not None:
+                self.metrics.busy.dec(len(runs))
             for run in runs:
                 self._runs.pop(run.job.id, None)
             for keeper in keepers:
@@ -427,6 +461,8 @@ class Worker:
                     self._pause_until = time.monotonic() + STORAGE_BACKOFF
                     final = await self.store.release(job.id, self.worker_id)
             self._log(job, final.status if final.status != JobStatus.QUEUED else "released", started, size)
+            if self.metrics is not None and final.status is JobStatus.DONE:
+                self.metrics.job_duration.observe(time.monotonic() - started)
             return final
         except LeaseLost as error:
             # Another worker has (or will have) the job; what we painted never became its result.
@@ -457,6 +493,8 @@ class Worker:
             self._log(job, "lease_lost", started, reason=str(error))
             return None
         self._log(job, JobStatus.FAILED, started, error=str(code))
+        if self.metrics is not None:
+            self.metrics.failures.labels(str(code)).inc()
         return final
 
     async def _keep_lease(self, run: _Run) -> None:
@@ -648,7 +686,7 @@ async def serve(config: EngineConfig, make_painter: Callable[[EngineConfig], Pai
         painter = await asyncio.to_thread(make_painter, config)
         if stop_early.is_set():
             return 0
-        worker = Worker(config, store, painter)
+        worker = Worker(config, store, painter, metrics=EngineMetrics() if config.metrics_port else None)
         await worker.serve()
     finally:
         await store.close()
