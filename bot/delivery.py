@@ -112,7 +112,7 @@ class Delivery:
         config: BotConfig,
         clock: Callable[[], float] = time.time,
         metrics: BotMetrics | None = None,
-    ):
+    ) -> None:
         # The wall clock: edit times are compared with those other instances (and a restarted
         # process) recorded in the store.
         self.backend = backend

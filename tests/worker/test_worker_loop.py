@@ -29,6 +29,8 @@ from drawme.painting import PaintOptions
 from drawme.store import SqliteJobStore, open_store
 from engine import worker as worker_module
 from engine.worker import Worker, max_size_for, paint_options
+from tests import postgres
+from tests.bot.test_bot_outage import Database
 
 from . import sleepy_painter
 from .helpers import picture_bytes, submit, wait_for
@@ -304,3 +306,38 @@ async def test_each_worker_beats_its_own_heartbeat_and_row(config, store):
         for worker in (first, second):
             worker.stop()
         await asyncio.gather(*serving)
+
+
+async def test_a_worker_paints_on_through_a_database_outage(tmp_path, caplog):
+    """Every connection dropped while it paints, then the database closed for a while as the
+    painting ends: the worker stores the painting once the database is back (nothing painted again),
+    and logs no traceback."""
+    database = Database(postgres.server())
+    try:
+        common = CommonConfig(data_dir=tmp_path / "engine-host", database_url=database.url)
+        config = EngineConfig(common=common, device="cpu", lease_seconds=10.0, poll_seconds=0.05)
+        store = await open_store(common)
+        observer = await open_store(replace(common, data_dir=tmp_path / "observer"))
+        worker, painter = make_worker(config, store, steps=60, delay=0.05)
+        serving = asyncio.create_task(worker.serve())
+        try:
+            job = await submit(observer)
+            await wait_for(observer, job.id, lambda j: j.progress.step > 5, timeout=20)
+            database.drop_connections()
+            await wait_for(observer, job.id, lambda j: j.progress.step > 30, timeout=20)
+            database.go_away()
+            await asyncio.sleep(4.0)  # the painting ends meanwhile; storing it waits
+            database.come_back()
+            done = await wait_for(observer, job.id, lambda j: j.status == JobStatus.DONE, timeout=20)
+            assert done.attempts == 0 and len(painter.calls) == 1, "painted once"
+        finally:
+            worker.stop()
+            await asyncio.wait_for(serving, timeout=20)
+            await observer.close()
+            await store.close()
+    finally:
+        database.drop()
+    outages = [r for r in caplog.records if r.name == "drawme.store.db" and r.levelno == logging.WARNING]
+    # At most once per outage (the pool may also simply wait out a short one: then not at all).
+    assert len(outages) <= 2, [r.getMessage() for r in outages]
+    assert not [r for r in caplog.records if r.exc_info and r.levelno >= logging.WARNING]
