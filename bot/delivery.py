@@ -222,7 +222,8 @@ class Delivery:
             recorded, mine = claimed[job.id], self.shown.get(job.id)
             # New to us, or someone (the instance whose handler posted the status message, or the
             # one that held the lease meanwhile) recorded something newer: as recorded.
-            if job.id not in self._mine or mine is None or (recorded.edited_at or 0.0) > mine.edited_at:
+            newer = recorded.edited_at is not None and recorded.edited_at > (mine.edited_at if mine else 0.0)
+            if job.id not in self._mine or mine is None or newer:
                 self.shown[job.id] = Shown.of(recorded)
             by_chat.setdefault(job.chat_id, []).append(job)
         self._mine = set(claimed)
