@@ -101,6 +101,8 @@ async def test_make_run_paints_a_photo_end_to_end_and_stops_on_sigterm(tmp_path:
         "EDIT_INTERVAL": "0.3",
         "POLL_SECONDS": "0.2",
         "LOG_LEVEL": "INFO",
+        # This checkout's code, whatever the venv's editable install points at.
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
     }
     # The working directory is tmp so no developer .env leaks in.
     supervisor = await asyncio.create_subprocess_exec(
