@@ -22,15 +22,18 @@ from telegram.ext import (
 )
 
 from bot import commands, conversation, flood, keyboards, language, privacy, sharing, texts
-from bot.context import CONTEXT_TYPES, BotApplication, BotContext, Services
+from bot.context import CONTEXT_TYPES, BotApplication, BotContext, Services, services
 from bot.delivery import Delivery
 from bot.i18n import DEFAULT_LANGUAGE, languages, words, words_for
 from bot.inbox import DurableUpdateQueue, Inbox
+from bot.metrics import BotMetrics
 from bot.uploads import PICTURES
 from drawme.backend import JobBackend
 from drawme.config import TOKEN_REJECTED, BotConfig, ConfigError
 from drawme.entry import handle_loop_exceptions
 from drawme.logs import setup_logging
+from drawme.metrics import QUEUE_REFRESH
+from drawme.models import StoreUnavailable
 from drawme.privacy import secure_data_dir
 
 log = logging.getLogger(__name__)
@@ -137,7 +140,10 @@ def add_handlers(application: BotApplication, config: BotConfig) -> None:
 
 def _provide(application: BotApplication, backend: JobBackend) -> None:
     config = _config(application)
-    application.bot_data.services = Services(backend, config, Delivery(backend, config))
+    metrics = BotMetrics() if config.metrics_port is not None else None
+    application.bot_data.services = Services(
+        backend, config, Delivery(backend, config, metrics=metrics), metrics=metrics
+    )
 
 
 def _config(application: BotApplication) -> BotConfig:
@@ -157,10 +163,12 @@ async def _post_init(application: BotApplication) -> None:
     svc = application.bot_data.services
     assert svc is not None
     # Every update is recorded before Telegram hears it arrived, and marked done once handled.
-    inbox = svc.inbox = Inbox(svc.backend, config.instance_name)
+    inbox = svc.inbox = Inbox(svc.backend, config.instance_name, svc.outage)
+    svc.outage.bot = application.bot
     queue, processor = application.update_queue, application.update_processor
     assert isinstance(queue, DurableUpdateQueue) and isinstance(processor, flood.PerChatOrder)
     queue.inbox = inbox
+    queue.wait_while_down = not config.webhook_url
     processor.handled = inbox.done
     await queue.replay(application.bot)
     await set_commands(application)
@@ -181,7 +189,24 @@ async def _post_init(application: BotApplication) -> None:
     )
     # The store's change signals run that poll at once; the repeating poll stays as the fallback.
     delivery.start_waking(poll, application)
+    if svc.metrics is not None and config.metrics_port is not None:
+        await start_metrics(application, svc.metrics, config.metrics_port)
     log.info("bot started", extra={"event": "start"})
+
+
+async def start_metrics(application: BotApplication, metrics: BotMetrics, port: int) -> None:
+    """Serve /metrics, count Telegram's refusals per method, and refresh the queue figures."""
+    limiter = application.bot.rate_limiter
+    if isinstance(limiter, flood.PerChatRateLimiter):
+        limiter.on_error = metrics.telegram_error
+    metrics.serve(port)
+
+    async def refresh(context: BotContext) -> None:  # a store outage: the error handler is quiet
+        metrics.observe_stats(await services(context).backend.stats())
+
+    assert application.job_queue is not None  # PTB's job-queue extra is a dependency
+    job = application.job_queue.run_repeating(refresh, interval=QUEUE_REFRESH, name="metrics")
+    await job.run(application)  # the figures from the start (APScheduler cannot start a job "now")
 
 
 async def set_commands(application: BotApplication) -> None:
@@ -207,6 +232,9 @@ async def _post_shutdown(application: BotApplication) -> None:
     svc = application.bot_data.services
     if svc is None:
         return
+    await svc.outage.stop()
+    if svc.metrics is not None:
+        svc.metrics.close()
     try:
         await svc.delivery.release()
     except Exception:  # they are taken over when the lease expires anyway
@@ -216,7 +244,12 @@ async def _post_shutdown(application: BotApplication) -> None:
 
 
 async def error_handler(update: object, context: BotContext) -> None:
-    """Log what went wrong (the token is redacted by the log formatter) and tell the user briefly."""
+    """Log what went wrong (the token is redacted by the log formatter) and tell the user briefly.
+    The store being away is no error of ours: "busy" once, and the update is handled again later."""
+    if isinstance(context.error, StoreUnavailable):
+        log.debug("the store is away: update handled again once it is back")
+        await services(context).outage.keep(update, context.application.update_queue.put)
+        return
     log.error("unhandled error", exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat is not None:
         try:

@@ -7,6 +7,7 @@ import asyncio
 import io
 import logging
 import re
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -267,22 +268,25 @@ async def stats(update: Update, context: BotContext) -> None:
     assert update.message is not None
     numbers = await services(context).backend.stats()
     w = words(update)
-    workers = ", ".join(f"{worker.worker_id} ({worker.device})" for worker in numbers.workers) or w(
-        texts.NONE
+    live = [worker for worker in numbers.workers if not worker.stale]
+    stale = [worker for worker in numbers.workers if worker.stale]
+    workers = ", ".join(f"{worker.worker_id} ({worker.device})" for worker in live) or w(texts.NONE)
+    silent = ", ".join(
+        w(texts.WORKER_SILENT, worker=worker.worker_id, ago=texts.age(w, time.time() - worker.heartbeat_at))
+        for worker in stale
     )
-    await update.message.reply_text(
-        w(
-            texts.STATS,
-            queued=numbers.queued,
-            running=numbers.running,
-            oldest=texts.age(w, numbers.oldest_queued_age),
-            done=numbers.done_last_hour,
-            failed=numbers.failed_last_hour,
-            avg=texts.age(w, numbers.avg_duration_seconds),
-            users=numbers.users_today,
-            workers=workers,
-        )
+    text = w(
+        texts.STATS,
+        queued=numbers.queued,
+        running=numbers.running,
+        oldest=texts.age(w, numbers.oldest_queued_age),
+        done=numbers.done_last_hour,
+        failed=numbers.failed_last_hour,
+        avg=texts.age(w, numbers.avg_duration_seconds),
+        users=numbers.users_today,
+        workers=workers,
     )
+    await update.message.reply_text(f"{text}\n{w(texts.STALE_WORKERS, workers=silent)}" if stale else text)
 
 
 async def unknown_command(update: Update, context: BotContext) -> None:

@@ -14,6 +14,8 @@ from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot, Job
 from telegram.ext import Job as ScheduledJob
 
 from bot.inbox import Inbox
+from bot.metrics import BotMetrics
+from bot.outage import Outage
 from drawme.backend import JobBackend
 from drawme.config import BotConfig
 
@@ -30,9 +32,6 @@ class Deliveries(Protocol):
     async def remember(self, job_id: int, message_id: int, text: str) -> None:
         """The submitting handler posted the job's status message with `text`."""
 
-    def reachable(self, chat_id: int) -> None:
-        """The user wrote to us again: deliver to their chat again."""
-
     async def release(self) -> None:
         """Stopping cleanly: other instances may take over this one's deliveries at once."""
 
@@ -45,6 +44,8 @@ class Services:
     config: BotConfig
     delivery: Deliveries
     inbox: Inbox | None = None  # set once the store is open
+    outage: Outage = field(default_factory=Outage)  # the store away: "busy" once, updates kept
+    metrics: BotMetrics | None = None  # Prometheus' /metrics (BOT_METRICS_PORT); None: off
 
 
 @dataclass

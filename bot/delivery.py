@@ -6,7 +6,11 @@ calls it at once when the store signals a change (PostgreSQL: LISTEN/NOTIFY from
 only this process's own commits). It reads the store's undelivered jobs and hands each chat's jobs
 to its own task, so a slow upload or a refused call in one chat never holds up another. Per job,
 the status message is edited at most once per `edit_interval` and only when the content changes
-(Telegram refuses "message is not modified" and rate-limits eager editors).
+(Telegram refuses "message is not modified" and rate-limits eager editors). What it shows and when
+it was last edited live in the store (`Display`), so this holds across restarts and instances:
+only the instance holding a job's delivery lease edits its messages, and an edit's content is
+recorded before the call (`unconfirmed`) and confirmed after it, so an answer lost to a crash or a
+timeout never leads to an edit Telegram would refuse.
 
 Each Telegram error means something for that job alone (see `_deliver_safely`): a 429 pauses that
 chat for `retry_after`; a timeout or network error retries that job later with backoff; a user who
@@ -34,10 +38,11 @@ from bot import keyboards, texts
 from bot.context import BotContext
 from bot.flood import retry_seconds
 from bot.i18n import Words, words_for
+from bot.metrics import BotMetrics
 from drawme import health
 from drawme.backend import JobBackend
 from drawme.config import BotConfig
-from drawme.models import Display, IllegalTransition, Job, JobStatus, QueueInfo
+from drawme.models import Display, IllegalTransition, Job, JobStatus, QueueInfo, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +62,8 @@ class Shown:
     is_photo: bool = False  # the status became a preview photo: edit its caption/media
     content: str | None = None
     preview_path: str | None = None
-    edited_at: float = float("-inf")
+    edited_at: float = float("-inf")  # wall clock: shared with other instances through the store
+    unconfirmed: bool = False  # the last edit's answer was never heard: it may show the old content
     retry_at: float = float("-inf")
     failures: int = 0
     result_message_id: int | None = None  # sent, but mark_delivered has not succeeded yet
@@ -77,6 +83,8 @@ class Shown:
             result_message_id=display.result_message_id,
             stale=display.stale_message_ids,
             result_file_id=display.result_file_id,
+            edited_at=float("-inf") if display.edited_at is None else display.edited_at,
+            unconfirmed=display.unconfirmed,
         )
 
     def display(self) -> Display:
@@ -88,18 +96,29 @@ class Shown:
             result_message_id=self.result_message_id,
             stale_message_ids=self.stale,
             result_file_id=self.result_file_id,
+            edited_at=None if self.edited_at == float("-inf") else self.edited_at,
+            unconfirmed=self.unconfirmed,
         )
 
 
 class Delivery:
     """Progress edits, previews and results for every undelivered job."""
 
-    def __init__(self, backend: JobBackend, config: BotConfig, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        backend: JobBackend,
+        config: BotConfig,
+        clock: Callable[[], float] = time.time,
+        metrics: BotMetrics | None = None,
+    ) -> None:
+        # The wall clock: edit times are compared with those other instances (and a restarted
+        # process) recorded in the store.
         self.backend = backend
         self.config = config
         self.clock = clock
+        self.metrics = metrics
         self.shown: dict[int, Shown] = {}
-        self.unreachable: set[int] = set()  # chats that blocked the bot or no longer exist
+        self.unreachable: set[int] = set()  # chats that blocked the bot or are gone (from the store)
         self._chat_retry_at: dict[int, float] = {}  # chat -> when Telegram lets us send again
         self._sending: dict[int, asyncio.Task] = {}  # chat -> its delivery task of an earlier tick
         self._busy = False
@@ -112,6 +131,7 @@ class Delivery:
         self.owner = config.instance_name
         self.lease_seconds = max(5.0, 10 * config.poll_seconds)
         self._mine: set[int] = set()  # jobs this instance held at the last tick
+        self._leased_until = float("-inf")  # when the leases taken at the last tick run out
 
     async def remember(self, job_id: int, message_id: int, text: str) -> None:
         """The submitting handler posted the status message with `text`: record it at once."""
@@ -125,6 +145,7 @@ class Delivery:
             self._waker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._waker
+        health.forget(self.config.common, health.beat_name("bot", self.owner))
         await self.backend.release_deliveries(self.owner)
 
     def start_waking(self, poll: ScheduledJob, application: Application) -> None:
@@ -148,6 +169,8 @@ class Delivery:
                 if changed or self.clock() >= self._due:
                     self._due = float("inf")
                     await poll.run(application)
+            except StoreUnavailable:  # the store logs the outage; the repeating poll carries on
+                await asyncio.sleep(self.config.poll_seconds)
             except Exception:  # the repeating poll still delivers; try again after a pause
                 log.warning("delivery wake-up failed", exc_info=True)
                 await asyncio.sleep(self.config.poll_seconds)
@@ -180,17 +203,26 @@ class Delivery:
         # task running when the store is read below, so what it says about them is current.
         busy_chats = set(self._sending)
         jobs = await self.backend.undelivered()
-        health.beat(self.config.common, "bot", undelivered=len(jobs))
+        health.beat(self.config.common, health.beat_name("bot", self.owner), undelivered=len(jobs))
         # One replay of the queue for all waiting jobs, not one per job: the poll stays cheap.
         queue = await self.backend.positions() if any(j.status is JobStatus.QUEUED for j in jobs) else {}
         # Only the jobs no other bot instance is delivering (one transaction for all of them).
+        claiming = self.clock()
         claimed = await self.backend.claim_deliveries(self.owner, [j.id for j in jobs], self.lease_seconds)
+        self._leased_until = claiming + self.lease_seconds
+        self.unreachable = await self.backend.unreachable_among(
+            sorted({j.chat_id for j in jobs if j.id in claimed})
+        )
         by_chat: dict[int, list[Job]] = {}
         for job in jobs:
             if job.id not in claimed:
                 continue
-            if job.id not in self._mine or job.id not in self.shown:  # new to us: as recorded
-                self.shown[job.id] = Shown.of(claimed[job.id])
+            recorded, mine = claimed[job.id], self.shown.get(job.id)
+            # New to us, or someone (the instance whose handler posted the status message, or the
+            # one that held the lease meanwhile) recorded something newer: as recorded.
+            newer = recorded.edited_at is not None and recorded.edited_at > (mine.edited_at if mine else 0.0)
+            if job.id not in self._mine or mine is None or newer:
+                self.shown[job.id] = Shown.of(recorded)
             by_chat.setdefault(job.chat_id, []).append(job)
         self._mine = set(claimed)
         if not context.application.running:  # it stopped while we read: no new sends now
@@ -224,6 +256,8 @@ class Delivery:
     ) -> None:
         """One chat's jobs, oldest first; whatever happens here stays in this chat."""
         for job in jobs:
+            if job.id not in self._mine or self.clock() > self._leased_until - self.lease_seconds / 2:
+                return  # another instance may hold its lease now: the next tick claims again
             if chat_id in self.unreachable:
                 await self._settle_unreachable(job)
                 continue
@@ -262,13 +296,11 @@ class Delivery:
         except TelegramError as error:  # timeouts and network trouble: the same job again, later
             self._back_off(shown)
             log.warning("delivery postponed: %s", error, extra={"job_id": job.id, "attempts": shown.failures})
-        except Exception:  # e.g. the store is busy: this job again later, the others carry on
+        except StoreUnavailable:  # the store logs the outage once: this job again later
+            self._back_off(shown)
+        except Exception:  # this job again later, the others carry on
             self._back_off(shown)
             log.exception("delivery failed", extra={"job_id": job.id})
-
-    def reachable(self, chat_id: int) -> None:
-        """The user wrote to us again (e.g. unblocked the bot): deliver to their chat again."""
-        self.unreachable.discard(chat_id)
 
     async def _chat_gone(self, job: Job, error: TelegramError) -> None:
         """The user blocked the bot or the chat is gone: cancel their queued jobs, send nothing more."""
@@ -277,6 +309,7 @@ class Delivery:
             error.message,
             extra={"job_id": job.id, "user_id": job.user_id, "event": "unreachable"},
         )
+        await self.backend.mark_unreachable(job.chat_id)  # a restart or another instance knows it too
         self.unreachable.add(job.chat_id)
         for other in await self.backend.jobs_of(job.user_id, active_only=True):
             if other.chat_id == job.chat_id:
@@ -291,8 +324,8 @@ class Delivery:
                     await self.backend.cancel(job.id)
             elif job.status is not JobStatus.DELIVERED:
                 await self.backend.mark_delivered(job.id, None)
-        except IllegalTransition:
-            pass  # it moved on meanwhile (e.g. finished); the next tick settles it
+        except (IllegalTransition, StoreUnavailable):
+            pass  # it moved on meanwhile (e.g. finished), or the store is away: the next tick settles it
         except Exception:
             log.exception("could not settle a job of an unreachable chat", extra={"job_id": job.id})
 
@@ -347,11 +380,37 @@ class Delivery:
         if self.clock() - shown.edited_at < self.config.edit_interval:
             self._come_back(shown.edited_at + self.config.edit_interval)
             return
+        data = await self.backend.get_preview(job.id) if new_preview else None
+        if data is None and text == shown.content:
+            return  # the new preview is gone already, and the text is what it shows
+        if data is not None and not shown.is_photo:  # the first preview replaces the text status
+            await self._first_preview(bot, job, shown, text, preview, data, buttons)
+        else:
+            await self._edit(bot, job, shown, text, preview if data is not None else None, data, buttons)
+
+    async def _edit(
+        self,
+        bot: Bot,
+        job: Job,
+        shown: Shown,
+        text: str,
+        preview: str | None = None,
+        data: bytes | None = None,
+        buttons: InlineKeyboardMarkup | None = None,
+    ) -> bool:
+        """Edit the status message to `text` (and the preview `data`, named `preview`) under `buttons`.
+        What it will show is recorded first, marked unconfirmed, and confirmed once Telegram answers;
+        an answer never heard leaves it unconfirmed. False when the edit did not happen (settled
+        otherwise)."""
+        before = (shown.content, shown.preview_path, shown.unconfirmed, shown.edited_at)
+        shown.content, shown.unconfirmed, shown.edited_at = text, True, self.clock()
+        if preview is not None:
+            shown.preview_path = preview
+        await self.backend.save_display(job.id, shown.display())
         try:
-            data = await self.backend.get_preview(job.id) if new_preview else None
             if data is not None:
-                await self._show_preview(bot, job, shown, text, data, buttons)
-                shown.preview_path = preview
+                photo = InputMediaPhoto(data, caption=text)
+                await bot.edit_message_media(photo, job.chat_id, shown.message_id, reply_markup=buttons)
             elif shown.is_photo:
                 await bot.edit_message_caption(
                     job.chat_id, shown.message_id, caption=text, reply_markup=buttons
@@ -359,25 +418,39 @@ class Delivery:
             else:
                 await bot.edit_message_text(text, job.chat_id, shown.message_id, reply_markup=buttons)
         except BadRequest as error:
-            if not self._settle(shown, error):
-                raise
-            return
-        shown.content = text
-        shown.edited_at = self.clock()
+            if "not modified" not in error.message.lower():  # refused: it shows what it showed
+                shown.content, shown.preview_path, shown.unconfirmed, shown.edited_at = before
+                if not self._settle(shown, error):
+                    await self.backend.save_display(job.id, shown.display())
+                    raise
+                await self.backend.save_display(job.id, shown.display())
+                return False
+            # It already shows this: taken as information, recorded below, never sent again.
+            log.info("status message was already up to date", extra={"job_id": job.id})
+        except (Forbidden, RetryAfter):  # refused before anything happened
+            shown.content, shown.preview_path, shown.unconfirmed, shown.edited_at = before
+            await self.backend.save_display(job.id, shown.display())
+            raise
+        # The interval runs from Telegram's answer, so the next edit reaches it at least that much later.
+        shown.unconfirmed, shown.edited_at = False, self.clock()
         await self.backend.save_display(job.id, shown.display())
+        return True
 
-    async def _show_preview(
-        self, bot: Bot, job: Job, shown: Shown, text: str, data: bytes, buttons: InlineKeyboardMarkup | None
+    async def _first_preview(
+        self,
+        bot: Bot,
+        job: Job,
+        shown: Shown,
+        text: str,
+        preview: str | None,
+        data: bytes,
+        buttons: InlineKeyboardMarkup | None,
     ) -> None:
-        """The first preview replaces the text status with a photo; later ones swap its picture."""
-        if shown.is_photo:
-            await bot.edit_message_media(
-                InputMediaPhoto(data, caption=text), job.chat_id, shown.message_id, reply_markup=buttons
-            )
-            return
+        """The first preview replaces the text status with a photo (a new message, then the old deleted)."""
         message = await bot.send_photo(job.chat_id, data, caption=text, reply_markup=buttons)
         if shown.message_id is not None:
             shown.stale = (*shown.stale, shown.message_id)  # to delete once the new one is recorded
+        shown.preview_path = preview
         await self._status_is(job, shown, message.message_id, text, is_photo=True)
         await self._clear_stale(bot, job, shown)
 
@@ -386,7 +459,7 @@ class Delivery:
     ) -> None:
         """A new status message: recorded the moment Telegram answers, before anything else."""
         shown.message_id, shown.is_photo, shown.content = message_id, is_photo, text
-        shown.edited_at = self.clock()
+        shown.edited_at, shown.unconfirmed = self.clock(), False
         await self.backend.save_display(job.id, shown.display())
 
     async def _clear_stale(self, bot: Bot, job: Job, shown: Shown) -> None:
@@ -398,12 +471,14 @@ class Delivery:
         shown.stale = ()
         await self.backend.save_display(job.id, shown.display())
 
+    def _delivered(self, job: Job) -> None:
+        if self.metrics is not None and job.finished_at is not None:
+            self.metrics.delivery_lag.observe(max(0.0, time.time() - job.finished_at))
+
     @staticmethod
     def _settle(shown: Shown, error: BadRequest) -> bool:
         """Learn from a refused edit; True when the next tick can simply carry on."""
         reason = error.message.lower()
-        if "not modified" in reason:
-            return True  # it already shows this; nothing to do
         if "no text in the message" in reason:
             shown.is_photo = True  # a preview photo from before a restart: edit its caption next time
             return True
@@ -438,32 +513,29 @@ class Delivery:
         for message_id in (*shown.stale, shown.message_id):
             await _delete_quietly(bot, job.chat_id, message_id)
         await self.backend.mark_delivered(job.id, shown.result_message_id)
+        self._delivered(job)
         log.info(
             "painting delivered", extra={"job_id": job.id, "user_id": job.user_id, "status": "delivered"}
         )
 
     async def _finish(self, bot: Bot, job: Job, shown: Shown, text: str) -> None:
         """A failed or cancelled job: the status message says so (or a new message if there is none)."""
-        message_id = shown.message_id
-        if message_id is not None and shown.content != text:
-            try:
-                if shown.is_photo:
-                    await bot.edit_message_caption(job.chat_id, message_id, caption=text)
-                else:
-                    await bot.edit_message_text(text, job.chat_id, message_id)
-            except BadRequest as error:
-                if not self._settle(shown, error):
-                    raise
-                if shown.is_photo and shown.message_id is not None:
-                    return  # it was a photo after all: edit its caption on the next tick
-                message_id = shown.message_id
-        if message_id is None:
-            message_id = (await bot.send_message(job.chat_id, text)).message_id
-        if shown.content != text or shown.message_id != message_id:
-            shown.message_id, shown.content = message_id, text
-            await self.backend.save_display(job.id, shown.display())  # told: never tell again
+        if shown.message_id is not None and shown.content == text and shown.unconfirmed:
+            # The edit saying it went unanswered: it may not say it, and the same edit again could be
+            # refused. Say it in a fresh message; the old one goes.
+            shown.stale, shown.message_id, shown.content = (*shown.stale, shown.message_id), None, None
+        if shown.message_id is not None and shown.content != text:
+            if self.clock() - shown.edited_at < self.config.edit_interval:
+                self._come_back(shown.edited_at + self.config.edit_interval)
+                return
+            if not await self._edit(bot, job, shown, text):
+                return  # settled (e.g. it was a photo after all, or deleted): the next tick goes on
+        if shown.message_id is None:
+            message = await bot.send_message(job.chat_id, text)
+            await self._status_is(job, shown, message.message_id, text)  # told: never tell again
         await self._clear_stale(bot, job, shown)
-        await self.backend.mark_delivered(job.id, message_id)
+        await self.backend.mark_delivered(job.id, shown.message_id)
+        self._delivered(job)
         log.info("outcome delivered", extra={"job_id": job.id, "status": job.status.value})
 
 

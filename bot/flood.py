@@ -22,7 +22,7 @@ from enum import Enum
 from typing import Any
 
 from telegram import Update
-from telegram.error import RetryAfter
+from telegram.error import RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, ApplicationHandlerStop, SimpleUpdateProcessor
 
 from bot import texts
@@ -128,7 +128,7 @@ class ChatThrottle:
 
 
 def guard(throttle: ChatThrottle) -> Callable[[Update, BotContext], Coroutine[Any, Any, None]]:
-    """The handler (group -1) that puts every message through its chat's throttle first."""
+    """The handler (group -2) that puts every message through its chat's throttle first."""
 
     async def check(update: Update, context: BotContext) -> None:
         message = update.message
@@ -155,6 +155,8 @@ class PerChatRateLimiter(AIORateLimiter):
         super().__init__(max_retries=max_retries)
         self._clock = clock
         self._resume_at: dict[object, float] = {}  # chat id (None: every chat) -> monotonic time
+        # Told of every call Telegram refused or that failed (the API method, the error): metrics.
+        self.on_error: Callable[[str, TelegramError], None] | None = None
 
     def paused_for(self, chat_id: object) -> float:
         """Seconds until requests to `chat_id` may go out again (0 when they may now)."""
@@ -189,15 +191,24 @@ class PerChatRateLimiter(AIORateLimiter):
                     kwargs=kwargs,
                 )
             except RetryAfter as flood:
+                self._failed(endpoint, flood)
                 self._resume_at[chat_id] = self._clock() + retry_seconds(flood) + 0.1
                 if attempt == max_retries:
                     raise
                 log.info("flood control for chat %s: waiting %.1f s", chat_id, retry_seconds(flood))
+            except TelegramError as error:
+                self._failed(endpoint, error)
+                raise
             finally:
                 now = self._clock()
                 for key in [k for k, at in self._resume_at.items() if at <= now]:
                     del self._resume_at[key]
         raise AssertionError("unreachable")
+
+
+    def _failed(self, endpoint: str, error: TelegramError) -> None:
+        if self.on_error is not None:
+            self.on_error(endpoint, error)
 
 
 def retry_seconds(flood: RetryAfter) -> float:

@@ -18,7 +18,9 @@ from typing import Any
 
 from telegram import Bot, Update
 
+from bot.outage import Outage
 from drawme.backend import JobBackend
+from drawme.models import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +31,9 @@ TAKE_OVER_AFTER = 60.0
 class Inbox:
     """The store's inbox, as the bot instance `owner` sees it."""
 
-    def __init__(self, backend: JobBackend, owner: str) -> None:
+    def __init__(self, backend: JobBackend, owner: str, outage: Outage | None = None) -> None:
         self.backend, self.owner = backend, owner
+        self.outage = outage or Outage()
         self.deferred: set[int] = set()  # handled later than their handler returns (album parts)
 
     def defer(self, update_id: int) -> None:
@@ -50,10 +53,14 @@ class Inbox:
         )
 
     async def done(self, update: object) -> None:
+        if self.outage.is_waiting(update):
+            return  # its handler met a store outage: it is handled again once the store is back
         if isinstance(update, Update) and update.update_id not in self.deferred:
             try:
                 await self.backend.inbox_done(update.update_id)
-            except Exception:  # handled anyway; at worst it is handled again after a crash
+            except StoreUnavailable:  # handled anyway; at worst it is handled again after a crash
+                log.debug("could not mark update %s handled: the store is away", update.update_id)
+            except Exception:
                 log.warning("could not mark update %s handled", update.update_id, exc_info=True)
 
     async def leftovers(self, bot: Bot) -> list[Update]:
@@ -73,12 +80,26 @@ class DurableUpdateQueue(asyncio.Queue):
     def __init__(self) -> None:
         super().__init__()
         self.inbox: Inbox | None = None  # set once the store is open, before updates are fetched
+        # Polling: while the store is away, wait here (the update is not confirmed to Telegram
+        # meanwhile). On a webhook: fail, so Telegram's POST is answered 500 and sent again later.
+        self.wait_while_down = True
 
     async def put(self, item: Any) -> None:
-        if isinstance(item, Update) and self.inbox is not None and not await self.inbox.add(item):
+        if isinstance(item, Update) and self.inbox is not None and not await self._record(self.inbox, item):
             log.info("update %s was handled already; dropped", item.update_id)
             return
         await super().put(item)
+
+    async def _record(self, inbox: Inbox, update: Update) -> bool:
+        if self.wait_while_down:
+            return await inbox.outage.wait_to_record(lambda: inbox.add(update), update)
+        try:
+            recorded = await inbox.add(update)
+        except StoreUnavailable:
+            await inbox.outage.busy(update)
+            raise
+        inbox.outage.recorded()
+        return recorded
 
     async def replay(self, bot: Bot) -> int:
         """Queue what a crash left unhandled, oldest first; returns how many."""

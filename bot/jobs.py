@@ -67,7 +67,6 @@ async def queue_painting(
     `origin` is the update asking for it: handling that update again (after a crash) finds its job
     instead of making a second one. `conversation` is saved with the submit, in one transaction."""
     svc = services(context)
-    svc.delivery.reachable(chat_id)  # a user who blocked us and came back gets paintings again
     settings = await svc.backend.get_settings(user_id)
     if params is None:
         params = await params_for(svc, settings)

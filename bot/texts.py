@@ -105,6 +105,9 @@ UNKNOWN_TEXT_AFTER = N_(
 UNKNOWN_COMMAND = N_("I don't know that command. /help lists what I can do.")
 EDITED = N_("I work with new messages, so I didn't see that edit. Please send it again as a new message. ✏️")
 ERROR = N_("Sorry, something went wrong on my side. 😕 Please try again in a moment.")
+# The job store is away for a moment (a database restart): said once per chat per outage; the
+# message is handled as soon as the store is back.
+BUSY = N_("I'm busy for a moment — I'll answer as soon as I can. ⏳")
 EXPIRED = N_("I no longer have that picture — please send it again. 📷")
 NOT_YOURS = N_("That button belongs to someone else's painting.")
 STALE_BUTTON = N_("That button has expired.")
@@ -374,6 +377,8 @@ STATS = N_(
     "Users today: {users}\n"
     "Workers: {workers}"
 )
+STALE_WORKERS = N_("⚠️ Stale workers (no heartbeat): {workers}")
+WORKER_SILENT = N_("{worker} ({ago})")
 
 
 def duration(w: Words, seconds: float | None, *, about: bool = True) -> str:

@@ -90,6 +90,13 @@ class JobBackend(Protocol):
     async def save_display(self, job_id: int, display: Display) -> None:
         """Record what the job's messages show, the moment Telegram answered."""
 
+    async def mark_unreachable(self, chat_id: int) -> None:
+        """The chat blocked the bot or is gone: nothing more is sent to it, across restarts and bot
+        instances, until it asks for a painting again (`submit` clears the mark)."""
+
+    async def unreachable_among(self, chat_ids: list[int]) -> set[int]:
+        """Which of these chats are marked unreachable."""
+
     async def recent_paintings(self, user_id: int, limit: int) -> list[SharedPainting]:
         """The user's paintings that reached them (`Display.result_file_id` recorded), newest first,
         at most `limit`; another user's are never among them. For inline mode's sharing."""

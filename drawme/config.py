@@ -102,6 +102,16 @@ def _float(env: Mapping[str, str], key: str, default: float, minimum: float = 0.
     return value
 
 
+def _port(env: Mapping[str, str], key: str) -> int | None:
+    """A TCP port to listen on, or None when the variable is empty (the feature is off)."""
+    if not env.get(key, "").strip():
+        return None
+    port = _int(env, key, 0, 1)
+    if port > 65535:
+        raise ConfigError(f"{key} must be a TCP port (1-65535) or empty, got {port}")
+    return port
+
+
 def _int_list(env: Mapping[str, str], key: str) -> tuple[int, ...]:
     raw = env.get(key, "").replace(";", ",")
     try:
@@ -232,6 +242,7 @@ class EngineConfig:
     # At most this many jobs painted together (GPU only; fewer when free memory says so). 16 paints 6×
     # the jobs per minute of one at a time on an H200 (docs/PERFORMANCE.md "On the GPU"). 1: no batches.
     max_batch: int = 16
+    metrics_port: int | None = None  # ENGINE_METRICS_PORT: Prometheus' /metrics here; None: off
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> EngineConfig:
@@ -245,6 +256,7 @@ class EngineConfig:
             worker_id=env.get("WORKER_ID", "").strip(),
             paint_sizes=_sizes(env, "PAINT_SIZES"),
             max_batch=_int(env, "MAX_BATCH", cls.max_batch, 1),
+            metrics_port=_port(env, "ENGINE_METRICS_PORT"),
         )
 
 
@@ -345,6 +357,7 @@ class BotConfig:
     # This bot instance's name in the store (delivery leases, the inbox). Stable across restarts, so a
     # restarted bot resumes its own work at once; distinct per instance (default: the host name).
     instance: str = ""
+    metrics_port: int | None = None  # BOT_METRICS_PORT: Prometheus' /metrics here; None: off
 
     @property
     def instance_name(self) -> str:
@@ -410,6 +423,7 @@ class BotConfig:
             webhook_port=_int(env, "WEBHOOK_PORT", cls.webhook_port, 1),
             webhook_secret=_webhook_secret(env),
             instance=env.get("BOT_INSTANCE", "").strip(),
+            metrics_port=_port(env, "BOT_METRICS_PORT"),
         )
 
 

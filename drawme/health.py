@@ -1,7 +1,11 @@
-"""Heartbeat files: each process's main loop refreshes one, so a blocked loop shows up as stale.
+"""Heartbeat files: each process's main loop refreshes its own, so a blocked loop shows up as stale.
 
-`python -m engine health` and `python -m bot health` read them (via `check`) and exit non-zero when
-the beat is missing or older than the allowed age.
+Each process writes `health/<process>-<instance>.json` (an engine worker by its WORKER_ID, a bot by
+its BOT_INSTANCE) with its host name and pid, so replicas sharing one data volume never pass on
+each other's beat. `python -m engine health` and `python -m bot health` check their own: the
+instance named by WORKER_ID / BOT_INSTANCE, or else every one written on this host by a process
+that is still running (a container's own worker), and exit non-zero when one is missing or older
+than the allowed age. A process that stops cleanly removes its file.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import argparse
 import asyncio
 import json
 import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -17,37 +22,100 @@ from typing import Any
 from drawme.config import CommonConfig, load_env
 
 DEFAULT_MAX_AGE = 60.0
+# The variable naming a process's instance, per process kind.
+INSTANCE_VARIABLE = {"engine": "WORKER_ID", "bot": "BOT_INSTANCE"}
 
 
-def heartbeat_path(common: CommonConfig, process: str) -> Path:
-    return common.health_dir / f"{process}.json"
+def beat_name(process: str, instance: str) -> str:
+    """The heartbeat of one process: `engine-<WORKER_ID>`, `bot-<BOT_INSTANCE>`."""
+    return f"{process}-{instance}"
 
 
-def beat(common: CommonConfig, process: str, **info: Any) -> None:
-    """Record that `process` is alive now, with a little context (device, current job...)."""
-    path = heartbeat_path(common, process)
+def heartbeat_path(common: CommonConfig, name: str) -> Path:
+    return common.health_dir / f"{name}.json"
+
+
+def beat(common: CommonConfig, name: str, **info: Any) -> None:
+    """Record that the process `name` is alive now, with a little context (device, current job...)."""
+    path = heartbeat_path(common, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_suffix(f".{os.getpid()}.tmp")
-    temp.write_text(json.dumps({"ts": time.time(), "pid": os.getpid(), **info}))
+    state = {"ts": time.time(), "pid": os.getpid(), "host": socket.gethostname(), **info}
+    temp.write_text(json.dumps(state))
     os.replace(temp, path)  # atomic: a reader never sees half a file
 
 
-def read(common: CommonConfig, process: str) -> dict[str, Any] | None:
+def forget(common: CommonConfig, name: str) -> None:
+    """A process stopping cleanly: its heartbeat goes with it."""
+    heartbeat_path(common, name).unlink(missing_ok=True)
+
+
+def read(common: CommonConfig, name: str) -> dict[str, Any] | None:
     try:
-        return json.loads(heartbeat_path(common, process).read_text())
+        return json.loads(heartbeat_path(common, name).read_text())
     except (OSError, ValueError):
         return None
 
 
-def check(common: CommonConfig, process: str, max_age: float = DEFAULT_MAX_AGE) -> tuple[bool, str]:
-    """(healthy, one-line explanation) for `process`'s heartbeat."""
-    state = read(common, process)
-    if state is None:
-        return False, f"{process}: no heartbeat yet in {heartbeat_path(common, process)}"
-    age = time.time() - float(state.get("ts", 0))
-    if age > max_age:
-        return False, f"{process}: heartbeat is stale ({age:.0f} s old, limit {max_age:.0f} s)"
-    return True, f"{process}: alive ({age:.1f} s ago)"
+def beats(common: CommonConfig, process: str) -> dict[str, dict[str, Any]]:
+    """Every `process` heartbeat in the data directory (any host): name -> its state."""
+    found = {}
+    for path in sorted(common.health_dir.glob(f"{process}-*.json")):
+        if (state := read(common, path.stem)) is not None:
+            found[path.stem] = state
+    return found
+
+
+def _running_here(state: dict[str, Any]) -> bool:
+    if state.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(int(state.get("pid", 0)), 0)
+    except PermissionError:
+        return True  # someone else's process, but it exists
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def own(common: CommonConfig, process: str, instance: str | None) -> list[str]:
+    """The heartbeats a health check of this host's `process` judges: the named instance's, or
+    else those written on this host by a process still running."""
+    if instance:
+        return [beat_name(process, instance)]
+    return [name for name, state in beats(common, process).items() if _running_here(state)]
+
+
+def check(
+    common: CommonConfig, process: str, max_age: float = DEFAULT_MAX_AGE, instance: str | None = None
+) -> tuple[bool, str]:
+    """(healthy, one-line explanation) for this host's `process` (or its `instance`)."""
+    names = own(common, process, instance)
+    if not names:
+        return False, f"{process}: no heartbeat yet in {common.health_dir}"
+    ages = []
+    for name in names:
+        state = read(common, name)
+        if state is None:
+            return False, f"{name}: no heartbeat yet in {heartbeat_path(common, name)}"
+        age = time.time() - float(state.get("ts", 0))
+        if age > max_age:
+            return False, f"{name}: heartbeat is stale ({age:.0f} s old, limit {max_age:.0f} s)"
+        ages.append(f"{name} {age:.1f} s ago")
+    return True, f"{process}: alive ({', '.join(ages)})"
+
+
+def fresh(common: CommonConfig, max_age: float) -> list[str]:
+    """One line per process (any host) whose heartbeat is younger than `max_age`."""
+    now = time.time()
+    lines = []
+    for process in INSTANCE_VARIABLE:
+        for name, state in beats(common, process).items():
+            age = now - float(state.get("ts", 0))
+            if age <= max_age:
+                where = f"pid {state.get('pid')} on {state.get('host')}"
+                lines.append(f"{name}: alive ({age:.1f} s ago, {where})")
+    return lines
 
 
 def describe_queue(common: CommonConfig, timeout: float = 5.0) -> str:
@@ -86,8 +154,10 @@ def cli(process: str, argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.max_age <= 0:
         parser.error("--max-age must be positive")
-    common = CommonConfig.from_env(load_env())  # a ConfigError exits 78 (drawme.entry)
-    healthy, line = check(common, process, args.max_age)
+    env = load_env()
+    common = CommonConfig.from_env(env)  # a ConfigError exits 78 (drawme.entry)
+    instance = env.get(INSTANCE_VARIABLE[process], "").strip() or None
+    healthy, line = check(common, process, args.max_age, instance)
     if not args.no_queue:
         line = f"{line}; {describe_queue(common)}"
     print(line)

@@ -88,3 +88,7 @@ def setup_logging(config: CommonConfig, process: str) -> None:
     # apscheduler (PTB's JobQueue) logs every run of the bot's polling job at INFO: two lines a tick.
     for noisy in ("httpx", "httpcore", "telegram.ext.Updater", "aiosqlite", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # A database outage is logged once by the store (drawme.store.db), not by each reconnect attempt
+    # of the pool, nor by each webhook request answered 503 meanwhile (tornado's access log).
+    for quiet in ("psycopg.pool", "tornado.access"):
+        logging.getLogger(quiet).setLevel(logging.CRITICAL)

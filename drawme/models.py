@@ -217,6 +217,10 @@ class Display:
     result_message_id: int | None = None  # the painting is sent: never send it again
     stale_message_ids: tuple[int, ...] = ()  # superseded status messages still to delete
     result_file_id: str | None = None  # Telegram's file id of the sent painting, to share it inline
+    edited_at: float | None = None  # wall-clock time of the status message's last post or edit
+    # An edit to `text`/`preview` went out and its answer was never heard (a crash, a timeout): the
+    # message shows either this or what it showed before. Recorded before the call, cleared after it.
+    unconfirmed: bool = False
 
 
 @dataclass(frozen=True)
@@ -340,6 +344,7 @@ class WorkerInfo:
     heartbeat_at: float
     capacity: int = 1  # jobs it paints at once (its batch size)
     max_size: int | None = None  # the largest long side it paints (None: not said)
+    stale: bool = False  # no heartbeat for a while (scheduling.WORKER_FRESH): hung, or died unregistered
 
 
 @dataclass(frozen=True)

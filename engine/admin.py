@@ -68,8 +68,7 @@ def backup(common: CommonConfig, dest: Path) -> Path:
 
 def running_processes(common: CommonConfig) -> list[str]:
     """Heartbeat lines of the processes that look alive (they hold the database open)."""
-    alive = (health.check(common, name, RUNNING_WINDOW) for name in ("engine", "bot"))
-    return [line for fresh, line in alive if fresh]
+    return health.fresh(common, RUNNING_WINDOW)
 
 
 def restore(common: CommonConfig, source: Path, force: bool = False) -> Path | None:
@@ -159,8 +158,9 @@ def format_stats(stats: Any) -> str:
         lines.append(f"{key.replace('_', ' ')}: {'-' if value is None else value}")
     now = time.time()
     for worker in stats.workers:
+        stale = " (stale: hung, or gone without unregistering)" if worker.stale else ""
         lines.append(f"worker {worker.worker_id}: {worker.device}, "
-                     f"heartbeat {now - worker.heartbeat_at:.0f} s ago")
+                     f"heartbeat {now - worker.heartbeat_at:.0f} s ago{stale}")
     return "\n".join(lines)
 
 

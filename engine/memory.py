@@ -145,3 +145,19 @@ def available_bytes(device: object) -> int:
         free, _ = torch.cuda.mem_get_info(torch.device(str(device)))
         return int(free)
     return system_available()  # the CPU, and Apple's unified memory (mps)
+
+
+def cuda_allocated() -> float:
+    """Bytes torch holds allocated on the current CUDA device (for the worker's metrics)."""
+    import torch
+
+    return float(torch.cuda.memory_allocated())
+
+
+def resident_bytes() -> float:
+    """This process's resident memory (RSS) in bytes; 0 where /proc is not there."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return float(pages * os.sysconf("SC_PAGE_SIZE"))

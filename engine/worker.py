@@ -38,6 +38,7 @@ from drawme.config import CPU_SIZES, GPU_SIZES, ConfigError, EngineConfig
 from drawme.entry import handle_loop_exceptions
 from drawme.imaging import ImageCode, ImageError, load_image
 from drawme.logs import setup_logging
+from drawme.metrics import QUEUE_REFRESH
 from drawme.models import (
     FailureCode,
     Job,
@@ -56,6 +57,7 @@ from drawme.privacy import secure_data_dir
 from drawme.store import open_store
 from engine import memory
 from engine.imageio import to_jpeg_bytes, to_png_bytes
+from engine.metrics import EngineMetrics
 from engine.recipes import get_recipe
 
 log = logging.getLogger("engine.worker")
@@ -65,6 +67,7 @@ PROGRESS_INTERVAL = 1.0  # seconds between progress writes (previews are always 
 HEALTH_INTERVAL = 5.0
 MAX_HEARTBEAT_INTERVAL = 2.0  # also how fast a cancel is noticed
 STORAGE_BACKOFF = 30.0  # after a result could not be stored (disk full), claim nothing for this long
+STORE_RETRY = 1.0  # seconds between tries to store a finished painting while the store is away
 RETENTION_INTERVAL = 3600.0  # retention runs this often, by whichever worker's turn it is
 RETENTION_CHECK = 60.0  # how often each worker asks whether retention is due
 
@@ -173,8 +176,8 @@ class ProgressReporter:
                 )
             except LeaseLost:
                 self._worker.lease_lost(self._job)
-            except StoreUnavailable as error:  # busy database: the next report will do
-                log.warning("progress of job %d not saved: %s", self._job.id, error)
+            except StoreUnavailable as error:  # the store logs the outage; the next report will do
+                log.debug("progress of job %d not saved: %s", self._job.id, error)
 
     async def drain(self) -> None:
         """Wait for the writes still in flight (before the job's final transition)."""
@@ -208,11 +211,14 @@ class Worker:
         painter: Painter,
         *,
         worker_id: str | None = None,
+        metrics: EngineMetrics | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.painter = painter
+        self.metrics = metrics  # served on config.metrics_port while `serve` runs
         self.worker_id = worker_id or config.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.beat_name = health.beat_name("engine", self.worker_id)  # its own heartbeat file
         self.device = getattr(painter.device, "type", str(painter.device))
         # The painter's own weights are already loaded, and the estimate counts them: add them back.
         self.memory_budget = memory.available_bytes(painter.device) + memory.BASE_BYTES
@@ -258,21 +264,27 @@ class Worker:
             extra={"worker_id": self.worker_id},
         )
         retention = asyncio.create_task(self._retention_loop())
+        metrics = asyncio.create_task(self._metrics_loop()) if self.metrics is not None else None
         try:
             while not self.stopping:
                 try:
                     await self._idle_beat()
                     job = await self.run_once()
-                except StoreUnavailable as error:  # e.g. locked for longer than busy_timeout
-                    log.warning("job store unavailable: %s", error)
+                except StoreUnavailable as error:  # the store logs the outage once; try again
+                    log.debug("job store unavailable: %s", error)
                     job = None
                 if job is None and not self.stopping:
                     await self._sleep(self.config.poll_seconds)
         finally:
-            retention.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await retention
+            for task in (retention, metrics):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            if self.metrics is not None:
+                self.metrics.close()
             await self.store.unregister_worker(self.worker_id)
+            health.forget(self.config.common, self.beat_name)
             log.info("worker %s stopped", self.worker_id, extra={"worker_id": self.worker_id})
 
     async def run_once(self) -> Job | None:
@@ -289,6 +301,9 @@ class Worker:
             jobs = [job] if job is not None else []
         if not jobs:
             return None
+        if self.metrics is not None:
+            for job in jobs:
+                self.metrics.job_wait.observe(max(0.0, (job.started_at or job.created_at) - job.created_at))
         return (await self.process_batch(jobs))[0]
 
     def batch_limit(self) -> int:
@@ -311,10 +326,28 @@ class Worker:
             try:
                 await self.apply_retention()
             except StoreUnavailable as error:
-                log.warning("retention postponed: %s", error)
+                log.debug("retention postponed: %s", error)
             except Exception:
                 log.exception("retention failed")
             await asyncio.sleep(RETENTION_CHECK)
+
+    async def _metrics_loop(self) -> None:
+        """Serve /metrics (when a port is set) and keep its queue figures fresh."""
+        assert self.metrics is not None
+        if self.config.metrics_port is not None:
+            self.metrics.serve(self.config.metrics_port)
+        if self.device == "cuda":
+            self.metrics.device_memory.labels("cuda").set_function(memory.cuda_allocated)
+        else:
+            self.metrics.device_memory.labels(self.device).set_function(memory.resident_bytes)
+        while True:
+            try:
+                self.metrics.observe_stats(await self.store.stats())
+            except StoreUnavailable:
+                pass  # the store logs the outage; the figures stay as they were
+            except Exception:
+                log.warning("could not read the queue figures", exc_info=True)
+            await asyncio.sleep(QUEUE_REFRESH)
 
     async def _sleep(self, seconds: float) -> None:
         """Idle: wait for the store to announce a change (a new job), a stop, or the poll interval."""
@@ -334,9 +367,7 @@ class Worker:
         now = time.monotonic()
         if job_id is not None or now - self._last_beat >= HEALTH_INTERVAL:
             self._last_beat = now
-            health.beat(
-                self.config.common, "engine", device=self.device, worker_id=self.worker_id, job_id=job_id
-            )
+            health.beat(self.config.common, self.beat_name, device=self.device, job_id=job_id)
 
     async def _idle_beat(self) -> None:
         if time.monotonic() - self._last_beat < HEALTH_INTERVAL:
@@ -382,6 +413,8 @@ class Worker:
             self._log(run.job, JobStatus.RUNNING, started, attempts=run.job.attempts, batch=len(jobs))
             self._beat(run.job.id)
         keepers = [asyncio.create_task(self._keep_lease(run)) for run in runs]
+        if self.metrics is not None:
+            self.metrics.busy.inc(len(runs))
         reporters = [ProgressReporter(self, run.job, loop) for run in runs]
         try:
             try:
@@ -394,6 +427,8 @@ class Worker:
             pairs = zip(runs, outcomes, strict=True)
             return [await self._finish(run, outcome, started) for run, outcome in pairs]
         finally:
+            if self.metrics is not None:
+                self.metrics.busy.dec(len(runs))
             for run in runs:
                 self._runs.pop(run.job.id, None)
             for keeper in keepers:
@@ -416,7 +451,7 @@ class Worker:
             else:
                 painting = await asyncio.to_thread(to_png_bytes, result.image)
                 try:
-                    final = await self.store.complete(job.id, self.worker_id, painting, note=note)
+                    final = await self._complete(job, painting, note)
                 except StoreUnavailable as error:
                     # A full or unreachable store is not the job's fault: hand it back if we can (else
                     # its lease expires) and pause claiming.
@@ -430,6 +465,8 @@ class Worker:
                     self._pause_until = time.monotonic() + STORAGE_BACKOFF
                     final = await self.store.release(job.id, self.worker_id)
             self._log(job, final.status if final.status != JobStatus.QUEUED else "released", started, size)
+            if self.metrics is not None and final.status is JobStatus.DONE:
+                self.metrics.job_duration.observe(time.monotonic() - started)
             return final
         except LeaseLost as error:
             # Another worker has (or will have) the job; what we painted never became its result.
@@ -441,6 +478,18 @@ class Worker:
             log.exception("job %d crashed", job.id, extra={"job_id": job.id, "user_id": job.user_id})
             return await self._fail(job, FailureCode.PAINT_ERROR, started)
 
+    async def _complete(self, job: Job, painting: bytes, note: str | None) -> Job:
+        """Store the painting; while the store is away (a database restart), try again each second
+        for as long as the lease lasts, so a finished painting is not painted again."""
+        deadline = time.monotonic() + self.config.lease_seconds
+        while True:
+            try:
+                return await self.store.complete(job.id, self.worker_id, painting, note=note)
+            except StoreUnavailable:
+                if time.monotonic() + STORE_RETRY > deadline:
+                    raise
+            await asyncio.sleep(STORE_RETRY)
+
     async def _fail(self, job: Job, code: FailureCode | ImageCode, started: float) -> Job | None:
         try:
             final = await self.store.fail(job.id, self.worker_id, str(code))
@@ -448,6 +497,8 @@ class Worker:
             self._log(job, "lease_lost", started, reason=str(error))
             return None
         self._log(job, JobStatus.FAILED, started, error=str(code))
+        if self.metrics is not None:
+            self.metrics.failures.labels(str(code)).inc()
         return final
 
     async def _keep_lease(self, run: _Run) -> None:
@@ -462,7 +513,7 @@ class Worker:
                 run.lost.set()
                 return
             except StoreUnavailable as error:  # try again next beat; the lease has slack
-                log.warning("heartbeat of job %d failed: %s", run.job.id, error)
+                log.debug("heartbeat of job %d failed: %s", run.job.id, error)
             self._beat(run.job.id)
 
     async def _load_inputs(self, job: Job) -> tuple[Any, list[Any], bool]:
@@ -639,7 +690,7 @@ async def serve(config: EngineConfig, make_painter: Callable[[EngineConfig], Pai
         painter = await asyncio.to_thread(make_painter, config)
         if stop_early.is_set():
             return 0
-        worker = Worker(config, store, painter)
+        worker = Worker(config, store, painter, metrics=EngineMetrics() if config.metrics_port else None)
         await worker.serve()
     finally:
         await store.close()

@@ -68,6 +68,7 @@ class Call:
     params: dict[str, Any]
     files: dict[str, int] = field(default_factory=dict)  # multipart field name -> bytes uploaded
     status: int = 200
+    description: str = ""  # Telegram's words when it refused the call
     at: float = field(default_factory=time.monotonic)
     killed: bool = False  # a kill_inside hook fired in this call
     dropped: bool = False  # carried out, but no answer reached the bot (dropped or killed)
@@ -589,6 +590,10 @@ class FakeTelegram:
             and (ok is None or call.ok == ok)
         ]
 
+    def refusals(self, reason: str = "message is not modified", chat_id: int | None = None) -> list[Call]:
+        """Calls Telegram refused with `reason` in its description (e.g. edits that changed nothing)."""
+        return [call for call in self.calls(chat_id=chat_id, ok=False) if reason in call.description]
+
     def menu(self, user_id: int) -> list[dict[str, str]]:
         """The command menu a user sees: the one set for their chat, else the one set for their
         language (its two-letter code, as setMyCommands takes it), else the one for all."""
@@ -665,7 +670,7 @@ class FakeTelegram:
             if self.stalls.get(method):
                 await asyncio.sleep(self.stalls[method].pop(0))
         except ApiError as error:
-            call.status = error.status
+            call.status, call.description = error.status, error.description
             body = {"ok": False, "error_code": error.status, "description": error.description}
             if error.parameters:
                 body["parameters"] = error.parameters

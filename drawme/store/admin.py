@@ -78,7 +78,7 @@ async def stats(tx: Tx, now: float) -> Stats:
         failed_last_hour=row[4],
         avg_duration_seconds=row[5],
         users_today=row[6],
-        workers=await claims.workers(tx),
+        workers=await claims.workers(tx, now),
     )
 
 

@@ -30,6 +30,8 @@ def _display(row: Any) -> Display:
         result_message_id=row["result_message_id"],
         stale_message_ids=tuple(json.loads(row["stale_message_ids"] or "[]")),
         result_file_id=row["result_file_id"],
+        edited_at=row["edited_at"],
+        unconfirmed=bool(row["unconfirmed"]),
     )
 
 
@@ -63,11 +65,13 @@ async def release_deliveries(tx: Tx, owner: str) -> None:
 async def save_display(tx: Tx, job_id: int, display: Display) -> None:
     await tx.execute(
         "INSERT INTO deliveries (job_id, status_message_id, is_photo, shown_text, shown_preview,"
-        " result_message_id, stale_message_ids, result_file_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " result_message_id, stale_message_ids, result_file_id, edited_at, unconfirmed)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (job_id) DO UPDATE SET status_message_id = excluded.status_message_id,"
         " is_photo = excluded.is_photo, shown_text = excluded.shown_text,"
         " shown_preview = excluded.shown_preview, result_message_id = excluded.result_message_id,"
-        " stale_message_ids = excluded.stale_message_ids, result_file_id = excluded.result_file_id",
+        " stale_message_ids = excluded.stale_message_ids, result_file_id = excluded.result_file_id,"
+        " edited_at = excluded.edited_at, unconfirmed = excluded.unconfirmed",
         (
             job_id,
             display.status_message_id,
@@ -77,11 +81,29 @@ async def save_display(tx: Tx, job_id: int, display: Display) -> None:
             display.result_message_id,
             json.dumps(list(display.stale_message_ids)),
             display.result_file_id,
+            display.edited_at,
+            int(display.unconfirmed),
         ),
     )
     await tx.execute(
         "UPDATE jobs SET status_message_id = ? WHERE id = ?", (display.status_message_id, job_id)
     )
+
+
+async def mark_unreachable(tx: Tx, chat_id: int, now: float) -> None:
+    """The chat blocked the bot or is gone: nothing more is sent to it until it writes again."""
+    await tx.execute(
+        "INSERT INTO unreachable_chats (chat_id, since) VALUES (?, ?) ON CONFLICT (chat_id) DO NOTHING",
+        (chat_id, now),
+    )
+
+
+async def unreachable_among(tx: Tx, chat_ids: list[int]) -> set[int]:
+    if not chat_ids:
+        return set()
+    marks = ", ".join("?" for _ in chat_ids)
+    rows = await tx.rows(f"SELECT chat_id FROM unreachable_chats WHERE chat_id IN ({marks})", chat_ids)
+    return {row["chat_id"] for row in rows}
 
 
 async def recent_paintings(tx: Tx, user_id: int, limit: int) -> list[SharedPainting]:
@@ -137,15 +159,24 @@ async def forget(tx: Tx, user_id: int) -> None:
     """The user's conversation and every update of theirs the inbox still holds (the raw updates)."""
     await tx.execute("DELETE FROM conversations WHERE user_id = ?", (user_id,))
     await tx.execute("DELETE FROM inbox WHERE user_id = ?", (user_id,))
+    await tx.execute("DELETE FROM unreachable_chats WHERE chat_id = ?", (user_id,))
 
 
 # --- submits: idempotent by the update that asked ------------------------------------------------------
 
 
 async def submitted(
-    tx: Tx, job_id: int, user_id: int, origin: int | None, conversation: Conversation | None, now: float
+    tx: Tx,
+    job_id: int,
+    user_id: int,
+    chat_id: int,
+    origin: int | None,
+    conversation: Conversation | None,
+    now: float,
 ) -> None:
-    """Inside the submit's transaction: which update made the job, and the conversation after it."""
+    """Inside the submit's transaction: which update made the job, and the conversation after it.
+    The chat asked for a painting, so it is reachable again (a user who blocked the bot came back)."""
+    await tx.execute("DELETE FROM unreachable_chats WHERE chat_id = ?", (chat_id,))
     if origin is not None:
         await tx.execute("INSERT INTO job_origins (update_id, job_id) VALUES (?, ?)", (origin, job_id))
     if conversation is not None:

@@ -25,7 +25,7 @@ from typing import Any
 from drawme.models import FailureCode, Job, JobProgress, JobStatus, LeaseLost, WorkerInfo
 from drawme.store import blobs, jobs
 from drawme.store.db import Dialect, Tx
-from drawme.store.scheduling import FAIRNESS_WINDOW, Queued, one_per_user
+from drawme.store.scheduling import FAIRNESS_WINDOW, WORKER_FRESH, Queued, one_per_user
 
 log = logging.getLogger(__name__)
 
@@ -321,9 +321,18 @@ async def unregister_worker(tx: Tx, worker_id: str) -> None:
     await tx.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
 
 
-async def workers(tx: Tx) -> list[WorkerInfo]:
+async def workers(tx: Tx, now: float) -> list[WorkerInfo]:
+    """Every registered worker with its last heartbeat, newest first; those silent for longer than
+    WORKER_FRESH are marked stale (hung, or gone without unregistering)."""
     rows = await tx.rows("SELECT * FROM workers ORDER BY heartbeat_at DESC")
     return [
-        WorkerInfo(row["id"], row["device"], row["heartbeat_at"], row["capacity"], row["max_size"])
+        WorkerInfo(
+            row["id"],
+            row["device"],
+            row["heartbeat_at"],
+            row["capacity"],
+            row["max_size"],
+            stale=row["heartbeat_at"] < now - WORKER_FRESH,
+        )
         for row in rows
     ]

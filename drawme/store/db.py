@@ -8,6 +8,11 @@ with `tx.dialect`. So one design visibly serves both:
   takes the database's single write lock up front, so a read-then-write never races.
 - PostgreSQL (many machines): a psycopg_pool connection pool; rows a transaction will change are
   locked (`FOR UPDATE`, claims with `SKIP LOCKED`), and `LISTEN/NOTIFY` wakes waiting processes.
+  The pool checks each connection before lending it (a server restart or a terminated backend
+  costs a reconnect, not an error), and a database that is away raises `StoreUnavailable`.
+
+An outage is logged once: a WARNING when the store first cannot answer, and a line when it answers
+again; callers treat `StoreUnavailable` as "try again later" and say nothing more.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 10_000
 CHANNEL = "drawme"  # LISTEN/NOTIFY channel: "something changed in the job store"
 LISTEN_RETRY = 1.0  # seconds before a lost LISTEN connection is opened again
+OUTAGE_WAIT = 1.0  # seconds a caller waits for a connection while the database is known to be away
 
 
 class Dialect(StrEnum):
@@ -124,6 +130,19 @@ class Database:
 
     def __init__(self) -> None:
         self._changed = asyncio.Event()
+        self._down_since: float | None = None  # monotonic time of the first failure of an outage
+
+    def _unavailable(self, error: BaseException) -> StoreUnavailable:
+        """The store cannot answer: WARNING once per outage. Returns the error to raise."""
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            log.warning("the job store is unavailable (%s); trying again until it is back", error)
+        return StoreUnavailable(str(error) or type(error).__name__)
+
+    def _available(self) -> None:
+        if self._down_since is not None:
+            log.info("the job store is back after %.0f s", time.monotonic() - self._down_since)
+            self._down_since = None
 
     def transaction(self, write: bool = True) -> contextlib.AbstractAsyncContextManager[Tx]:
         raise NotImplementedError
@@ -153,15 +172,6 @@ class Database:
 
 
 # --- SQLite --------------------------------------------------------------------------------------
-
-
-@contextlib.asynccontextmanager
-async def _unavailable_on_sqlite_errors() -> AsyncIterator[None]:
-    """sqlite3's "database is locked" and I/O errors become the backend-neutral StoreUnavailable."""
-    try:
-        yield
-    except sqlite3.OperationalError as error:
-        raise StoreUnavailable(str(error)) from error
 
 
 async def _set_wal(db: aiosqlite.Connection, deadline: float) -> None:
@@ -213,14 +223,18 @@ class SqliteDatabase(Database):
         """BEGIN IMMEDIATE takes the write lock up front; read snapshots (write=False) are DEFERRED
         and do not block writers (WAL)."""
         tx = Tx(Dialect.SQLITE, self._db)
-        async with self._lock, _unavailable_on_sqlite_errors():
-            await self._db.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
-            try:
-                yield tx
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
-            await self._db.execute("COMMIT")
+        async with self._lock:
+            try:  # sqlite3's "database is locked" and I/O errors: the backend-neutral StoreUnavailable
+                await self._db.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
+                try:
+                    yield tx
+                except BaseException:
+                    await self._db.execute("ROLLBACK")
+                    raise
+                await self._db.execute("COMMIT")
+            except sqlite3.OperationalError as error:
+                raise self._unavailable(error) from error
+        self._available()
         if tx.changed:  # SQLite has no LISTEN: only this process's waiters learn it at once
             self._signal()
 
@@ -265,6 +279,9 @@ class PostgresDatabase(Database):
             kwargs={"autocommit": True},  # transactions are explicit: `transaction()` below
             open=False,
             timeout=BUSY_TIMEOUT_MS / 1000,
+            # A connection the server dropped (a restart, pg_terminate_backend) is replaced before
+            # use instead of failing the transaction that gets it.
+            check=psycopg_pool.AsyncConnectionPool.check_connection,
         )
         try:
             await pool.open(wait=True, timeout=BUSY_TIMEOUT_MS / 1000)
@@ -278,11 +295,14 @@ class PostgresDatabase(Database):
         import psycopg
         import psycopg_pool
 
+        # During an outage, fail fast instead of waiting the pool's full timeout for each caller.
+        timeout = OUTAGE_WAIT if self._down_since is not None else None
         try:
-            async with self._pool.connection() as conn:
+            async with self._pool.connection(timeout=timeout) as conn:
                 yield conn
-        except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as error:
-            raise StoreUnavailable(str(error)) from error
+        except (psycopg.OperationalError, psycopg.InterfaceError, psycopg_pool.PoolTimeout) as error:
+            raise self._unavailable(error) from error
+        self._available()
 
     @contextlib.asynccontextmanager
     async def transaction(self, write: bool = True) -> AsyncIterator[Tx]:
@@ -320,8 +340,10 @@ class PostgresDatabase(Database):
                         self._signal()
             except asyncio.CancelledError:
                 raise
-            except Exception as error:  # the fallback is polling: waits simply time out meanwhile
-                log.warning("LISTEN connection lost (%s); retrying in %.0f s", error, LISTEN_RETRY)
+            except psycopg.OperationalError as error:  # the fallback is polling meanwhile
+                log.debug("LISTEN connection lost (%s); retrying in %.0f s", error, LISTEN_RETRY)
+            except Exception:
+                log.warning("LISTEN connection failed; retrying in %.0f s", LISTEN_RETRY, exc_info=True)
             await asyncio.sleep(LISTEN_RETRY)
 
     async def close(self) -> None:

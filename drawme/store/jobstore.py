@@ -163,7 +163,7 @@ class JobStore:
                 assert job_made is not None  # the origin row is deleted with its job (ON DELETE CASCADE)
                 return job_made
             job = await admission.submit(tx, request, self.limits, now)
-            await botstate.submitted(tx, job.id, request.user_id, origin, conversation, now)
+            await botstate.submitted(tx, job.id, request.user_id, request.chat_id, origin, conversation, now)
             return job
 
     async def job_of_origin(self, update_id: int) -> Job | None:
@@ -188,6 +188,16 @@ class JobStore:
     async def save_display(self, job_id: int, display: Display) -> None:
         async with self.db.transaction() as tx:
             await botstate.save_display(tx, job_id, display)
+
+    async def mark_unreachable(self, chat_id: int) -> None:
+        async with self.db.transaction() as tx:
+            await botstate.mark_unreachable(tx, chat_id, self._clock())
+
+    async def unreachable_among(self, chat_ids: list[int]) -> set[int]:
+        if not chat_ids:
+            return set()
+        async with self.db.transaction(write=False) as tx:
+            return await botstate.unreachable_among(tx, chat_ids)
 
     async def recent_paintings(self, user_id: int, limit: int) -> list[SharedPainting]:
         async with self.db.transaction(write=False) as tx:
@@ -259,7 +269,7 @@ class JobStore:
 
     async def workers(self) -> list[WorkerInfo]:
         async with self.db.transaction(write=False) as tx:
-            return await claims.workers(tx)
+            return await claims.workers(tx, self._clock())
 
     async def claim(self, worker_id: str, lease_seconds: float) -> Job | None:
         async with self.db.transaction() as tx:

@@ -297,11 +297,26 @@ CREATE INDEX inbox_user ON inbox(user_id);
 ALTER TABLE workers ADD COLUMN max_size INTEGER
 """
 
+# v11: steady edits and a durable blocked mark. Each status message's last edit time (wall clock),
+# so edits stay EDIT_INTERVAL apart across restarts and bot instances, and whether an edit went out
+# unanswered (`Display.unconfirmed`). Chats that blocked the bot or are gone (`unreachable_chats`),
+# so a restart sends them nothing more until they write again. The same statements for both.
+V11 = """
+ALTER TABLE deliveries ADD COLUMN edited_at DOUBLE PRECISION;
+ALTER TABLE deliveries ADD COLUMN unconfirmed INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE unreachable_chats (
+    chat_id BIGINT PRIMARY KEY,
+    since DOUBLE PRECISION NOT NULL
+)
+"""
+
 MIGRATIONS: dict[Dialect, dict[int, str]] = {
-    Dialect.SQLITE: {1: V1, 2: V2, 3: V3, 4: SQLITE_V4, 5: SQLITE_V5, 6: V6, 7: V7, 8: V8, 9: V9, 10: V10},
-    Dialect.POSTGRES: {4: POSTGRES_V4, 5: POSTGRES_V5, 6: V6, 7: V7, 8: V8, 9: V9, 10: V10},
+    Dialect.SQLITE: {
+        1: V1, 2: V2, 3: V3, 4: SQLITE_V4, 5: SQLITE_V5, 6: V6, 7: V7, 8: V8, 9: V9, 10: V10, 11: V11
+    },
+    Dialect.POSTGRES: {4: POSTGRES_V4, 5: POSTGRES_V5, 6: V6, 7: V7, 8: V8, 9: V9, 10: V10, 11: V11},
 }
-LATEST = 10
+LATEST = 11
 
 VERSION_TABLE = {
     Dialect.SQLITE: (

@@ -7,7 +7,8 @@ import asyncio
 
 from bot import texts
 from drawme.models import JobStatus
-from tests.bot.conftest import HandWorker, RunningBot, photo_bytes
+from drawme.store import SqliteJobStore
+from tests.bot.conftest import HandWorker, RunningBot, bot_config, photo_bytes
 from tests.bot.test_bot_conversation import eventually, queued_job, send_photo_and_get_keyboard
 from tests.bot.test_bot_delivery import delivered, order_painting, results
 from tests.fake_telegram import FakeTelegram
@@ -117,3 +118,42 @@ async def _status_is(bot: RunningBot, job_id: int, status: JobStatus):
 async def _delivered_at(bot: RunningBot, job_id: int):
     job = await bot.store.get(job_id)
     return job if job.delivered_at is not None else None
+
+
+async def test_the_blocked_mark_outlives_a_restart_until_the_user_comes_back(
+    telegram: FakeTelegram, store: SqliteJobStore, worker: HandWorker, tmp_path, user_id: int
+) -> None:
+    """The mark is in the store: a restarted bot sends a blocked chat nothing (not even one more
+    refused call) for the job that ended while it was down, until the user asks for a painting again."""
+    config = bot_config(telegram, tmp_path)
+    first = await RunningBot(config, store).start()
+    try:
+        await order_painting(first, telegram, user_id)
+        job = await worker.claim()
+        telegram.block(user_id)
+        await worker.progress(job, step=10)  # the status edit meets 403
+        assert await eventually(lambda: _cancel_asked(store, job.id))
+    finally:
+        await first.stop()
+    await store.mark_cancelled(job.id, worker.worker_id)  # the worker stops while the bot is down
+    second = await RunningBot(config, store).start()
+    try:
+        assert await eventually(lambda: _told(store, job.id)), "closed without a word"
+        assert [c.status for c in telegram.calls(chat_id=user_id, ok=False)] == [403]
+        assert not [c for c in telegram.calls(chat_id=user_id) if c.at > telegram.calls(ok=False)[-1].at]
+        telegram.blocked.discard(user_id)  # they unblock the bot and ask again: served as before
+        await order_painting(second, telegram, user_id)
+        again = await worker.claim()
+        await worker.finish(again)
+        assert await eventually(lambda: delivered(store, again.id))
+        assert len(results(telegram, user_id)) == 1
+    finally:
+        await second.stop()
+
+
+async def _cancel_asked(store: SqliteJobStore, job_id: int) -> bool:
+    return (await store.get(job_id)).cancel_requested
+
+
+async def _told(store: SqliteJobStore, job_id: int) -> bool:
+    return (await store.get(job_id)).delivered_at is not None

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +50,18 @@ async def test_stats_for_admins(bot, telegram: FakeTelegram) -> None:
     telegram.send_text(999, "/stats")
     reply = await telegram.wait_for(lambda: telegram.texts(999), what="stats")
     assert "Queue: 0 waiting, 0 painting" in reply[0]
+    assert "Stale" not in reply[0]
+
+
+async def test_stats_list_stale_workers(bot, telegram: FakeTelegram) -> None:
+    await bot.store.register_worker("gpu-1", "cuda")
+    await bot.store.register_worker("gpu-2", "cuda")
+    async with bot.store.db.transaction() as tx:  # gpu-2 hung ten minutes ago
+        await tx.execute("UPDATE workers SET heartbeat_at = heartbeat_at - 600 WHERE id = 'gpu-2'")
+    telegram.send_text(999, "/stats")
+    reply = (await telegram.wait_for(lambda: telegram.texts(999), what="stats"))[0]
+    assert "Workers: gpu-1 (cuda)\n" in reply
+    assert reply.endswith("Stale workers (no heartbeat): gpu-2 (10 min)"), reply
 
 
 def test_bot_never_imports_torch_nor_the_engine() -> None:
@@ -85,7 +98,7 @@ def test_without_a_token_the_bot_explains_how_to_get_one(tmp_path: Path) -> None
 
 async def test_health_command_reads_the_heartbeat_of_the_polling_loop(bot, tmp_path: Path) -> None:
     assert run_bot_command(["health"], tmp_path / "elsewhere", cwd=tmp_path).returncode != 0
-    heartbeat = tmp_path / "health" / "bot.json"
+    heartbeat = tmp_path / "health" / f"bot-{socket.gethostname()}.json"  # BOT_INSTANCE: the host name
     for _ in range(100):
         if heartbeat.exists():
             break
@@ -142,7 +155,7 @@ async def test_python_m_bot_runs_and_stops_cleanly(
         await telegram.wait_for(lambda: telegram.calls("setMyCommands"), what="the bot to start")
         telegram.send_text(user_id, "/start")
         await telegram.wait_for(lambda: telegram.texts(user_id), what="a greeting")
-        await telegram.wait_for(lambda: (tmp_path / "health" / "bot.json").exists(), what="a heartbeat")
+        await telegram.wait_for(lambda: list((tmp_path / "health").glob("bot-*.json")), what="a heartbeat")
         assert (tmp_path / "drawme.sqlite3").exists()
     finally:
         if process.returncode is None:

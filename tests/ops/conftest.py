@@ -50,7 +50,8 @@ def ops_env(common: CommonConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     env = {"DATA_DIR": str(common.data_dir), "LOG_LEVEL": "WARNING"}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    return {**os.environ, **env}
+    # Children run this checkout's code, whatever the venv's editable install points at.
+    return {**os.environ, **env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
 
 
 def python_m(*args: str) -> list[str]:

@@ -107,7 +107,7 @@ def test_restore_is_refused_while_the_engine_beats_unless_forced(
     backup_file = tmp_path / "one-job.sqlite3"
     assert admin.main(["backup", str(backup_file)]) == 0
     make_jobs(common, 2)
-    health.beat(common, "engine")
+    health.beat(common, health.beat_name("engine", "gpu-1"))
     capsys.readouterr()
 
     assert admin.main(["restore", str(backup_file)]) == 1
@@ -202,6 +202,11 @@ def test_stats_shows_the_queue(
         store = await SqliteJobStore.open(common)
         try:
             await store.register_worker("gpu-box-1", "cuda")
+            await store.register_worker("gpu-box-2", "cuda")
+            async with store.db.transaction() as tx:  # it hung (or died) ten minutes ago
+                await tx.execute(
+                    "UPDATE workers SET heartbeat_at = heartbeat_at - 600 WHERE id = ?", ("gpu-box-2",)
+                )
         finally:
             await store.close()
 
@@ -211,6 +216,8 @@ def test_stats_shows_the_queue(
     assert "queued: 3" in lines and "running: 0" in lines
     assert any(line.startswith("oldest queued age: ") for line in lines)
     assert any(re.fullmatch(r"worker gpu-box-1: cuda, heartbeat \d+ s ago", line) for line in lines)
+    stale = r"worker gpu-box-2: cuda, heartbeat 60\d s ago \(stale: hung, or gone without unregistering\)"
+    assert any(re.fullmatch(stale, line) for line in lines), lines
 
 
 def finish_with_result(common: CommonConfig, job_id: int) -> None:

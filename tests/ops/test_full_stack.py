@@ -101,6 +101,8 @@ async def test_make_run_paints_a_photo_end_to_end_and_stops_on_sigterm(tmp_path:
         "EDIT_INTERVAL": "0.3",
         "POLL_SECONDS": "0.2",
         "LOG_LEVEL": "INFO",
+        # This checkout's code, whatever the venv's editable install points at.
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
     }
     # The working directory is tmp so no developer .env leaks in.
     supervisor = await asyncio.create_subprocess_exec(
@@ -141,7 +143,8 @@ async def test_make_run_paints_a_photo_end_to_end_and_stops_on_sigterm(tmp_path:
         assert job.result_key and await painting_of(common, job.id)
         photos = telegram.calls("sendPhoto", chat_id=USER)
         assert photos and max(call.files.get("photo", 0) for call in photos) > 0  # pixels went out
-        pids = [health.read(common, name)["pid"] for name in ("engine", "bot")]
+        pids = [state["pid"] for name in ("engine", "bot") for state in health.beats(common, name).values()]
+        assert len(pids) == 2, "one heartbeat per process"
         assert all(Path(f"/proc/{pid}").exists() for pid in pids)
         assert loose_modes(common.data_dir) == [] and modes(common.data_dir) == {0o700, 0o600}
 

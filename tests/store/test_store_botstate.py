@@ -21,7 +21,15 @@ async def test_a_delivery_lease_is_held_by_one_instance_until_it_expires_or_is_r
     mine = await store.claim_deliveries("a", [job.id], 10)
     assert mine == {job.id: Display()}
     assert await second_store.claim_deliveries("b", [job.id], 10) == {}, "held by a"
-    shown = Display(status_message_id=BIG + 1, is_photo=True, text="🎨", preview="k", stale_message_ids=(7,))
+    shown = Display(
+        status_message_id=BIG + 1,
+        is_photo=True,
+        text="🎨",
+        preview="k",
+        stale_message_ids=(7,),
+        edited_at=1234.5,
+        unconfirmed=True,
+    )
     await store.save_display(job.id, shown)
     assert (await store.get(job.id)).status_message_id == BIG + 1
     assert await store.claim_deliveries("a", [job.id], 10) == {job.id: shown}, "renewed by its holder"
@@ -104,3 +112,17 @@ async def test_recent_paintings_are_the_users_own_sent_ones_newest_first(store, 
     clock.advance(30 * DAY)
     await store.purge()
     assert await store.recent_paintings(BIG + 1, 10) == [], "retention takes them with their job"
+
+
+async def test_the_blocked_mark_is_shared_and_cleared_when_the_chat_asks_again(store, second_store):
+    job = await submit(store, BIG)
+    assert await store.unreachable_among([BIG, BIG + 1]) == set()
+    await store.mark_unreachable(BIG)
+    await store.mark_unreachable(BIG)  # twice is once
+    assert await second_store.unreachable_among([BIG, BIG + 1]) == {BIG}, "another instance knows it"
+    assert await store.unreachable_among([]) == set()
+    await submit(store, BIG)  # the user came back and asked for a painting
+    assert await second_store.unreachable_among([BIG]) == set()
+    await store.mark_unreachable(job.chat_id)
+    await store.forget(BIG)
+    assert await store.unreachable_among([BIG]) == set(), "/forget removes it with the rest"

@@ -56,7 +56,7 @@ async def test_v1_database_upgrades_and_keeps_its_data(common, clock):
     make_v1_database(common.db_path, clock.now)
     store = await SqliteJobStore.open(common, clock=clock)
     try:
-        assert await store.schema_version() == schema.LATEST == 10
+        assert await store.schema_version() == schema.LATEST
         settings = await store.get_settings(7)
         assert settings.blend.content == 2.0 and settings.size == "small"
         image = await store.get_image(1)
@@ -77,7 +77,7 @@ async def test_v1_database_upgrades_and_keeps_its_data(common, clock):
     # Opening again runs nothing twice.
     again = await SqliteJobStore.open(common, clock=clock)
     try:
-        assert await again.schema_version() == 10
+        assert await again.schema_version() == schema.LATEST
         assert (await again.get(1)).status == JobStatus.RUNNING
     finally:
         await again.close()
@@ -85,7 +85,7 @@ async def test_v1_database_upgrades_and_keeps_its_data(common, clock):
     try:
         assert db.execute("SELECT size FROM jobs ORDER BY id").fetchall() == [(256,), (256,)]
         versions = db.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
-        assert [row[0] for row in versions] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+        assert [row[0] for row in versions] == list(range(1, schema.LATEST + 1))
     finally:
         db.close()
 
@@ -163,7 +163,7 @@ async def test_a_v7_store_gains_batch_keys_and_its_old_jobs_never_batch(common, 
     again = await SqliteJobStore.open(common, clock=clock)  # opening again runs nothing twice
     try:
         versions = [row["version"] for row in await again.db.rows("SELECT version FROM schema_version")]
-        assert sorted(versions)[-4:] == [7, 8, 9, 10] and len(versions) == len(set(versions))
+        assert {7, 8, 9} <= set(versions) and len(versions) == len(set(versions))
     finally:
         await again.close()
 
@@ -182,7 +182,7 @@ async def test_a_v8_store_gains_worker_capacities(common, clock, monkeypatch):
     await make_v8_store(common, clock, monkeypatch)
     store = await SqliteJobStore.open(common, clock=clock)
     try:
-        assert await store.schema_version() == schema.LATEST == 10
+        assert await store.schema_version() == schema.LATEST
         # The workers registered before v9 paint one job at a time, as v8's ETAs assumed.
         assert {(w.worker_id, w.device, w.capacity) for w in await store.workers()} == {
             ("gpu-1", "cuda", 1),
@@ -208,7 +208,7 @@ async def test_a_v8_store_gains_worker_capacities(common, clock, monkeypatch):
     again = await SqliteJobStore.open(common, clock=clock)  # opening again runs nothing twice
     try:
         versions = [row["version"] for row in await again.db.rows("SELECT version FROM schema_version")]
-        assert sorted(versions)[-3:] == [8, 9, 10] and len(versions) == len(set(versions))
+        assert {8, 9} <= set(versions) and len(versions) == len(set(versions))
         assert {(w.worker_id, w.capacity) for w in await again.workers()} == {("gpu-1", 16), ("cpu-1", 1)}
     finally:
         await again.close()
@@ -223,7 +223,7 @@ async def test_a_v9_inbox_learns_whose_updates_it_holds(common, clock, monkeypat
         )
     store = await SqliteJobStore.open(common, clock=clock)
     try:
-        assert await store.schema_version() == schema.LATEST == 10
+        assert await store.schema_version() == schema.LATEST
         assert await store.inbox_add(2, '{"update_id": 2}', "bot", 7)
         assert await store.inbox_add(3, '{"update_id": 3}', "bot", 8)
         await store.forget(7)

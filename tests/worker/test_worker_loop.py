@@ -12,6 +12,7 @@ from dataclasses import replace
 import pytest
 from PIL import Image
 
+from drawme import health
 from drawme.config import CommonConfig, EngineConfig, Limits
 from drawme.imaging import ImageCode
 from drawme.models import (
@@ -28,6 +29,8 @@ from drawme.painting import PaintOptions
 from drawme.store import SqliteJobStore, open_store
 from engine import worker as worker_module
 from engine.worker import Worker, max_size_for, paint_options
+from tests import postgres
+from tests.bot.test_bot_outage import Database
 
 from . import sleepy_painter
 from .helpers import picture_bytes, submit, wait_for
@@ -275,3 +278,66 @@ def test_the_production_command_has_no_painter_flag(capsys):
     with pytest.raises(SystemExit) as exit:
         worker_module.main(["--painter", "worker.sleepy_painter"])
     assert exit.value.code == 2 and "unrecognized arguments: --painter" in capsys.readouterr().err
+
+
+async def test_each_worker_beats_its_own_heartbeat_and_row(config, store):
+    """Two workers on one data directory and store: each writes its own heartbeat file (by
+    WORKER_ID) and its own row in `workers`; one that stops removes both."""
+    first, _ = make_worker(config, store)
+    second, _ = make_worker(replace(config, worker_id="second-worker"), store)
+    serving = [asyncio.create_task(worker.serve()) for worker in (first, second)]
+    try:
+        for name in ("engine-test-worker", "engine-second-worker"):
+            for _ in range(100):
+                if health.read(config.common, name):
+                    break
+                await asyncio.sleep(0.05)
+            assert health.read(config.common, name)["device"] == "cpu"
+        assert health.check(config.common, "engine", instance="second-worker")[0]
+        rows = {worker.worker_id: worker for worker in await store.workers()}
+        assert set(rows) == {"test-worker", "second-worker"} and not any(w.stale for w in rows.values())
+        second.stop()
+        await asyncio.wait_for(serving[1], timeout=10)
+        assert health.read(config.common, "engine-second-worker") is None, "its file goes with it"
+        assert not health.check(config.common, "engine", instance="second-worker")[0]
+        assert [worker.worker_id for worker in await store.workers()] == ["test-worker"]
+        assert health.check(config.common, "engine", instance="test-worker")[0]
+    finally:
+        for worker in (first, second):
+            worker.stop()
+        await asyncio.gather(*serving)
+
+
+async def test_a_worker_paints_on_through_a_database_outage(tmp_path, caplog):
+    """Every connection dropped while it paints, then the database closed for a while as the
+    painting ends: the worker stores the painting once the database is back (nothing painted again),
+    and logs no traceback."""
+    database = Database(postgres.server())
+    try:
+        common = CommonConfig(data_dir=tmp_path / "engine-host", database_url=database.url)
+        config = EngineConfig(common=common, device="cpu", lease_seconds=10.0, poll_seconds=0.05)
+        store = await open_store(common)
+        observer = await open_store(replace(common, data_dir=tmp_path / "observer"))
+        worker, painter = make_worker(config, store, steps=60, delay=0.05)
+        serving = asyncio.create_task(worker.serve())
+        try:
+            job = await submit(observer)
+            await wait_for(observer, job.id, lambda j: j.progress.step > 5, timeout=20)
+            database.drop_connections()
+            await wait_for(observer, job.id, lambda j: j.progress.step > 30, timeout=20)
+            database.go_away()
+            await asyncio.sleep(4.0)  # the painting ends meanwhile; storing it waits
+            database.come_back()
+            done = await wait_for(observer, job.id, lambda j: j.status == JobStatus.DONE, timeout=20)
+            assert done.attempts == 0 and len(painter.calls) == 1, "painted once"
+        finally:
+            worker.stop()
+            await asyncio.wait_for(serving, timeout=20)
+            await observer.close()
+            await store.close()
+    finally:
+        database.drop()
+    outages = [r for r in caplog.records if r.name == "drawme.store.db" and r.levelno == logging.WARNING]
+    # At most once per outage (the pool may also simply wait out a short one: then not at all).
+    assert len(outages) <= 2, [r.getMessage() for r in outages]
+    assert not [r for r in caplog.records if r.exc_info and r.levelno >= logging.WARNING]
