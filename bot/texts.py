@@ -48,7 +48,7 @@ HELP = N_(
     "/weights — more style, more photo, or smoother strokes\n"
     "/size — small, medium or large paintings\n"
     "/colors — keep your photo's own colours on or off\n"
-    "/faces — protect faces (keep them like the photo) or paint them over\n"
+    "/faces — keep faces recognisable, or paint them like everything else\n"
     "/status — where your paintings are in the queue\n"
     "/cancel — stop your current painting\n"
     "/forget — delete everything I keep about you\n"
