@@ -196,7 +196,7 @@ PASTICHE_C2F = replace(
 DEFAULT = Recipe(
     name="default",
     description=(
-        "relu4_2 content (faces ×4), relu1..4_1 Gram/(hw) style, coarse luma Laplacian and light, L2 TV; "
+        "relu4_2 content (faces ×3), relu1..4_1 Gram/(hw) style, coarse luma Laplacian and light, L2 TV; "
         "⅓ → ⅔ → 1; the styles' palette at the end."
     ),
     content_layers=(("block4_relu2", 1.0),),
@@ -205,17 +205,17 @@ DEFAULT = Recipe(
     style_layers=relu1_weights(1.0, (1.0, 1.0, 1.0, 1.0, 0.0)),
     normalisation="mean",
     content_weight=0.4,  # 40× pastiche's: the content keeps the person's features under every preset
-    style_weight=10.0,
+    style_weight=15.0,
     tv_weight=5.0,  # smooths the single-pixel noise L-BFGS leaves with max-pooled VGG, not the strokes
     tv_form="l2_mean",
     stages=(Stage(1 / 3, 80), Stage(2 / 3, 40), Stage(1.0, 20)),
     lbfgs=LBFGSSettings(max_iter=1, history_size=50),
     warm_start_detail=True,  # keeps small faces (full-length portraits) through the coarse scale
-    # Faces are painted, with more of the photo's structure: 4× the content weight on a face keeps the
-    # person recognisable, and a face counts half in the style Grams, so it takes the style's strokes
-    # but not its big motifs (guidance.py; departure, docs/ENGINE.md "Faces").
-    face_content=4.0,
-    face_style=0.5,
+    # Faces are painted, with more of the photo's structure: 3× the content weight on a face keeps the
+    # person recognisable, and a face counts ¾ in the style Grams, so it takes the style's strokes but
+    # less of its big motifs (guidance.py; departure, docs/ENGINE.md "Faces").
+    face_content=3.0,
+    face_style=0.75,
     # The photo's layout on a coarse grid, on the luminance only (departure: Li et al. 2017's Laplacian
     # loss, and a light-and-dark term of ours): edges on a 1/8 grid and light on a 1/16 grid hold
     # where things are and which areas are dark, and leave every finer stroke, and the colours, to
