@@ -14,7 +14,7 @@ for both engines and the few differences side by side:
 - `blobs`       job files (pictures, previews, paintings) as bytes inside the database
 - `retention`   retention (scheduled, one process at a time) and /forget
 - `admin`       the operator's operations (requeue, fail, stats, export, SQLite backup/restore)
-- `jobstore`    `JobStore`, the `JobBackend` facade: one transaction per method
+- `jobstore`    `JobStore`, implementing `BotBackend` and `WorkerBackend`: one transaction per method
 
 `open_store(common)` opens SQLite under DATA_DIR, or PostgreSQL when DATABASE_URL is set.
 """

@@ -21,6 +21,7 @@ from drawme.config import BotConfig, CommonConfig
 from drawme.models import Job, JobProgress
 from drawme.store import SqliteJobStore
 from tests.fake_telegram import FakeTelegram
+from tests.sides import BotSide
 
 PHOTOS = Path(__file__).resolve().parents[1] / "data" / "photos"
 _user_ids = itertools.count(1001)
@@ -92,11 +93,12 @@ def webhook_env() -> dict[str, str]:
 
 class RunningBot:
     """The Application as `run_polling` (or `run_webhook`, when the config has a webhook URL) would
-    run it, but started and stopped by the test."""
+    run it, but started and stopped by the test. The bot sees only the store's bot side (`backend`,
+    a `BotSide` of `store` unless given); the test reads and drives the whole `store`."""
 
-    def __init__(self, config: BotConfig, store: SqliteJobStore) -> None:
+    def __init__(self, config: BotConfig, store: SqliteJobStore, backend: BotSide | None = None) -> None:
         self.config, self.store = config, store
-        self.application = build_application(config, store)
+        self.application = build_application(config, backend or BotSide(store))
 
     async def start(self) -> RunningBot:
         app, config = self.application, self.config

@@ -233,9 +233,10 @@ async def test_a_failed_delivery_record_and_a_restart_do_not_send_twice(
 ) -> None:
     """Defect 2, in process: recording the delivery fails, then the bot restarts (memory gone)."""
     config = bot_config(telegram, tmp_path)
-    store = await FlakyStore.open(config.common)
-    store.failures = 1000  # the store refuses to record the delivery until the restart
-    first = await RunningBot(config, store).start()
+    store = await SqliteJobStore.open(config.common)
+    flaky = FlakyStore(store)
+    flaky.failures = 1000  # the store refuses to record the delivery until the restart
+    first = await RunningBot(config, store, flaky).start()
     try:
         await order_painting(first, telegram, user_id)
         worker = HandWorker(store, tmp_path)
@@ -244,8 +245,8 @@ async def test_a_failed_delivery_record_and_a_restart_do_not_send_twice(
         await telegram.wait_for(lambda: results(telegram, user_id), what="the painting")
     finally:
         await first.stop()
-    store.failures = 0
-    second = await RunningBot(config, store).start()
+    flaky.failures = 0
+    second = await RunningBot(config, store, flaky).start()
     try:
         assert await eventually(lambda: delivered(store, job.id))
     finally:

@@ -11,6 +11,7 @@ from drawme.store import SqliteJobStore
 from tests.bot.conftest import HandWorker, RunningBot, bot_config
 from tests.bot.test_bot_conversation import eventually, queued_job, send_photo_and_get_keyboard
 from tests.fake_telegram import FakeTelegram
+from tests.sides import BotSide
 
 
 async def order_painting(bot: RunningBot, telegram: FakeTelegram, user_id: int) -> Job:
@@ -63,8 +64,8 @@ async def test_network_errors_are_retried_and_the_painting_sent_once(
     assert len(results(telegram, user_id)) == 1
 
 
-class FlakyStore(SqliteJobStore):
-    """The real store whose first mark_delivered fails, as a locked database would."""
+class FlakyStore(BotSide):
+    """The bot's side of the real store, whose first mark_delivered fails as a locked database would."""
 
     failures = 1
 
@@ -72,22 +73,23 @@ class FlakyStore(SqliteJobStore):
         if self.failures:
             self.failures -= 1
             raise StoreUnavailable("database is locked")
-        return await super().mark_delivered(job_id, message_id)
+        return await self._store.mark_delivered(job_id, message_id)
 
 
 async def test_store_failure_after_sending_does_not_send_twice(
     telegram: FakeTelegram, tmp_path, user_id: int
 ) -> None:
     config = bot_config(telegram, tmp_path)
-    store = await FlakyStore.open(config.common)
-    bot = await RunningBot(config, store).start()
+    store = await SqliteJobStore.open(config.common)
+    flaky = FlakyStore(store)
+    bot = await RunningBot(config, store, flaky).start()
     try:
         await order_painting(bot, telegram, user_id)
         hand = HandWorker(store, tmp_path)
         job = await hand.claim()
         await hand.finish(job)
         found = await eventually(lambda: delivered(store, job.id))
-        assert found.status is JobStatus.DELIVERED and store.failures == 0
+        assert found.status is JobStatus.DELIVERED and flaky.failures == 0
         assert len(results(telegram, user_id)) == 1
     finally:
         await bot.stop()

@@ -31,6 +31,7 @@ from engine import worker as worker_module
 from engine.worker import Worker, max_size_for, paint_options
 from tests import postgres
 from tests.bot.test_bot_outage import Database
+from tests.sides import WorkerSide
 
 from . import sleepy_painter
 from .helpers import picture_bytes, submit, wait_for
@@ -39,7 +40,7 @@ from .helpers import picture_bytes, submit, wait_for
 def make_worker(config, store, **painter_settings) -> tuple[Worker, sleepy_painter.Painter]:
     settings = {"steps": 6, "delay": 0.01, **painter_settings}
     painter = sleepy_painter.Painter(device="cpu", **settings)
-    return Worker(config, store, painter), painter
+    return Worker(config, WorkerSide(store), painter), painter
 
 
 async def test_paints_a_job_end_to_end(config, store, caplog):

@@ -16,6 +16,7 @@ from engine.worker import Worker
 from tests.bot.conftest import free_port
 from tests.bot.test_bot_conversation import eventually
 from tests.bot.test_bot_metrics import Samples, scrape
+from tests.sides import WorkerSide
 
 from . import sleepy_painter
 from .helpers import submit
@@ -28,7 +29,7 @@ async def test_an_engine_worker_serves_its_metrics(tmp_path: Path) -> None:
     store = await SqliteJobStore.open(common)
     worker = Worker(
         replace(config, metrics_port=port),
-        store,
+        WorkerSide(store),
         sleepy_painter.Painter(device="cpu", steps=4, delay=0.01),
         metrics=EngineMetrics(),
     )
