@@ -23,9 +23,6 @@ from drawme.store.db import BUSY_TIMEOUT_MS, Dialect
 from drawme.store.jobstore import JobStore, open_store
 from drawme.store.scheduling import DAY, DEFAULT_SECONDS_PER_PIXEL, FAIRNESS_WINDOW
 
-# The name the bot, the worker and the tests knew before PostgreSQL; it opens whatever DATABASE_URL says.
-SqliteJobStore = JobStore
-
 __all__ = [
     "BUSY_TIMEOUT_MS",
     "DAY",
@@ -33,6 +30,5 @@ __all__ = [
     "FAIRNESS_WINDOW",
     "Dialect",
     "JobStore",
-    "SqliteJobStore",
     "open_store",
 ]

@@ -7,7 +7,7 @@ import asyncio
 import itertools
 
 from drawme.models import Job, JobStatus, StoreUnavailable
-from drawme.store import SqliteJobStore
+from drawme.store import JobStore
 from tests.bot.conftest import HandWorker, RunningBot, bot_config
 from tests.bot.test_bot_conversation import eventually, queued_job, send_photo_and_get_keyboard
 from tests.fake_telegram import FakeTelegram
@@ -26,7 +26,7 @@ def results(telegram: FakeTelegram, user_id: int) -> list:
     return [c for c in telegram.calls("sendPhoto", chat_id=user_id) if "In the style of" in c.text]
 
 
-async def delivered(store: SqliteJobStore, job_id: int) -> Job | None:
+async def delivered(store: JobStore, job_id: int) -> Job | None:
     job = await store.get(job_id)
     return job if job.status is JobStatus.DELIVERED else None
 
@@ -80,7 +80,7 @@ async def test_store_failure_after_sending_does_not_send_twice(
     telegram: FakeTelegram, tmp_path, user_id: int
 ) -> None:
     config = bot_config(telegram, tmp_path)
-    store = await SqliteJobStore.open(config.common)
+    store = await JobStore.open(config.common)
     flaky = FlakyStore(store)
     bot = await RunningBot(config, store, flaky).start()
     try:
@@ -111,7 +111,7 @@ async def test_deleted_status_message_is_replaced(
 
 
 async def test_restart_between_done_and_delivered(
-    telegram: FakeTelegram, store: SqliteJobStore, worker: HandWorker, tmp_path, user_id: int
+    telegram: FakeTelegram, store: JobStore, worker: HandWorker, tmp_path, user_id: int
 ) -> None:
     config = bot_config(telegram, tmp_path)
     first = await RunningBot(config, store).start()
