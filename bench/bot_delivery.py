@@ -1,6 +1,6 @@
 """From painting done to painting sent: SQLite and PostgreSQL side by side, `python bench/bot_delivery.py`.
 
-The real bot runs in-process against the fake Bot API (drawme.playground.botapi), with its own store
+The real bot runs in-process against the fake Bot API (tests.fake_telegram), with its own store
 connection. A second store connection acts as the worker (as a worker process would): for each of N
 users it claims the job the bot queued and completes it with a small PNG. Measured: from `complete()`
 returning to the fake Bot API receiving the sendPhoto of that painting. The bot polls the store every

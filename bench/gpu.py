@@ -350,7 +350,7 @@ class Bench:
 
         from drawme.config import CommonConfig, EngineConfig
         from drawme.models import JobRequest, JobStatus, PaintParams
-        from drawme.store import SqliteJobStore
+        from drawme.store import JobStore
         from engine.worker import Worker
 
         size, count = self.args.batch_px, self.args.worker_jobs
@@ -358,7 +358,7 @@ class Bench:
         async def run() -> tuple[float, list[int], dict[str, int], int]:
             with tempfile.TemporaryDirectory() as folder:
                 common = CommonConfig(data_dir=Path(folder))
-                store = await SqliteJobStore.open(common)
+                store = await JobStore.open(common)
                 try:
                     config = EngineConfig(common=common, device=self.args.device, poll_seconds=0.05)
                     worker = Worker(config, store, self.painter, worker_id="bench")

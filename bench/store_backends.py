@@ -1,6 +1,6 @@
 """SQLite and PostgreSQL job stores side by side: `python bench/store_backends.py`.
 
-Both backends run the same three measurements in one run, through the public `JobBackend` API:
+Both backends run the same three measurements in one run, through the public `BotBackend`/`WorkerBackend` API:
 
   1. claim latency (p50/p99) with 10 000 jobs queued by 500 users and 8 workers claiming at once;
   2. submit -> start (p50/p99): idle workers waiting with `wait_for_change` (PostgreSQL: NOTIFY;

@@ -29,7 +29,7 @@ from PIL import Image
 
 from drawme.config import CommonConfig, Limits
 from drawme.models import JobRequest, PaintParams
-from drawme.store import SqliteJobStore
+from drawme.store import JobStore
 
 
 def percentile(samples: list[float], fraction: float) -> float:
@@ -43,7 +43,7 @@ def tiny_jpeg() -> bytes:
     return buffer.getvalue()
 
 
-async def fill(store: SqliteJobStore, jobs: int, users: int) -> list[float]:
+async def fill(store: JobStore, jobs: int, users: int) -> list[float]:
     """Submit `jobs` jobs spread over `users` users; return each submit's seconds."""
     images = {user: (await store.store_image(user, tiny_jpeg(), 64, 64)).id for user in range(users)}
     timings = []
@@ -59,7 +59,7 @@ async def fill(store: SqliteJobStore, jobs: int, users: int) -> list[float]:
 async def bench(jobs: int, users: int, root: Path) -> list[tuple[str, str]]:
     limits = Limits(max_queued_per_user=jobs, max_queue=jobs + 1, daily_quota=jobs)
     common = CommonConfig(data_dir=root / "data", limits=limits)
-    store = await SqliteJobStore.open(common)
+    store = await JobStore.open(common)
     rows: list[tuple[str, str]] = []
     try:
         submits = await fill(store, jobs, users)
@@ -96,7 +96,7 @@ async def bench(jobs: int, users: int, root: Path) -> list[tuple[str, str]]:
 
     # The bot's poll: a long history of finished jobs must not slow it down.
     common = CommonConfig(data_dir=root / "data2", limits=limits)
-    store = await SqliteJobStore.open(common)
+    store = await JobStore.open(common)
     try:
         await fill(store, jobs, users)
         while (job := await store.claim("bench", 30)) is not None:

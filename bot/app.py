@@ -28,7 +28,7 @@ from bot.i18n import DEFAULT_LANGUAGE, languages, words, words_for
 from bot.inbox import DurableUpdateQueue, Inbox
 from bot.metrics import BotMetrics
 from bot.uploads import PICTURES
-from drawme.backend import JobBackend
+from drawme.backend import BotBackend
 from drawme.config import TOKEN_REJECTED, BotConfig, ConfigError
 from drawme.entry import handle_loop_exceptions
 from drawme.logs import setup_logging
@@ -47,7 +47,7 @@ CONCURRENT_UPDATES = 64
 ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY, Update.INLINE_QUERY]
 
 
-def build_application(config: BotConfig, backend: JobBackend | None = None) -> BotApplication:
+def build_application(config: BotConfig, backend: BotBackend | None = None) -> BotApplication:
     """The bot, ready to run. Without `backend`, it opens (and later closes) the job store."""
     builder = (
         Application.builder()
@@ -138,7 +138,7 @@ def add_handlers(application: BotApplication, config: BotConfig) -> None:
     application.add_error_handler(error_handler)
 
 
-def _provide(application: BotApplication, backend: JobBackend) -> None:
+def _provide(application: BotApplication, backend: BotBackend) -> None:
     config = _config(application)
     metrics = BotMetrics() if config.metrics_port is not None else None
     application.bot_data.services = Services(

@@ -16,7 +16,7 @@ from telegram.ext import Job as ScheduledJob
 from bot.inbox import Inbox
 from bot.metrics import BotMetrics
 from bot.outage import Outage
-from drawme.backend import JobBackend
+from drawme.backend import BotBackend
 from drawme.config import BotConfig
 
 
@@ -40,7 +40,7 @@ class Deliveries(Protocol):
 class Services:
     """The store and the helpers around it, ready once the store is open (`BotData.services`)."""
 
-    backend: JobBackend
+    backend: BotBackend
     config: BotConfig
     delivery: Deliveries
     inbox: Inbox | None = None  # set once the store is open

@@ -40,7 +40,7 @@ from bot.flood import retry_seconds
 from bot.i18n import Words, words_for
 from bot.metrics import BotMetrics
 from drawme import health
-from drawme.backend import JobBackend
+from drawme.backend import BotBackend
 from drawme.config import BotConfig
 from drawme.models import Display, IllegalTransition, Job, JobStatus, QueueInfo, StoreUnavailable
 
@@ -106,7 +106,7 @@ class Delivery:
 
     def __init__(
         self,
-        backend: JobBackend,
+        backend: BotBackend,
         config: BotConfig,
         clock: Callable[[], float] = time.time,
         metrics: BotMetrics | None = None,

@@ -6,7 +6,7 @@ once `put` returns (an error there answers 500, and Telegram sends the update ag
 the update inside `put` makes it durable before Telegram forgets it. It is marked done once handled
 (`PerChatOrder` calls `done`), and what a crash left unhandled is handled again on start. Handling
 is idempotent by update id: a resent update already handled is dropped, and a submit remembers the
-update that made it (`JobBackend.submit(origin=...)`).
+update that made it (`BotBackend.submit(origin=...)`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 from telegram import Bot, Update
 
 from bot.outage import Outage
-from drawme.backend import JobBackend
+from drawme.backend import BotBackend
 from drawme.models import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ TAKE_OVER_AFTER = 60.0
 class Inbox:
     """The store's inbox, as the bot instance `owner` sees it."""
 
-    def __init__(self, backend: JobBackend, owner: str, outage: Outage | None = None) -> None:
+    def __init__(self, backend: BotBackend, owner: str, outage: Outage | None = None) -> None:
         self.backend, self.owner = backend, owner
         self.outage = outage or Outage()
         self.deferred: set[int] = set()  # handled later than their handler returns (album parts)

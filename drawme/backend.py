@@ -1,9 +1,14 @@
-"""The seam between "the bot submits a job" and "a GPU worker runs it".
+"""The seam between "the bot submits a job" and "a GPU worker runs it", one protocol per side.
 
-The bot and the engine worker only ever talk to a `JobBackend`. The implementation is
-`drawme.store.JobStore`, on SQLite (one machine) or PostgreSQL (many machines), chosen by
-DATABASE_URL. Job files (input pictures, previews, paintings) cross this seam as bytes: nobody
-outside the store knows where they are kept. docs/ARCHITECTURE.md describes both engines.
+The bot talks only to a `BotBackend`, an engine worker only to a `WorkerBackend`; both extend
+`Backend`, what either side may ask. The implementation of both is `drawme.store.JobStore`, on
+SQLite (one machine) or PostgreSQL (many machines), chosen by DATABASE_URL; a second backend plugs
+in by implementing the two protocols. Job files (input pictures, previews, paintings) cross this seam
+as bytes: nobody outside the store knows where they are kept. Each method is documented here once.
+
+The operator's tools (requeue, force-fail, retention on demand, bans, backup: `engine admin`) are
+neither side's: they are methods of `JobStore` alone, which the admin CLI opens itself.
+docs/ARCHITECTURE.md describes both database engines.
 """
 
 from __future__ import annotations
@@ -25,8 +30,25 @@ from drawme.models import (
 )
 
 
-class JobBackend(Protocol):
-    # --- the bot's half -------------------------------------------------------------------
+class Backend(Protocol):
+    """What both sides ask of the store."""
+
+    async def stats(self) -> Stats:
+        """The queue's figures (by status, oldest queued, throughput, workers), for /stats and metrics."""
+
+    async def wait_for_change(self, timeout: float) -> bool:
+        """Wait up to `timeout` s for a change in the jobs (a new job, progress, an outcome), so a
+        poller reacts at once. PostgreSQL: LISTEN/NOTIFY from any process. SQLite: changes made by
+        this process; otherwise it simply times out (the caller polls). True when woken by a change;
+        a change since the last call returns at once."""
+
+    async def close(self) -> None: ...
+
+
+class BotBackend(Backend, Protocol):
+    """What the bot needs: submit jobs, follow and deliver them, and keep its own state."""
+
+    # --- images and jobs -----------------------------------------------------------------------
     async def store_image(
         self, owner_id: int, data: bytes, width: int, height: int, conversation: Conversation | None = None
     ) -> StoredImage:
@@ -35,9 +57,6 @@ class JobBackend(Protocol):
         this very image is the photo now waiting for its style)."""
 
     async def get_image(self, image_id: int) -> StoredImage | None: ...
-
-    async def get_image_bytes(self, image_id: int) -> bytes | None:
-        """An input picture's bytes (the worker paints from these); None once it is gone."""
 
     async def get_result(self, job_id: int) -> bytes | None:
         """The finished painting (PNG); None if there is none (yet, or any more)."""
@@ -62,7 +81,8 @@ class JobBackend(Protocol):
     async def position(self, job_id: int) -> QueueInfo: ...
 
     async def positions(self) -> dict[int, QueueInfo]:
-        """Every queued job's position at once (one pass over the queue, for the bot's poll)."""
+        """Every active job's position at once (one replay of the claim order on one snapshot, for
+        the bot's poll)."""
 
     async def cancel(self, job_id: int) -> Job:
         """Queued: cancelled at once. Running: cancel_requested, the worker stops within a step."""
@@ -71,14 +91,13 @@ class JobBackend(Protocol):
         """Jobs whose user has not yet been told the outcome: active ones (for progress) and
         finished ones with `delivered_at` unset, oldest first. The bot polls this."""
 
-    async def set_status_message(self, job_id: int, message_id: int) -> None: ...
-
     async def mark_delivered(self, job_id: int, message_id: int | None) -> Job:
         """done -> delivered (recording the sent message id); failed/cancelled: sets delivered_at."""
 
-    async def get_settings(self, user_id: int) -> UserSettings: ...
+    async def workers(self) -> list[WorkerInfo]:
+        """The registered workers (live or stale): what devices paint and the largest size offered."""
 
-    # --- the bot's own state (drawme/botstate.py) --------------------------------------------
+    # --- the bot's own state (drawme/store/botstate.py) ------------------------------------------
     async def claim_deliveries(
         self, owner: str, job_ids: list[int], lease_seconds: float
     ) -> dict[int, Display]:
@@ -115,8 +134,11 @@ class JobBackend(Protocol):
         """Updates recorded but never handled (a crash): `owner`'s own, and others' older than
         `stale_after` seconds. They become `owner`'s to handle."""
 
+    async def get_settings(self, user_id: int) -> UserSettings: ...
+
     async def save_settings(self, user_id: int, settings: UserSettings) -> None: ...
 
+    # --- the user's data: /forget and /export ----------------------------------------------------
     async def forget(self, user_id: int) -> int:
         """Delete every image, job, file and setting of a user, and their updates in the inbox.
         Returns the number of files removed."""
@@ -128,14 +150,10 @@ class JobBackend(Protocol):
     async def export_files(self, keys: list[str]) -> dict[str, bytes]:
         """The bytes of the given keys (from `export_user(...)["files"]`); missing ones are left out."""
 
-    async def stats(self) -> Stats: ...
 
-    async def wait_for_change(self, timeout: float) -> bool:
-        """Wait up to `timeout` s for a change in the jobs (a new job, progress, an outcome), so a
-        poller reacts at once. PostgreSQL: LISTEN/NOTIFY from any process. SQLite: changes made by
-        this process; otherwise it simply times out (the caller polls). True when woken by a change."""
+class WorkerBackend(Backend, Protocol):
+    """What an engine worker needs: register, claim under a lease, paint from bytes, report, end."""
 
-    # --- the worker's half ----------------------------------------------------------------
     async def register_worker(
         self, worker_id: str, device: str, capacity: int = 1, max_size: int | None = None
     ) -> None:
@@ -146,8 +164,6 @@ class JobBackend(Protocol):
 
     async def unregister_worker(self, worker_id: str) -> None:
         """A worker that stops cleanly leaves the list at once."""
-
-    async def workers(self) -> list[WorkerInfo]: ...
 
     async def claim(self, worker_id: str, lease_seconds: float) -> Job | None:
         """Atomically take the fairest queued job and lease it to `worker_id`."""
@@ -161,6 +177,9 @@ class JobBackend(Protocol):
         is heartbeaten, completed, failed or released on its own. The first-claimed job comes first;
         an empty list when nothing is queued. `limit < 1` raises ValueError."""
 
+    async def get_image_bytes(self, image_id: int) -> bytes | None:
+        """An input picture's bytes (the worker paints from these); None once it is gone."""
+
     async def heartbeat(self, job_id: int, worker_id: str, lease_seconds: float) -> bool:
         """Extend the lease. Returns True if the user asked to cancel. Raises if the lease was lost."""
 
@@ -170,7 +189,8 @@ class JobBackend(Protocol):
         """Record progress; `preview` (JPEG bytes) replaces the job's previous preview."""
 
     async def complete(self, job_id: int, worker_id: str, result: bytes, note: str | None = None) -> Job:
-        """running -> done; `result` is the painting (PNG bytes), stored in the same transaction."""
+        """running -> done; `result` is the painting (PNG bytes, never empty: ValueError), stored in
+        the same transaction."""
 
     async def fail(self, job_id: int, worker_id: str, error: str) -> Job:
         """running -> failed; `error` is a FailureCode or an ImageCode (the bot words it)."""
@@ -184,10 +204,6 @@ class JobBackend(Protocol):
     async def requeue_expired(self) -> int:
         """Expired leases go back to queued with attempts+1, or to failed after max_attempts."""
 
-    async def purge(self, older_than_seconds: float | None = None) -> dict[str, int]:
-        """Retention: delete finished jobs, inputs, previews and results older than RETENTION_DAYS."""
-
     async def purge_if_due(self, owner: str, interval: float) -> dict[str, int] | None:
-        """`purge`, if no process (on any machine) ran it in the last `interval` s; else None."""
-
-    async def close(self) -> None: ...
+        """Retention (finished jobs, inputs, previews and results older than RETENTION_DAYS), if no
+        process on any machine ran it in the last `interval` s; the counts removed, else None."""

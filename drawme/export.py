@@ -1,7 +1,7 @@
 """A user's data as one zip, for a data request: the operator's `admin export USER_ID` and the user's
 own /export give the same archive.
 
-`user.json` holds the record (settings, images, jobs: `JobBackend.export_user`); `files/<key>` each
+`user.json` holds the record (settings, images, jobs: `BotBackend.export_user`); `files/<key>` each
 stored file of theirs (their photos and style pictures, previews, paintings) still kept.
 """
 
@@ -12,10 +12,10 @@ import json
 import zipfile
 from typing import Any
 
-from drawme.backend import JobBackend
+from drawme.backend import BotBackend
 
 
-async def user_archive(backend: JobBackend, user_id: int) -> tuple[bytes, int]:
+async def user_archive(backend: BotBackend, user_id: int) -> tuple[bytes, int]:
     """The zip of everything stored about `user_id`, and how many files went in (files already
     purged are simply absent)."""
     record = await backend.export_user(user_id)

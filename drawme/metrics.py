@@ -50,7 +50,7 @@ class Metrics:
         self._thread: threading.Thread | None = None
 
     def observe_stats(self, stats: Stats) -> None:
-        """The queue as `JobBackend.stats` reports it."""
+        """The queue as `Backend.stats` reports it."""
         self.queue.labels("queued").set(stats.queued)
         self.queue.labels("running").set(stats.running)
         self.oldest.set(stats.oldest_queued_age or 0.0)

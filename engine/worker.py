@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from drawme import health
-from drawme.backend import JobBackend
+from drawme.backend import WorkerBackend
 from drawme.config import CPU_SIZES, GPU_SIZES, ConfigError, EngineConfig
 from drawme.entry import handle_loop_exceptions
 from drawme.imaging import ImageCode, ImageError, load_image
@@ -207,7 +207,7 @@ class Worker:
     def __init__(
         self,
         config: EngineConfig,
-        store: JobBackend,
+        store: WorkerBackend,
         painter: Painter,
         *,
         worker_id: str | None = None,

@@ -1,24 +1,18 @@
-"""A fake Telegram Bot API server on 127.0.0.1 that the real python-telegram-bot talks to over HTTP.
+"""The Bot API emulator behind the local playground's chat page: a Telegram Bot API server on
+127.0.0.1 that the real python-telegram-bot talks to over HTTP, as it would to api.telegram.org.
 
 It keeps just enough state to behave like Telegram where the bot could get it wrong: message ids per
-chat, the current text/caption/keyboard of every sent message ("message is not modified"), files and
-their sizes (downloads over 20 MB refused), callback data ≤ 64 bytes, captions ≤ 1024 characters,
-inline queries (answered once, in time, with at most 50 results of unique ids).
+chat, the current text/caption/keyboard of every sent message ("message is not modified", "message
+to edit not found"), files and their sizes (downloads over 20 MB refused), callback data ≤ 64 bytes,
+captions ≤ 1024 characters, inline queries (answered once, in time, with at most 50 results of
+unique ids), the command menus and profile texts the bot sets. Every request is recorded (`requests`;
+the request's `CALL` for whoever listens to the answers).
 
-It answers every fault Telegram really answers: 403 for a user who blocked the bot, 400 "chat not
-found", "message to edit not found" (the user deleted it), "message is not modified", 429 with
-`retry_after` (a flood mode, and per-chat rate rules like Telegram's own), a request that times out,
-and a connection dropped after the request was carried out. `kill_inside` SIGKILLs a bot process in
-the middle of a given call, before or after its effect. Every request is recorded for assertions.
-
-    server = FakeTelegram(); await server.start()
-    Application.builder().token(server.token).base_url(server.base_url).base_file_url(server.base_file_url)
-    server.send_photo(user_id, jpeg_bytes)
-    await server.wait_for(lambda: server.calls("sendPhoto", chat_id=user_id))
-
-The tests use it (as tests.fake_telegram), and so does the local playground (drawme.playground.chat),
-which serves its chat page from the same server (`start(port, routes)`) and shows the pictures and
-files the bot uploads: they are kept (`Upload`).
+The chat page (drawme.playground.chat) serves itself from the same server (`start(port, routes)`),
+sends what its user types or picks (`send_text`, `send_photo`, `send_document`, `send_animation`,
+`press`, `inline_query`) and shows the pictures and files the bot uploads: they are kept (`Upload`).
+The tests' fault injection (errors, floods, blocked users, kills mid-call, webhooks) wraps this class
+in tests/fake_telegram.
 """
 
 from __future__ import annotations
@@ -27,19 +21,14 @@ import asyncio
 import contextlib
 import itertools
 import json
-import math
-import os
 import random
-import signal
 import time
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
-TOKEN = "123456789:TEST-fake-token-for-drawme-tests-0000000"
 BOT_USER = {
     "id": 123456789,
     "is_bot": True,
@@ -54,10 +43,6 @@ MAX_CALLBACK_DATA = 64
 MAX_INLINE_RESULTS = 50
 MAX_RESULT_ID = 64  # bytes
 INLINE_QUERY_SECONDS = 10.0  # roughly how long Telegram waits for an inline query's answer
-# Methods whose first answer in flood mode is a 429 (sending and editing, like Telegram's limits).
-FLOOD_METHODS = frozenset(
-    {"sendMessage", "sendPhoto", "sendDocument", "editMessageText", "editMessageCaption", "editMessageMedia"}
-)
 
 
 @dataclass
@@ -70,8 +55,6 @@ class Call:
     status: int = 200
     description: str = ""  # Telegram's words when it refused the call
     at: float = field(default_factory=time.monotonic)
-    killed: bool = False  # a kill_inside hook fired in this call
-    dropped: bool = False  # carried out, but no answer reached the bot (dropped or killed)
 
     @property
     def ok(self) -> bool:
@@ -87,28 +70,13 @@ class Call:
         return self.params.get("text") or self.params.get("caption") or ""
 
 
-BLOCKED = "Forbidden: bot was blocked by the user"
-CHAT_NOT_FOUND = "Bad Request: chat not found"
 # An answer to an inline query that is unknown, answered already or too old (Telegram's QUERY_ID_INVALID).
 QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 
 
-@dataclass
-class Hook:
-    """Run `action(call)` inside the handler of `method`, before or after the call takes effect."""
-
-    method: str
-    action: Callable[[Call], Any]
-    after: bool = True
-    when: Callable[[Call], bool] = lambda call: True
-    times: int = 1
-
-
-class Dropped(Exception):
-    """The request was carried out, but the connection is cut before the answer is written."""
-
-
 class ApiError(Exception):
+    """Telegram refuses the call: its HTTP status, its words, and `parameters` such as retry_after."""
+
     def __init__(self, status: int, description: str, parameters: dict[str, Any] | None = None):
         super().__init__(description)
         self.status, self.description, self.parameters = status, description, parameters
@@ -132,42 +100,20 @@ class Upload(int):
         return upload
 
 
-class FakeTelegram:
-    """The server. Inject updates with send_text/send_photo/…; inspect `requests` or `calls(...)`."""
+class BotApiEmulator:
+    """The server. Inject updates with send_text/send_photo/…; inspect `requests` and `messages`."""
 
-    def __init__(self, token: str = TOKEN) -> None:
+    def __init__(self, token: str) -> None:
         self.token = token
         self.bot_user = dict(BOT_USER)  # what getMe answers (e.g. inline mode off: supports_inline_queries)
         self.requests: list[Call] = []
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}  # (chat, id) -> current content
         self.files: dict[str, bytes] = {}
-        self.file_sizes: dict[str, int] = {}  # declared size (can exceed the bytes we really hold)
-        self.flood_remaining = 0
-        self.flood_retry_after = 1
-        self.flood_methods: frozenset[str] = FLOOD_METHODS
-        self.faults: dict[str, list[tuple[int, str, dict[str, Any] | None]]] = {}  # method -> errors
-        self.blocked: set[int] = set()  # users who blocked the bot: 403 for anything sent to them
-        self.unknown_chats: set[int] = set()  # 400 chat not found
+        self.file_sizes: dict[str, int] = {}  # the size Telegram reports (getFile refuses over 20 MB)
         self.languages: dict[int, str] = {}  # user -> their client's language_code (default "en")
         self.menus: dict[str, list[dict[str, str]]] = {}  # setMyCommands: language_code ("" = all) -> menu
         self.chat_menus: dict[int, list[dict[str, str]]] = {}  # setMyCommands for one chat's scope
         self.profile: dict[tuple[str, str], str] = {}  # (description | short_description, language) -> text
-        self.stalls: dict[str, list[float]] = {}  # method -> seconds to sit on the answer (after the effect)
-        self.drops: dict[str, int] = {}  # method -> connections to drop after the effect
-        self.hooks: list[Hook] = []
-        # Telegram's own flood rules: at most `chat_burst` messages per chat in `chat_window` seconds.
-        self.chat_burst = 0  # 0: no per-chat rule
-        self.chat_window = 1.0
-        self._sent_at: dict[int, deque[float]] = {}
-        # Webhook mode: after setWebhook, updates are POSTed (in order, retried until answered 200)
-        # to the webhook URL, or round robin to `balanced` addresses, like a load balancer would.
-        self.webhook_url: str | None = None
-        self.webhook_secret: str | None = None
-        self.balanced: list[str] = []
-        self.webhook_answers: list[tuple[int, str, int]] = []  # (update_id, address, HTTP status)
-        self._outbox: asyncio.Queue[dict[str, Any]] | None = None
-        self._pusher: asyncio.Task | None = None
-        self._next_target = 0
         self._updates: list[dict[str, Any]] = []
         self._new_update = asyncio.Event()
         # getUpdates' allowed_updates, remembered like Telegram does (None: every usual type); an update
@@ -178,7 +124,6 @@ class FakeTelegram:
         self._update_ids = itertools.count(random.randrange(1, 2**30))
         self._message_ids: dict[int, itertools.count] = {}
         self._file_ids = itertools.count(1)
-        self._album_ids = itertools.count(1000)
         # Inline queries: id -> when asked; answered ones move to `inline_answers` (id -> parameters).
         self.inline_queries: dict[str, float] = {}
         self.inline_answers: dict[str, dict[str, Any]] = {}
@@ -203,10 +148,6 @@ class FakeTelegram:
 
     async def stop(self) -> None:
         self._new_update.set()  # release a pending long poll
-        if self._pusher is not None:
-            self._pusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pusher
         if self._runner:
             await self._runner.cleanup()
 
@@ -240,64 +181,11 @@ class FakeTelegram:
         }
 
     def push_update(self, **update: Any) -> dict[str, Any]:
+        """Hand the bot an update (with the next update id), as getUpdates will answer it."""
         update["update_id"] = next(self._update_ids)
-        if self.webhook_url is not None:
-            self._outbox_queue().put_nowait(update)
-            return update
         self._updates.append(update)
         self._new_update.set()
         return update
-
-    def balance(self, addresses: Iterable[str]) -> None:
-        """Put a load balancer in front of the webhook: updates go round robin to `addresses`
-        (an address that does not answer 200 is skipped, and the update retried elsewhere)."""
-        self.balanced = list(addresses)
-
-    def _outbox_queue(self) -> asyncio.Queue[dict[str, Any]]:
-        if self._outbox is None:
-            self._outbox = asyncio.Queue()
-            self._pusher = asyncio.get_running_loop().create_task(self._push_webhook_updates())
-        return self._outbox
-
-    async def _push_webhook_updates(self) -> None:
-        """Telegram's side of a webhook: each update POSTed until some address answers 200."""
-        import aiohttp  # only webhook tests need a client
-
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
-            while True:
-                update = await self._outbox_queue().get()
-                if not self._allowed(update):
-                    continue
-                while True:
-                    targets = self.balanced or ([self.webhook_url] if self.webhook_url else [])
-                    if not targets:  # the webhook was deleted meanwhile: wait for the next one
-                        await asyncio.sleep(0.1)
-                        continue
-                    address = targets[self._next_target % len(targets)]
-                    self._next_target += 1
-                    headers = {"X-Telegram-Bot-Api-Secret-Token": self.webhook_secret or ""}
-                    try:
-                        async with session.post(address, json=update, headers=headers) as answer:
-                            status = answer.status
-                    except (aiohttp.ClientError, TimeoutError):
-                        status = 0  # refused, reset or no answer in time
-                    self.webhook_answers.append((update["update_id"], address, status))
-                    if status == 200:
-                        break
-                    await asyncio.sleep(0.1)
-
-    def edit_text(self, user_id: int, message: dict[str, Any], text: str) -> dict[str, Any]:
-        """The user edits a message they sent before (`message`, as a send_… returned it): Telegram
-        sends an `edited_message` update with the new text, or caption for a picture."""
-        field_name = "caption" if "text" not in message else "text"
-        edited = {**message, field_name: text, "edit_date": int(time.time())}
-        return self.push_update(edited_message=edited)["edited_message"]
-
-    def move_location(self, user_id: int, message: dict[str, Any], latitude: float) -> dict[str, Any]:
-        """A live location the user shares moves: an `edited_message` with the new location."""
-        location = {**message["location"], "latitude": latitude, "live_period": 900}
-        edited = {**message, "location": location, "edit_date": int(time.time())}
-        return self.push_update(edited_message=edited)["edited_message"]
 
     def send_text(self, user_id: int, text: str) -> dict[str, Any]:
         """A text message; a leading /command gets its bot_command entity like the real client sends."""
@@ -307,12 +195,13 @@ class FakeTelegram:
             content["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
         return self.push_update(message=self._message(user_id, **content))["message"]
 
-    def add_file(self, data: bytes, declared_size: int | None = None) -> tuple[str, str]:
-        """Keep `data` for download; returns (file_id, file_unique_id)."""
+    def add_file(self, data: bytes, size: int | None = None) -> tuple[str, str]:
+        """Keep `data` for download, of `size` bytes as Telegram reports it (the data's own length
+        unless given); returns (file_id, file_unique_id)."""
         number = next(self._file_ids)
         file_id = f"file-{number}"
         self.files[file_id] = data
-        self.file_sizes[file_id] = declared_size if declared_size is not None else len(data)
+        self.file_sizes[file_id] = len(data) if size is None else size
         return file_id, f"unique-{number}"
 
     def _photo_sizes(self, data: bytes, width: int = 64, height: int = 64) -> list[dict[str, Any]]:
@@ -347,22 +236,29 @@ class FakeTelegram:
         file_name: str,
         mime_type: str | None,
         *,
-        declared_size: int | None = None,
         media_group_id: str | None = None,
-        size_in_update: bool = True,
     ) -> dict[str, Any]:
-        """A file sent "as a document" (uncompressed); `declared_size` fakes a huge file cheaply.
-        `size_in_update=False` leaves file_size out of the update (it is optional in the Bot API)."""
-        file_id, unique = self.add_file(data, declared_size)
-        document: dict[str, Any] = {"file_id": file_id, "file_unique_id": unique, "file_name": file_name}
-        if size_in_update:
-            document["file_size"] = self.file_sizes[file_id]
+        """A file sent "as a document" (uncompressed)."""
+        content = self._document(data, file_name, mime_type, media_group_id)
+        return self.push_update(message=self._message(user_id, **content))["message"]
+
+    def _document(
+        self, data: bytes, file_name: str, mime_type: str | None, media_group_id: str | None
+    ) -> dict[str, Any]:
+        """A document message's content, its file kept for download."""
+        file_id, unique = self.add_file(data)
+        document: dict[str, Any] = {
+            "file_id": file_id,
+            "file_unique_id": unique,
+            "file_name": file_name,
+            "file_size": self.file_sizes[file_id],
+        }
         if mime_type:
             document["mime_type"] = mime_type
         content: dict[str, Any] = {"document": document}
         if media_group_id:
             content["media_group_id"] = media_group_id
-        return self.push_update(message=self._message(user_id, **content))["message"]
+        return content
 
     def send_animation(self, user_id: int, data: bytes) -> dict[str, Any]:
         """A GIF: Telegram sends it as an animation and, for old clients, also as a document."""
@@ -383,72 +279,6 @@ class FakeTelegram:
         return self.push_update(message=self._message(user_id, animation=animation, document=document))[
             "message"
         ]
-
-    def send_video(self, user_id: int, data: bytes) -> dict[str, Any]:
-        file_id, unique = self.add_file(data)
-        video = {
-            "file_id": file_id,
-            "file_unique_id": unique,
-            "width": 64,
-            "height": 64,
-            "duration": 2,
-            "mime_type": "video/mp4",
-            "file_size": len(data),
-        }
-        return self.push_update(message=self._message(user_id, video=video))["message"]
-
-    def send_other(self, user_id: int, kind: str) -> dict[str, Any]:
-        """A message that is not a picture or text, shaped as Telegram sends it: voice, audio,
-        video_note, sticker, location, venue, contact, poll or dice."""
-        file_id, unique = self.add_file(b"\x00" * 16)
-        media = {"file_id": file_id, "file_unique_id": unique, "file_size": 16}
-        location = {"latitude": 48.52, "longitude": 9.05}
-        kinds: dict[str, dict[str, Any]] = {
-            "voice": {"voice": {**media, "duration": 3, "mime_type": "audio/ogg"}},
-            "audio": {"audio": {**media, "duration": 120, "mime_type": "audio/mpeg", "title": "Song"}},
-            "video_note": {"video_note": {**media, "length": 240, "duration": 5}},
-            "sticker": {
-                "sticker": {
-                    **media,
-                    "type": "regular",
-                    "width": 512,
-                    "height": 512,
-                    "is_animated": False,
-                    "is_video": False,
-                    "emoji": "😀",
-                }
-            },
-            "location": {"location": location},
-            "venue": {
-                "venue": {"location": location, "title": "Tübingen", "address": "Neckar"},
-                "location": location,
-            },
-            "contact": {"contact": {"phone_number": "+100", "first_name": "Ada", "user_id": user_id}},
-            "poll": {
-                "poll": {
-                    "id": "poll-1",
-                    "question": "Which style?",
-                    "options": [
-                        {"text": "Van Gogh", "voter_count": 0, "persistent_id": "0"},
-                        {"text": "Munch", "voter_count": 0, "persistent_id": "1"},
-                    ],
-                    "total_voter_count": 0,
-                    "is_closed": False,
-                    "is_anonymous": True,
-                    "type": "regular",
-                    "allows_multiple_answers": False,
-                    "allows_revoting": False,
-                    "members_only": False,
-                }
-            },
-            "dice": {"dice": {"emoji": "🎲", "value": 4}},
-        }
-        return self.push_update(message=self._message(user_id, **kinds[kind]))["message"]
-
-    def send_album(self, user_id: int, pictures: Iterable[bytes]) -> list[dict[str, Any]]:
-        """Several photos with one media_group_id, one update each, as Telegram delivers albums."""
-        group = str(next(self._album_ids))
-        return [self.send_photo(user_id, data, media_group_id=group) for data in pictures]
 
     def press(self, user_id: int, message_id: int, data: str) -> dict[str, Any]:
         """Tap an inline button of the bot's message `message_id` in the user's chat."""
@@ -487,113 +317,7 @@ class FakeTelegram:
         self.inline_queries[inline["id"]] = now
         return self.push_update(inline_query=inline)["inline_query"]
 
-    def switch_inline(
-        self, user_id: int, message_id: int, label: str, chat_type: str = "private"
-    ) -> dict[str, Any]:
-        """Tap a switch-inline button of the bot's message, then pick a chat of `chat_type`: the app
-        types `@bot <the button's query>` there, and the bot gets that inline query."""
-        button = self.button(user_id, message_id, label)
-        chosen = button.get("switch_inline_query_chosen_chat")
-        query = chosen.get("query", "") if chosen is not None else button.get("switch_inline_query")
-        if query is None:
-            raise AssertionError(f"the button {label!r} does not switch to inline mode")
-        return self.inline_query(user_id, query, chat_type=chat_type)
-
-    def flood(self, times: int, retry_after: int = 1, methods: Iterable[str] | None = None) -> None:
-        """Answer the next `times` sending/editing requests with 429 Too Many Requests."""
-        self.flood_remaining, self.flood_retry_after = times, retry_after
-        self.flood_methods = frozenset(methods) if methods is not None else FLOOD_METHODS
-
-    def fail_next(
-        self,
-        method: str,
-        times: int = 1,
-        status: int = 502,
-        description: str = "Bad Gateway",
-        retry_after: int | None = None,
-    ) -> None:
-        """Answer the next `times` calls of `method` with an error (502: PTB raises NetworkError)."""
-        parameters = {"retry_after": retry_after} if retry_after is not None else None
-        self.faults.setdefault(method, []).extend([(status, description, parameters)] * times)
-
-    def block(self, user_id: int) -> None:
-        """The user blocks the bot: everything sent to their chat gets 403 from now on."""
-        self.blocked.add(user_id)
-
-    def unblock(self, user_id: int) -> None:
-        self.blocked.discard(user_id)
-
-    def lose_chat(self, chat_id: int) -> None:
-        """The chat no longer exists for the bot (deleted account, wrong id): 400 chat not found."""
-        self.unknown_chats.add(chat_id)
-
-    def delete_by_user(self, chat_id: int, message_id: int) -> None:
-        """The user deletes a bot message: edits of it get "message to edit not found"."""
-        self.messages.pop((chat_id, message_id), None)
-
-    def limit_per_chat(self, burst: int, window: float = 1.0) -> None:
-        """Telegram's per-chat flood rule: more than `burst` messages to one chat within `window`
-        seconds get 429 with the retry_after that frees the window; other chats are unaffected."""
-        self.chat_burst, self.chat_window = burst, window
-
-    def stall_next(self, method: str, seconds: float, times: int = 1) -> None:
-        """Carry out the next `times` calls of `method`, then sit on the answer for `seconds`
-        (longer than the bot's read timeout: the bot sees a timeout although the call took effect)."""
-        self.stalls.setdefault(method, []).extend([seconds] * times)
-
-    def drop_next(self, method: str, times: int = 1) -> None:
-        """Carry out the next `times` calls of `method`, then cut the connection without an answer."""
-        self.drops[method] = self.drops.get(method, 0) + times
-
-    def hook(
-        self,
-        method: str,
-        action: Callable[[Call], Any],
-        *,
-        after: bool = True,
-        when: Callable[[Call], bool] | None = None,
-        times: int = 1,
-    ) -> Hook:
-        """Run `action(call)` inside the next matching call of `method`, before or after its effect."""
-        hook = Hook(method, action, after, when or (lambda call: True), times)
-        self.hooks.append(hook)
-        return hook
-
-    def kill_inside(
-        self,
-        method: str,
-        pid: int | Callable[[], int],
-        *,
-        after: bool = True,
-        when: Callable[[Call], bool] | None = None,
-    ) -> Hook:
-        """SIGKILL the bot process `pid` inside the next matching `method` call: after its effect
-        (Telegram did it, the bot never hears) or before it (Telegram never did it)."""
-
-        def kill(call: Call) -> None:
-            call.killed = True
-            os.kill(pid() if callable(pid) else pid, signal.SIGKILL)
-            raise Dropped()
-
-        return self.hook(method, kill, after=after, when=when)
-
     # --- inspecting -------------------------------------------------------------------------
-    def calls(
-        self, method: str | None = None, *, chat_id: int | None = None, ok: bool | None = True
-    ) -> list[Call]:
-        """Recorded requests, filtered by method, chat and success (None = any outcome)."""
-        return [
-            call
-            for call in self.requests
-            if (method is None or call.method == method)
-            and (chat_id is None or call.chat_id == chat_id)
-            and (ok is None or call.ok == ok)
-        ]
-
-    def refusals(self, reason: str = "message is not modified", chat_id: int | None = None) -> list[Call]:
-        """Calls Telegram refused with `reason` in its description (e.g. edits that changed nothing)."""
-        return [call for call in self.calls(chat_id=chat_id, ok=False) if reason in call.description]
-
     def menu(self, user_id: int) -> list[dict[str, str]]:
         """The command menu a user sees: the one set for their chat, else the one set for their
         language (its two-letter code, as setMyCommands takes it), else the one for all."""
@@ -601,46 +325,6 @@ class FakeTelegram:
             return self.chat_menus[user_id]
         language = self.languages.get(user_id, "en").split("-")[0].lower()
         return self.menus.get(language, self.menus.get("", []))
-
-    def texts(self, chat_id: int) -> list[str]:
-        """Texts and captions the bot sent (not edits) to a chat, in order."""
-        sent = ("sendMessage", "sendPhoto", "sendDocument")
-        return [
-            call.text for call in self.requests if call.method in sent and call.ok and call.chat_id == chat_id
-        ]
-
-    def buttons(self, chat_id: int, message_id: int) -> list[tuple[str, str]]:
-        """(label, callback_data) of a message's current inline keyboard; "" for a button without
-        callback data (e.g. one that switches to inline mode)."""
-        return [(b["text"], b.get("callback_data", "")) for b in self._keyboard(chat_id, message_id)]
-
-    def button(self, chat_id: int, message_id: int, label: str) -> dict[str, Any]:
-        """The inline button labelled `label` of a message, as the bot sent it (every field)."""
-        for button in self._keyboard(chat_id, message_id):
-            if button["text"] == label:
-                return button
-        raise AssertionError(f"no button {label!r} on message {message_id} in chat {chat_id}")
-
-    def _keyboard(self, chat_id: int, message_id: int) -> list[dict[str, Any]]:
-        markup = self.messages.get((chat_id, message_id), {}).get("reply_markup") or {}
-        return [button for row in markup.get("inline_keyboard", []) for button in row]
-
-    def last_message(self, chat_id: int, containing: str = "") -> tuple[int, dict[str, Any]]:
-        """The newest message the bot has in `chat_id` whose text/caption contains `containing`."""
-        for (chat, message_id), content in sorted(self.messages.items(), reverse=True):
-            if chat == chat_id and containing in (content.get("text") or content.get("caption") or ""):
-                return message_id, content
-        raise AssertionError(f"no message containing {containing!r} in chat {chat_id}")
-
-    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
-        """Poll `predicate` until it returns something truthy (and return it), or fail the test."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what or predicate}")
 
     # --- the HTTP side ----------------------------------------------------------------------
     async def _api(self, request: web.Request) -> web.Response:
@@ -654,71 +338,24 @@ class FakeTelegram:
         self.requests.append(call)
         request[CALL] = call  # for whoever listens to the answers (the playground's chat page)
         try:
-            self._run_hooks(call, after=False)
-            self._check_faults(call)
-            handler = getattr(self, f"_{method}", None)
-            if handler is None:
-                raise ApiError(404, "Not Found: method not found")
-            result = handler(params, files)
-            if asyncio.iscoroutine(result):
-                result = await result
-            self._count_send(call)
-            self._run_hooks(call, after=True)
-            if self.drops.get(method):
-                self.drops[method] -= 1
-                raise Dropped()
-            if self.stalls.get(method):
-                await asyncio.sleep(self.stalls[method].pop(0))
+            result = await self._carry_out(call)
         except ApiError as error:
             call.status, call.description = error.status, error.description
             body = {"ok": False, "error_code": error.status, "description": error.description}
             if error.parameters:
                 body["parameters"] = error.parameters
             return web.json_response(body, status=error.status)
-        except Dropped:
-            call.dropped = True
-            if request.transport is not None:
-                request.transport.abort()  # the bot sees the connection reset, no answer
-            raise asyncio.CancelledError() from None
         return web.json_response({"ok": True, "result": result})
 
-    def _run_hooks(self, call: Call, *, after: bool) -> None:
-        for hook in list(self.hooks):
-            if hook.method == call.method and hook.after == after and hook.times > 0 and hook.when(call):
-                hook.times -= 1
-                if hook.times == 0:
-                    self.hooks.remove(hook)
-                hook.action(call)
-
-    def _check_faults(self, call: Call) -> None:
-        """The errors Telegram would answer before doing anything, most specific first."""
-        method, chat_id = call.method, call.chat_id
-        if chat_id is not None and method != "getUpdates":
-            if chat_id in self.unknown_chats:
-                raise ApiError(400, CHAT_NOT_FOUND)
-            if chat_id in self.blocked:
-                raise ApiError(403, BLOCKED)
-        if self.flood_remaining > 0 and method in self.flood_methods:
-            self.flood_remaining -= 1
-            raise ApiError(
-                429,
-                f"Too Many Requests: retry after {self.flood_retry_after}",
-                {"retry_after": self.flood_retry_after},
-            )
-        if self.chat_burst and chat_id is not None and method in FLOOD_METHODS:
-            now = time.monotonic()
-            sent = self._sent_at.setdefault(chat_id, deque())
-            while sent and sent[0] <= now - self.chat_window:
-                sent.popleft()
-            if len(sent) >= self.chat_burst:
-                wait = max(1, math.ceil(sent[0] + self.chat_window - now))
-                raise ApiError(429, f"Too Many Requests: retry after {wait}", {"retry_after": wait})
-        if self.faults.get(method):
-            raise ApiError(*self.faults[method].pop(0))
-
-    def _count_send(self, call: Call) -> None:
-        if self.chat_burst and call.chat_id is not None and call.method in FLOOD_METHODS:
-            self._sent_at.setdefault(call.chat_id, deque()).append(time.monotonic())
+    async def _carry_out(self, call: Call) -> Any:
+        """Do what Telegram does for `call` and return its result; Telegram's refusals are ApiErrors."""
+        handler = getattr(self, f"_{call.method}", None)
+        if handler is None:
+            raise ApiError(404, "Not Found: method not found")
+        result = handler(call.params, call.files)
+        if asyncio.iscoroutine(result):
+            result = await result
+        return result
 
     @staticmethod
     async def _read_params(request: web.Request) -> tuple[dict[str, Any], dict[str, int]]:
@@ -806,15 +443,7 @@ class FakeTelegram:
         return self.bot_user
 
     def _deleteWebhook(self, params: dict[str, Any], files: dict[str, int]) -> Any:
-        self.webhook_url = self.webhook_secret = None
-        return True
-
-    def _setWebhook(self, params: dict[str, Any], files: dict[str, int]) -> Any:
-        self.webhook_url = params["url"]
-        self.webhook_secret = params.get("secret_token")
-        if params.get("allowed_updates") is not None:
-            self.allowed_updates = list(params["allowed_updates"]) or None
-        return True
+        return True  # polling: there is no webhook to delete
 
     def _setMyCommands(self, params: dict[str, Any], files: dict[str, int]) -> Any:
         commands = list(params.get("commands") or [])
@@ -878,10 +507,6 @@ class FakeTelegram:
         return True
 
     async def _getUpdates(self, params: dict[str, Any], files: dict[str, int]) -> Any:
-        if self.webhook_url is not None:
-            raise ApiError(
-                409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook first"
-            )
         offset = int(params.get("offset", 0) or 0)
         timeout = float(params.get("timeout", 0) or 0)
         if params.get("allowed_updates") is not None:  # kept until a later call changes it

@@ -26,7 +26,7 @@ from typing import Any
 from aiohttp import web
 
 from drawme.config import ConfigError, PlaygroundConfig
-from drawme.playground.botapi import BOT_USER, CALL, Call, FakeTelegram
+from drawme.playground.botapi import BOT_USER, CALL, BotApiEmulator, Call
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class Playground:
         self.config = config
         self.user_id = user_id
         # A fresh token each start: only the bot this process launches can use the emulator.
-        self.telegram = FakeTelegram(token=f"{BOT_USER['id']}:local-{secrets.token_urlsafe(24)}")
+        self.telegram = BotApiEmulator(token=f"{BOT_USER['id']}:local-{secrets.token_urlsafe(24)}")
         self.telegram.requests = deque(maxlen=KEEP_REQUESTS)  # type: ignore[assignment]
         self.telegram.languages[user_id] = config.language  # as a Telegram client's setting
         self.messages: dict[int, dict[str, Any]] = {}  # message id -> the page's view of it

@@ -14,7 +14,7 @@ for both engines and the few differences side by side:
 - `blobs`       job files (pictures, previews, paintings) as bytes inside the database
 - `retention`   retention (scheduled, one process at a time) and /forget
 - `admin`       the operator's operations (requeue, fail, stats, export, SQLite backup/restore)
-- `jobstore`    `JobStore`, the `JobBackend` facade: one transaction per method
+- `jobstore`    `JobStore`, implementing `BotBackend` and `WorkerBackend`: one transaction per method
 
 `open_store(common)` opens SQLite under DATA_DIR, or PostgreSQL when DATABASE_URL is set.
 """
@@ -23,9 +23,6 @@ from drawme.store.db import BUSY_TIMEOUT_MS, Dialect
 from drawme.store.jobstore import JobStore, open_store
 from drawme.store.scheduling import DAY, DEFAULT_SECONDS_PER_PIXEL, FAIRNESS_WINDOW
 
-# The name the bot, the worker and the tests knew before PostgreSQL; it opens whatever DATABASE_URL says.
-SqliteJobStore = JobStore
-
 __all__ = [
     "BUSY_TIMEOUT_MS",
     "DAY",
@@ -33,6 +30,5 @@ __all__ = [
     "FAIRNESS_WINDOW",
     "Dialect",
     "JobStore",
-    "SqliteJobStore",
     "open_store",
 ]

@@ -136,11 +136,6 @@ async def cancel(tx: Tx, job_id: int, now: float) -> Job:
     raise IllegalTransition(f"job {job_id} is {status}; only queued or running jobs can be cancelled")
 
 
-async def set_status_message(tx: Tx, job_id: int, message_id: int) -> None:
-    await row_for_update(tx, job_id)
-    await update(tx, job_id, status_message_id=message_id)
-
-
 async def mark_delivered(tx: Tx, job_id: int, message_id: int | None, now: float) -> Job:
     """done -> delivered (recording the sent message id); failed/cancelled: sets delivered_at."""
     row = await row_for_update(tx, job_id)

@@ -1,8 +1,10 @@
-"""`JobStore`: the one implementation of `drawme.backend.JobBackend`, on SQLite or PostgreSQL.
+"""`JobStore`: the one implementation of the bot's and the worker's sides of the seam
+(`drawme.backend.BotBackend` and `WorkerBackend`, which document each method), on SQLite or PostgreSQL.
 
 Each method is one transaction that calls the module of its concern (admission, claims, jobs,
 blobs, settings, retention, admin). Times come from an injected clock so tests can move time
-(leases, quotas, retention).
+(leases, quotas, retention). The operator's tools (bans, requeue, force-fail, retention on demand,
+backup) are on this class alone, documented here: they are neither side's.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from drawme.backend import BotBackend, WorkerBackend
 from drawme.config import CommonConfig
 from drawme.models import (
     Conversation,
@@ -38,7 +41,7 @@ from drawme.store.scheduling import DAY
 log = logging.getLogger(__name__)
 
 
-class JobStore:
+class JobStore(BotBackend, WorkerBackend):
     """The job store. Open with `await open_store(common)`; DATABASE_URL picks the engine."""
 
     def __init__(self, common: CommonConfig, db: Database, clock: Callable[[], float]) -> None:
@@ -71,13 +74,11 @@ class JobStore:
         await self.db.close()
 
     async def schema_version(self) -> int:
+        """The schema migration the database is at."""
         async with self.db.transaction(write=False) as tx:
             return await schema.version(tx)
 
     async def wait_for_change(self, timeout: float) -> bool:
-        """Wait up to `timeout` s for a change in the jobs (new job, progress, outcome). PostgreSQL:
-        LISTEN/NOTIFY from any process; SQLite: changes made by this process, else the timeout (the
-        caller polls). True when woken by a change; a change since the last call returns at once."""
         return await self.db.wait_for_change(timeout)
 
     # --- images ------------------------------------------------------------------------------
@@ -90,9 +91,6 @@ class JobStore:
         height: int,
         conversation: Conversation | None = None,
     ) -> StoredImage:
-        """Keep an input image (deduplicated by content hash per owner) and return its record.
-        With `conversation`, the user's conversation becomes that in the same transaction, where
-        `pending_photo=0` means this very image (a photo now waiting for its style)."""
         digest = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
         key = blobs.image_key(owner_id, digest, data)
         now = self._clock()
@@ -116,19 +114,16 @@ class JobStore:
         return jobs.to_image(rows[0]) if rows else None
 
     async def get_image_bytes(self, image_id: int) -> bytes | None:
-        """The picture's bytes, or None once it is gone (retention, /forget)."""
         async with self.db.transaction(write=False) as tx:
             key = await tx.value("SELECT path FROM images WHERE id = ?", (image_id,))
             return None if key is None else await blobs.get(tx, key)
 
     async def get_result(self, job_id: int) -> bytes | None:
-        """The finished painting (PNG), or None if there is none (yet, or any more)."""
         async with self.db.transaction(write=False) as tx:
             key = await tx.value("SELECT result_path FROM jobs WHERE id = ?", (job_id,))
             return None if key is None else await blobs.get(tx, key)
 
     async def get_preview(self, job_id: int) -> bytes | None:
-        """The latest scale-end preview (JPEG) of a job, or None."""
         async with self.db.transaction(write=False) as tx:
             key = await tx.value("SELECT preview_path FROM jobs WHERE id = ?", (job_id,))
             return None if key is None else await blobs.get(tx, key)
@@ -144,6 +139,7 @@ class JobStore:
             await settings.save(tx, user_id, user_settings, self._clock())
 
     async def set_banned(self, user_id: int, banned: bool = True) -> None:
+        """Ban (or unban) a user: their submits are refused."""
         async with self.db.transaction() as tx:
             await settings.set_banned(tx, user_id, banned, self._clock())
 
@@ -152,10 +148,6 @@ class JobStore:
     async def submit(
         self, request: JobRequest, *, origin: int | None = None, conversation: Conversation | None = None
     ) -> Job:
-        """Queue a job. Raises `LimitExceeded` (with a typed `Refusal`) when a limit says no.
-
-        `origin` (a Telegram update id) makes the submit idempotent: the update's job, if it made
-        one already, is returned instead. `conversation` is saved in the same transaction."""
         now = self._clock()
         async with self.db.transaction() as tx:
             if origin is not None and (made := await botstate.job_of_origin(tx, origin)) is not None:
@@ -239,17 +231,12 @@ class JobStore:
         return (await self.positions()).get(job_id, QueueInfo(ahead=0, eta_seconds=None))
 
     async def positions(self) -> dict[int, QueueInfo]:
-        """`position` of every active job, from one replay of the claim order on one snapshot."""
         async with self.db.transaction(write=False) as tx:
             return queue.as_queue_info(await queue.etas(tx, self._clock()))
 
     async def cancel(self, job_id: int) -> Job:
         async with self.db.transaction() as tx:
             return await jobs.cancel(tx, job_id, self._clock())
-
-    async def set_status_message(self, job_id: int, message_id: int) -> None:
-        async with self.db.transaction() as tx:
-            await jobs.set_status_message(tx, job_id, message_id)
 
     async def mark_delivered(self, job_id: int, message_id: int | None) -> Job:
         async with self.db.transaction() as tx:
@@ -276,7 +263,6 @@ class JobStore:
             return await claims.claim(tx, worker_id, lease_seconds, self._clock())
 
     async def claim_batch(self, worker_id: str, lease_seconds: float, limit: int) -> list[Job]:
-        """`claim`, plus up to `limit - 1` other users' queued jobs of the same shape (one per user)."""
         async with self.db.transaction() as tx:
             return await claims.claim_batch(tx, worker_id, lease_seconds, limit, self._clock())
 
@@ -329,27 +315,26 @@ class JobStore:
         return counts
 
     async def purge_if_due(self, owner: str, interval: float) -> dict[str, int] | None:
-        """Run `purge` if no process did so in the last `interval` seconds (one at a time across
-        every machine: a row in `maintenance` is the lease). Returns the counts, or None if not due."""
+        # one process at a time across every machine: a row in `maintenance` is the lease
         async with self.db.transaction() as tx:
             due = await retention.take_turn(tx, retention.RETENTION_TASK, owner, interval, self._clock())
         return await self.purge() if due else None
 
     async def forget(self, user_id: int) -> int:
-        """Delete every image, job, file and setting of a user, and their updates in the inbox.
-        Returns the number of files removed."""
         async with self.db.transaction() as tx:
             files = await retention.forget(tx, user_id)
             await botstate.forget(tx, user_id)
         return files
 
-    # --- operations (the admin CLI) ----------------------------------------------------------
+    # --- operations (the admin CLI): this class's own, neither side's ---------------------------
 
     async def requeue(self, job_id: int) -> Job:
+        """A stuck running or failed job back in the queue."""
         async with self.db.transaction() as tx:
             return await admin.requeue(tx, job_id)
 
     async def force_fail(self, job_id: int) -> Job:
+        """End a job as failed; the user is told an operator stopped it."""
         async with self.db.transaction() as tx:
             return await admin.force_fail(tx, job_id, self._clock())
 
@@ -362,7 +347,6 @@ class JobStore:
             return await admin.export_user(tx, user_id)
 
     async def export_files(self, keys: list[str]) -> dict[str, bytes]:
-        """The bytes of the given keys (from `export_user(...)["files"]`); missing ones are left out."""
         async with self.db.transaction(write=False) as tx:
             return await admin.export_files(tx, keys)
 

@@ -19,8 +19,9 @@ from PIL import Image
 from bot.app import ALLOWED_UPDATES, build_application
 from drawme.config import BotConfig, CommonConfig
 from drawme.models import Job, JobProgress
-from drawme.store import SqliteJobStore
+from drawme.store import JobStore
 from tests.fake_telegram import FakeTelegram
+from tests.sides import BotSide
 
 PHOTOS = Path(__file__).resolve().parents[1] / "data" / "photos"
 _user_ids = itertools.count(1001)
@@ -92,11 +93,12 @@ def webhook_env() -> dict[str, str]:
 
 class RunningBot:
     """The Application as `run_polling` (or `run_webhook`, when the config has a webhook URL) would
-    run it, but started and stopped by the test."""
+    run it, but started and stopped by the test. The bot sees only the store's bot side (`backend`,
+    a `BotSide` of `store` unless given); the test reads and drives the whole `store`."""
 
-    def __init__(self, config: BotConfig, store: SqliteJobStore) -> None:
+    def __init__(self, config: BotConfig, store: JobStore, backend: BotSide | None = None) -> None:
         self.config, self.store = config, store
-        self.application = build_application(config, store)
+        self.application = build_application(config, backend or BotSide(store))
 
     async def start(self) -> RunningBot:
         app, config = self.application, self.config
@@ -125,15 +127,15 @@ class RunningBot:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteJobStore]:
+async def store(tmp_path: Path) -> AsyncIterator[JobStore]:
     """A real job store in the test's own DATA_DIR."""
-    store = await SqliteJobStore.open(CommonConfig.from_env({"DATA_DIR": str(tmp_path), **TEST_ENV}))
+    store = await JobStore.open(CommonConfig.from_env({"DATA_DIR": str(tmp_path), **TEST_ENV}))
     yield store
     await store.close()
 
 
 @pytest.fixture
-async def bot(telegram: FakeTelegram, store: SqliteJobStore, tmp_path: Path) -> AsyncIterator[RunningBot]:
+async def bot(telegram: FakeTelegram, store: JobStore, tmp_path: Path) -> AsyncIterator[RunningBot]:
     running = await RunningBot(bot_config(telegram, tmp_path), store).start()
     yield running
     await running.stop()
@@ -143,7 +145,7 @@ async def bot(telegram: FakeTelegram, store: SqliteJobStore, tmp_path: Path) -> 
 class HandWorker:
     """Drives jobs through the store's worker API by hand: claim, progress with previews, finish."""
 
-    store: SqliteJobStore
+    store: JobStore
     data_dir: Path
     worker_id: str = "hand-worker"
 
@@ -185,5 +187,5 @@ class HandWorker:
 
 
 @pytest.fixture
-def worker(store: SqliteJobStore, tmp_path: Path) -> HandWorker:
+def worker(store: JobStore, tmp_path: Path) -> HandWorker:
     return HandWorker(store, tmp_path)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from drawme.config import CommonConfig
-from drawme.store import SqliteJobStore
+from drawme.store import JobStore
 from tests.bot.conftest import TEST_ENV, HandWorker, RunningBot, bot_config, photo_bytes
 from tests.bot.test_bot_conversation import eventually, send_photo_and_get_keyboard
 from tests.bot.test_bot_delivery import FlakyStore, delivered, order_painting, results
@@ -87,9 +87,9 @@ async def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def shared_store(data_dir: Path) -> AsyncIterator[SqliteJobStore]:
+async def shared_store(data_dir: Path) -> AsyncIterator[JobStore]:
     """The test's own connection to the bot's store (as the engine would have)."""
-    store = await SqliteJobStore.open(CommonConfig.from_env({"DATA_DIR": str(data_dir), **TEST_ENV}))
+    store = await JobStore.open(CommonConfig.from_env({"DATA_DIR": str(data_dir), **TEST_ENV}))
     yield store
     await store.close()
 
@@ -109,7 +109,7 @@ async def _new_bot(bots: list[BotProcess], telegram: FakeTelegram, data_dir: Pat
 
 
 async def test_a_photo_being_handled_at_a_crash_is_handled_after_the_restart(
-    telegram: FakeTelegram, data_dir: Path, shared_store: SqliteJobStore, bots, user_id: int
+    telegram: FakeTelegram, data_dir: Path, shared_store: JobStore, bots, user_id: int
 ) -> None:
     """Defects 4 and 6: the update was being handled (its photo downloading) when the bot died."""
     bot = await _new_bot(bots, telegram, data_dir)
@@ -131,7 +131,7 @@ async def test_a_photo_being_handled_at_a_crash_is_handled_after_the_restart(
 
 
 async def test_a_photo_acknowledged_at_a_crash_still_waits_for_its_style(
-    telegram: FakeTelegram, data_dir: Path, shared_store: SqliteJobStore, bots, user_id: int
+    telegram: FakeTelegram, data_dir: Path, shared_store: JobStore, bots, user_id: int
 ) -> None:
     """Defect 4: killed while Telegram delivers "Got your photo": the photo was taken all the same."""
     bot = await _new_bot(bots, telegram, data_dir)
@@ -147,7 +147,7 @@ async def test_a_photo_acknowledged_at_a_crash_still_waits_for_its_style(
 
 
 async def test_an_album_gathered_at_a_crash_is_painted_after_the_restart(
-    telegram: FakeTelegram, data_dir: Path, shared_store: SqliteJobStore, bots, user_id: int
+    telegram: FakeTelegram, data_dir: Path, shared_store: JobStore, bots, user_id: int
 ) -> None:
     """Album pairing survives: killed while downloading the album's pictures, the restarted bot
     gathers the same two parts again and queues one job, photo first."""
@@ -163,7 +163,7 @@ async def test_an_album_gathered_at_a_crash_is_painted_after_the_restart(
 
 
 async def test_a_tap_handled_at_a_crash_makes_one_job(
-    telegram: FakeTelegram, data_dir: Path, shared_store: SqliteJobStore, bots, user_id: int
+    telegram: FakeTelegram, data_dir: Path, shared_store: JobStore, bots, user_id: int
 ) -> None:
     """Handling is idempotent by update id: the job made before the crash is not made twice."""
     bot = await _new_bot(bots, telegram, data_dir)
@@ -179,7 +179,7 @@ async def test_a_tap_handled_at_a_crash_makes_one_job(
 
 
 async def test_a_status_message_superseded_at_a_crash_is_removed(
-    telegram: FakeTelegram, data_dir: Path, shared_store: SqliteJobStore, bots, user_id: int
+    telegram: FakeTelegram, data_dir: Path, shared_store: JobStore, bots, user_id: int
 ) -> None:
     """Defect 3: killed after the preview replaced the text status, before the old one was deleted."""
     bot = await _new_bot(bots, telegram, data_dir)
@@ -207,7 +207,7 @@ async def test_a_status_message_superseded_at_a_crash_is_removed(
 
 
 async def test_the_painting_is_sent_once_even_if_the_bot_dies_before_recording_delivery(
-    telegram: FakeTelegram, data_dir: Path, shared_store: SqliteJobStore, bots, user_id: int
+    telegram: FakeTelegram, data_dir: Path, shared_store: JobStore, bots, user_id: int
 ) -> None:
     """Defect 2: killed after Telegram answered the painting's sendPhoto (the next call is the
     status message's deletion): the restarted bot does not send it again."""
@@ -233,9 +233,10 @@ async def test_a_failed_delivery_record_and_a_restart_do_not_send_twice(
 ) -> None:
     """Defect 2, in process: recording the delivery fails, then the bot restarts (memory gone)."""
     config = bot_config(telegram, tmp_path)
-    store = await FlakyStore.open(config.common)
-    store.failures = 1000  # the store refuses to record the delivery until the restart
-    first = await RunningBot(config, store).start()
+    store = await JobStore.open(config.common)
+    flaky = FlakyStore(store)
+    flaky.failures = 1000  # the store refuses to record the delivery until the restart
+    first = await RunningBot(config, store, flaky).start()
     try:
         await order_painting(first, telegram, user_id)
         worker = HandWorker(store, tmp_path)
@@ -244,8 +245,8 @@ async def test_a_failed_delivery_record_and_a_restart_do_not_send_twice(
         await telegram.wait_for(lambda: results(telegram, user_id), what="the painting")
     finally:
         await first.stop()
-    store.failures = 0
-    second = await RunningBot(config, store).start()
+    flaky.failures = 0
+    second = await RunningBot(config, store, flaky).start()
     try:
         assert await eventually(lambda: delivered(store, job.id))
     finally:
@@ -255,7 +256,7 @@ async def test_a_failed_delivery_record_and_a_restart_do_not_send_twice(
 
 
 async def test_a_restarted_bot_edits_the_preview_it_finds(
-    telegram: FakeTelegram, store: SqliteJobStore, worker: HandWorker, tmp_path: Path, user_id: int
+    telegram: FakeTelegram, store: JobStore, worker: HandWorker, tmp_path: Path, user_id: int
 ) -> None:
     """Defect 9: the new process knows what the status message shows: no refused edits."""
     config = bot_config(telegram, tmp_path)

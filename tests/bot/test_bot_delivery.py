@@ -7,10 +7,11 @@ import asyncio
 import itertools
 
 from drawme.models import Job, JobStatus, StoreUnavailable
-from drawme.store import SqliteJobStore
+from drawme.store import JobStore
 from tests.bot.conftest import HandWorker, RunningBot, bot_config
 from tests.bot.test_bot_conversation import eventually, queued_job, send_photo_and_get_keyboard
 from tests.fake_telegram import FakeTelegram
+from tests.sides import BotSide
 
 
 async def order_painting(bot: RunningBot, telegram: FakeTelegram, user_id: int) -> Job:
@@ -25,7 +26,7 @@ def results(telegram: FakeTelegram, user_id: int) -> list:
     return [c for c in telegram.calls("sendPhoto", chat_id=user_id) if "In the style of" in c.text]
 
 
-async def delivered(store: SqliteJobStore, job_id: int) -> Job | None:
+async def delivered(store: JobStore, job_id: int) -> Job | None:
     job = await store.get(job_id)
     return job if job.status is JobStatus.DELIVERED else None
 
@@ -63,8 +64,8 @@ async def test_network_errors_are_retried_and_the_painting_sent_once(
     assert len(results(telegram, user_id)) == 1
 
 
-class FlakyStore(SqliteJobStore):
-    """The real store whose first mark_delivered fails, as a locked database would."""
+class FlakyStore(BotSide):
+    """The bot's side of the real store, whose first mark_delivered fails as a locked database would."""
 
     failures = 1
 
@@ -72,22 +73,23 @@ class FlakyStore(SqliteJobStore):
         if self.failures:
             self.failures -= 1
             raise StoreUnavailable("database is locked")
-        return await super().mark_delivered(job_id, message_id)
+        return await self._store.mark_delivered(job_id, message_id)
 
 
 async def test_store_failure_after_sending_does_not_send_twice(
     telegram: FakeTelegram, tmp_path, user_id: int
 ) -> None:
     config = bot_config(telegram, tmp_path)
-    store = await FlakyStore.open(config.common)
-    bot = await RunningBot(config, store).start()
+    store = await JobStore.open(config.common)
+    flaky = FlakyStore(store)
+    bot = await RunningBot(config, store, flaky).start()
     try:
         await order_painting(bot, telegram, user_id)
         hand = HandWorker(store, tmp_path)
         job = await hand.claim()
         await hand.finish(job)
         found = await eventually(lambda: delivered(store, job.id))
-        assert found.status is JobStatus.DELIVERED and store.failures == 0
+        assert found.status is JobStatus.DELIVERED and flaky.failures == 0
         assert len(results(telegram, user_id)) == 1
     finally:
         await bot.stop()
@@ -109,7 +111,7 @@ async def test_deleted_status_message_is_replaced(
 
 
 async def test_restart_between_done_and_delivered(
-    telegram: FakeTelegram, store: SqliteJobStore, worker: HandWorker, tmp_path, user_id: int
+    telegram: FakeTelegram, store: JobStore, worker: HandWorker, tmp_path, user_id: int
 ) -> None:
     config = bot_config(telegram, tmp_path)
     first = await RunningBot(config, store).start()

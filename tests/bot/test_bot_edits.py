@@ -10,7 +10,7 @@ import itertools
 from pathlib import Path
 
 from drawme.models import FailureCode, Job
-from drawme.store import SqliteJobStore
+from drawme.store import JobStore
 from tests.bot.conftest import TEST_ENV, HandWorker, RunningBot, bot_config, photo_bytes, webhook_env
 from tests.bot.test_bot_conversation import eventually, send_photo_and_get_keyboard
 from tests.bot.test_bot_crashes import BotProcess
@@ -37,7 +37,7 @@ def assert_steady(telegram: FakeTelegram) -> None:
 
 
 async def test_not_modified_is_recorded_and_never_sent_again(
-    telegram: FakeTelegram, store: SqliteJobStore, worker: HandWorker, tmp_path: Path, user_id: int
+    telegram: FakeTelegram, store: JobStore, worker: HandWorker, tmp_path: Path, user_id: int
 ) -> None:
     """The store's record is wrong (as a lost write would leave it): Telegram's "not modified" is
     taken as information, recorded, and the same edit is never sent again."""
@@ -85,7 +85,7 @@ async def test_kills_at_every_edit_leave_no_refused_edit(
     Telegram made it, before it did, inside a preview's upload and inside a failure's message; each
     time a new process takes over. Every painting and failure reaches its user, no edit is refused,
     and edits of one message stay EDIT_INTERVAL apart across the processes."""
-    store = await SqliteJobStore.open(bot_config(telegram, tmp_path).common)
+    store = await JobStore.open(bot_config(telegram, tmp_path).common)
     bots: list[BotProcess] = []
 
     async def new_bot() -> BotProcess:
@@ -149,19 +149,19 @@ def _text(message: dict) -> str:
     return message.get("text") or message.get("caption") or ""
 
 
-async def _told(store: SqliteJobStore, job_id: int) -> bool:
+async def _told(store: JobStore, job_id: int) -> bool:
     return (await store.get(job_id)).delivered_at is not None
 
 
 async def test_two_instances_edit_in_turn_without_refusals(
-    telegram: FakeTelegram, store: SqliteJobStore, tmp_path: Path, user_id: int
+    telegram: FakeTelegram, store: JobStore, tmp_path: Path, user_id: int
 ) -> None:
     """Two webhook bots on one store: each job's messages are edited only by the instance holding its
     lease, never refused, EDIT_INTERVAL apart; one stops mid-painting and the other carries on."""
     bots = []
     for name in ("bot-a", "bot-b"):
         config = bot_config(telegram, tmp_path, BOT_INSTANCE=name, **webhook_env())
-        bots.append(await RunningBot(config, await SqliteJobStore.open(config.common)).start())
+        bots.append(await RunningBot(config, await JobStore.open(config.common)).start())
     telegram.balance([bot.config.webhook_url for bot in bots])
     users = [user_id + n for n in range(4)]
     done, step = asyncio.Event(), [0]

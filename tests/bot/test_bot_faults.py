@@ -7,7 +7,7 @@ import asyncio
 
 from bot import texts
 from drawme.models import JobStatus
-from drawme.store import SqliteJobStore
+from drawme.store import JobStore
 from tests.bot.conftest import HandWorker, RunningBot, bot_config, photo_bytes
 from tests.bot.test_bot_conversation import eventually, queued_job, send_photo_and_get_keyboard
 from tests.bot.test_bot_delivery import delivered, order_painting, results
@@ -121,7 +121,7 @@ async def _delivered_at(bot: RunningBot, job_id: int):
 
 
 async def test_the_blocked_mark_outlives_a_restart_until_the_user_comes_back(
-    telegram: FakeTelegram, store: SqliteJobStore, worker: HandWorker, tmp_path, user_id: int
+    telegram: FakeTelegram, store: JobStore, worker: HandWorker, tmp_path, user_id: int
 ) -> None:
     """The mark is in the store: a restarted bot sends a blocked chat nothing (not even one more
     refused call) for the job that ended while it was down, until the user asks for a painting again."""
@@ -151,9 +151,9 @@ async def test_the_blocked_mark_outlives_a_restart_until_the_user_comes_back(
         await second.stop()
 
 
-async def _cancel_asked(store: SqliteJobStore, job_id: int) -> bool:
+async def _cancel_asked(store: JobStore, job_id: int) -> bool:
     return (await store.get(job_id)).cancel_requested
 
 
-async def _told(store: SqliteJobStore, job_id: int) -> bool:
+async def _told(store: JobStore, job_id: int) -> bool:
     return (await store.get(job_id)).delivered_at is not None

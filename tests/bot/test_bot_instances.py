@@ -3,7 +3,7 @@ the right chat (delivery is leased per job), and when one stops the other carrie
 
 from __future__ import annotations
 
-from drawme.store import SqliteJobStore
+from drawme.store import JobStore
 from tests.bot.conftest import HandWorker, RunningBot, bot_config, photo_bytes, webhook_env
 from tests.bot.test_bot_conversation import eventually
 from tests.bot.test_bot_delivery import delivered, results
@@ -11,12 +11,12 @@ from tests.fake_telegram import FakeTelegram
 
 
 async def test_two_instances_never_send_the_same_painting(
-    telegram: FakeTelegram, store: SqliteJobStore, tmp_path, user_id: int
+    telegram: FakeTelegram, store: JobStore, tmp_path, user_id: int
 ) -> None:
     bots = []
     for name in ("bot-a", "bot-b"):
         config = bot_config(telegram, tmp_path, BOT_INSTANCE=name, **webhook_env())
-        own_store = await SqliteJobStore.open(config.common)  # each instance its own connection
+        own_store = await JobStore.open(config.common)  # each instance its own connection
         bots.append(await RunningBot(config, own_store).start())
     telegram.balance([bot.config.webhook_url for bot in bots])  # the load balancer
     users = [user_id + n for n in range(4)]

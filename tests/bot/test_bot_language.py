@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from drawme.store import SqliteJobStore
+from drawme.store import JobStore
 from tests.bot.conftest import HandWorker, RunningBot, bot_config, photo_bytes
 from tests.bot.test_bot_conversation import _find, queued_job
 from tests.fake_telegram import FakeTelegram
@@ -60,7 +60,7 @@ async def test_a_russian_user_gets_russian_from_start_to_painting(
 
 
 async def test_language_switches_and_remembers_the_choice(
-    telegram: FakeTelegram, store: SqliteJobStore, tmp_path: Path, worker: HandWorker, user_id: int
+    telegram: FakeTelegram, store: JobStore, tmp_path: Path, worker: HandWorker, user_id: int
 ) -> None:
     """An English Telegram app, Russian by choice: replies, buttons, the menu and later messages;
     remembered across a restart of the bot; and back to the app's language on request."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from drawme.store import SqliteJobStore
+from drawme.store import JobStore
 from tests.bot.conftest import HandWorker, RunningBot, bot_config, free_port
 from tests.bot.test_bot_conversation import eventually
 from tests.bot.test_bot_delivery import delivered, order_painting
@@ -36,7 +36,7 @@ async def scrape(port: int) -> Samples:
 
 
 async def test_the_bot_serves_its_metrics(
-    telegram: FakeTelegram, store: SqliteJobStore, tmp_path: Path
+    telegram: FakeTelegram, store: JobStore, tmp_path: Path
 ) -> None:
     port = free_port()
     bot = await RunningBot(bot_config(telegram, tmp_path, BOT_METRICS_PORT=str(port)), store).start()
@@ -64,7 +64,7 @@ async def test_the_bot_serves_its_metrics(
 
 
 async def test_metrics_are_off_without_a_port(
-    telegram: FakeTelegram, store: SqliteJobStore, tmp_path: Path
+    telegram: FakeTelegram, store: JobStore, tmp_path: Path
 ) -> None:
     bot = await RunningBot(bot_config(telegram, tmp_path), store).start()
     try:

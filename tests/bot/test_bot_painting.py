@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from drawme.models import JobStatus
-from drawme.store import SqliteJobStore
+from drawme.store import JobStore
 from tests.bot.conftest import RunningBot, bot_config, photo_bytes
 from tests.bot.test_bot_conversation import eventually, queued_job, send_photo_and_get_keyboard
 from tests.bot.test_bot_delivery import delivered, results
@@ -59,7 +59,7 @@ def engine(engine_dir: Path) -> Iterator[subprocess.Popen]:
 @pytest.fixture
 async def painting_bot(telegram: FakeTelegram, engine_dir: Path, engine) -> AsyncIterator[RunningBot]:
     config = bot_config(telegram, engine_dir, PAINT_SIZES="64,64,64")
-    store = await SqliteJobStore.open(config.common)
+    store = await JobStore.open(config.common)
     running = await RunningBot(config, store).start()
     yield running
     await running.stop()

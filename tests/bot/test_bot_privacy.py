@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bot import texts
 from bot.i18n import ENGLISH
-from drawme.store import SqliteJobStore
+from drawme.store import JobStore
 from tests.bot.conftest import HandWorker, RunningBot, bot_config
 from tests.bot.test_bot_conversation import eventually
 from tests.bot.test_bot_delivery import delivered, order_painting
@@ -18,7 +18,7 @@ from tests.fake_telegram import FakeTelegram
 
 
 async def test_privacy_says_what_is_kept_for_how_long_in_both_languages(
-    telegram: FakeTelegram, store: SqliteJobStore, tmp_path: Path, user_id: int
+    telegram: FakeTelegram, store: JobStore, tmp_path: Path, user_id: int
 ) -> None:
     bot = await RunningBot(bot_config(telegram, tmp_path, RETENTION_DAYS="3"), store).start()
     try:
@@ -103,13 +103,13 @@ async def test_forget_deletes_the_users_raw_updates_too(
     assert await bot.store.jobs_of(user_id, active_only=False) == []
 
 
-async def inbox_of(store: SqliteJobStore, user_id: int) -> list[str]:
+async def inbox_of(store: JobStore, user_id: int) -> list[str]:
     async with store.db.transaction(write=False) as tx:
         rows = await tx.rows("SELECT body FROM inbox WHERE user_id = ?", (user_id,))
     return [row["body"] for row in rows]
 
 
-async def _none_left(store: SqliteJobStore, user_id: int) -> bool:
+async def _none_left(store: JobStore, user_id: int) -> bool:
     async with store.db.transaction(write=False) as tx:
         rows = await tx.rows("SELECT body FROM inbox WHERE body LIKE ?", (f'%"id": {user_id}%',))
     return not rows

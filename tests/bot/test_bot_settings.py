@@ -8,7 +8,7 @@ import pytest
 
 from bot.commands import parse_weights, step_weight
 from drawme.models import WEIGHT_MAX, Blend, UserSettings
-from drawme.store import SqliteJobStore
+from drawme.store import JobStore
 from tests.bot.conftest import RunningBot, bot_config
 from tests.bot.test_bot_conversation import queued_job, send_photo_and_get_keyboard
 from tests.fake_telegram import FakeTelegram
@@ -169,7 +169,7 @@ async def test_forget_asks_then_deletes_everything(
 async def test_limits_are_explained(telegram: FakeTelegram, tmp_path: Path, user_id: int) -> None:
     """MAX_QUEUED_PER_USER=1: a second painting is refused in words (the store's message)."""
     config = bot_config(telegram, tmp_path, MAX_QUEUED_PER_USER="1")
-    limited = await SqliteJobStore.open(config.common)
+    limited = await JobStore.open(config.common)
     running = await RunningBot(config, limited).start()
     try:
         message_id, buttons = await send_photo_and_get_keyboard(telegram, user_id)
@@ -188,7 +188,7 @@ async def test_limits_are_explained(telegram: FakeTelegram, tmp_path: Path, user
 
 async def test_sizes_follow_the_engine_device(telegram: FakeTelegram, tmp_path: Path, user_id: int) -> None:
     config = bot_config(telegram, tmp_path, PAINT_SIZES="")  # the real CPU/GPU defaults
-    store = await SqliteJobStore.open(config.common)
+    store = await JobStore.open(config.common)
     running = await RunningBot(config, store).start()
     try:
         telegram.send_text(user_id, "/size")
@@ -216,7 +216,7 @@ async def test_size_offers_nothing_larger_than_the_painters_make(
 ) -> None:
     """PAINT_SIZES' large (96 px here) above what the only worker paints (80 px: its MAX_SIZE or its
     device's cap): /size shows the size it will really get and says why, and the job asks for it."""
-    store = await SqliteJobStore.open(bot_config(telegram, tmp_path).common)
+    store = await JobStore.open(bot_config(telegram, tmp_path).common)
     await store.register_worker("small-box", "cpu", max_size=80)
     bot = await RunningBot(bot_config(telegram, tmp_path), store).start()
     try:

@@ -16,7 +16,7 @@ from telegram.ext import InlineQueryHandler
 from bot import sharing, texts
 from bot.i18n import ENGLISH
 from drawme.models import Job, JobStatus
-from drawme.store import SqliteJobStore
+from drawme.store import JobStore
 from tests.bot.conftest import HandWorker, RunningBot, bot_config
 from tests.bot.test_bot_conversation import eventually, queued_job, send_photo_and_get_keyboard
 from tests.fake_telegram import FakeTelegram
@@ -121,7 +121,7 @@ async def test_an_answer_that_comes_too_late_is_let_go(
 
 async def test_without_inline_mode_paintings_come_without_a_share_button(
     telegram: FakeTelegram,
-    store: SqliteJobStore,
+    store: JobStore,
     worker: HandWorker,
     tmp_path: Path,
     user_id: int,

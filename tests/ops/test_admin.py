@@ -14,14 +14,14 @@ import pytest
 from drawme import health
 from drawme.config import CommonConfig
 from drawme.models import JobStatus
-from drawme.store import SqliteJobStore
+from drawme.store import JobStore
 from engine import admin
 
 from .conftest import python_m, submit
 
 
 async def all_jobs(common: CommonConfig, user_ids) -> list:
-    store = await SqliteJobStore.open(common)
+    store = await JobStore.open(common)
     try:
         jobs = [job for user in user_ids for job in await store.jobs_of(user, active_only=False)]
     finally:
@@ -32,7 +32,7 @@ async def all_jobs(common: CommonConfig, user_ids) -> list:
 async def test_backup_while_another_connection_writes_then_restore_gives_that_job_table(
     common: CommonConfig, ops_env: dict[str, str], tmp_path: Path
 ) -> None:
-    store = await SqliteJobStore.open(common)
+    store = await JobStore.open(common)
     writing = asyncio.Event()
     stop = asyncio.Event()
 
@@ -91,7 +91,7 @@ async def test_backup_while_another_connection_writes_then_restore_gives_that_jo
 
 def make_jobs(common: CommonConfig, count: int) -> list:
     async def go():
-        store = await SqliteJobStore.open(common)
+        store = await JobStore.open(common)
         try:
             return [await submit(store, user_id=7, color=(n, 1, 2)) for n in range(count)]
         finally:
@@ -151,7 +151,7 @@ def test_fail_and_requeue_a_stuck_job(
     (job,) = make_jobs(common, 1)
 
     async def claim():
-        store = await SqliteJobStore.open(common)
+        store = await JobStore.open(common)
         try:
             await store.register_worker("stuck-worker", "cpu")
             return await store.claim("stuck-worker", 3600)
@@ -199,7 +199,7 @@ def test_stats_shows_the_queue(
     make_jobs(common, 3)
 
     async def register() -> None:
-        store = await SqliteJobStore.open(common)
+        store = await JobStore.open(common)
         try:
             await store.register_worker("gpu-box-1", "cuda")
             await store.register_worker("gpu-box-2", "cuda")
@@ -224,7 +224,7 @@ def finish_with_result(common: CommonConfig, job_id: int) -> None:
     """Claim and complete `job_id` with a painting."""
 
     async def go() -> None:
-        store = await SqliteJobStore.open(common)
+        store = await JobStore.open(common)
         try:
             await store.register_worker("w", "cpu")
             assert (await store.claim("w", 60)).id == job_id
@@ -239,7 +239,7 @@ def stored(common: CommonConfig, job_id: int) -> tuple[bytes | None, bytes | Non
     """The painting and the input photo of `job_id`, as the store has them (None: gone)."""
 
     async def go() -> tuple[bytes | None, bytes | None]:
-        store = await SqliteJobStore.open(common)
+        store = await JobStore.open(common)
         try:
             job = await store.get(job_id)
             photo = await store.get_image_bytes(job.content_image_id) if job else None

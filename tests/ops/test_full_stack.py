@@ -22,7 +22,7 @@ from PIL import Image
 from drawme import health
 from drawme.config import CommonConfig
 from drawme.models import JobStatus
-from drawme.store import SqliteJobStore
+from drawme.store import JobStore
 from tests.fake_telegram import FakeTelegram
 
 PHOTO = Path(__file__).resolve().parents[1] / "data" / "photos" / "chelsea.jpg"
@@ -41,7 +41,7 @@ def small_photo() -> bytes:
 
 
 async def painting_of(common: CommonConfig, job_id: int) -> bytes | None:
-    store = await SqliteJobStore.open(common)
+    store = await JobStore.open(common)
     try:
         return await store.get_result(job_id)
     finally:
@@ -51,7 +51,7 @@ async def painting_of(common: CommonConfig, job_id: int) -> bytes | None:
 async def jobs_of_user(common: CommonConfig) -> list:
     if not common.db_path.exists():
         return []
-    store = await SqliteJobStore.open(common)
+    store = await JobStore.open(common)
     try:
         return await store.jobs_of(USER, active_only=False)
     finally:

@@ -15,7 +15,7 @@ import pytest
 
 from drawme import health
 from drawme.config import CommonConfig
-from drawme.store import SqliteJobStore
+from drawme.store import JobStore
 
 from .conftest import python_m, submit
 
@@ -90,7 +90,7 @@ def test_each_worker_is_judged_by_its_own_heartbeat(common: CommonConfig, ops_en
 
 def test_shows_queue_length_and_oldest_queued_job(common: CommonConfig, ops_env) -> None:
     async def queue_two() -> None:
-        store = await SqliteJobStore.open(common)
+        store = await JobStore.open(common)
         try:
             await submit(store, user_id=1)
             await submit(store, user_id=2, color=(1, 2, 3))

@@ -17,7 +17,7 @@ from bot.i18n import ENGLISH
 from drawme.config import BotConfig, CommonConfig, PlaygroundConfig
 from drawme.imaging import ImageCode
 from drawme.playground.chat import Playground
-from drawme.store import SqliteJobStore
+from drawme.store import JobStore
 from tests.bot.conftest import TEST_ENV, HandWorker, RunningBot, photo_bytes
 from tests.playground.conftest import PageEvents, free_port
 
@@ -31,7 +31,7 @@ async def playground() -> AsyncIterator[Playground]:
 
 
 @pytest.fixture
-async def bot(playground: Playground, store: SqliteJobStore, tmp_path: Path) -> AsyncIterator[RunningBot]:
+async def bot(playground: Playground, store: JobStore, tmp_path: Path) -> AsyncIterator[RunningBot]:
     """The bot configured exactly as the supervisor configures it for the playground."""
     env = {**playground.bot_env(), "DATA_DIR": str(tmp_path), **TEST_ENV}
     running = await RunningBot(BotConfig.from_env(env), store).start()
@@ -40,8 +40,8 @@ async def bot(playground: Playground, store: SqliteJobStore, tmp_path: Path) -> 
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteJobStore]:
-    store = await SqliteJobStore.open(CommonConfig.from_env({"DATA_DIR": str(tmp_path), **TEST_ENV}))
+async def store(tmp_path: Path) -> AsyncIterator[JobStore]:
+    store = await JobStore.open(CommonConfig.from_env({"DATA_DIR": str(tmp_path), **TEST_ENV}))
     yield store
     await store.close()
 
@@ -87,7 +87,7 @@ async def test_the_page_serves_a_chat_that_says_it_is_a_local_preview(playground
 
 
 async def test_command_menu_photo_preset_progress_painting_and_full_resolution(
-    playground: Playground, bot: RunningBot, store: SqliteJobStore, tmp_path: Path
+    playground: Playground, bot: RunningBot, store: JobStore, tmp_path: Path
 ) -> None:
     url = playground.config.url
     worker = HandWorker(store, tmp_path)
@@ -169,7 +169,7 @@ async def test_a_bad_upload_gets_the_bots_answer(playground: Playground, bot: Ru
 
 
 async def test_an_album_of_two_is_photo_and_style(
-    playground: Playground, bot: RunningBot, store: SqliteJobStore, tmp_path: Path
+    playground: Playground, bot: RunningBot, store: JobStore, tmp_path: Path
 ) -> None:
     url = playground.config.url
     async with PageEvents(url) as page:
@@ -216,7 +216,7 @@ async def test_other_sites_cannot_drive_the_chat(playground: Playground, bot: Ru
 
 
 async def test_a_russian_playground_user_gets_the_bot_in_russian(
-    store: SqliteJobStore, tmp_path: Path
+    store: JobStore, tmp_path: Path
 ) -> None:
     """PLAYGROUND_LANGUAGE=ru plays a Telegram app set to Russian: the menu and the answers are Russian."""
     playground = Playground(
@@ -239,7 +239,7 @@ async def test_a_russian_playground_user_gets_the_bot_in_russian(
 
 
 async def test_privacy_language_cancel_and_the_fallback_work_on_the_page(
-    playground: Playground, bot: RunningBot, store: SqliteJobStore, tmp_path: Path
+    playground: Playground, bot: RunningBot, store: JobStore, tmp_path: Path
 ) -> None:
     """Issue 26's commands and buttons as a playground user meets them: ✖ Cancel on the status
     message, text answered from where the user stands, /language (with the menu following it),

@@ -9,7 +9,7 @@ from PIL import Image
 
 from drawme.config import CommonConfig
 from drawme.models import JobRequest, PaintParams
-from drawme.store import SqliteJobStore
+from drawme.store import JobStore
 
 START = 1_800_000_000.0 + 12 * 3600  # noon UTC, so a day boundary is 12 h away
 
@@ -33,11 +33,11 @@ def jpeg_bytes(color: tuple[int, int, int] = (200, 100, 50), size: int = 64) -> 
     return buffer.getvalue()
 
 
-async def open_store(common: CommonConfig, clock: Clock, **limits) -> SqliteJobStore:
-    return await SqliteJobStore.open(replace(common, limits=replace(common.limits, **limits)), clock=clock)
+async def open_store(common: CommonConfig, clock: Clock, **limits) -> JobStore:
+    return await JobStore.open(replace(common, limits=replace(common.limits, **limits)), clock=clock)
 
 
-async def submit(store: SqliteJobStore, user_id: int, *, priority: int = 0, size: int = 64, color=None):
+async def submit(store: JobStore, user_id: int, *, priority: int = 0, size: int = 64, color=None):
     """Submit one job of `user_id` with a fresh photo and a preset style."""
     image = await store.store_image(user_id, jpeg_bytes(color or (user_id % 256, 80, 160)), 64, 64)
     request = JobRequest(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from drawme.models import FailureCode, JobStatus, LeaseLost, StoreUnavailable
-from drawme.store import SqliteJobStore
+from drawme.store import JobStore
 from drawme.store import db as store_db
 
 from .helpers import open_store, submit
@@ -68,7 +68,7 @@ async def test_expired_lease_of_a_cancelled_job_cancels_it(store, clock):
 
 async def test_two_connections_never_claim_the_same_job(common, clock):
     first = await open_store(common, clock, max_queued_per_user=100)
-    second = await SqliteJobStore.open(common, clock=clock)
+    second = await JobStore.open(common, clock=clock)
     try:
         submitted = {(await submit(first, user % 4)).id for user in range(40)}
 
@@ -114,7 +114,7 @@ async def test_two_processes_never_claim_the_same_job(common, clock):
 @pytest.mark.sqlite_only
 async def test_a_database_locked_by_another_process_is_reported_as_unavailable(common, clock, monkeypatch):
     monkeypatch.setattr(store_db, "BUSY_TIMEOUT_MS", 200)  # give up quickly instead of after 10 s
-    store = await SqliteJobStore.open(common, clock=clock)
+    store = await JobStore.open(common, clock=clock)
     other = sqlite3.connect(common.db_path, isolation_level=None)
     try:
         other.execute("BEGIN EXCLUSIVE")  # another process holds the write lock

@@ -12,7 +12,7 @@ import sqlite3
 import pytest
 
 from drawme.models import JobStatus, PaintParams
-from drawme.store import DEFAULT_SECONDS_PER_PIXEL, Dialect, SqliteJobStore, queue, schema
+from drawme.store import DEFAULT_SECONDS_PER_PIXEL, Dialect, JobStore, queue, schema
 
 from .helpers import jpeg_bytes, submit
 
@@ -54,7 +54,7 @@ def make_v1_database(path, now: float) -> None:
 @pytest.mark.sqlite_only
 async def test_v1_database_upgrades_and_keeps_its_data(common, clock):
     make_v1_database(common.db_path, clock.now)
-    store = await SqliteJobStore.open(common, clock=clock)
+    store = await JobStore.open(common, clock=clock)
     try:
         assert await store.schema_version() == schema.LATEST
         settings = await store.get_settings(7)
@@ -75,7 +75,7 @@ async def test_v1_database_upgrades_and_keeps_its_data(common, clock):
         await store.close()
 
     # Opening again runs nothing twice.
-    again = await SqliteJobStore.open(common, clock=clock)
+    again = await JobStore.open(common, clock=clock)
     try:
         assert await again.schema_version() == schema.LATEST
         assert (await again.get(1)).status == JobStatus.RUNNING
@@ -92,14 +92,14 @@ async def test_v1_database_upgrades_and_keeps_its_data(common, clock):
 
 @pytest.mark.sqlite_only
 async def test_a_newer_database_is_refused(common, clock):
-    store = await SqliteJobStore.open(common, clock=clock)
+    store = await JobStore.open(common, clock=clock)
     await store.close()
     db = sqlite3.connect(common.db_path)
     db.execute("INSERT INTO schema_version VALUES (99, 0)")
     db.commit()
     db.close()
     try:
-        await SqliteJobStore.open(common, clock=clock)
+        await JobStore.open(common, clock=clock)
     except RuntimeError as error:
         assert "v99" in str(error)
     else:
@@ -123,7 +123,7 @@ async def store_at(version: int, common, clock, monkeypatch):
         steps = {d: {n: ddl for n, ddl in ms.items() if n <= version} for d, ms in schema.MIGRATIONS.items()}
         old.setattr(schema, "MIGRATIONS", steps)
         old.setattr(schema, "LATEST", version)
-        store = await SqliteJobStore.open(common, clock=clock)
+        store = await JobStore.open(common, clock=clock)
         try:
             assert await store.schema_version() == version
             yield store
@@ -145,7 +145,7 @@ async def make_v7_store(common, clock, monkeypatch) -> list[int]:
 
 async def test_a_v7_store_gains_batch_keys_and_its_old_jobs_never_batch(common, clock, monkeypatch):
     old = await make_v7_store(common, clock, monkeypatch)
-    store = await SqliteJobStore.open(common, clock=clock)
+    store = await JobStore.open(common, clock=clock)
     try:
         assert await store.schema_version() == schema.LATEST
         async with store.db.transaction(write=False) as tx:
@@ -160,7 +160,7 @@ async def test_a_v7_store_gains_batch_keys_and_its_old_jobs_never_batch(common, 
     finally:
         await store.close()
 
-    again = await SqliteJobStore.open(common, clock=clock)  # opening again runs nothing twice
+    again = await JobStore.open(common, clock=clock)  # opening again runs nothing twice
     try:
         versions = [row["version"] for row in await again.db.rows("SELECT version FROM schema_version")]
         assert {7, 8, 9} <= set(versions) and len(versions) == len(set(versions))
@@ -180,7 +180,7 @@ async def make_v8_store(common, clock, monkeypatch) -> None:
 
 async def test_a_v8_store_gains_worker_capacities(common, clock, monkeypatch):
     await make_v8_store(common, clock, monkeypatch)
-    store = await SqliteJobStore.open(common, clock=clock)
+    store = await JobStore.open(common, clock=clock)
     try:
         assert await store.schema_version() == schema.LATEST
         # The workers registered before v9 paint one job at a time, as v8's ETAs assumed.
@@ -205,7 +205,7 @@ async def test_a_v8_store_gains_worker_capacities(common, clock, monkeypatch):
     finally:
         await store.close()
 
-    again = await SqliteJobStore.open(common, clock=clock)  # opening again runs nothing twice
+    again = await JobStore.open(common, clock=clock)  # opening again runs nothing twice
     try:
         versions = [row["version"] for row in await again.db.rows("SELECT version FROM schema_version")]
         assert {8, 9} <= set(versions) and len(versions) == len(set(versions))
@@ -221,7 +221,7 @@ async def test_a_v9_inbox_learns_whose_updates_it_holds(common, clock, monkeypat
         await tx.execute(
             "INSERT INTO inbox (update_id, body, owner, received_at) VALUES (1, '{}', 'bot', ?)", (clock.now,)
         )
-    store = await SqliteJobStore.open(common, clock=clock)
+    store = await JobStore.open(common, clock=clock)
     try:
         assert await store.schema_version() == schema.LATEST
         assert await store.inbox_add(2, '{"update_id": 2}', "bot", 7)

@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 
 from drawme.models import JobStatus
-from drawme.store import DEFAULT_SECONDS_PER_PIXEL, SqliteJobStore, queue
+from drawme.store import DEFAULT_SECONDS_PER_PIXEL, JobStore, queue
 from drawme.store.scheduling import WORKER_FRESH
 
 from .helpers import submit
@@ -21,7 +21,7 @@ async def paint(store, clock, job, seconds: float, worker: str = "w") -> None:
 
 @pytest.mark.sqlite_only  # PostgreSQL: pg_dump
 async def test_backup_is_a_consistent_copy_while_another_connection_writes(store, common, clock, tmp_path):
-    other = await SqliteJobStore.open(common, clock=clock)
+    other = await JobStore.open(common, clock=clock)
     try:
         for user in range(3):
             await submit(other, user)

@@ -8,6 +8,7 @@ import pytest
 
 from drawme.models import (
     Blend,
+    Display,
     FailureCode,
     IllegalTransition,
     JobProgress,
@@ -157,7 +158,7 @@ async def test_settings_round_trip_and_status_message(store):
     await store.save_settings(5, chosen)
     assert await store.get_settings(5) == chosen
     job = await submit(store, 5)
-    await store.set_status_message(job.id, 1234)
+    await store.save_display(job.id, Display(status_message_id=1234))
     assert (await store.get(job.id)).status_message_id == 1234
     assert [j.id for j in await store.jobs_of(5)] == [job.id]
     await store.cancel(job.id)

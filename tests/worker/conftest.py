@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from drawme.config import CommonConfig, EngineConfig
-from drawme.store import SqliteJobStore
+from drawme.store import JobStore
 
 
 @pytest.fixture
@@ -22,6 +22,6 @@ def config(common) -> EngineConfig:
 
 @pytest.fixture
 async def store(common):
-    opened = await SqliteJobStore.open(common)
+    opened = await JobStore.open(common)
     yield opened
     await opened.close()

@@ -9,7 +9,7 @@ import time
 from PIL import Image
 
 from drawme.models import Job, JobRequest, PaintParams
-from drawme.store import SqliteJobStore
+from drawme.store import JobStore
 
 
 def picture_bytes(size: tuple[int, int] = (96, 72), color=(180, 90, 40)) -> bytes:
@@ -23,7 +23,7 @@ def picture_bytes(size: tuple[int, int] = (96, 72), color=(180, 90, 40)) -> byte
 
 
 async def submit(
-    store: SqliteJobStore,
+    store: JobStore,
     user_id: int = 1,
     *,
     params: PaintParams | None = None,
@@ -47,7 +47,7 @@ async def submit(
     return await store.submit(request)
 
 
-async def wait_for(store: SqliteJobStore, job_id: int, predicate, timeout: float = 30.0) -> Job:
+async def wait_for(store: JobStore, job_id: int, predicate, timeout: float = 30.0) -> Job:
     """Poll the store until `predicate(job)` holds; fail the test after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:

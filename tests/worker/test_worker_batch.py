@@ -15,6 +15,7 @@ from drawme.models import FailureCode, JobStatus, PaintParams
 from engine import worker as worker_module
 from engine.painter import Painter
 from engine.worker import Worker
+from tests.sides import WorkerSide
 
 from .helpers import picture_bytes, submit, wait_for
 
@@ -65,7 +66,7 @@ async def three_jobs(store, recipe: str = "draft") -> list:
 async def test_three_users_jobs_are_painted_in_one_batch(config, store, caplog):
     jobs = await three_jobs(store)
     painter = BatchingPainter()
-    worker = Worker(config, store, painter)
+    worker = Worker(config, WorkerSide(store), painter)
     with caplog.at_level(logging.INFO, logger="engine.worker"):
         first = await worker.run_once()
     assert first.id == jobs[0].id
@@ -82,7 +83,7 @@ async def test_three_users_jobs_are_painted_in_one_batch(config, store, caplog):
 
 async def test_a_job_cancelled_mid_batch_stops_alone(config, store):
     jobs = await three_jobs(store, recipe="default")  # 140 steps: time to cancel one
-    worker = Worker(config, store, BatchingPainter())
+    worker = Worker(config, WorkerSide(store), BatchingPainter())
     painting = asyncio.create_task(worker.run_once())
     await wait_for(store, jobs[1].id, lambda job: job.progress.step >= 3)
     await store.cancel(jobs[1].id)
@@ -102,7 +103,7 @@ async def test_a_job_that_cannot_start_fails_alone(config, store):
         await submit(store, 3, params=PaintParams(size=64, recipe="draft")),
     ]
     painter = BatchingPainter()
-    await Worker(config, store, painter).run_once()
+    await Worker(config, WorkerSide(store), painter).run_once()
     assert painter.batches == [2]
     failed = await store.get(jobs[1].id)
     assert failed.status == JobStatus.FAILED and failed.error == FailureCode.UNKNOWN_PRESET
@@ -113,7 +114,7 @@ async def test_a_job_that_cannot_start_fails_alone(config, store):
 async def test_a_batch_out_of_gpu_memory_is_painted_one_at_a_time(config, store, caplog):
     jobs = await three_jobs(store)
     painter = BatchingPainter(out_of_memory=True)
-    worker = Worker(config, store, painter)
+    worker = Worker(config, WorkerSide(store), painter)
     with caplog.at_level(logging.WARNING, logger="engine.worker"):
         await worker.run_once()
     assert painter.batches == [3, 1, 1, 1]
@@ -145,7 +146,7 @@ async def test_a_batch_that_breaks_is_painted_one_at_a_time_and_only_the_culprit
     odd = await store.store_image(4, picture_bytes((120, 90)), 120, 90)
     culprit = await store.submit(JobRequest(4, 4, odd.id, PaintParams(size=64, recipe="draft"), "udnie"))
     painter = BreakingPainter()
-    worker = Worker(config, store, painter)
+    worker = Worker(config, WorkerSide(store), painter)
     with caplog.at_level(logging.ERROR, logger="engine.worker"):
         while await worker.run_once() is not None:
             pass
@@ -162,13 +163,13 @@ async def test_a_batch_that_breaks_is_painted_one_at_a_time_and_only_the_culprit
 async def test_the_claim_takes_what_fits_within_max_batch(config, store, max_batch, expected):
     from dataclasses import replace
 
-    worker = Worker(replace(config, max_batch=max_batch), store, BatchingPainter())
+    worker = Worker(replace(config, max_batch=max_batch), WorkerSide(store), BatchingPainter())
     assert worker.batch_limit() == expected
 
 
 async def test_the_worker_registers_its_batch_size_as_its_capacity(config, store, monkeypatch):
     """The `workers` row says how many jobs the worker paints at once, so queue ETAs count it."""
-    worker = Worker(config, store, BatchingPainter(out_of_memory=True))
+    worker = Worker(config, WorkerSide(store), BatchingPainter(out_of_memory=True))
     assert [(w.worker_id, w.capacity) for w in await registered(worker, store)] == [("test-worker", 3)]
     assert await store.workers() == []
 
@@ -182,7 +183,7 @@ async def test_the_worker_registers_its_batch_size_as_its_capacity(config, store
 
 
 async def test_a_cpu_worker_registers_one_job_at_a_time(config, store):
-    worker = Worker(config, store, Painter(device="cpu", face_detector=NoFaces()))
+    worker = Worker(config, WorkerSide(store), Painter(device="cpu", face_detector=NoFaces()))
     workers = await registered(worker, store)
     assert [(w.worker_id, w.device, w.capacity) for w in workers] == [("test-worker", "cpu", 1)]
     # And the largest size it paints, so the bot's /size offers nothing larger.

@@ -26,11 +26,12 @@ from drawme.models import (
     StyleRef,
 )
 from drawme.painting import PaintOptions
-from drawme.store import SqliteJobStore, open_store
+from drawme.store import JobStore, open_store
 from engine import worker as worker_module
 from engine.worker import Worker, max_size_for, paint_options
 from tests import postgres
 from tests.bot.test_bot_outage import Database
+from tests.sides import WorkerSide
 
 from . import sleepy_painter
 from .helpers import picture_bytes, submit, wait_for
@@ -39,7 +40,7 @@ from .helpers import picture_bytes, submit, wait_for
 def make_worker(config, store, **painter_settings) -> tuple[Worker, sleepy_painter.Painter]:
     settings = {"steps": 6, "delay": 0.01, **painter_settings}
     painter = sleepy_painter.Painter(device="cpu", **settings)
-    return Worker(config, store, painter), painter
+    return Worker(config, WorkerSide(store), painter), painter
 
 
 async def test_paints_a_job_end_to_end(config, store, caplog):
@@ -209,7 +210,7 @@ async def test_a_full_store_hands_the_job_back_and_pauses(config, store, monkeyp
 async def test_worker_applies_the_retention_period_while_serving(tmp_path):
     common = CommonConfig(data_dir=tmp_path / "data", limits=Limits(retention_days=0))
     config = EngineConfig(common=common, device="cpu", lease_seconds=2.0, poll_seconds=0.05)
-    store = await SqliteJobStore.open(common)
+    store = await JobStore.open(common)
     worker, _ = make_worker(config, store)
     try:
         job = await submit(store)
@@ -232,7 +233,7 @@ async def test_retention_runs_while_the_worker_is_busy(tmp_path, monkeypatch):
     common = CommonConfig(data_dir=tmp_path / "data", limits=Limits(retention_days=0))
     config = EngineConfig(common=common, device="cpu", lease_seconds=2.0, poll_seconds=0.05)
     monkeypatch.setattr(worker_module, "RETENTION_CHECK", 0.1)
-    store = await SqliteJobStore.open(common)
+    store = await JobStore.open(common)
     try:
         # Another process has just purged: the next turn comes in 1.5 s, when the worker is busy.
         assert await store.purge_if_due("elsewhere", 1.5) is not None

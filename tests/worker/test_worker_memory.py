@@ -16,6 +16,7 @@ from drawme.models import BRUSH_SCALES, JobStatus, NoteCode, PaintNote, PaintPar
 from engine import memory
 from engine.recipes import get_recipe
 from engine.worker import Worker, fitting_max_size
+from tests.sides import WorkerSide
 
 from . import sleepy_painter
 from .helpers import submit
@@ -47,7 +48,7 @@ def test_a_size_setting_that_cannot_fit_is_a_configuration_error_naming_the_larg
 async def test_a_job_that_does_not_fit_its_style_scale_is_painted_smaller(config, store) -> None:
     job = await submit(store, params=PaintParams(size=512, style_scale=4.0))
     painter = sleepy_painter.Painter(device="cpu")
-    worker = Worker(config, store, painter)
+    worker = Worker(config, WorkerSide(store), painter)
     worker.memory_budget = memory.estimate_bytes(512, 1.0)  # 512 px fits, but not with a 4x style
     final = await worker.run_once()
     fits = memory.largest_size(worker.memory_budget, 4.0, memory.history_pairs(get_recipe("default")))
@@ -73,7 +74,7 @@ async def test_the_biggest_brush_on_a_worker_with_room_for_the_default_only_is_p
 ) -> None:
     history = memory.history_pairs(get_recipe("default"))
     painter = sleepy_painter.Painter(device="cpu")
-    worker = Worker(config, store, painter)
+    worker = Worker(config, WorkerSide(store), painter)
     worker.memory_budget = math.ceil(memory.estimate_bytes(512, 1.0, history) / memory.HEADROOM)
     default = await submit(store, params=PaintParams(size=512))
     assert (await worker.run_once()).id == default.id and painter.calls[-1].size == 512

@@ -10,12 +10,13 @@ from pathlib import Path
 from drawme.config import CommonConfig, EngineConfig
 from drawme.imaging import ImageCode
 from drawme.models import JobStatus
-from drawme.store import SqliteJobStore
+from drawme.store import JobStore
 from engine.metrics import EngineMetrics
 from engine.worker import Worker
 from tests.bot.conftest import free_port
 from tests.bot.test_bot_conversation import eventually
 from tests.bot.test_bot_metrics import Samples, scrape
+from tests.sides import WorkerSide
 
 from . import sleepy_painter
 from .helpers import submit
@@ -25,10 +26,10 @@ async def test_an_engine_worker_serves_its_metrics(tmp_path: Path) -> None:
     common = CommonConfig(data_dir=tmp_path / "data")
     port = free_port()
     config = EngineConfig(common=common, device="cpu", lease_seconds=2.0, poll_seconds=0.05, worker_id="w1")
-    store = await SqliteJobStore.open(common)
+    store = await JobStore.open(common)
     worker = Worker(
         replace(config, metrics_port=port),
-        store,
+        WorkerSide(store),
         sleepy_painter.Painter(device="cpu", steps=4, delay=0.01),
         metrics=EngineMetrics(),
     )
@@ -51,7 +52,7 @@ async def test_an_engine_worker_serves_its_metrics(tmp_path: Path) -> None:
     assert samples[("drawme_workers", (("state", "live"),))] == 1
 
 
-async def _ended(store: SqliteJobStore, job_id: int) -> bool:
+async def _ended(store: JobStore, job_id: int) -> bool:
     return (await store.get(job_id)).status in (JobStatus.DONE, JobStatus.FAILED)
 
 
