@@ -151,7 +151,7 @@ SIZE_NAMES = ("small", "medium", "large")  # the keys of Sizes.as_dict()
 CPU_SIZES = Sizes(small=256, medium=384, large=512)
 GPU_SIZES = Sizes(small=512, medium=768, large=1024)
 # The playground's sizes (no BOT_TOKEN) unless PAINT_SIZES is set: a newcomer's first painting arrives
-# within a minute of the tap on an idle 2-core CPU. Its default, 256 px, paints in about 25 s there;
+# within a minute of the tap on an idle 2-core CPU. Its default, 256 px, paints in about 30 s there;
 # 384 px takes about 45 s, too close to the minute for a slower laptop or a first painting's warm-up
 # (docs/PERFORMANCE.md, "Where one painting's time goes").
 PLAYGROUND_SIZES = Sizes(small=192, medium=256, large=384)
