@@ -200,8 +200,9 @@ def test_first_preview_comes_after_a_few_coarse_steps_and_changes_no_pixel(paint
 def test_seed_recipe_rounds_are_scales(painter, photo, starry):
     result, events = paint(painter, photo, [starry], PaintOptions(size=64, recipe="seed", iterations=2))
     assert events[0].scales == 2 and events[0].total == 40
-    round_ends = [e for e in events if e.preview is not None]
-    assert [e.scale for e in round_ends] == [1, 2]
+    previews = [e for e in events if e.preview is not None]
+    # The early preview within the first round, then each round's end.
+    assert [e.scale for e in previews] == [1, 1, 2] and previews[0].step == FIRST_PREVIEW_STEP
     assert result.steps <= 40
     assert result.losses["total"] < events[0].losses["total"]
 
