@@ -165,6 +165,10 @@ class WorkerBackend(Backend, Protocol):
     async def unregister_worker(self, worker_id: str) -> None:
         """A worker that stops cleanly leaves the list at once."""
 
+    async def seconds_per_pixel(self) -> float | None:
+        """The fleet's recent painting time per output pixel (long side squared) from its finished
+        jobs, as measured; None before the first. A fresh worker's expectation (ETAs while painting)."""
+
     async def claim(self, worker_id: str, lease_seconds: float) -> Job | None:
         """Atomically take the fairest queued job and lease it to `worker_id`."""
 

@@ -160,6 +160,11 @@ class Sizes:
 SIZE_NAMES = ("small", "medium", "large")  # the keys of Sizes.as_dict()
 CPU_SIZES = Sizes(small=256, medium=384, large=512)
 GPU_SIZES = Sizes(small=512, medium=768, large=1024)
+# The playground's sizes (no BOT_TOKEN) unless PAINT_SIZES is set: a newcomer's first painting arrives
+# within a minute of the tap on an idle 2-core CPU. Its default, 256 px, paints in about 30 s there;
+# 384 px takes about 45 s, too close to the minute for a slower laptop or a first painting's warm-up
+# (docs/PERFORMANCE.md, "Where one painting's time goes").
+PLAYGROUND_SIZES = Sizes(small=192, medium=256, large=384)
 
 
 def _sizes(env: Mapping[str, str], key: str) -> Sizes | None:
@@ -266,6 +271,7 @@ class PlaygroundConfig:
 
     port: int = 8080
     language: str = "en"  # the page's user's language_code, as a Telegram client would send it
+    sizes: Sizes | None = PLAYGROUND_SIZES  # None: PAINT_SIZES is set, and the bot uses it
 
     @property
     def url(self) -> str:
@@ -279,7 +285,8 @@ class PlaygroundConfig:
         language = env.get("PLAYGROUND_LANGUAGE", "").strip() or cls.language
         if not re.fullmatch(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?", language):
             raise ConfigError(f"PLAYGROUND_LANGUAGE must be a language code (en, ru...), got {language!r}")
-        return cls(port=port, language=language)
+        sizes = None if _sizes(env, "PAINT_SIZES") else PLAYGROUND_SIZES
+        return cls(port=port, language=language, sizes=sizes)
 
 
 # The public Bot API lets bots download files up to 20 MB; a --local server has no such limit.

@@ -43,7 +43,7 @@ class PaintOptions:
     style_blend: tuple[float, ...] | None = None  # one weight per style image; None = equal
     seed: int | None = 0  # kept in jobs for reproducibility records; every recipe starts from the photo
     iterations: int | None = None  # seed recipe: L-BFGS rounds; others: total steps override
-    preview_every: int = 0  # also send a preview every N steps (0 = only at scale ends)
+    preview_every: int = 0  # also send a preview every N steps (0 = only the early one and scale ends)
     faces: bool = True  # protect faces (engine.guidance) when the recipe does; False paints them over
 
 
@@ -55,7 +55,7 @@ class Progress:
     total: int  # steps planned over all scales
     losses: dict[str, float]  # {"content": .., "style": .., "tv": .., "total": ..}
     elapsed: float  # seconds since paint() started
-    preview: Image.Image | None  # set at each scale end (and every preview_every steps)
+    preview: Image.Image | None  # set after the first few steps, at each scale end (and every preview_every)
     # Fraction of the planned work done: steps weighted by their canvas's pixel count, since a step at
     # full size costs about nine at a third of the size. ETAs come from this, not from step / total.
     work: float = 0.0

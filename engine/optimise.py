@@ -15,6 +15,11 @@ from engine.objective import LOSS_NAMES, Features, Targets, score
 from engine.recipes import Stage
 from engine.run import PaintingRun
 
+# The first preview: the canvas after this many evaluations of the first (coarsest) stage, so the user
+# sees the painting begin within seconds rather than at the first stage's end (at 384 px on a loaded
+# 2-core CPU: about 1 s of set-up, then 0.4 s a step; docs/PERFORMANCE.md).
+FIRST_PREVIEW_STEP = 3
+
 
 class StageBudgetSpent(Exception):
     """Raised inside the closure when a stage has used all its evaluations."""
@@ -147,10 +152,11 @@ class Batch:
             self.last_evaluated = current.detach().clone()  # L-BFGS moves the canvas in place
             values = torch.stack([terms[name].detach() for name in LOSS_NAMES]).cpu().tolist()
             at_end = evaluations == stage.steps
+            first_preview = index == 0 and evaluations == FIRST_PREVIEW_STEP
             for position, number in enumerate(self.active):
                 run = self.runs[number]
                 run.evaluated(index, {name: values[k][position] for k, name in enumerate(LOSS_NAMES)})
-                preview = at_end or bool(every and run.step % every == 0)
+                preview = at_end or bool(every and run.step % every == 0) or first_preview
                 self.report(position, number, index, preview)
             return terms["total"].sum()
 

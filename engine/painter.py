@@ -136,8 +136,9 @@ class Painter:
     ) -> PaintResult:
         """Paint `content` in the style of `styles` (RGB PIL images) following `options`.
 
-        on_progress gets a Progress after every loss evaluation (with a preview at each scale end and
-        every `preview_every` steps). should_stop is polled before every evaluation; when it returns
+        on_progress gets a Progress after every loss evaluation (with a preview after the first few
+        steps (engine.optimise.FIRST_PREVIEW_STEP), at each scale end and every `preview_every` steps).
+        should_stop is polled before every evaluation; when it returns
         True the painting so far comes back with cancelled=True. cache_styles keeps the styles' Gram
         targets on disk under cache_dir (for presets). torch.OutOfMemoryError propagates.
         """

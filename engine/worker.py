@@ -55,6 +55,7 @@ from drawme.painting import BatchPainter, Painter, PaintOptions, PaintRequest, P
 from drawme.presets import get_preset
 from drawme.privacy import secure_data_dir
 from drawme.store import open_store
+from drawme.store.scheduling import painting_remaining
 from engine import memory
 from engine.imageio import to_jpeg_bytes, to_png_bytes
 from engine.metrics import EngineMetrics
@@ -133,13 +134,16 @@ class ProgressReporter:
     """The painter's `on_progress`: runs in the painting thread and hands the writes to the event loop.
 
     Painting never waits for the database; a step report is dropped while the previous one is still
-    being written, but scale-end previews are always reported (as JPEG bytes).
+    being written, but previews are always reported (as JPEG bytes). The time left comes from
+    `scheduling.painting_remaining`, with `expected` (the painting's whole time as this worker
+    measured it, set once its size is known) leading at first.
     """
 
     def __init__(self, worker: Worker, job: Job, loop: asyncio.AbstractEventLoop) -> None:
         self._worker = worker
         self._job = job
         self._loop = loop
+        self.expected: float | None = None
         self._pending: list[concurrent.futures.Future] = []
         self._last_report = 0.0
         self._order = asyncio.Lock()  # writes land in the order the painter reported them
@@ -160,13 +164,12 @@ class ProgressReporter:
                 preview = await asyncio.to_thread(to_jpeg_bytes, progress.preview)
             # By work, not steps: the full-size steps at the end cost far more than the coarse ones.
             work = progress.work
-            eta = progress.elapsed * (1.0 - work) / work if work > 0 else None
             report = JobProgress(
                 scale=progress.scale,
                 scales=progress.scales,
                 step=progress.step,
                 total=progress.total,
-                eta_seconds=eta,
+                eta_seconds=painting_remaining(progress.elapsed, work, self.expected),
                 losses={key: float(value) for key, value in progress.losses.items()},
                 work=work,
             )
@@ -232,6 +235,8 @@ class Worker:
         self._batch_cap = config.max_batch  # halved after a batch runs out of GPU memory
         self._last_beat = 0.0
         self._pause_until = 0.0
+        # Seconds per output pixel (long side squared) of this worker's last finished painting.
+        self._seconds_per_pixel: float | None = None
 
     # --- control -----------------------------------------------------------------------------
 
@@ -449,6 +454,7 @@ class Worker:
             elif result.cancelled:  # shutting down: someone else paints it later, from the start
                 final = await self.store.release(job.id, self.worker_id)
             else:
+                self._seconds_per_pixel = result.seconds / (size * size)
                 painting = await asyncio.to_thread(to_png_bytes, result.image)
                 try:
                     final = await self._complete(job, painting, note)
@@ -573,6 +579,8 @@ class Worker:
                 prepared.append((index, await self._prepare(run.job)))
             except Exception as error:
                 outcomes[index] = error
+        for index, (_, _, _, size, _) in prepared:
+            reporters[index].expected = await self._expected_seconds(size)
         requests = [
             PaintRequest(
                 content,
@@ -616,6 +624,7 @@ class Worker:
         content, styles, preset, size, note = await self._prepare(job)
         for attempt in (1, 2):
             options = paint_options(job.params, size)
+            reporter.expected = await self._expected_seconds(size)
             try:
                 result = await asyncio.to_thread(
                     self.painter.paint,
@@ -644,6 +653,17 @@ class Worker:
                 size = smaller
                 note = PaintNote(NoteCode.OOM_SHRUNK, size).encode()
         raise AssertionError("unreachable")
+
+    async def _expected_seconds(self, size: int) -> float | None:
+        """A painting's whole time at `size` px as measured: by this worker's last finished painting,
+        else by the fleet's recent ones (the store's history); None when nothing was painted yet."""
+        per_pixel = self._seconds_per_pixel
+        if per_pixel is None:
+            try:
+                per_pixel = await self.store.seconds_per_pixel()
+            except StoreUnavailable as error:  # the painting's own pace will do
+                log.warning("no painting history from the store: %s", error)
+        return per_pixel * size * size if per_pixel is not None else None
 
     def _fitting_size(self, job: Job) -> int:
         """The largest size this job's recipe and style scale fit in at worker start's free memory."""

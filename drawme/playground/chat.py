@@ -60,8 +60,12 @@ class Playground:
 
     # --- lifecycle ------------------------------------------------------------------------------
     def bot_env(self) -> dict[str, str]:
-        """The settings that point the bot at this emulator instead of api.telegram.org."""
-        return {"BOT_TOKEN": self.telegram.token, "TELEGRAM_API_URL": self.config.url}
+        """The settings that point the bot at this emulator instead of api.telegram.org, and the
+        playground's painting sizes unless PAINT_SIZES is set."""
+        env = {"BOT_TOKEN": self.telegram.token, "TELEGRAM_API_URL": self.config.url}
+        if self.config.sizes is not None:  # the newcomer's minute (config.PLAYGROUND_SIZES)
+            env["PAINT_SIZES"] = ",".join(str(px) for px in self.config.sizes.as_dict().values())
+        return env
 
     async def start(self) -> None:
         try:

@@ -258,6 +258,10 @@ class JobStore(BotBackend, WorkerBackend):
         async with self.db.transaction(write=False) as tx:
             return await claims.workers(tx, self._clock())
 
+    async def seconds_per_pixel(self) -> float | None:
+        async with self.db.transaction(write=False) as tx:
+            return await queue.measured_seconds_per_pixel(tx)
+
     async def claim(self, worker_id: str, lease_seconds: float) -> Job | None:
         async with self.db.transaction() as tx:
             return await claims.claim(tx, worker_id, lease_seconds, self._clock())

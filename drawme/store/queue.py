@@ -8,8 +8,8 @@ from drawme.store.db import Tx
 from drawme.store.scheduling import ETA_HISTORY, FAIRNESS_WINDOW, WORKER_FRESH, Queued, Running
 
 
-async def seconds_per_pixel(tx: Tx) -> float:
-    """Recent painting time per output pixel, from the last ETA_HISTORY finished jobs."""
+async def recent_durations(tx: Tx) -> tuple[float | None, float | None]:
+    """(seconds, output pixels) of the last ETA_HISTORY finished jobs, summed; (None, None) without any."""
     row = await tx.one(
         "SELECT SUM(finished_at - started_at), SUM(size * size) FROM"
         " (SELECT finished_at, started_at, size FROM jobs WHERE status IN ('done', 'delivered')"
@@ -17,7 +17,17 @@ async def seconds_per_pixel(tx: Tx) -> float:
         " AS recent",
         (ETA_HISTORY,),
     )
-    return scheduling.seconds_per_pixel(row[0], row[1])
+    return row[0], row[1]
+
+
+async def seconds_per_pixel(tx: Tx) -> float:
+    """Recent painting time per output pixel, from the last ETA_HISTORY finished jobs (else the default)."""
+    return scheduling.seconds_per_pixel(*await recent_durations(tx))
+
+
+async def measured_seconds_per_pixel(tx: Tx) -> float | None:
+    """`seconds_per_pixel` as measured: None before the first finished job."""
+    return scheduling.measured_seconds_per_pixel(*await recent_durations(tx))
 
 
 async def worker_capacity(tx: Tx, now: float) -> int:

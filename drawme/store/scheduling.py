@@ -20,6 +20,9 @@ FAIRNESS_WINDOW = 3600.0  # "started recently" for fair claiming
 DEFAULT_SECONDS_PER_PIXEL = 60.0 / (384 * 384)
 ETA_HISTORY = 50  # finished jobs the duration estimate looks at
 WORKER_FRESH = 120.0  # a worker that beat within this many seconds counts for ETAs
+# Without a measured time per pixel, a painting's own pace is trusted once this much of its work is done
+# (the default recipe's first, coarse stage is a fifth of its work).
+MIN_EXTRAPOLATED_WORK = 0.2
 
 
 @dataclass(frozen=True)
@@ -38,9 +41,35 @@ class Running:
     eta_seconds: float | None  # the worker's own estimate, when it has reported one
 
 
+def measured_seconds_per_pixel(seconds: float | None, pixels: float | None) -> float | None:
+    """Painting time per output pixel (long side squared) of finished paintings; None without any."""
+    return seconds / pixels if seconds and pixels else None
+
+
 def seconds_per_pixel(seconds: float | None, pixels: float | None) -> float:
     """Recent painting time per output pixel (long side squared), or the default without history."""
-    return seconds / pixels if seconds and pixels else DEFAULT_SECONDS_PER_PIXEL
+    return measured_seconds_per_pixel(seconds, pixels) or DEFAULT_SECONDS_PER_PIXEL
+
+
+def painting_remaining(elapsed: float, work: float, expected: float | None) -> float | None:
+    """Seconds a painting still needs, `elapsed` s in with `work` (0..1) of its planned work done.
+
+    `expected`: its whole time as measured on this worker (its seconds per pixel of finished paintings
+    times this one's pixels), or None without such a measurement. Extrapolating the work done alone
+    overstates early on, several times over: the set-up comes first, and a coarse step costs more per
+    pixel than a fine one, so a 4-minute painting said "about 11 min left" after its first step. So the
+    worker's measured time leads at first and the painting's own pace takes over as its work is done
+    (each weighed by its share: the expectation by the work left, the extrapolation by the work done).
+    Without a measurement the extrapolation alone, and only from MIN_EXTRAPOLATED_WORK on: before that
+    no estimate is better than a wrong one."""
+    work = min(1.0, max(0.0, work))
+    extrapolated = elapsed * (1.0 - work) / work if work > 0 else None
+    if expected is None:
+        return extrapolated if work >= MIN_EXTRAPOLATED_WORK else None
+    foreseen = expected * (1.0 - work)
+    if extrapolated is None:
+        return foreseen
+    return (1.0 - work) * foreseen + work * extrapolated
 
 
 def claim_order(queued: Iterable[Queued], started: Mapping[int, int]) -> list[Queued]:

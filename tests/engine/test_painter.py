@@ -16,6 +16,7 @@ from engine.canvas import image_to_tensor, photo_detail
 from engine.colour import match_colours
 from engine.losses import laplacian, laplacian_loss, light, light_loss
 from engine.objective import LAPLACIAN, LIGHT
+from engine.optimise import FIRST_PREVIEW_STEP
 from engine.painter import Painter, PaintOptions, PaintResult, Progress, pick_device
 
 DRAFT = PaintOptions(size=64, recipe="draft", iterations=8)
@@ -147,14 +148,15 @@ def test_relative_weights_scale_the_terms(painter, photo, starry):
 
 
 def test_progress_reports_every_step_and_previews_at_scale_ends(painter, photo, starry):
-    options = PaintOptions(size=72, recipe="default", iterations=9)
+    options = PaintOptions(size=72, recipe="default", iterations=9)  # 5, 3 and 1 steps
     result, events = paint(painter, photo, [starry], options)
     scales = events[0].scales
     assert scales == 3
     assert [e.step for e in events][:3] == [1, 2, 3]
     assert all(e.total == result.steps for e in events)
     previews = [e for e in events if e.preview is not None]
-    assert [e.scale for e in previews] == [1, 2, 3]
+    # The first after FIRST_PREVIEW_STEP coarse steps, then one at each scale's end.
+    assert [(e.scale, e.step) for e in previews] == [(1, FIRST_PREVIEW_STEP), (1, 5), (2, 8), (3, 9)]
     widths = [e.preview.size[0] for e in previews]
     assert widths == sorted(widths) and widths[-1] == 72  # coarse to fine
     assert [e.elapsed for e in events] == sorted(e.elapsed for e in events)
@@ -167,7 +169,7 @@ def test_work_weighs_each_step_by_its_canvas_area(painter, photo, starry):
     assert works == sorted(works) and works[-1] == pytest.approx(1.0)
     # After the coarse scale most of the steps are done, but not most of the work: its canvas is
     # about a ninth of the full size.
-    coarse_end = next(e for e in events if e.preview is not None)
+    coarse_end = [e for e in events if e.scale == 1][-1]
     assert coarse_end.step / coarse_end.total > 0.5
     assert coarse_end.work < coarse_end.step / coarse_end.total / 2
     # Each full-size step adds the same, largest share.
@@ -179,14 +181,28 @@ def test_preview_every_n_steps(painter, photo, starry):
     _, events = paint(
         painter, photo, [starry], PaintOptions(size=64, recipe="draft", iterations=6, preview_every=2)
     )
-    assert [e.step for e in events if e.preview is not None] == [2, 4, 6]
+    assert [e.step for e in events if e.preview is not None] == [2, FIRST_PREVIEW_STEP, 4, 6]
+
+
+def test_first_preview_comes_after_a_few_coarse_steps_and_changes_no_pixel(painter, photo, starry):
+    """The early preview is the coarse canvas as it stands (issue 25: a preview within seconds); taking
+    it moves nothing: the painting is the same, bit for bit, as one painted without any callback."""
+    options = PaintOptions(size=72, recipe="default", iterations=28)  # 16, 8 and 4 steps
+    result, events = paint(painter, photo, [starry], options)
+    first = next(e for e in events if e.preview is not None)
+    assert (first.scale, first.step) == (1, FIRST_PREVIEW_STEP)
+    assert first.preview is not None and first.preview.size[0] == 24  # the 1/3-size canvas
+    silent = painter.paint(photo, [starry], options)
+    assert np.array_equal(np.asarray(silent.image), np.asarray(result.image))
+    assert silent.steps == result.steps
 
 
 def test_seed_recipe_rounds_are_scales(painter, photo, starry):
     result, events = paint(painter, photo, [starry], PaintOptions(size=64, recipe="seed", iterations=2))
     assert events[0].scales == 2 and events[0].total == 40
-    round_ends = [e for e in events if e.preview is not None]
-    assert [e.scale for e in round_ends] == [1, 2]
+    previews = [e for e in events if e.preview is not None]
+    # The early preview within the first round, then each round's end.
+    assert [e.scale for e in previews] == [1, 1, 2] and previews[0].step == FIRST_PREVIEW_STEP
     assert result.steps <= 40
     assert result.losses["total"] < events[0].losses["total"]
 

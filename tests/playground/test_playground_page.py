@@ -14,7 +14,7 @@ from PIL import Image
 
 from bot import texts
 from bot.i18n import ENGLISH
-from drawme.config import BotConfig, CommonConfig, PlaygroundConfig
+from drawme.config import PLAYGROUND_SIZES, BotConfig, CommonConfig, PlaygroundConfig
 from drawme.imaging import ImageCode
 from drawme.playground.chat import Playground
 from drawme.store import JobStore
@@ -288,3 +288,21 @@ async def test_privacy_language_cancel_and_the_fallback_work_on_the_page(
         assert zipped[0]["document"]["name"] == "drawme-my-data.zip"
         data, _ = await fetch(url + zipped[0]["document"]["url"])
         assert data.startswith(b"PK")
+
+
+def test_the_playground_paints_at_its_own_sizes_unless_paint_sizes_is_set() -> None:
+    """The newcomer's minute (issue 25): without PAINT_SIZES the bot the supervisor starts for the page
+    offers the playground's sizes, 256 px by default, on any device; PAINT_SIZES still wins."""
+    playground = Playground(PlaygroundConfig.from_env({}))
+    sizes = BotConfig.from_env(playground.bot_env()).sizes_for(gpu=False)
+    assert sizes == PLAYGROUND_SIZES and sizes.medium == 256
+    assert BotConfig.from_env(playground.bot_env()).sizes_for(gpu=True) == PLAYGROUND_SIZES
+    chosen = Playground(PlaygroundConfig.from_env({"PAINT_SIZES": "128,192,256"}))
+    assert "PAINT_SIZES" not in chosen.bot_env()
+    env = {**chosen.bot_env(), "PAINT_SIZES": "128,192,256"}
+    assert BotConfig.from_env(env).sizes_for(gpu=False).medium == 192
+
+
+async def test_the_page_says_why_its_paintings_are_256_px(playground: Playground) -> None:
+    page, _ = await fetch(playground.config.url + "/")
+    assert b"256 px" in page and b"within a minute" in page

@@ -80,3 +80,31 @@ def test_one_per_user_keeps_each_users_first_in_the_given_order():
     assert scheduling.one_per_user(candidates, 0) == []
     assert scheduling.one_per_user([], 3) == []
     assert scheduling.one_per_user(candidates, 3, exclude={5, 6, 7, 8, 9}) == []
+
+
+def test_painting_remaining_trusts_the_measured_time_first_and_the_paintings_pace_at_the_end():
+    # A painting this worker finishes in 240 s, one second of set-up and its first coarse step in:
+    # the bare extrapolation said 453 s (the "about 11 min" of issue 25); the measured time says 240.
+    assert 1.09 * (1 - 0.0024) / 0.0024 > 450
+    first = scheduling.painting_remaining(1.09, 0.0024, expected=240.0)
+    assert first == pytest.approx(240.0 - 1.09, rel=0.01)
+    assert scheduling.painting_remaining(0.0, 0.0, expected=240.0) == 240.0
+    assert scheduling.painting_remaining(250.0, 1.0, expected=240.0) == 0.0
+    # Halfway, on time: both agree. Twice as slow as expected: the pace counts as much as the memory.
+    assert scheduling.painting_remaining(120.0, 0.5, expected=240.0) == pytest.approx(120.0)
+    assert scheduling.painting_remaining(240.0, 0.5, expected=240.0) == pytest.approx(0.5 * 120 + 0.5 * 240)
+    # Late in the painting its own pace leads.
+    late = scheduling.painting_remaining(900.0, 0.9, expected=240.0)
+    assert late is not None and abs(late - 100.0) < abs(late - 24.0)
+
+
+def test_painting_remaining_without_a_measurement_waits_for_enough_work():
+    work = scheduling.MIN_EXTRAPOLATED_WORK
+    assert scheduling.painting_remaining(1.0, 0.01, expected=None) is None
+    assert scheduling.painting_remaining(1.0, 0.0, expected=None) is None
+    assert scheduling.painting_remaining(20.0, work, expected=None) == pytest.approx(20.0 * (1 - work) / work)
+
+
+def test_measured_seconds_per_pixel_is_none_without_history():
+    assert scheduling.measured_seconds_per_pixel(None, None) is None
+    assert scheduling.measured_seconds_per_pixel(30.0, 100) == pytest.approx(0.3)
