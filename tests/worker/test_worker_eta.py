@@ -11,9 +11,10 @@ from PIL import Image
 
 from drawme.models import JobProgress, JobStatus, PaintParams
 from drawme.painting import PaintOptions, PaintResult, Progress
-from drawme.store import SqliteJobStore
+from drawme.store import JobStore
 from drawme.store.scheduling import painting_remaining
 from engine.worker import Worker
+from tests.sides import WorkerSide
 
 from .helpers import submit
 
@@ -44,7 +45,7 @@ class FixedPacePainter:
         return PaintResult(image, {}, 140, self.seconds, False, "cpu")
 
 
-class RecordingStore(SqliteJobStore):
+class RecordingStore(JobStore):
     """The real store, keeping every progress report it is given."""
 
     reports: list[JobProgress]
@@ -73,7 +74,7 @@ async def test_first_estimate_comes_from_measured_times_not_from_the_first_step(
     # Nothing painted anywhere yet: no estimate rather than a wrong one (the first step alone says
     # 1.1 s × 0.9976 / 0.0024 ≈ 457 s).
     await submit(store, params=params)
-    worker = Worker(config, store, FixedPacePainter(seconds=30.0))
+    worker = Worker(config, WorkerSide(store), FixedPacePainter(seconds=30.0))
     assert (await worker.run_once()).status == JobStatus.DONE
     assert store.reports[0].eta_seconds is None
 
@@ -94,6 +95,6 @@ async def test_a_fresh_worker_expects_the_fleets_measured_time(config, recording
     await store.complete(done.id, "another-worker", b"png")
 
     await submit(store, user_id=2, params=params)
-    worker = Worker(config, store, FixedPacePainter(seconds=30.0))
+    worker = Worker(config, WorkerSide(store), FixedPacePainter(seconds=30.0))
     assert (await worker.run_once()).status == JobStatus.DONE
     assert store.reports[0].eta_seconds == pytest.approx(painting_remaining(1.1, 0.0024, 50.0))
