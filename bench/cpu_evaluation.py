@@ -1,0 +1,107 @@
+"""One loss evaluation of the default on the CPU, ways of running it side by side (issue 25, item 2).
+
+    .venv/bin/python bench/cpu_evaluation.py --size 384 --repeats 5
+
+Times `PaintingRun.objective(...).backward()` at the full-size stage (what every L-BFGS step costs)
+for: fp32 on 1 and on 2 torch threads, bf16 autocast (oneDNN's AVX-512 bf16 where the CPU has it) and
+channels-last on 2 threads. Interleaved, so the machine's load hits every way alike; medians, and
+each way's ratio to the first. It also prints how far each way's loss and gradient are from fp32's: a
+way that is faster but computes another painting is not a speed-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from bench.faces import load_photo  # noqa: E402
+from drawme.painting import PaintOptions  # noqa: E402
+from drawme.presets import get_preset  # noqa: E402
+from engine.canvas import image_to_tensor  # noqa: E402
+from engine.painter import Painter, PaintRequest  # noqa: E402
+
+
+@contextlib.contextmanager
+def plain() -> Iterator[None]:
+    yield
+
+
+@contextlib.contextmanager
+def bf16() -> Iterator[None]:
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        yield
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--size", type=int, default=384)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--photo", default="astronaut")
+    args = parser.parse_args(argv)
+
+    painter = Painter(device="cpu")
+    style = get_preset("starry_night").image()
+    run = painter.run(PaintRequest(load_photo(args.photo), [style], PaintOptions(size=args.size)))
+    canvas = run.canvas_size(run.stages[-1])
+    pixels = image_to_tensor(run.content, canvas, run.recipe.resample)
+    targets = (run.content_targets(pixels), run.style_targets(canvas), run.face_guides(pixels))
+    # (name, threads, context, channels-last canvas)
+    ways: list[tuple[str, int, Callable[[], contextlib.AbstractContextManager[None]], bool]] = [
+        ("fp32, 1 thread", 1, plain, False),
+        ("fp32, 2 threads", 2, plain, False),
+        ("bf16 autocast, 2 threads", 2, bf16, False),
+        ("fp32 channels-last, 2 threads", 2, plain, True),
+    ]
+
+    def evaluate(
+        threads: int, context: Callable[[], contextlib.AbstractContextManager[None]], nhwc: bool
+    ) -> tuple[float, float, torch.Tensor]:
+        torch.set_num_threads(threads)
+        start = pixels.clone()
+        if nhwc:
+            start = start.contiguous(memory_format=torch.channels_last)
+        run.canvas = start.requires_grad_(True)
+        began = time.perf_counter()
+        with context():
+            loss = run.objective(*targets)
+        loss.backward()
+        seconds = time.perf_counter() - began
+        assert run.canvas.grad is not None
+        return seconds, float(loss), run.canvas.grad.detach().clone()
+
+    seconds: dict[str, list[float]] = {name: [] for name, *_ in ways}
+    results: dict[str, tuple[float, torch.Tensor]] = {}
+    for name, threads, context, nhwc in ways:  # one untimed warm-up each
+        _, loss, grad = evaluate(threads, context, nhwc)
+        results[name] = (loss, grad)
+    for _ in range(args.repeats):
+        for name, threads, context, nhwc in ways:
+            seconds[name].append(evaluate(threads, context, nhwc)[0])
+    first = statistics.median(seconds[ways[0][0]])
+    reference_loss, reference_grad = results[ways[0][0]]
+    print(f"{args.size} px {args.photo} × starry_night, the default, full stage; medians of {args.repeats}")
+    for name, *_ in ways:
+        median = statistics.median(seconds[name])
+        loss, grad = results[name]
+        cosine = float(torch.nn.functional.cosine_similarity(grad.flatten(), reference_grad.flatten(), dim=0))
+        print(
+            f"{name:32s} {median:6.2f} s  {median / first:5.3f}×  loss {loss / reference_loss - 1:+.2%}  "
+            f"gradient cosine {cosine:.4f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
