@@ -25,9 +25,9 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from bench.faces import load_photo  # noqa: E402
+from bench.quality import full_stage  # noqa: E402
 from drawme.painting import PaintOptions  # noqa: E402
 from drawme.presets import get_preset  # noqa: E402
-from engine.canvas import image_to_tensor  # noqa: E402
 from engine.painter import Painter, PaintRequest  # noqa: E402
 
 
@@ -54,9 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     painter = Painter(device="cpu")
     style = get_preset("starry_night").image()
     run = painter.run(PaintRequest(load_photo(args.photo), [style], PaintOptions(size=args.size)))
-    canvas = run.canvas_size(run.stages[-1])
-    pixels = image_to_tensor(run.content, canvas, run.recipe.resample)
-    targets = (run.content_targets(pixels), run.style_targets(canvas), run.face_guides(pixels))
+    pixels, targets = full_stage(run)
     # (name, threads, context, channels-last canvas)
     ways: list[tuple[str, int, Callable[[], contextlib.AbstractContextManager[None]], bool]] = [
         ("fp32, 1 thread", 1, plain, False),

@@ -33,14 +33,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from bench.faces import load_photo  # noqa: E402
 from bench.judges import SAME_PERSON, BrushworkJudge, FaceJudge, StyleJudge, layout, lightness  # noqa: E402
 from drawme.presets import get_preset  # noqa: E402
 from engine import recipes  # noqa: E402
+from engine.canvas import image_to_tensor  # noqa: E402
 from engine.faces import Face  # noqa: E402
 from engine.painter import Painter, PaintOptions  # noqa: E402
+from engine.run import PaintingRun  # noqa: E402
 
 
 def field_value(recipe: recipes.Recipe, field: str, text: str) -> object:
@@ -86,6 +89,14 @@ def variant_options(spec: str, size: int) -> PaintOptions:
     return PaintOptions(size=size, recipe=recipe.name, faces=flag != "nofaces", **options)
 
 
+def full_stage(run: PaintingRun) -> tuple[torch.Tensor, tuple]:
+    """The photo at a run's full-size stage, and its targets there as `PaintingRun.objective` takes them
+    (content, style, face guides): what one evaluation of the last stage is scored against."""
+    canvas = run.canvas_size(run.stages[-1])
+    pixels = image_to_tensor(run.content, canvas, run.recipe.resample)
+    return pixels, (run.content_targets(pixels), run.style_targets(canvas), run.face_guides(pixels))
+
+
 def evaluation_seconds(specs: list[str], size: int = 384, repeats: int = 6, photo: str = "astronaut") -> str:
     """Seconds per loss evaluation (+ backward) of the full-size stage, variants side by side.
 
@@ -93,7 +104,6 @@ def evaluation_seconds(specs: list[str], size: int = 384, repeats: int = 6, phot
     import statistics
     import time
 
-    from engine.canvas import image_to_tensor
     from engine.painter import PaintRequest
 
     painter, picture = Painter(), load_photo(photo)
@@ -101,9 +111,7 @@ def evaluation_seconds(specs: list[str], size: int = 384, repeats: int = 6, phot
     runs = {}
     for spec in specs:
         run = painter.run(PaintRequest(picture, styles, variant_options(spec, size)))
-        canvas = run.canvas_size(run.stages[-1])
-        pixels = image_to_tensor(run.content, canvas, run.recipe.resample)
-        targets = (run.content_targets(pixels), run.style_targets(canvas), run.face_guides(pixels))
+        pixels, targets = full_stage(run)
         run.canvas = pixels.clone().requires_grad_(True)
         runs[spec] = (run, targets)
     seconds: dict[str, list[float]] = {spec: [] for spec in specs}
@@ -147,8 +155,6 @@ class Judges:
 
 
 def run(args: argparse.Namespace) -> None:
-    import torch
-
     torch.set_num_threads(args.threads)
     painter = Painter()
     judges = Judges()
@@ -370,8 +376,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.evaluation_cost:
-        import torch
-
         torch.set_num_threads(args.threads)
         for size in args.sizes:
             print(evaluation_seconds(args.variants, size))
