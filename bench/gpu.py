@@ -408,11 +408,12 @@ class Bench:
         compiled_painter = Painter(device=self.args.device)
         original = compiled_painter.network
 
-        def network(layers):
-            if layers not in compiled_painter._networks:
+        def network(layers, precision):
+            if (layers, precision) not in compiled_painter._networks:
                 # dynamic: one graph for the three canvas sizes and the style pictures' sizes.
-                compiled_painter._networks[layers] = self.torch.compile(original(layers), dynamic=True)
-            return compiled_painter._networks[layers]
+                compiled = self.torch.compile(original(layers, precision), dynamic=True)
+                compiled_painter._networks[(layers, precision)] = compiled
+            return compiled_painter._networks[(layers, precision)]
 
         compiled_painter.network = network
         self.torch._dynamo.config.recompile_limit = 64

@@ -16,15 +16,15 @@ def make_painter(bf16: bool, channels_last: bool, device: str = "cuda"):
     from engine.vgg import VGGFeatures
 
     class VariantPainter(Painter):
-        def network(self, layers):
-            if layers not in self._networks:
+        def network(self, layers, precision):
+            if (layers, precision) not in self._networks:
                 net = VGGFeatures(layers).to(self.device)
                 if channels_last:
                     net = net.to(memory_format=torch.channels_last)
-                self._networks[layers] = net
-            return self._networks[layers]
+                self._networks[(layers, precision)] = net
+            return self._networks[(layers, precision)]
 
-        def features(self, net, rgb, layers):
+        def features(self, net, precision, rgb, layers):
             if channels_last:
                 rgb = rgb.contiguous(memory_format=torch.channels_last)
             autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()

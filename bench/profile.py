@@ -130,7 +130,7 @@ def instrument(timers: Timers) -> None:
 
 def vgg_alone(painter: Painter, layers: tuple[str, ...], size: tuple[int, int], repeats: int) -> float:
     """Seconds per forward and backward pass of the network alone at a canvas of `size` (w, h)."""
-    net = painter.network(layers)
+    net = painter.network(layers, painter.precision)
     canvas = torch.rand(1, 3, size[1], size[0]) * 255
     canvas.requires_grad_(True)
     times = []
@@ -170,7 +170,7 @@ def main() -> None:
     recipe = get_recipe("default")
     start = time.perf_counter()
     painter = Painter("cpu")
-    painter.network(recipe.layers)
+    painter.network(recipe.layers, painter.precision_for(recipe))
     rows.append(("weight loading (VGG-19)", time.perf_counter() - start, 1))
 
     photo_bytes = (ROOT / "tests" / "data" / "photos" / f"{args.photo}.jpg").read_bytes()

@@ -76,12 +76,13 @@ def variant_options(spec: str, size: int) -> PaintOptions:
     name, _, flag = head.partition(":")
     recipe = recipes.get_recipe(name)
     pairs = [item.split("=") for item in overrides]
-    # `style_scale` is a painting option (the style image's size), not a recipe field.
+    # `style_scale` is a painting option (the style image's size), `precision` the painter's
+    # (variant_precision): neither is a recipe field.
     options = {key: float(value) for key, value in pairs if key == "style_scale"}
     fields = {
         "stages" if key == "steps" else key: field_value(recipe, key, value)
         for key, value in pairs
-        if key not in options
+        if key not in options and key != "precision"
     }
     if fields:
         recipe = dataclasses.replace(recipe, name=spec, **fields)
@@ -106,11 +107,12 @@ def evaluation_seconds(specs: list[str], size: int = 384, repeats: int = 6, phot
 
     from engine.painter import PaintRequest
 
-    painter, picture = Painter(), load_photo(photo)
+    picture, painters = load_photo(photo), {p: Painter(precision=p) for p in map(variant_precision, specs)}
     styles = [get_preset("starry_night").image()]
     runs = {}
     for spec in specs:
-        run = painter.run(PaintRequest(picture, styles, variant_options(spec, size)))
+        request = PaintRequest(picture, styles, variant_options(spec, size))
+        run = painters[variant_precision(spec)].run(request)
         pixels, targets = full_stage(run)
         run.canvas = pixels.clone().requires_grad_(True)
         runs[spec] = (run, targets)
@@ -154,9 +156,15 @@ class Judges:
         }
 
 
+def variant_precision(spec: str) -> str:
+    """The painter's precision a variant spec asks for (`precision=float32`), else "auto"."""
+    pairs = dict(item.split("=") for item in spec.split(",")[1:])
+    return pairs.get("precision", "auto")
+
+
 def run(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
-    painter = Painter()
+    painters: dict[str, Painter] = {}
     judges = Judges()
     out = open(args.out, "a")  # noqa: SIM115 - one line per painting, flushed as it comes
     for size in args.sizes:
@@ -166,7 +174,10 @@ def run(args: argparse.Namespace) -> None:
             for preset_id in args.presets:
                 style = get_preset(preset_id).image()
                 for spec in args.variants:
-                    result = painter.paint(photo, [style], variant_options(spec, size))
+                    precision = variant_precision(spec)
+                    if precision not in painters:
+                        painters[precision] = Painter(precision=precision)
+                    result = painters[precision].paint(photo, [style], variant_options(spec, size))
                     row = {
                         "variant": spec,
                         "photo": photo_name,

@@ -112,6 +112,16 @@ def _port(env: Mapping[str, str], key: str) -> int | None:
     return port
 
 
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def _precision(env: Mapping[str, str]) -> str:
+    value = env.get("ENGINE_PRECISION", "auto").strip().lower() or "auto"
+    if value not in PRECISIONS:
+        raise ConfigError(f"ENGINE_PRECISION must be one of {', '.join(PRECISIONS)}, got {value!r}")
+    return value
+
+
 def _int_list(env: Mapping[str, str], key: str) -> tuple[int, ...]:
     raw = env.get(key, "").replace(";", ",")
     try:
@@ -238,6 +248,8 @@ class EngineConfig:
 
     common: CommonConfig
     device: str = "auto"  # auto | cuda | mps | cpu
+    # auto: bfloat16 convolutions on a GPU or a CPU with native bfloat16, else float32 (engine.painter)
+    precision: str = "auto"  # auto | float32 | bfloat16
     lease_seconds: float = 30.0
     poll_seconds: float = 0.5
     max_size: int = 0  # 0: the device's "large" size
@@ -255,6 +267,7 @@ class EngineConfig:
         return cls(
             common=CommonConfig.from_env(env),
             device=env.get("ENGINE_DEVICE", "auto").strip().lower() or "auto",
+            precision=_precision(env),
             lease_seconds=_float(env, "LEASE_SECONDS", cls.lease_seconds, 2.0),
             poll_seconds=_float(env, "POLL_SECONDS", cls.poll_seconds, 0.05),
             max_size=_int(env, "MAX_SIZE", cls.max_size, 0),

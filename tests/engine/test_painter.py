@@ -11,13 +11,22 @@ import torch
 from PIL import Image
 
 from drawme.painting import Face, PaintRequest
+from engine import painter as painter_module
 from engine import recipes
 from engine.canvas import image_to_tensor, photo_detail
 from engine.colour import match_colours
 from engine.losses import laplacian, laplacian_loss, light, light_loss
 from engine.objective import LAPLACIAN, LIGHT
 from engine.optimise import FIRST_PREVIEW_STEP
-from engine.painter import Painter, PaintOptions, PaintResult, Progress, pick_device
+from engine.painter import (
+    Painter,
+    PaintOptions,
+    PaintResult,
+    Precision,
+    Progress,
+    pick_device,
+    pick_precision,
+)
 
 DRAFT = PaintOptions(size=64, recipe="draft", iterations=8)
 
@@ -226,6 +235,35 @@ def test_device_auto_picks_cpu_without_accelerators():
         expected = "mps"
     assert pick_device("auto").type == expected
     assert Painter(device="cpu").device.type == "cpu"
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_precision_auto_is_bfloat16_where_the_device_computes_it_natively(monkeypatch, native):
+    monkeypatch.setattr(painter_module, "cpu_has_bfloat16", lambda: native)
+    cpu = torch.device("cpu")
+    assert pick_precision(cpu) is (Precision.BFLOAT16 if native else Precision.FLOAT32)
+    assert pick_precision(torch.device("cuda")) is Precision.BFLOAT16
+    assert pick_precision(torch.device("mps")) is Precision.FLOAT32
+    assert pick_precision(cpu, "float32") is Precision.FLOAT32
+    assert pick_precision(cpu, "bfloat16") is Precision.BFLOAT16
+    with pytest.raises(ValueError, match="fp16"):
+        pick_precision(cpu, "fp16")
+
+
+def test_bfloat16_convolutions_score_the_canvas_as_float32_does(photo, starry):
+    """The same first evaluation in both precisions: the network's weights in each format, the loss
+    terms within a few percent of each other (bfloat16 keeps 8 bits of mantissa)."""
+    losses = {}
+    for precision in Precision:
+        painter = Painter(device="cpu", precision=precision)
+        _, events = paint(painter, photo, [starry], PaintOptions(size=64, iterations=1))
+        (net,) = painter._networks.values()
+        assert {p.dtype for name, p in net.named_parameters()} == {
+            torch.bfloat16 if precision is Precision.BFLOAT16 else torch.float32
+        }
+        losses[precision] = events[0].losses
+    for term, value in losses[Precision.FLOAT32].items():
+        assert losses[Precision.BFLOAT16][term] == pytest.approx(value, rel=0.05, abs=1e-3), term
 
 
 def test_very_wide_photos_still_paint(painter, photo, starry):
