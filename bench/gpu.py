@@ -91,7 +91,7 @@ class Bench:
 
     @staticmethod
     def load(path: Path):
-        from engine.imageio import load_image
+        from drawme.decoding import load_image
 
         return load_image(path)
 

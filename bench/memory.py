@@ -42,7 +42,7 @@ def measure(size: int, style_scale: float, steps: int) -> dict[str, float]:
     """In this process: (start-up peak, painting's increment) in bytes."""
     from dataclasses import replace
 
-    from drawme.imaging import load_image
+    from drawme.decoding import load_image
     from drawme.presets import get_preset
     from engine import recipes
     from engine.painter import Painter, PaintOptions

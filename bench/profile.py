@@ -39,10 +39,10 @@ sys.path.insert(0, str(ROOT))  # the checkout's packages, even without an instal
 
 import engine.optimise  # noqa: E402
 import engine.run  # noqa: E402
-from drawme.imaging import load_image  # noqa: E402
+from drawme.decoding import load_image  # noqa: E402
 from drawme.painting import PaintOptions, PaintRequest, Progress  # noqa: E402
 from drawme.presets import get_preset  # noqa: E402
-from engine.imageio import to_jpeg_bytes, to_png_bytes  # noqa: E402
+from engine.encoding import to_jpeg_bytes, to_png_bytes  # noqa: E402
 from engine.lbfgs import BatchLBFGS  # noqa: E402
 from engine.painter import Painter  # noqa: E402
 from engine.recipes import get_recipe  # noqa: E402

@@ -81,7 +81,7 @@ def run_ours_to_target(
     painter, photo: Path, style: Path, size: int, recipe: str, target: float, budget: int | None
 ) -> dict:
     """Paint with `recipe` until the full-size canvas's loss is at or under `target` (or the budget ends)."""
-    from engine.imageio import load_image
+    from drawme.decoding import load_image
     from engine.painter import PaintOptions
 
     reached: dict = {}
@@ -105,7 +105,7 @@ def run_ours_to_target(
 
 def run_ours_default(photo: Path, style: Path, size: int) -> dict:
     """Our bot's painting: the `default` recipe, from a cold process."""
-    from engine.imageio import load_image
+    from drawme.decoding import load_image
     from engine.painter import Painter, PaintOptions
 
     started = time.perf_counter()

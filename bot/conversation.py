@@ -21,7 +21,7 @@ from bot.i18n import Words, words
 from bot.jobs import queue_painting
 from bot.language import load_choice
 from bot.uploads import receive_picture
-from drawme.imaging import ImageError
+from drawme.decoding import ImageError
 from drawme.models import (
     BRUSH_SCALES,
     WEIGHT_MAX,

@@ -25,7 +25,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 from telegram import Bot, InlineKeyboardMarkup, InputMediaPhoto
@@ -55,50 +55,20 @@ CHAT_GONE = ("chat not found", "user is deactivated", "bot was blocked", "bot wa
 
 
 @dataclass
-class Shown:
-    """What one job's status message shows right now, so an edit is sent only when it changes."""
+class JobDelivery:
+    """One job's delivery as this instance holds it: what its status message shows (`display`, as the
+    store records it, so an edit is sent only when it changes) and what only this instance keeps."""
 
-    message_id: int | None = None
-    is_photo: bool = False  # the status became a preview photo: edit its caption/media
-    content: str | None = None
-    preview_path: str | None = None
-    edited_at: float = float("-inf")  # wall clock: shared with other instances through the store
-    unconfirmed: bool = False  # the last edit's answer was never heard: it may show the old content
+    display: Display
     retry_at: float = float("-inf")
     failures: int = 0
-    result_message_id: int | None = None  # sent, but mark_delivered has not succeeded yet
-    result_file_id: str | None = None  # Telegram's id of the sent painting (shared inline)
     lost_message_id: int | None = None  # a status message the user deleted; never edit it again
-    stale: tuple[int, ...] = ()  # superseded status messages still to delete
     words: Words | None = None  # the user's language, looked up once per job
 
-    @classmethod
-    def of(cls, display: Display) -> Shown:
-        """What a message shows, as recorded in the store (after a restart, or from another bot)."""
-        return cls(
-            message_id=display.status_message_id,
-            is_photo=display.is_photo,
-            content=display.text,
-            preview_path=display.preview,
-            result_message_id=display.result_message_id,
-            stale=display.stale_message_ids,
-            result_file_id=display.result_file_id,
-            edited_at=float("-inf") if display.edited_at is None else display.edited_at,
-            unconfirmed=display.unconfirmed,
-        )
 
-    def display(self) -> Display:
-        return Display(
-            status_message_id=self.message_id,
-            is_photo=self.is_photo,
-            text=self.content,
-            preview=self.preview_path,
-            result_message_id=self.result_message_id,
-            stale_message_ids=self.stale,
-            result_file_id=self.result_file_id,
-            edited_at=None if self.edited_at == float("-inf") else self.edited_at,
-            unconfirmed=self.unconfirmed,
-        )
+def _edited_at(display: Display) -> float:
+    """When the status message was last posted or edited (wall clock); -inf if never."""
+    return float("-inf") if display.edited_at is None else display.edited_at
 
 
 class Delivery:
@@ -117,7 +87,7 @@ class Delivery:
         self.config = config
         self.clock = clock
         self.metrics = metrics
-        self.shown: dict[int, Shown] = {}
+        self.deliveries: dict[int, JobDelivery] = {}
         self.unreachable: set[int] = set()  # chats that blocked the bot or are gone (from the store)
         self._chat_retry_at: dict[int, float] = {}  # chat -> when Telegram lets us send again
         self._sending: dict[int, asyncio.Task] = {}  # chat -> its delivery task of an earlier tick
@@ -135,9 +105,9 @@ class Delivery:
 
     async def remember(self, job_id: int, message_id: int, text: str) -> None:
         """The submitting handler posted the status message with `text`: record it at once."""
-        shown = Shown(message_id=message_id, content=text, edited_at=self.clock())
-        self.shown[job_id] = shown
-        await self.backend.save_display(job_id, shown.display())
+        display = Display(status_message_id=message_id, text=text, edited_at=self.clock())
+        self.deliveries[job_id] = JobDelivery(display)
+        await self.backend.save_display(job_id, display)
 
     async def release(self) -> None:
         """Stopping cleanly: no more wake-ups; other instances may take over this one's jobs at once."""
@@ -217,12 +187,14 @@ class Delivery:
         for job in jobs:
             if job.id not in claimed:
                 continue
-            recorded, mine = claimed[job.id], self.shown.get(job.id)
+            recorded, mine = claimed[job.id], self.deliveries.get(job.id)
             # New to us, or someone (the instance whose handler posted the status message, or the
             # one that held the lease meanwhile) recorded something newer: as recorded.
-            newer = recorded.edited_at is not None and recorded.edited_at > (mine.edited_at if mine else 0.0)
+            newer = recorded.edited_at is not None and recorded.edited_at > (
+                _edited_at(mine.display) if mine else 0.0
+            )
             if job.id not in self._mine or mine is None or newer:
-                self.shown[job.id] = Shown.of(recorded)
+                self.deliveries[job.id] = JobDelivery(recorded)
             by_chat.setdefault(job.chat_id, []).append(job)
         self._mine = set(claimed)
         if not context.application.running:  # it stopped while we read: no new sends now
@@ -241,8 +213,8 @@ class Delivery:
             self._sending[chat_id] = task
             task.add_done_callback(partial(self._chat_done, context, chat_id))
         current = {job.id for job in jobs}
-        for job_id in [job_id for job_id in self.shown if job_id not in current]:
-            del self.shown[job_id]
+        for job_id in [job_id for job_id in self.deliveries if job_id not in current]:
+            del self.deliveries[job_id]
 
     def _chat_done(self, context: BotContext, chat_id: int, _task: object) -> None:
         """A chat's task ended; if a poll skipped that chat meanwhile, look again now."""
@@ -268,22 +240,24 @@ class Delivery:
 
     async def _deliver_safely(self, bot: Bot, job: Job, queue: dict[int, QueueInfo]) -> None:
         """Deliver one job; each failure means something for this job (and chat) only."""
-        shown = self.shown.setdefault(job.id, Shown(message_id=job.status_message_id))
-        if shown.message_id is None and job.status_message_id != shown.lost_message_id:
-            shown.message_id = job.status_message_id
-        if self.clock() < shown.retry_at:
-            self._come_back(shown.retry_at)
+        delivery = self.deliveries.setdefault(
+            job.id, JobDelivery(Display(status_message_id=job.status_message_id))
+        )
+        if delivery.display.status_message_id is None and job.status_message_id != delivery.lost_message_id:
+            delivery.display = replace(delivery.display, status_message_id=job.status_message_id)
+        if self.clock() < delivery.retry_at:
+            self._come_back(delivery.retry_at)
             return
         try:
-            if shown.words is None:  # the language the user asked in (bot.jobs.queue_painting keeps it)
-                shown.words = words_for((await self.backend.get_settings(job.user_id)).language)
-            await self._deliver(bot, job, shown, shown.words, queue)
-            shown.failures = 0
+            if delivery.words is None:  # the language the user asked in (bot.jobs.queue_painting keeps it)
+                delivery.words = words_for((await self.backend.get_settings(job.user_id)).language)
+            await self._deliver(bot, job, delivery, delivery.words, queue)
+            delivery.failures = 0
         except IllegalTransition as moved:  # it changed meanwhile (e.g. cancelled): next tick sees it
             log.info("job moved on while delivering: %s", moved, extra={"job_id": job.id})
         except RetryAfter as flood:  # the rate limiter already retried: leave this chat alone a while
             wait = retry_seconds(flood)
-            shown.retry_at = self._chat_retry_at[job.chat_id] = self.clock() + wait
+            delivery.retry_at = self._chat_retry_at[job.chat_id] = self.clock() + wait
             log.warning("flood control: retrying in %.0f s", wait, extra={"job_id": job.id})
         except Forbidden as error:  # blocked, deactivated or kicked: nobody to tell any more
             await self._chat_gone(job, error)
@@ -291,15 +265,19 @@ class Delivery:
             if any(reason in error.message.lower() for reason in CHAT_GONE):
                 await self._chat_gone(job, error)
             else:  # a request Telegram refused for this job only
-                self._back_off(shown)
-                log.error("delivery refused: %s", error, extra={"job_id": job.id, "attempts": shown.failures})
+                self._back_off(delivery)
+                log.error(
+                    "delivery refused: %s", error, extra={"job_id": job.id, "attempts": delivery.failures}
+                )
         except TelegramError as error:  # timeouts and network trouble: the same job again, later
-            self._back_off(shown)
-            log.warning("delivery postponed: %s", error, extra={"job_id": job.id, "attempts": shown.failures})
+            self._back_off(delivery)
+            log.warning(
+                "delivery postponed: %s", error, extra={"job_id": job.id, "attempts": delivery.failures}
+            )
         except StoreUnavailable:  # the store logs the outage once: this job again later
-            self._back_off(shown)
+            self._back_off(delivery)
         except Exception:  # this job again later, the others carry on
-            self._back_off(shown)
+            self._back_off(delivery)
             log.exception("delivery failed", extra={"job_id": job.id})
 
     async def _chat_gone(self, job: Job, error: TelegramError) -> None:
@@ -329,27 +307,29 @@ class Delivery:
         except Exception:
             log.exception("could not settle a job of an unreachable chat", extra={"job_id": job.id})
 
-    def _back_off(self, shown: Shown) -> None:
-        shown.failures += 1
-        shown.retry_at = self.clock() + min(MAX_BACKOFF, 2.0 ** (shown.failures - 1))
+    def _back_off(self, delivery: JobDelivery) -> None:
+        delivery.failures += 1
+        delivery.retry_at = self.clock() + min(MAX_BACKOFF, 2.0 ** (delivery.failures - 1))
 
-    async def _deliver(self, bot: Bot, job: Job, shown: Shown, w: Words, queue: dict[int, QueueInfo]) -> None:
+    async def _deliver(
+        self, bot: Bot, job: Job, delivery: JobDelivery, w: Words, queue: dict[int, QueueInfo]
+    ) -> None:
         if job.status is JobStatus.DONE:
-            await self._send_result(bot, job, shown, w)
+            await self._send_result(bot, job, delivery, w)
         elif job.status is JobStatus.FAILED:
-            await self._finish(bot, job, shown, w(texts.FAILED, error=texts.failure(w, job)))
+            await self._finish(bot, job, delivery, w(texts.FAILED, error=texts.failure(w, job)))
         elif job.status is JobStatus.CANCELLED:
-            await self._finish(bot, job, shown, w(texts.CANCELLED))
+            await self._finish(bot, job, delivery, w(texts.CANCELLED))
         elif job.status is JobStatus.RUNNING and job.cancel_requested:  # the worker stops within a step
-            await self._show(bot, job, shown, w(texts.STOPPING), None, None)
+            await self._show(bot, job, delivery, w(texts.STOPPING), None, None)
         elif job.status is JobStatus.QUEUED:
             info = queue.get(job.id) or await self.backend.position(job.id)  # queued since the replay
-            await self._show(bot, job, shown, texts.queued(w, info), None, keyboards.cancel(w, job))
+            await self._show(bot, job, delivery, texts.queued(w, info), None, keyboards.cancel(w, job))
         elif job.status is JobStatus.RUNNING:
             await self._show(
                 bot,
                 job,
-                shown,
+                delivery,
                 texts.painting(w, job.progress),
                 job.progress.preview_key,
                 keyboards.cancel(w, job),
@@ -359,40 +339,40 @@ class Delivery:
         self,
         bot: Bot,
         job: Job,
-        shown: Shown,
+        delivery: JobDelivery,
         text: str,
         preview: str | None,
         buttons: InlineKeyboardMarkup | None,
     ) -> None:
         """Bring the status message (with its `buttons`) up to date: throttled, and only when
         something changed."""
-        new_preview = preview is not None and preview != shown.preview_path
-        if not new_preview and text == shown.content:
+        new_preview = preview is not None and preview != delivery.display.preview_key
+        if not new_preview and text == delivery.display.text:
             return
-        if shown.message_id is None:
+        if delivery.display.status_message_id is None:
             if job.status_message_id is None and time.time() - job.created_at < STATUS_GRACE:
                 return  # the submitting handler is about to register its status message
             message = await bot.send_message(job.chat_id, text, reply_markup=buttons)
-            await self._status_is(job, shown, message.message_id, text)
+            await self._status_is(job, delivery, message.message_id, text)
             return
-        if shown.stale:  # superseded status messages left by a crash: remove them first
-            await self._clear_stale(bot, job, shown)
-        if self.clock() - shown.edited_at < self.config.edit_interval:
-            self._come_back(shown.edited_at + self.config.edit_interval)
+        if delivery.display.stale_message_ids:  # superseded ones left by a crash: removed first
+            await self._clear_stale(bot, job, delivery)
+        if self.clock() - _edited_at(delivery.display) < self.config.edit_interval:
+            self._come_back(_edited_at(delivery.display) + self.config.edit_interval)
             return
         data = await self.backend.get_preview(job.id) if new_preview else None
-        if data is None and text == shown.content:
+        if data is None and text == delivery.display.text:
             return  # the new preview is gone already, and the text is what it shows
-        if data is not None and not shown.is_photo:  # the first preview replaces the text status
-            await self._first_preview(bot, job, shown, text, preview, data, buttons)
+        if data is not None and not delivery.display.is_photo:  # the first preview replaces the text status
+            await self._first_preview(bot, job, delivery, text, preview, data, buttons)
         else:
-            await self._edit(bot, job, shown, text, preview if data is not None else None, data, buttons)
+            await self._edit(bot, job, delivery, text, preview if data is not None else None, data, buttons)
 
     async def _edit(
         self,
         bot: Bot,
         job: Job,
-        shown: Shown,
+        delivery: JobDelivery,
         text: str,
         preview: str | None = None,
         data: bytes | None = None,
@@ -402,45 +382,53 @@ class Delivery:
         What it will show is recorded first, marked unconfirmed, and confirmed once Telegram answers;
         an answer never heard leaves it unconfirmed. False when the edit did not happen (settled
         otherwise)."""
-        before = (shown.content, shown.preview_path, shown.unconfirmed, shown.edited_at)
-        shown.content, shown.unconfirmed, shown.edited_at = text, True, self.clock()
-        if preview is not None:
-            shown.preview_path = preview
-        await self.backend.save_display(job.id, shown.display())
+        before = delivery.display
+        delivery.display = display = replace(
+            before,
+            text=text,
+            preview_key=before.preview_key if preview is None else preview,
+            unconfirmed=True,
+            edited_at=self.clock(),
+        )
+        await self.backend.save_display(job.id, display)
         try:
             if data is not None:
                 photo = InputMediaPhoto(data, caption=text)
-                await bot.edit_message_media(photo, job.chat_id, shown.message_id, reply_markup=buttons)
-            elif shown.is_photo:
+                await bot.edit_message_media(
+                    photo, job.chat_id, display.status_message_id, reply_markup=buttons
+                )
+            elif display.is_photo:
                 await bot.edit_message_caption(
-                    job.chat_id, shown.message_id, caption=text, reply_markup=buttons
+                    job.chat_id, display.status_message_id, caption=text, reply_markup=buttons
                 )
             else:
-                await bot.edit_message_text(text, job.chat_id, shown.message_id, reply_markup=buttons)
+                await bot.edit_message_text(
+                    text, job.chat_id, display.status_message_id, reply_markup=buttons
+                )
         except BadRequest as error:
             if "not modified" not in error.message.lower():  # refused: it shows what it showed
-                shown.content, shown.preview_path, shown.unconfirmed, shown.edited_at = before
-                if not self._settle(shown, error):
-                    await self.backend.save_display(job.id, shown.display())
+                delivery.display = before
+                if not self._settle(delivery, error):
+                    await self.backend.save_display(job.id, delivery.display)
                     raise
-                await self.backend.save_display(job.id, shown.display())
+                await self.backend.save_display(job.id, delivery.display)
                 return False
             # It already shows this: taken as information, recorded below, never sent again.
             log.info("status message was already up to date", extra={"job_id": job.id})
         except (Forbidden, RetryAfter):  # refused before anything happened
-            shown.content, shown.preview_path, shown.unconfirmed, shown.edited_at = before
-            await self.backend.save_display(job.id, shown.display())
+            delivery.display = before
+            await self.backend.save_display(job.id, before)
             raise
         # The interval runs from Telegram's answer, so the next edit reaches it at least that much later.
-        shown.unconfirmed, shown.edited_at = False, self.clock()
-        await self.backend.save_display(job.id, shown.display())
+        delivery.display = replace(delivery.display, unconfirmed=False, edited_at=self.clock())
+        await self.backend.save_display(job.id, delivery.display)
         return True
 
     async def _first_preview(
         self,
         bot: Bot,
         job: Job,
-        shown: Shown,
+        delivery: JobDelivery,
         text: str,
         preview: str | None,
         data: bytes,
@@ -448,53 +436,63 @@ class Delivery:
     ) -> None:
         """The first preview replaces the text status with a photo (a new message, then the old deleted)."""
         message = await bot.send_photo(job.chat_id, data, caption=text, reply_markup=buttons)
-        if shown.message_id is not None:
-            shown.stale = (*shown.stale, shown.message_id)  # to delete once the new one is recorded
-        shown.preview_path = preview
-        await self._status_is(job, shown, message.message_id, text, is_photo=True)
-        await self._clear_stale(bot, job, shown)
+        display = delivery.display
+        if display.status_message_id is not None:  # to delete once the new one is recorded
+            display = replace(
+                display, stale_message_ids=(*display.stale_message_ids, display.status_message_id)
+            )
+        delivery.display = replace(display, preview_key=preview)
+        await self._status_is(job, delivery, message.message_id, text, is_photo=True)
+        await self._clear_stale(bot, job, delivery)
 
     async def _status_is(
-        self, job: Job, shown: Shown, message_id: int, text: str, is_photo: bool = False
+        self, job: Job, delivery: JobDelivery, message_id: int, text: str, is_photo: bool = False
     ) -> None:
         """A new status message: recorded the moment Telegram answers, before anything else."""
-        shown.message_id, shown.is_photo, shown.content = message_id, is_photo, text
-        shown.edited_at, shown.unconfirmed = self.clock(), False
-        await self.backend.save_display(job.id, shown.display())
+        delivery.display = replace(
+            delivery.display,
+            status_message_id=message_id,
+            is_photo=is_photo,
+            text=text,
+            edited_at=self.clock(),
+            unconfirmed=False,
+        )
+        await self.backend.save_display(job.id, delivery.display)
 
-    async def _clear_stale(self, bot: Bot, job: Job, shown: Shown) -> None:
+    async def _clear_stale(self, bot: Bot, job: Job, delivery: JobDelivery) -> None:
         """Delete superseded status messages, then record that they are gone."""
-        if not shown.stale:
+        if not delivery.display.stale_message_ids:
             return
-        for message_id in shown.stale:
+        for message_id in delivery.display.stale_message_ids:
             await _delete_quietly(bot, job.chat_id, message_id)
-        shown.stale = ()
-        await self.backend.save_display(job.id, shown.display())
+        delivery.display = replace(delivery.display, stale_message_ids=())
+        await self.backend.save_display(job.id, delivery.display)
 
     def _delivered(self, job: Job) -> None:
         if self.metrics is not None and job.finished_at is not None:
             self.metrics.delivery_lag.observe(max(0.0, time.time() - job.finished_at))
 
     @staticmethod
-    def _settle(shown: Shown, error: BadRequest) -> bool:
+    def _settle(delivery: JobDelivery, error: BadRequest) -> bool:
         """Learn from a refused edit; True when the next tick can simply carry on."""
         reason = error.message.lower()
         if "no text in the message" in reason:
-            shown.is_photo = True  # a preview photo from before a restart: edit its caption next time
+            # A preview photo from before a restart: edit its caption next time.
+            delivery.display = replace(delivery.display, is_photo=True)
             return True
         if "message to edit not found" in reason:
-            shown.lost_message_id, shown.message_id = shown.message_id, None  # deleted: post a fresh one
-            shown.content = None
+            delivery.lost_message_id = delivery.display.status_message_id  # deleted: post a fresh one
+            delivery.display = replace(delivery.display, status_message_id=None, text=None)
             return True
         return False
 
-    async def _send_result(self, bot: Bot, job: Job, shown: Shown, w: Words) -> None:
+    async def _send_result(self, bot: Bot, job: Job, delivery: JobDelivery, w: Words) -> None:
         """Send the painting, then record it at once, so a retry or a restart never sends it twice."""
-        if shown.result_message_id is None:
+        if delivery.display.result_message_id is None:
             painting = await self.backend.get_result(job.id)
             if painting is None:
                 log.error("finished job has no result file", extra={"job_id": job.id})
-                await self._finish(bot, job, shown, w(texts.FAILED, error=""))
+                await self._finish(bot, job, delivery, w(texts.FAILED, error=""))
                 return
             await bot.send_chat_action(job.chat_id, ChatAction.UPLOAD_PHOTO)
             message = await bot.send_photo(
@@ -504,37 +502,46 @@ class Delivery:
                 # Share only when inline mode is on in @BotFather (getMe says so): it needs it.
                 reply_markup=keyboards.result(w, job, share=bool(bot.supports_inline_queries)),
             )
-            shown.result_message_id = message.message_id
-            # The largest size's file id: inline mode shares the painting by it, with no new upload.
-            shown.result_file_id = message.photo[-1].file_id if message.photo else None
-            await self.backend.save_display(job.id, shown.display())  # sent: never again
+            delivery.display = replace(
+                delivery.display,
+                result_message_id=message.message_id,
+                # The largest size's file id: inline mode shares the painting by it, with no new upload.
+                result_file_id=message.photo[-1].file_id if message.photo else None,
+            )
+            await self.backend.save_display(job.id, delivery.display)  # sent: never again
         # The painting replaces the progress; delete it before closing the job, so a crash in
         # between leaves the job open and the next try deletes it (a second delete is harmless).
-        for message_id in (*shown.stale, shown.message_id):
+        for message_id in (*delivery.display.stale_message_ids, delivery.display.status_message_id):
             await _delete_quietly(bot, job.chat_id, message_id)
-        await self.backend.mark_delivered(job.id, shown.result_message_id)
+        await self.backend.mark_delivered(job.id, delivery.display.result_message_id)
         self._delivered(job)
         log.info(
             "painting delivered", extra={"job_id": job.id, "user_id": job.user_id, "status": "delivered"}
         )
 
-    async def _finish(self, bot: Bot, job: Job, shown: Shown, text: str) -> None:
+    async def _finish(self, bot: Bot, job: Job, delivery: JobDelivery, text: str) -> None:
         """A failed or cancelled job: the status message says so (or a new message if there is none)."""
-        if shown.message_id is not None and shown.content == text and shown.unconfirmed:
+        display = delivery.display
+        if display.status_message_id is not None and display.text == text and display.unconfirmed:
             # The edit saying it went unanswered: it may not say it, and the same edit again could be
             # refused. Say it in a fresh message; the old one goes.
-            shown.stale, shown.message_id, shown.content = (*shown.stale, shown.message_id), None, None
-        if shown.message_id is not None and shown.content != text:
-            if self.clock() - shown.edited_at < self.config.edit_interval:
-                self._come_back(shown.edited_at + self.config.edit_interval)
+            delivery.display = display = replace(
+                display,
+                stale_message_ids=(*display.stale_message_ids, display.status_message_id),
+                status_message_id=None,
+                text=None,
+            )
+        if display.status_message_id is not None and display.text != text:
+            if self.clock() - _edited_at(display) < self.config.edit_interval:
+                self._come_back(_edited_at(display) + self.config.edit_interval)
                 return
-            if not await self._edit(bot, job, shown, text):
+            if not await self._edit(bot, job, delivery, text):
                 return  # settled (e.g. it was a photo after all, or deleted): the next tick goes on
-        if shown.message_id is None:
+        if delivery.display.status_message_id is None:
             message = await bot.send_message(job.chat_id, text)
-            await self._status_is(job, shown, message.message_id, text)  # told: never tell again
-        await self._clear_stale(bot, job, shown)
-        await self.backend.mark_delivered(job.id, shown.message_id)
+            await self._status_is(job, delivery, message.message_id, text)  # told: never tell again
+        await self._clear_stale(bot, job, delivery)
+        await self.backend.mark_delivered(job.id, delivery.display.status_message_id)
         self._delivered(job)
         log.info("outcome delivered", extra={"job_id": job.id, "status": job.status.value})
 

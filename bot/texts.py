@@ -12,7 +12,7 @@ import math
 from babel import Locale
 
 from bot.i18n import N_, NP_, Words
-from drawme.imaging import MAX_PIXELS, MIN_SIDE, ImageCode, ImageError
+from drawme.decoding import MAX_PIXELS, MIN_SIDE, ImageCode, ImageError
 from drawme.models import (
     BRUSH_SCALES,
     WEIGHT_MAX,

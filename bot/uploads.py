@@ -14,7 +14,7 @@ from telegram.error import BadRequest
 from telegram.ext import filters
 
 from bot.context import BotContext, services
-from drawme.imaging import ImageCode, ImageError, NotAnImage, load_image
+from drawme.decoding import ImageCode, ImageError, NotAnImage, load_image
 from drawme.models import Conversation, StoredImage
 
 # What may be a picture: photos and image files (an untyped file may be one too). Animations come

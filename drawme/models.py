@@ -212,13 +212,13 @@ class Display:
 
     status_message_id: int | None = None
     is_photo: bool = False  # the status became a preview photo: edit its caption
-    text: str | None = None
-    preview: str | None = None  # which preview it shows
+    text: str | None = None  # the status message's text (a preview photo's caption)
+    preview_key: str | None = None  # the store's key of the preview it shows (`JobProgress.preview_key`)
     result_message_id: int | None = None  # the painting is sent: never send it again
     stale_message_ids: tuple[int, ...] = ()  # superseded status messages still to delete
     result_file_id: str | None = None  # Telegram's file id of the sent painting, to share it inline
     edited_at: float | None = None  # wall-clock time of the status message's last post or edit
-    # An edit to `text`/`preview` went out and its answer was never heard (a crash, a timeout): the
+    # An edit to `text`/`preview_key` went out and its answer was never heard (a crash, a timeout): the
     # message shows either this or what it showed before. Recorded before the call, cleared after it.
     unconfirmed: bool = False
 

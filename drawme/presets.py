@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from drawme.imaging import load_image
+from drawme.decoding import load_image
 
 
 @dataclass(frozen=True)

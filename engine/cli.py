@@ -34,10 +34,10 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from drawme import entry
-from drawme.imaging import ImageError
+from drawme.decoding import ImageError, load_image
 from drawme.presets import PRESETS, get_preset
 from engine import memory
-from engine.imageio import load_image, save_image
+from engine.encoding import save_image
 from engine.recipes import RECIPES, Recipe, get_recipe
 
 if TYPE_CHECKING:

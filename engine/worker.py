@@ -35,8 +35,8 @@ from typing import Any
 from drawme import health
 from drawme.backend import WorkerBackend
 from drawme.config import CPU_SIZES, GPU_SIZES, ConfigError, EngineConfig
+from drawme.decoding import ImageCode, ImageError, load_image
 from drawme.entry import handle_loop_exceptions
-from drawme.imaging import ImageCode, ImageError, load_image
 from drawme.logs import setup_logging
 from drawme.metrics import QUEUE_REFRESH
 from drawme.models import (
@@ -57,7 +57,7 @@ from drawme.privacy import secure_data_dir
 from drawme.store import open_store
 from drawme.store.scheduling import painting_remaining
 from engine import memory
-from engine.imageio import to_jpeg_bytes, to_png_bytes
+from engine.encoding import to_jpeg_bytes, to_png_bytes
 from engine.metrics import EngineMetrics
 from engine.recipes import get_recipe
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from bot import texts
 from bot.i18n import ENGLISH
-from drawme.imaging import ImageCode
+from drawme.decoding import ImageCode
 from tests.bot.conftest import RunningBot, bot_config, photo_bytes
 from tests.fake_telegram import FakeTelegram
 

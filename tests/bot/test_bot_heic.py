@@ -6,7 +6,7 @@ import io
 
 from PIL import Image
 
-from drawme.imaging import load_image
+from drawme.decoding import load_image
 from tests.bot.conftest import RunningBot, photo_bytes
 from tests.bot.test_bot_conversation import queued_job
 from tests.fake_telegram import FakeTelegram
@@ -15,7 +15,7 @@ from tests.fake_telegram import FakeTelegram
 def iphone_heic() -> bytes:
     with Image.open(io.BytesIO(photo_bytes("chelsea", short_side=96))) as photo:
         buffer = io.BytesIO()
-        photo.save(buffer, format="HEIF", quality=90)  # pillow-heif's encoder (drawme.imaging registers it)
+        photo.save(buffer, format="HEIF", quality=90)  # pillow-heif's encoder (drawme.decoding registers it)
     return buffer.getvalue()
 
 

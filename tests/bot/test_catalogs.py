@@ -10,7 +10,7 @@ from babel.messages.pofile import read_po
 
 from bot import texts
 from bot.i18n import DOMAIN, ENGLISH, KEYWORDS, LOCALE_DIR, catalog_path, language_of, languages, words_for
-from drawme.imaging import ImageCode
+from drawme.decoding import ImageCode
 from drawme.models import FailureCode, NoteCode, QueueInfo
 from drawme.presets import PRESETS
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from bot import texts
 from bot.i18n import ENGLISH as E
-from drawme.imaging import ImageCode, NotAnImage
+from drawme.decoding import ImageCode, NotAnImage
 from drawme.models import (
     FailureCode,
     Job,
@@ -49,7 +49,7 @@ def test_every_worker_and_image_code_is_worded():
     assert len(worded) == len(FailureCode) + len(ImageCode)
 
 
-def test_image_errors_are_worded_by_the_bot_not_by_imaging():
+def test_image_errors_are_worded_by_the_bot_not_by_decoding():
     assert texts.image_refused(E, NotAnImage()) == texts.IMAGE_REFUSED[ImageCode.NOT_AN_IMAGE]
     assert texts.image_refused(E, NotAnImage()) != str(NotAnImage())
 

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 from PIL import Image
 
-from drawme.imaging import NotAnImage
+from drawme.decoding import NotAnImage
 from engine.cli import (
     EXIT_USAGE,
     SEED_BY_FLAGS,

@@ -20,7 +20,7 @@ import pytest
 
 from bot import texts
 from bot.i18n import ENGLISH
-from drawme.imaging import ImageCode
+from drawme.decoding import ImageCode
 from tests.bot.conftest import photo_bytes
 from tests.playground.conftest import Service
 

@@ -15,7 +15,7 @@ from PIL import Image
 from bot import texts
 from bot.i18n import ENGLISH
 from drawme.config import PLAYGROUND_SIZES, BotConfig, CommonConfig, PlaygroundConfig
-from drawme.imaging import ImageCode
+from drawme.decoding import ImageCode
 from drawme.playground.chat import Playground
 from drawme.store import JobStore
 from tests.bot.conftest import TEST_ENV, HandWorker, RunningBot, photo_bytes

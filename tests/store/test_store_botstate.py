@@ -25,7 +25,7 @@ async def test_a_delivery_lease_is_held_by_one_instance_until_it_expires_or_is_r
         status_message_id=BIG + 1,
         is_photo=True,
         text="🎨",
-        preview="k",
+        preview_key="k",
         stale_message_ids=(7,),
         edited_at=1234.5,
         unconfirmed=True,

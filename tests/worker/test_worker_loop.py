@@ -14,7 +14,7 @@ from PIL import Image
 
 from drawme import health
 from drawme.config import CommonConfig, EngineConfig, Limits
-from drawme.imaging import ImageCode
+from drawme.decoding import ImageCode
 from drawme.models import (
     Blend,
     FailureCode,

@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from drawme.config import CommonConfig, EngineConfig
-from drawme.imaging import ImageCode
+from drawme.decoding import ImageCode
 from drawme.models import JobStatus
 from drawme.store import JobStore
 from engine.metrics import EngineMetrics

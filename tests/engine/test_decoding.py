@@ -1,4 +1,4 @@
-"""drawme.imaging: every picture a user may send becomes a plain RGB image, or a clear ImageError.
+"""drawme.decoding: every picture a user may send becomes a plain RGB image, or a clear ImageError.
 
 Every fixture is generated here with Pillow, so each test states exactly what it feeds in.
 """
@@ -12,7 +12,7 @@ import zlib
 import pytest
 from PIL import Image, ImageCms
 
-from drawme.imaging import (
+from drawme.decoding import (
     MIN_SIDE,
     AnimatedImage,
     CorruptImage,
@@ -307,65 +307,6 @@ def test_error_codes_differ_so_the_user_knows_what_to_fix():
     classes = (NotAnImage, CorruptImage, ImageTooLarge, ImageTooSmall, AnimatedImage)
     assert len({cls.code for cls in classes}) == 5
     assert len({cls.english for cls in classes}) == 5
-
-
-# --- engine.imageio: saving -------------------------------------------------------------------------
-
-
-def test_save_image_png_round_trips_exactly(tmp_path):
-    from engine.imageio import load_image as engine_load_image
-    from engine.imageio import save_image
-
-    picture = noisy((80, 64))
-    written = save_image(picture, tmp_path / "out" / "result.png")  # parent is created
-    assert written == tmp_path / "out" / "result.png"
-    assert engine_load_image is load_image
-    with Image.open(written) as saved:
-        assert saved.format == "PNG" and saved.tobytes() == picture.tobytes()
-    assert [p.name for p in written.parent.iterdir()] == ["result.png"]  # no temp file left
-
-
-def test_save_image_jpeg_by_suffix_or_format(tmp_path):
-    from engine.imageio import save_image
-
-    picture = Image.new("RGB", (64, 64), (200, 30, 90))
-    targets = [(tmp_path / "a.jpg", None), (tmp_path / "b.JPEG", None), (tmp_path / "c.out", "jpeg")]
-    for path, format in targets:
-        save_image(picture, path, format=format)
-        with Image.open(path) as saved:
-            assert saved.format == "JPEG"
-            assert near(saved.convert("RGB").getpixel((32, 32)), (200, 30, 90), 4)  # quality 95
-    with pytest.raises(ValueError, match="format"):
-        save_image(picture, tmp_path / "d.bmp")
-
-
-def test_save_image_clamps_arrays_instead_of_wrapping(tmp_path):
-    import numpy as np
-
-    from engine.imageio import save_image
-
-    floats = np.zeros((64, 64, 3), dtype=np.float32)
-    floats[..., 0], floats[..., 1], floats[..., 2] = 1.7, -0.4, 0.5  # out of range, as an optimiser leaves it
-    with Image.open(save_image(floats, tmp_path / "f.png")) as saved:
-        assert saved.getpixel((0, 0)) == (255, 0, 128)
-
-
-def test_save_image_replaces_atomically(tmp_path, monkeypatch):
-    from engine import imageio
-
-    target = tmp_path / "result.png"
-    imageio.save_image(Image.new("RGB", (64, 64), RED), target)
-
-    def fail(*args, **kwargs):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(Image.Image, "save", fail)
-    with pytest.raises(OSError, match="disk full"):
-        imageio.save_image(Image.new("RGB", (64, 64), BLUE), target)
-    monkeypatch.undo()
-    with Image.open(target) as kept:  # the old file is intact and no temp file is left behind
-        assert kept.getpixel((0, 0)) == RED
-    assert [p.name for p in tmp_path.iterdir()] == ["result.png"]
 
 
 def test_cut_off_animation_is_refused_cleanly():

@@ -1,7 +1,8 @@
-"""Reading and writing the engine's pictures: load through drawme.imaging, save atomically.
+"""Encoding the engine's pictures as PNG or JPEG: in memory for the job store (the painting, its
+previews), or to a file for the CLI, written atomically (decoding is drawme.decoding's).
 
-A result file appears whole or not at all (temp file in the same directory, then os.replace), so the
-bot never sends a half-written painting and a crash never leaves a truncated one behind.
+A file appears whole or not at all (temp file in the same directory, then os.replace), so nobody
+reads a half-written painting and a crash never leaves a truncated one behind.
 """
 
 from __future__ import annotations
@@ -13,10 +14,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-
-from drawme.imaging import load_image
-
-__all__ = ["load_image", "save_image"]
 
 JPEG_QUALITY = 95
 _FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
