@@ -3,10 +3,11 @@
     .venv/bin/python bench/cpu_evaluation.py --size 384 --repeats 5
 
 Times `PaintingRun.objective(...).backward()` at the full-size stage (what every L-BFGS step costs)
-for: fp32 on 1 and on 2 torch threads, bf16 autocast (oneDNN's AVX-512 bf16 where the CPU has it) and
-channels-last on 2 threads. Interleaved, so the machine's load hits every way alike; medians, and
-each way's ratio to the first. It also prints how far each way's loss and gradient are from fp32's: a
-way that is faster but computes another painting is not a speed-up.
+for: fp32 on 1 and on 2 torch threads, bf16 autocast (oneDNN's AVX-512 bf16 where the CPU has it),
+channels-last, and the painter's bfloat16 precision (weights held in bf16, channels-last), 2 threads.
+Interleaved, so the machine's load hits every way alike; medians, and each way's ratio to the first.
+It also prints how far each way's loss and gradient are from fp32's: a way that is faster but
+computes another painting is not a speed-up.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from bench.quality import full_stage  # noqa: E402
 from drawme.painting import PaintOptions  # noqa: E402
 from drawme.presets import get_preset  # noqa: E402
 from engine.painter import Painter, PaintRequest  # noqa: E402
+from engine.run import PaintingRun  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -51,20 +53,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--photo", default="astronaut")
     args = parser.parse_args(argv)
 
-    painter = Painter(device="cpu")
     style = get_preset("starry_night").image()
-    run = painter.run(PaintRequest(load_photo(args.photo), [style], PaintOptions(size=args.size)))
-    pixels, targets = full_stage(run)
-    # (name, threads, context, channels-last canvas)
-    ways: list[tuple[str, int, Callable[[], contextlib.AbstractContextManager[None]], bool]] = [
-        ("fp32, 1 thread", 1, plain, False),
-        ("fp32, 2 threads", 2, plain, False),
-        ("bf16 autocast, 2 threads", 2, bf16, False),
-        ("fp32 channels-last, 2 threads", 2, plain, True),
+    request = PaintRequest(load_photo(args.photo), [style], PaintOptions(size=args.size))
+    runs = {
+        precision: Painter(device="cpu", precision=precision).run(request)
+        for precision in ("float32", "bfloat16")
+    }
+    fp32, bf16_weights = runs["float32"], runs["bfloat16"]
+    pixels, targets = full_stage(fp32)
+    bf16_targets = full_stage(bf16_weights)[1]
+    Way = tuple[str, PaintingRun, tuple, int, Callable[[], contextlib.AbstractContextManager[None]], bool]
+    # (name, run, its targets, threads, context, channels-last canvas)
+    ways: list[Way] = [
+        ("fp32, 1 thread", fp32, targets, 1, plain, False),
+        ("fp32, 2 threads", fp32, targets, 2, plain, False),
+        ("bf16 autocast, 2 threads", fp32, targets, 2, bf16, False),
+        ("fp32 channels-last, 2 threads", fp32, targets, 2, plain, True),
+        ("bf16 weights (precision bfloat16), 2 threads", bf16_weights, bf16_targets, 2, plain, False),
     ]
 
     def evaluate(
-        threads: int, context: Callable[[], contextlib.AbstractContextManager[None]], nhwc: bool
+        run: PaintingRun,
+        targets: tuple,
+        threads: int,
+        context: Callable[[], contextlib.AbstractContextManager[None]],
+        nhwc: bool,
     ) -> tuple[float, float, torch.Tensor]:
         torch.set_num_threads(threads)
         start = pixels.clone()
@@ -81,12 +94,12 @@ def main(argv: list[str] | None = None) -> int:
 
     seconds: dict[str, list[float]] = {name: [] for name, *_ in ways}
     results: dict[str, tuple[float, torch.Tensor]] = {}
-    for name, threads, context, nhwc in ways:  # one untimed warm-up each
-        _, loss, grad = evaluate(threads, context, nhwc)
+    for name, *way in ways:  # one untimed warm-up each
+        _, loss, grad = evaluate(*way)
         results[name] = (loss, grad)
     for _ in range(args.repeats):
-        for name, threads, context, nhwc in ways:
-            seconds[name].append(evaluate(threads, context, nhwc)[0])
+        for name, *way in ways:
+            seconds[name].append(evaluate(*way)[0])
     first = statistics.median(seconds[ways[0][0]])
     reference_loss, reference_grad = results[ways[0][0]]
     print(f"{args.size} px {args.photo} × starry_night, the default, full stage; medians of {args.repeats}")
@@ -95,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         loss, grad = results[name]
         cosine = float(torch.nn.functional.cosine_similarity(grad.flatten(), reference_grad.flatten(), dim=0))
         print(
-            f"{name:32s} {median:6.2f} s  {median / first:5.3f}×  loss {loss / reference_loss - 1:+.2%}  "
+            f"{name:46s} {median:6.2f} s  {median / first:5.3f}×  loss {loss / reference_loss - 1:+.2%}  "
             f"gradient cosine {cosine:.4f}"
         )
     return 0
