@@ -50,7 +50,7 @@ CREATE TABLE images (
     id {serial_key},
     owner_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     sha256 TEXT NOT NULL,
-    path TEXT NOT NULL,                     -- the blob key: images/<owner>/<sha256>.<ext>
+    key TEXT NOT NULL,                      -- the blob key: images/<owner>/<sha256>.<ext>
     width INTEGER NOT NULL,
     height INTEGER NOT NULL,
     bytes INTEGER NOT NULL,
@@ -80,8 +80,8 @@ CREATE TABLE jobs (
     progress_work DOUBLE PRECISION,         -- the share of the planned work done (steps by canvas area)
     eta_seconds DOUBLE PRECISION,
     losses TEXT,                            -- JSON: the latest loss terms
-    preview_path TEXT,                      -- the blob key of the latest preview
-    result_path TEXT,                       -- the blob key of the painting
+    preview_key TEXT,                      -- the blob key of the latest preview
+    result_key TEXT,                       -- the blob key of the painting
     error TEXT,
     note TEXT,
     status_message_id BIGINT,
