@@ -154,7 +154,7 @@ async def claim_batch(tx: Tx, worker_id: str, lease_seconds: float, limit: int, 
     if first is None:
         return []
     batch = [first]
-    if limit > 1 and first["batch_key"] is not None:
+    if limit > 1:
         batch += await claim_companions(tx, first, worker_id, lease_seconds, limit, now)
     return [jobs.to_job(row) for row in batch]
 

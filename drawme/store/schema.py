@@ -66,7 +66,7 @@ CREATE TABLE jobs (
     style_image_id BIGINT REFERENCES images(id),
     params TEXT NOT NULL,                   -- PaintParams JSON, frozen at submit
     size INTEGER NOT NULL,                  -- the painting's long side (params.size), for ETAs
-    batch_key TEXT,                         -- drawme.painting.batch_key: jobs of one shape batch
+    batch_key TEXT,                         -- drawme.painting.batch_key (set at submit): one shape
     status TEXT NOT NULL DEFAULT 'queued',
     priority INTEGER NOT NULL DEFAULT 0,
     attempts INTEGER NOT NULL DEFAULT 0,
@@ -103,7 +103,8 @@ CREATE INDEX jobs_finished ON jobs(finished_at);
 CREATE INDEX images_created ON images(created_at);
 -- a batch claim (`claims.claim_batch`): queued jobs of one shape in the order a batch reads them
 -- (priority, then age); `batch_key IS NOT NULL` in the predicate keeps the index to queries that
--- name a key, so the claim's other reads of queued rows plan without it
+-- name a key, so the claim's other reads of queued rows plan without it. Every submit sets a key,
+-- but the column stays nullable: with this predicate SQLite never uses the index on a NOT NULL column
 CREATE INDEX jobs_batch ON jobs(batch_key, priority DESC, id)
     WHERE status = 'queued' AND batch_key IS NOT NULL;
 CREATE TABLE workers (
