@@ -151,7 +151,7 @@ class StoredImage:
     id: int
     owner_id: int
     sha256: str
-    path: str  # the key of its bytes in the store (opaque outside drawme.store)
+    key: str  # the key of its bytes in the store (opaque outside drawme.store)
     width: int
     height: int
 

@@ -4,7 +4,7 @@ One module per concern, each a set of functions over an open transaction, with t
 for both engines and the few differences side by side:
 
 - `db`          connections, transactions and change notifications (aiosqlite; psycopg_pool)
-- `schema`      DDL of both dialects and versioned migrations under a lock
+- `schema`      one DDL for both engines and versioned migrations under a lock (v1: the first release)
 - `admission`   submit: fair-use limits inside the submit transaction, typed refusals
 - `claims`      fair claims and batch claims, leases, heartbeats, the worker's transitions, the worker list
 - `scheduling`  pure functions: claim order and ETAs (tested without a database)

@@ -101,9 +101,9 @@ async def export_user(tx: Tx, user_id: int) -> dict[str, Any]:
         "images": [asdict(jobs.to_image(row)) for row in images],
         "jobs": exported_jobs,
         "files": sorted(
-            {row["path"] for row in images}
-            | {row["result_path"] for row in rows if row["result_path"]}
-            | {row["preview_path"] for row in rows if row["preview_path"]}
+            {row["key"] for row in images}
+            | {row["result_key"] for row in rows if row["result_key"]}
+            | {row["preview_key"] for row in rows if row["preview_key"]}
         ),
     }
 

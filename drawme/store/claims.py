@@ -105,7 +105,7 @@ CLAIM_LOCK = {
 CLAIM = (
     "UPDATE jobs SET status = 'running', lease_owner = ?, lease_expires_at = ?, started_at = ?,"
     " cancel_requested = 0, progress_scale = 0, progress_scales = 0, progress_step = 0,"
-    " progress_total = 0, progress_work = NULL, eta_seconds = NULL, losses = NULL, preview_path = NULL"
+    " progress_total = 0, progress_work = NULL, eta_seconds = NULL, losses = NULL, preview_key = NULL"
     " WHERE id = ({next_job}) AND status = 'queued' RETURNING *"
 )
 
@@ -154,7 +154,7 @@ async def claim_batch(tx: Tx, worker_id: str, lease_seconds: float, limit: int, 
     if first is None:
         return []
     batch = [first]
-    if limit > 1 and first["batch_key"] is not None:
+    if limit > 1:
         batch += await claim_companions(tx, first, worker_id, lease_seconds, limit, now)
     return [jobs.to_job(row) for row in batch]
 
@@ -212,7 +212,7 @@ async def report_progress(
 ) -> None:
     """Record how far the painting is; a new preview replaces the job's previous one."""
     row = await leased(tx, job_id, worker_id)
-    preview_key = row["preview_path"]
+    preview_key = row["preview_key"]
     if preview is not None:
         preview_key = blobs.preview_key(job_id, progress.scale, progress.step)
         await blobs.put(tx, preview_key, preview, now)
@@ -226,7 +226,7 @@ async def report_progress(
         progress_total=progress.total,
         progress_work=progress.work,
         eta_seconds=progress.eta_seconds,
-        preview_path=preview_key,
+        preview_key=preview_key,
         losses=json.dumps(progress.losses),
     )
     await tx.notify()
@@ -237,7 +237,7 @@ async def complete(tx: Tx, job_id: int, worker_id: str, result: bytes, note: str
     await leased(tx, job_id, worker_id)
     key = blobs.result_key(job_id)
     await blobs.put(tx, key, result, now)
-    return await jobs.finish(tx, job_id, JobStatus.DONE, now, result_path=key, note=note, eta_seconds=0.0)
+    return await jobs.finish(tx, job_id, JobStatus.DONE, now, result_key=key, note=note, eta_seconds=0.0)
 
 
 async def fail(tx: Tx, job_id: int, worker_id: str, error: str, now: float) -> Job:

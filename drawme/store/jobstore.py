@@ -98,7 +98,7 @@ class JobStore(BotBackend, WorkerBackend):
             await jobs.ensure_user(tx, owner_id, now)
             await blobs.put(tx, key, data, now)
             row = await tx.one(
-                "INSERT INTO images (owner_id, sha256, path, width, height, bytes, created_at)"
+                "INSERT INTO images (owner_id, sha256, key, width, height, bytes, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (owner_id, sha256) DO UPDATE SET created_at ="
                 " excluded.created_at RETURNING *",  # a re-sent picture lives another retention period
                 (owner_id, digest, key, width, height, len(data), now),
@@ -115,17 +115,17 @@ class JobStore(BotBackend, WorkerBackend):
 
     async def get_image_bytes(self, image_id: int) -> bytes | None:
         async with self.db.transaction(write=False) as tx:
-            key = await tx.value("SELECT path FROM images WHERE id = ?", (image_id,))
+            key = await tx.value("SELECT key FROM images WHERE id = ?", (image_id,))
             return None if key is None else await blobs.get(tx, key)
 
     async def get_result(self, job_id: int) -> bytes | None:
         async with self.db.transaction(write=False) as tx:
-            key = await tx.value("SELECT result_path FROM jobs WHERE id = ?", (job_id,))
+            key = await tx.value("SELECT result_key FROM jobs WHERE id = ?", (job_id,))
             return None if key is None else await blobs.get(tx, key)
 
     async def get_preview(self, job_id: int) -> bytes | None:
         async with self.db.transaction(write=False) as tx:
-            key = await tx.value("SELECT preview_path FROM jobs WHERE id = ?", (job_id,))
+            key = await tx.value("SELECT preview_key FROM jobs WHERE id = ?", (job_id,))
             return None if key is None else await blobs.get(tx, key)
 
     # --- settings and bans -------------------------------------------------------------------

@@ -27,7 +27,7 @@ async def _delete_jobs(tx: Tx, rows: list[Any]) -> tuple[list[str], int, int]:
         await tx.execute("DELETE FROM jobs WHERE id = ?", (row["id"],))
         count, length = await blobs.delete_like(tx, blobs.previews_of(row["id"]))
         previews, size = previews + count, size + length
-    return [row["result_path"] for row in rows if row["result_path"]], previews, size
+    return [row["result_key"] for row in rows if row["result_key"]], previews, size
 
 
 async def _delete_images(tx: Tx, rows: list[Any]) -> list[str]:
@@ -35,8 +35,8 @@ async def _delete_images(tx: Tx, rows: list[Any]) -> list[str]:
     keys = []
     for row in rows:
         await tx.execute("DELETE FROM images WHERE id = ?", (row["id"],))
-        if await tx.row("SELECT 1 FROM images WHERE path = ?", (row["path"],)) is None:
-            keys.append(row["path"])
+        if await tx.row("SELECT 1 FROM images WHERE key = ?", (row["key"],)) is None:
+            keys.append(row["key"])
     return keys
 
 
@@ -55,7 +55,7 @@ async def purge(tx: Tx, cutoff: float, now: float) -> dict[str, int]:
     """Delete what finished (or was uploaded) before `cutoff`. Returns the counts."""
     finished = jobs.sql_in((JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.DELIVERED))
     old_jobs = await tx.rows(
-        f"SELECT id, result_path FROM jobs WHERE status IN {finished}"
+        f"SELECT id, result_key FROM jobs WHERE status IN {finished}"
         " AND COALESCE(finished_at, created_at) < ?",
         (cutoff,),
     )
@@ -64,7 +64,7 @@ async def purge(tx: Tx, cutoff: float, now: float) -> dict[str, int]:
     # style mixed in (kept in the job's params, so a queued mix, or a result's "shift the mix" button,
     # still finds its picture).
     old_images = await tx.rows(
-        "SELECT id, path FROM images WHERE created_at < ? AND NOT EXISTS (SELECT 1 FROM jobs"
+        "SELECT id, key FROM images WHERE created_at < ? AND NOT EXISTS (SELECT 1 FROM jobs"
         " WHERE content_image_id = images.id OR style_image_id = images.id)",
         (cutoff,),
     )
@@ -75,7 +75,7 @@ async def purge(tx: Tx, cutoff: float, now: float) -> dict[str, int]:
     orphans = await tx.rows(
         "SELECT key FROM blobs WHERE key LIKE ? AND created_at < ?", ("previews/%", cutoff)
     )
-    live = {row[0] for row in await tx.rows("SELECT preview_path FROM jobs WHERE preview_path IS NOT NULL")}
+    live = {row[0] for row in await tx.rows("SELECT preview_key FROM jobs WHERE preview_key IS NOT NULL")}
     keys += [row[0] for row in orphans if row[0] not in live]
     files, size = await blobs.delete(tx, keys)
     await tx.execute("DELETE FROM workers WHERE heartbeat_at < ?", (now - 86_400.0,))
@@ -93,9 +93,9 @@ async def forget(tx: Tx, user_id: int) -> int:
 
     The ban flag and today's quota count stay (just those two numbers), so /forget cannot be used to
     dodge a ban or the daily quota."""
-    rows = await tx.rows("SELECT id, result_path FROM jobs WHERE user_id = ?", (user_id,))
+    rows = await tx.rows("SELECT id, result_key FROM jobs WHERE user_id = ?", (user_id,))
     keys, previews, _ = await _delete_jobs(tx, rows)
-    images = await tx.rows("SELECT id, path FROM images WHERE owner_id = ?", (user_id,))
+    images = await tx.rows("SELECT id, key FROM images WHERE owner_id = ?", (user_id,))
     keys += await _delete_images(tx, images)
     await tx.execute("UPDATE users SET settings = NULL WHERE id = ?", (user_id,))
     files, _ = await blobs.delete(tx, keys)

@@ -280,7 +280,7 @@ def test_export_zips_the_users_record_and_files(
     assert record["user_id"] == 7
     assert [exported["id"] for exported in record["jobs"]] == [job.id]
     (image,) = record["images"]
-    assert f"files/{image['path']}" in names
+    assert f"files/{image['key']}" in names
 
     # Someone we know nothing about: an empty record, not an error.
     assert admin.main(["export", "8", "--out", str(out)]) == 0

@@ -200,14 +200,6 @@ async def test_limit_below_one_is_refused_and_an_empty_queue_gives_nothing(store
     assert (await store.get(job.id)).status == JobStatus.QUEUED, "a refused call claims nothing"
 
 
-async def test_jobs_without_a_key_never_batch(store):
-    first, second = await submit(store, 1), await submit(store, 2)
-    async with store.db.transaction() as tx:  # as rows from before schema v8
-        await tx.execute("UPDATE jobs SET batch_key = NULL WHERE id = ?", (first.id,))
-    assert [job.id for job in await store.claim_batch("w", 30, 4)] == [first.id]
-    assert [job.id for job in await store.claim_batch("w", 30, 4)] == [second.id]
-
-
 async def test_every_job_of_a_batch_has_its_own_lease(store, clock):
     a, b, c, d = [await submit(store, user) for user in (1, 2, 3, 4)]
     batch = await store.claim_batch("w", 10, 4)

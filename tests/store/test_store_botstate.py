@@ -50,7 +50,7 @@ async def test_the_conversation_is_saved_with_the_upload_and_cleared_with_the_su
     again = await store.submit(replace(request), origin=BIG + 7, conversation=Conversation())
     assert again.id == job.id and len(await store.jobs_of(BIG)) == 1, "the same update makes one job"
     assert (await store.job_of_origin(BIG + 7)).id == job.id and await store.job_of_origin(1) is None
-    # "Mix with another style" waits for its picture across a restart, as a job id (schema v6).
+    # "Mix with another style" waits for its picture across a restart, as a job id.
     await store.save_conversation(BIG, Conversation(pending_mix=job.id))
     assert await store.get_conversation(BIG) == Conversation(pending_mix=job.id)
     await store.save_conversation(BIG, Conversation(pending_preset="udnie"))

@@ -46,10 +46,10 @@ async def test_export_user_lists_settings_jobs_and_files(store, clock):
     assert exported["user_id"] == 4 and exported["settings"]["size"] == "medium"
     assert [j["id"] for j in exported["jobs"]] == [job.id] and exported["jobs"][0]["status"] == "done"
     image = await store.get_image(job.content_image_id)
-    assert exported["files"] == sorted([image.path, f"results/{job.id}.png"])
+    assert exported["files"] == sorted([image.key, f"results/{job.id}.png"])
     files = await store.export_files(exported["files"])
     assert files[f"results/{job.id}.png"] == b"png"
-    assert files[image.path] == await store.get_image_bytes(image.id)
+    assert files[image.key] == await store.get_image_bytes(image.id)
 
 
 async def test_stats_and_workers(store, clock):

@@ -171,7 +171,7 @@ async def test_same_picture_is_stored_once_per_owner(store):
     second = await store.store_image(1, jpeg_bytes(), 64, 64)
     other = await store.store_image(2, jpeg_bytes(), 64, 64)
     assert first.id == second.id and other.id != first.id
-    assert first.path == f"images/1/{first.sha256}.jpg" and other.path == f"images/2/{first.sha256}.jpg"
+    assert first.key == f"images/1/{first.sha256}.jpg" and other.key == f"images/2/{first.sha256}.jpg"
     assert await store.get_image_bytes(first.id) == jpeg_bytes()
     assert await store.get_image_bytes(10_000) is None
     assert await store.get_image(first.id) == first
