@@ -25,8 +25,8 @@ def _display(row: Any) -> Display:
     return Display(
         status_message_id=row["status_message_id"],
         is_photo=bool(row["is_photo"]),
-        text=row["shown_text"],
-        preview_key=row["shown_preview"],
+        text=row["text"],
+        preview_key=row["preview_key"],
         result_message_id=row["result_message_id"],
         stale_message_ids=tuple(json.loads(row["stale_message_ids"] or "[]")),
         result_file_id=row["result_file_id"],
@@ -64,12 +64,12 @@ async def release_deliveries(tx: Tx, owner: str) -> None:
 
 async def save_display(tx: Tx, job_id: int, display: Display) -> None:
     await tx.execute(
-        "INSERT INTO deliveries (job_id, status_message_id, is_photo, shown_text, shown_preview,"
+        "INSERT INTO deliveries (job_id, status_message_id, is_photo, text, preview_key,"
         " result_message_id, stale_message_ids, result_file_id, edited_at, unconfirmed)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (job_id) DO UPDATE SET status_message_id = excluded.status_message_id,"
-        " is_photo = excluded.is_photo, shown_text = excluded.shown_text,"
-        " shown_preview = excluded.shown_preview, result_message_id = excluded.result_message_id,"
+        " is_photo = excluded.is_photo, text = excluded.text,"
+        " preview_key = excluded.preview_key, result_message_id = excluded.result_message_id,"
         " stale_message_ids = excluded.stale_message_ids, result_file_id = excluded.result_file_id,"
         " edited_at = excluded.edited_at, unconfirmed = excluded.unconfirmed",
         (

@@ -135,8 +135,8 @@ CREATE TABLE deliveries (
     lease_expires_at DOUBLE PRECISION,
     status_message_id BIGINT,               -- recorded the moment Telegram answers
     is_photo INTEGER NOT NULL DEFAULT 0,
-    shown_text TEXT,
-    shown_preview TEXT,
+    text TEXT,
+    preview_key TEXT,
     edited_at DOUBLE PRECISION,             -- the status message's last edit (wall clock)
     unconfirmed INTEGER NOT NULL DEFAULT 0, -- an edit went out unanswered (`Display.unconfirmed`)
     result_message_id BIGINT,               -- the painting was sent: never send it again

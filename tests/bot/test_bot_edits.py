@@ -51,7 +51,7 @@ async def test_not_modified_is_recorded_and_never_sent_again(
     finally:
         await first.stop()
     async with store.db.transaction() as tx:  # it forgets what the message shows
-        await tx.execute("UPDATE deliveries SET shown_text = 'something else' WHERE job_id = ?", (job.id,))
+        await tx.execute("UPDATE deliveries SET text = 'something else' WHERE job_id = ?", (job.id,))
     second = await RunningBot(config, store).start()
     try:
         await telegram.wait_for(lambda: telegram.refusals(chat_id=user_id), what="the refused edit")
