@@ -26,7 +26,7 @@ import torch  # noqa: E402
 
 from bench.faces import load_photo  # noqa: E402
 from bench.quality import full_stage  # noqa: E402
-from drawme.painting import PaintOptions  # noqa: E402
+from drawme.models import PaintParams  # noqa: E402
 from drawme.presets import get_preset  # noqa: E402
 from engine.painter import Painter, PaintRequest  # noqa: E402
 
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
     painter = Painter(device="cpu")
     style = get_preset("starry_night").image()
-    run = painter.run(PaintRequest(load_photo(args.photo), [style], PaintOptions(size=args.size)))
+    run = painter.run(PaintRequest(load_photo(args.photo), [style], PaintParams(size=args.size)))
     pixels, targets = full_stage(run)
     # (name, threads, context, channels-last canvas)
     ways: list[tuple[str, int, Callable[[], contextlib.AbstractContextManager[None]], bool]] = [

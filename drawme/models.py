@@ -91,9 +91,11 @@ class StyleRef:
 
 @dataclass(frozen=True)
 class PaintParams:
-    """Everything the engine needs besides the pixels, frozen into the job at submit time.
+    """Everything the engine needs besides the pixels, frozen into the job at submit time; also what
+    the painter takes (`drawme.painting.Painter.paint`), with `size` the one it paints at (`with_size`).
 
-    `mix` and `faces` live here, in the params' JSON, so that mixing styles needed no new column.
+    `mix` and `faces` live here, in the params' JSON, so that mixing styles needed no new column. The
+    painter reads all but `mix` and `seed`: the worker turns `mix` into style pictures.
     """
 
     size: int = 384  # output long side, px
@@ -104,10 +106,12 @@ class PaintParams:
     seed: int = 0
     faces: bool = True  # protect faces (keep them close to the photo); False paints them over
     mix: tuple[StyleRef, ...] = ()  # further styles, blended with the job's own
-    mix_blend: tuple[float, ...] = ()  # weights of the job's own style then each of `mix`; () = equal
+    # One weight per style painted, () = equal: a job's own style, then each of `mix`. Without `mix`
+    # (the engine's command line, whose styles are files) the painter checks them against its pictures.
+    mix_blend: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.mix_blend and len(self.mix_blend) != 1 + len(self.mix):
+        if self.mix and self.mix_blend and len(self.mix_blend) != 1 + len(self.mix):
             raise ValueError("mix_blend needs one weight for the job's style and one per mixed style")
         if any(not (math.isfinite(w) and w >= 0) for w in self.mix_blend) or (
             self.mix_blend and sum(self.mix_blend) <= 0

@@ -135,7 +135,7 @@ class Batch:
             canvas = self.canvas.requires_grad_(True)
             optimiser = torch.optim.LBFGS([canvas], **lbfgs.as_kwargs())
         evaluations = 0
-        every = self.first.options.preview_every
+        every = self.first.preview_every
 
         def closure() -> torch.Tensor:
             nonlocal evaluations
