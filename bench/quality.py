@@ -87,7 +87,7 @@ def variant_params(spec: str, size: int) -> PaintParams:
     if fields:
         recipe = dataclasses.replace(recipe, name=spec, **fields)
         recipes.RECIPES[spec] = recipe
-    return PaintParams(size=size, recipe=recipe.name, faces=flag != "nofaces", **params)
+    return PaintParams(size=size, recipe=recipe.name, protect_faces=flag != "nofaces", **params)
 
 
 def full_stage(run: PaintingRun) -> tuple[torch.Tensor, tuple]:

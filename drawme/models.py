@@ -94,7 +94,7 @@ class PaintParams:
     """Everything the engine needs besides the pixels, frozen into the job at submit time; also what
     the painter takes (`drawme.painting.Painter.paint`), with `size` the one it paints at (`with_size`).
 
-    `mix` and `faces` live here, in the params' JSON, so that mixing styles needed no new column. The
+    `mix` and `protect_faces` live here, in the params' JSON, so that mixing styles needed no new column. The
     painter reads all but `mix` and `seed`: the worker turns `mix` into style pictures.
     """
 
@@ -104,7 +104,7 @@ class PaintParams:
     recipe: str = "default"
     style_scale: float = 1.0
     seed: int = 0
-    faces: bool = True  # protect faces (keep them close to the photo); False paints them over
+    protect_faces: bool = True  # keep faces close to the photo (engine.guidance); False paints them over
     mix: tuple[StyleRef, ...] = ()  # further styles, blended with the job's own
     # One weight per style painted, () = equal: a job's own style, then each of `mix`. Without `mix`
     # (the engine's command line, whose styles are files) the painter checks them against its pictures.

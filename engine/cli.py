@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--faces",
+        dest="protect_faces",
         action=argparse.BooleanOptionalAction,
         default=True,
         help="protect faces: keep them closer to the photo, with less texture (default: on)",
@@ -372,7 +373,7 @@ def prepare(args: argparse.Namespace) -> tuple[Image.Image, list[Image.Image], P
         recipe=recipe.name,
         style_scale=args.style_scale,
         seed=args.seed,
-        faces=args.faces,
+        protect_faces=args.protect_faces,
         mix_blend=mix_blend,
     )
     return content, styles, params, prefix

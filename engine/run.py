@@ -87,7 +87,7 @@ def blend_weights(count: int, blend: Sequence[float]) -> list[float]:
 def guided(request: PaintRequest) -> bool:
     """Whether the request's faces are protected: asked for, and its recipe guides faces."""
     try:
-        return request.params.faces and get_recipe(request.params.recipe).guides_faces
+        return request.params.protect_faces and get_recipe(request.params.recipe).guides_faces
     except KeyError:  # refused by PaintingRun, with the known names
         return False
 

@@ -154,9 +154,9 @@ def test_styles_blend_and_faces_become_paint_params(tmp_path):
     )
     _, styles, params, prefix = prepare(args)
     assert len(styles) == 2 and prefix == tmp_path / "o"
-    assert params.mix_blend == (3.0, 1.0) and params.faces is False
+    assert params.mix_blend == (3.0, 1.0) and params.protect_faces is False
     _, styles, params, _ = prepare(build_parser().parse_args([str(PHOTO), str(STYLE), str(tmp_path / "o")]))
-    assert len(styles) == 1 and params.mix_blend == () and params.faces is True  # faces on by default
+    assert len(styles) == 1 and params.mix_blend == () and params.protect_faces is True  # faces on by default
 
 
 @pytest.mark.parametrize(

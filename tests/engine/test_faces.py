@@ -158,7 +158,7 @@ def test_protected_faces_stay_closer_to_the_photo_in_the_content_loss(painter):
     params = PaintParams(size=96, recipe="draft")
     scream = small(PRESETS / "the_scream.jpg", 96)
     protected = painter.paint(portrait, [scream], params, iterations=20)
-    painted_over = painter.paint(portrait, [scream], replace(params, faces=False), iterations=20)
+    painted_over = painter.paint(portrait, [scream], replace(params, protect_faces=False), iterations=20)
     assert len(protected.faces) == 1 and painted_over.faces == ()
     layer = recipes.DRAFT.content_layers[0][0]
     net = painter.network(recipes.DRAFT.layers)

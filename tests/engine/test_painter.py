@@ -333,7 +333,7 @@ def test_the_default_starts_from_the_photo_in_the_styles_colours_faces_in_their_
     assert recipes.DEFAULT.start == recipes.Start.PHOTO_IN_STYLE_COLOURS
     painter = Painter(device="cpu", face_detector=OneFace())
     for faces in (True, False):
-        run = painter.run(PaintRequest(photo, [starry], PaintParams(size=96, faces=faces)))
+        run = painter.run(PaintRequest(photo, [starry], PaintParams(size=96, protect_faces=faces)))
         size = run.canvas_size(run.stages[0])
         pixels = image_to_tensor(photo, size, "lanczos")
         start = run.start(pixels, size)
@@ -350,10 +350,11 @@ def test_the_default_starts_from_the_photo_in_the_styles_colours_faces_in_their_
 def test_the_default_finishes_in_the_styles_palette_at_its_own_light_faces_in_their_own(photo, starry):
     assert recipes.DEFAULT.final_palette and not recipes.SEED.final_palette
     painter = Painter(device="cpu", face_detector=OneFace())
-    finished = {
-        faces: painter.run(PaintRequest(photo, [starry], PaintParams(size=96, faces=faces))).finish(photo)
+    requests = {
+        faces: PaintRequest(photo, [starry], PaintParams(size=96, protect_faces=faces))
         for faces in (True, False)
     }
+    finished = {faces: painter.run(request).finish(photo) for faces, request in requests.items()}
     for image in finished.values():  # each pixel keeps its light and dark
         luma = np.asarray(image.convert("L"), dtype=np.float32)
         assert np.abs(luma - np.asarray(photo.convert("L"), dtype=np.float32)).mean() < 1.5
@@ -373,7 +374,7 @@ def test_the_default_finishes_in_the_styles_palette_at_its_own_light_faces_in_th
 
 def test_a_painting_takes_one_recipe_at_every_size(painter, photo, starry):
     for size in (96, 384, 768):
-        run = painter.run(PaintRequest(photo, [starry], PaintParams(size=size, faces=False)))
+        run = painter.run(PaintRequest(photo, [starry], PaintParams(size=size, protect_faces=False)))
         assert run.recipe == recipes.DEFAULT
 
 

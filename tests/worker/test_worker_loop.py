@@ -145,7 +145,7 @@ async def test_a_mixed_job_paints_with_every_style_and_its_blend(config, store):
     uploaded = await store.store_image(1, picture_bytes(color=(20, 200, 90)), 96, 72)
     params = PaintParams(
         size=64,
-        faces=False,
+        protect_faces=False,
         mix=(StyleRef(preset="the_scream"), StyleRef(image_id=uploaded.id)),
         mix_blend=(0.5, 0.3, 0.2),
     )
@@ -154,7 +154,7 @@ async def test_a_mixed_job_paints_with_every_style_and_its_blend(config, store):
     final = await worker.run_once()
     assert final.status == JobStatus.DONE
     assert painter.styles_seen == [3]
-    assert painter.calls[0] == params  # its mix_blend and faces as queued
+    assert painter.calls[0] == params  # its mix_blend and protect_faces as queued
 
 
 async def test_a_mix_whose_picture_is_gone_fails_in_words(config, store):
