@@ -37,6 +37,15 @@ class JobStatus(StrEnum):
         return self in (JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.DELIVERED)
 
 
+class Term(StrEnum):
+    """A weighted term of the painter's loss, named as the `Blend` field that weighs it (`Blend.style`
+    weighs STYLE); the engine keys and orders each painting's weights by it (engine.objective)."""
+
+    CONTENT = "content"
+    STYLE = "style"
+    TV = "tv"
+
+
 @dataclass(frozen=True)
 class Blend:
     """The user's blend: relative multipliers of the recipe's own content, style and TV weights."""
@@ -46,12 +55,12 @@ class Blend:
     tv: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("content", "style", "tv"):
-            value = getattr(self, name)
+        for term in Term:
+            value = getattr(self, term)
             if not (isinstance(value, int | float) and math.isfinite(value)):
-                raise ValueError(f"{name} must be a finite number")
+                raise ValueError(f"{term} must be a finite number")
             if not WEIGHT_MIN <= value <= WEIGHT_MAX:
-                raise ValueError(f"{name} must be between {WEIGHT_MIN:g} and {WEIGHT_MAX:g}")
+                raise ValueError(f"{term} must be between {WEIGHT_MIN:g} and {WEIGHT_MAX:g}")
 
 
 @dataclass(frozen=True)

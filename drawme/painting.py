@@ -40,7 +40,7 @@ class Progress:
     scales: int
     step: int  # loss evaluations done, over all scales
     total: int  # steps planned over all scales
-    losses: dict[str, float]  # {"content": .., "style": .., "tv": .., "total": ..}
+    losses: dict[str, float]  # each Term's weighted loss (drawme.models: content, style, tv) and "total"
     elapsed: float  # seconds since paint() started
     preview: Image.Image | None  # set after the first few steps, at each scale end (and every preview_every)
     # Fraction of the planned work done: steps weighted by their canvas's pixel count, since a step at

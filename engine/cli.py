@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from drawme import entry
 from drawme.imaging import ImageError
-from drawme.models import WEIGHT_MAX, Blend, PaintParams
+from drawme.models import WEIGHT_MAX, Blend, PaintParams, Term
 from drawme.presets import PRESETS, get_preset
 from engine import memory
 from engine.imageio import load_image, save_image
@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="seed recipe: L-BFGS rounds (default 10); others: total steps",
     )
-    for term in ("content", "style", "tv"):
+    for term in Term:
         parser.add_argument(
             f"--{term}_weight",
             f"--{term}-weight",
@@ -161,7 +161,7 @@ def recipe_name(args: argparse.Namespace) -> str:
     return "seed" if seed_form and keras else "default"
 
 
-def relative_weight(term: str, given: float | None, recipe: Recipe) -> float:
+def relative_weight(term: Term, given: float | None, recipe: Recipe) -> float:
     """Turn an absolute weight from the command line into a multiplier of the recipe's own weight: a
     `Blend` term, so at most WEIGHT_MAX."""
     if given is None:
@@ -351,12 +351,8 @@ def prepare(args: argparse.Namespace) -> tuple[Image.Image, list[Image.Image], P
     if args.size < 16 or (args.iterations is not None and args.iterations < 1) or not args.style_scale > 0:
         raise UsageError("--size must be at least 16, --iter at least 1 and --style-scale positive")
     check_memory(args, recipe)
-    blend = Blend(
-        **{
-            term: relative_weight(term, getattr(args, f"{term}_weight"), recipe)
-            for term in ("content", "style", "tv")
-        }
-    )
+    weights = {term.value: relative_weight(term, getattr(args, f"{term}_weight"), recipe) for term in Term}
+    blend = Blend(**weights)
     mix_blend = parse_blend(args.blend, int(reference is not None or bool(args.preset)) + len(args.styles))
     content = _read(args.base, "base")
     styles = [_read(reference, "reference")] if reference is not None else []

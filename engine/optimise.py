@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from drawme.painting import PaintResult
 from engine.canvas import image_to_tensor, photo_detail
 from engine.lbfgs import BatchLBFGS
-from engine.objective import LOSS_NAMES, Features, Targets, score
+from engine.objective import LOSS_NAMES, TOTAL, Features, Targets, score
 from engine.recipes import Stage
 from engine.run import PaintingRun
 
@@ -147,7 +147,7 @@ class Batch:
             current = batch_optimiser.canvas if batch_optimiser is not None else canvas
             current.grad = None
             terms = score(self.features, self.recipe, current, targets)
-            terms["total"].sum().backward()
+            terms[TOTAL].sum().backward()
             evaluations += 1
             self.last_evaluated = current.detach().clone()  # L-BFGS moves the canvas in place
             values = torch.stack([terms[name].detach() for name in LOSS_NAMES]).cpu().tolist()
@@ -158,7 +158,7 @@ class Batch:
                 run.evaluated(index, {name: values[k][position] for k, name in enumerate(LOSS_NAMES)})
                 preview = at_end or bool(every and run.step % every == 0) or first_preview
                 self.report(position, number, index, preview)
-            return terms["total"].sum()
+            return terms[TOTAL].sum()
 
         if batch_optimiser is not None:
             optimiser = batch_optimiser

@@ -14,12 +14,13 @@ import numpy as np
 import torch
 from PIL import Image
 
+from drawme.models import Term
 from drawme.painting import Face, PaintRequest, PaintResult, Progress, fit_long_side
 from engine.canvas import image_to_tensor, tensor_to_image
 from engine.colour import in_palette_of, match_colours
 from engine.guidance import content_weight_map, face_mask, style_guide
 from engine.losses import gram_matrix, laplacian, light
-from engine.objective import LAPLACIAN, LIGHT, Features, Targets, score
+from engine.objective import LAPLACIAN, LIGHT, LOSS_NAMES, TOTAL, Features, Targets, score
 from engine.recipes import Recipe, Stage, Start, get_recipe
 from engine.style_cache import StyleCache, style_key
 
@@ -132,17 +133,18 @@ class PaintingRun:
         # Detected once per painting, on the photo itself, as fractions of it: valid at every scale.
         self.faces: tuple[Face, ...] = faces if guided(request) else ()
         self.device = device
+        # Each term's weight: the recipe's own times the user's blend.
         self.weights = {
-            "content": self.recipe.content_weight * params.blend.content,
-            "style": self.recipe.style_weight * params.blend.style,
-            "tv": self.recipe.tv_weight * params.blend.tv,
+            Term.CONTENT: self.recipe.content_weight * params.blend.content,
+            Term.STYLE: self.recipe.style_weight * params.blend.style,
+            Term.TV: self.recipe.tv_weight * params.blend.tv,
         }
         self.total_steps = sum(stage.steps for stage in self.stages)
         self.step_cost = [math.prod(self.canvas_size(stage)) for stage in self.stages]
         self.planned_work = sum(s.steps * cost for s, cost in zip(self.stages, self.step_cost, strict=True))
         self.work_done = 0.0
         self.step = 0
-        self.losses = {"content": 0.0, "style": 0.0, "tv": 0.0, "total": 0.0}
+        self.losses: dict[str, float] = dict.fromkeys(LOSS_NAMES, 0.0)
         self.started = time.perf_counter()
         self.canvas: torch.Tensor | None = None  # what `objective` scores (tests and bench/quality.py)
 
@@ -257,8 +259,9 @@ class PaintingRun:
 
     @property
     def weight_row(self) -> torch.Tensor:
-        """(1, 3): this painting's content, style and TV weights, on its device."""
-        row = [self.weights["content"], self.weights["style"], self.weights["tv"]]
+        """(1, len(Term)): this painting's weight of each Term in Term's order (Targets.weights), on its
+        device."""
+        row = [self.weights[term] for term in Term]
         return torch.tensor([row], device=self.device)
 
     def objective(
@@ -274,7 +277,7 @@ class PaintingRun:
         )
         terms = score(self.features, self.recipe, self.canvas, targets)
         self.losses = {name: float(value.detach().sum()) for name, value in terms.items()}
-        return terms["total"].sum()
+        return terms[TOTAL].sum()
 
     @torch.no_grad()
     def start(self, pixels: torch.Tensor, canvas: tuple[int, int]) -> torch.Tensor:
