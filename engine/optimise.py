@@ -122,18 +122,16 @@ class Batch:
         """Run one stage; returns the stage's (size, pixels, targets), less any paintings that left."""
         size, pixels, targets = prepared
         assert self.canvas is not None
-        batched = self.first.batchable
         lbfgs = self.recipe.lbfgs
+        # None for a recipe that line-searches (the seed): it paints alone with torch's LBFGS (below).
         batch_optimiser: BatchLBFGS | None = None
-        if batched:
+        if self.first.batchable:
             batch_optimiser = BatchLBFGS(
                 self.canvas, lbfgs.lr, lbfgs.history_size, lbfgs.tolerance_grad, lbfgs.tolerance_change
             )
-            optimiser: BatchLBFGS | torch.optim.LBFGS = batch_optimiser
             canvas = batch_optimiser.canvas
         else:
             canvas = self.canvas.requires_grad_(True)
-            optimiser = torch.optim.LBFGS([canvas], **lbfgs.as_kwargs())
         evaluations = 0
         every = self.first.preview_every
 
@@ -161,35 +159,35 @@ class Batch:
             return terms[TOTAL].sum()
 
         if batch_optimiser is not None:
-            optimiser = batch_optimiser
             while evaluations < stage.steps and self.active:
                 try:
-                    optimiser.step(closure)
+                    batch_optimiser.step(closure)
                 except Leaving as leaving:
                     self.leave(leaving.indices, cancelled=True)
                     if not self.active:
                         return None
-                    keep = [p for p in range(optimiser.size) if p not in leaving.indices]
-                    optimiser.keep(keep)
-                    self.canvas = optimiser.canvas.detach()  # what a later leaver of this stage keeps
+                    keep = [p for p in range(batch_optimiser.size) if p not in leaving.indices]
+                    batch_optimiser.keep(keep)
+                    self.canvas = batch_optimiser.canvas.detach()  # what a later leaver of this stage keeps
                     index_tensor = torch.tensor(keep, dtype=torch.long)
                     pixels = pixels[index_tensor.to(pixels.device)]
                     targets = targets.select(index_tensor)
                     if self.last_evaluated is not None:
                         self.last_evaluated = self.last_evaluated[index_tensor.to(self.last_evaluated.device)]
-            self.canvas = optimiser.canvas.detach()
-        elif lbfgs.max_iter > 1:
-            # One L-BFGS run per stage (scipy's fmin_l_bfgs_b(maxfun=N) in the Keras example).
-            try:
-                optimiser.step(closure)
-            except StageBudgetSpent:  # stopped inside a line search: keep the last evaluated point
-                assert self.last_evaluated is not None  # the budget is spent only after an evaluation
-                with torch.no_grad():
-                    canvas.copy_(self.last_evaluated)
-            self.canvas = canvas.detach()
+            self.canvas = batch_optimiser.canvas.detach()
         else:
-            for _ in range(stage.steps):
-                optimiser.step(closure)
+            optimiser = torch.optim.LBFGS([canvas], **lbfgs.as_kwargs())
+            if lbfgs.max_iter > 1:
+                # One L-BFGS run per stage (scipy's fmin_l_bfgs_b(maxfun=N) in the Keras example).
+                try:
+                    optimiser.step(closure)
+                except StageBudgetSpent:  # stopped inside a line search: keep the last evaluated point
+                    assert self.last_evaluated is not None  # the budget is spent only after an evaluation
+                    with torch.no_grad():
+                        canvas.copy_(self.last_evaluated)
+            else:
+                for _ in range(stage.steps):
+                    optimiser.step(closure)
             self.canvas = canvas.detach()
         if self.active and evaluations < stage.steps:  # converged early: the scale-end preview is owed
             for position, number in enumerate(self.active):
