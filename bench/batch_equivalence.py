@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     from PIL import Image
 
     import engine.run as run_module
-    from drawme.painting import PaintOptions, PaintRequest
+    from drawme.models import PaintParams
+    from drawme.painting import PaintRequest
     from engine.painter import Painter
 
     torch.set_num_threads(2)
@@ -62,12 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|")
     pairs = list(zip(photos, styles, strict=True))
     for steps in (int(value) for value in args.steps.split(",")):
-        options = PaintOptions(size=args.size, iterations=steps)
-        alone = [painter.paint(photo, [style], options) for photo, style in pairs]
-        together = painter.paint_batch([PaintRequest(photo, (style,), options) for photo, style in pairs])
+        params = PaintParams(size=args.size)
+        alone = [painter.paint(photo, [style], params, iterations=steps) for photo, style in pairs]
+        together = painter.paint_batch(
+            [PaintRequest(photo, (style,), params, iterations=steps) for photo, style in pairs]
+        )
         run_module.image_to_tensor = nudged
         try:
-            moved = [painter.paint(photo, [style], options) for photo, style in pairs]
+            moved = [painter.paint(photo, [style], params, iterations=steps) for photo, style in pairs]
         finally:
             run_module.image_to_tensor = exact
         batch = [np.abs(pixels(a) - pixels(b)) for a, b in zip(together, alone, strict=True)]

@@ -21,8 +21,9 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the checkout's packages, even without an install
 
+from drawme.models import Blend, PaintParams  # noqa: E402
 from drawme.presets import PRESETS, get_preset  # noqa: E402
-from engine.painter import Painter, PaintOptions  # noqa: E402 - after the path tweak for direct runs
+from engine.painter import Painter  # noqa: E402 - after the path tweak for direct runs
 
 PHOTOS = ROOT / "tests" / "data" / "photos"
 LABEL_HEIGHT = 18
@@ -31,14 +32,11 @@ LABEL_HEIGHT = 18
 def paint_grid(args: argparse.Namespace) -> tuple[Image.Image, list[float]]:
     painter = Painter(device=args.device)
     photos = [Image.open(PHOTOS / f"{name}.jpg").convert("RGB") for name in args.photos]
-    options = PaintOptions(
+    params = PaintParams(
         size=args.size,
-        recipe=args.recipe,
-        content_weight=args.content_weight,
-        style_weight=args.style_weight,
-        tv_weight=args.tv_weight,
+        blend=Blend(content=args.content_weight, style=args.style_weight, tv=args.tv_weight),
         preserve_colors=args.preserve_colors,
-        iterations=args.iterations,
+        recipe=args.recipe,
     )
     cell = args.size
     width = cell * (len(args.presets) + 1)
@@ -54,7 +52,7 @@ def paint_grid(args: argparse.Namespace) -> tuple[Image.Image, list[float]]:
         draw.text((4, top + cell + 2), name, fill="black")
         for column, preset_id in enumerate(args.presets, start=1):
             preset = get_preset(preset_id)
-            result = painter.paint(photo, [preset.image()], options)
+            result = painter.paint(photo, [preset.image()], params, iterations=args.iterations)
             seconds.append(result.seconds)
             print(f"{name:>10} × {preset_id:<16} {result.seconds:6.1f} s  loss {result.losses['total']:.4g}",
                   flush=True)

@@ -27,7 +27,7 @@ import torch  # noqa: E402
 
 from bench.faces import load_photo  # noqa: E402
 from bench.quality import full_stage  # noqa: E402
-from drawme.painting import PaintOptions  # noqa: E402
+from drawme.models import PaintParams  # noqa: E402
 from drawme.presets import get_preset  # noqa: E402
 from engine.painter import Painter, PaintRequest  # noqa: E402
 from engine.run import PaintingRun  # noqa: E402
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     style = get_preset("starry_night").image()
-    request = PaintRequest(load_photo(args.photo), [style], PaintOptions(size=args.size))
+    request = PaintRequest(load_photo(args.photo), [style], PaintParams(size=args.size))
     runs = {
         precision: Painter(device="cpu", precision=precision).run(request)
         for precision in ("float32", "bfloat16")

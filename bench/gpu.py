@@ -158,13 +158,13 @@ class Bench:
             module.PaintingRun.content_targets = originals["content"]
             del self.painter.detect_faces  # the class's own again
 
-    def paint(self, photo, style, size: int, recipe: str = "default", painter=None, **options):
-        from drawme.painting import PaintOptions
+    def paint(self, photo, style, size: int, recipe: str = "default", painter=None):
+        from drawme.models import PaintParams
 
         painter = painter or self.painter
         self.sync()
         start = time.perf_counter()
-        result = painter.paint(photo, [style], PaintOptions(size=size, recipe=recipe, **options))
+        result = painter.paint(photo, [style], PaintParams(size=size, recipe=recipe))
         self.sync()
         return time.perf_counter() - start, result
 
@@ -258,7 +258,8 @@ class Bench:
         """bf16 + channels_last against fp32, each final painting re-scored by one fp32 objective."""
         from gpu_variants import make_painter  # bench/gpu_variants.py
 
-        from drawme.painting import PaintOptions, PaintRequest
+        from drawme.models import PaintParams
+        from drawme.painting import PaintRequest
         from engine.canvas import image_to_tensor
 
         size = self.args.precision_size
@@ -275,7 +276,7 @@ class Bench:
             rows = []
             for label, painter in variants:
                 seconds, result = self.paint(photo, style, size, painter=painter)
-                run = fp32.run(PaintRequest(photo, (style,), PaintOptions(size=size)))
+                run = fp32.run(PaintRequest(photo, (style,), PaintParams(size=size)))
                 canvas = run.canvas_size(run.stages[-1])
                 pixels = image_to_tensor(run.content, canvas, "lanczos").to(fp32.device)
                 run.canvas = image_to_tensor(result.image, canvas, "lanczos").to(fp32.device)
@@ -303,11 +304,12 @@ class Bench:
         self.report.line()
 
     def batch(self) -> None:
-        from drawme.painting import PaintOptions, PaintRequest
+        from drawme.models import PaintParams
+        from drawme.painting import PaintRequest
 
         size = self.args.batch_px
-        options = PaintOptions(size=size)
-        limit = self.painter.batch_limit(options)
+        params = PaintParams(size=size)
+        limit = self.painter.batch_limit(params)
         self.report.line(f"### Several jobs in one batch at {size} px (`default`)\n")
         self.report.line(f"batch_limit({size} px) on this device, now: {limit}\n")
         add = self.report.table(
@@ -317,11 +319,10 @@ class Bench:
         base = None
         for count in self.args.batches:
             requests = [
-                PaintRequest(self.cropped(photo), (self.styles[style],), options)
+                PaintRequest(self.cropped(photo), (self.styles[style],), params)
                 for photo, style in pairs[:count]
             ]
-            short = PaintOptions(size=size, iterations=3)
-            warm = [PaintRequest(request.content, request.styles, short) for request in requests]
+            warm = [PaintRequest(r.content, r.styles, params, iterations=3) for r in requests]
             self.painter.paint_batch(warm)  # cuDNN tunes this batch size's shapes once
             self.reset_peak()
             with self.split() as spent:

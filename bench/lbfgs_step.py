@@ -80,7 +80,7 @@ def paintings(argv: list[str] | None) -> int:
     from PIL import Image
 
     import engine.painter as painter_module
-    from drawme.painting import PaintOptions
+    from drawme.models import PaintParams
     from engine.run import PaintingRun
 
     torch.set_num_threads(1)
@@ -101,7 +101,7 @@ def paintings(argv: list[str] | None) -> int:
                 totals = []
                 for batchable in (True, False):  # False: the painter falls back to torch's LBFGS
                     PaintingRun.batchable = property(lambda run, flag=batchable: flag)
-                    totals.append(painter.paint(photo, [style], PaintOptions(size=128)).losses["total"])
+                    totals.append(painter.paint(photo, [style], PaintParams(size=128)).losses["total"])
                 ratios.append(totals[0] / totals[1])
                 cells = f"{totals[0]:.4g} | {totals[1]:.4g} | {ratios[-1]:.3f}"
                 print(f"| {name} | {preset} | {cells} |", flush=True)

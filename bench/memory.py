@@ -43,16 +43,17 @@ def measure(size: int, style_scale: float, steps: int) -> dict[str, float]:
     from dataclasses import replace
 
     from drawme.decoding import load_image
+    from drawme.models import PaintParams
     from drawme.presets import get_preset
     from engine import recipes
-    from engine.painter import Painter, PaintOptions
+    from engine.painter import Painter
     from engine.recipes import Stage
 
     recipe = replace(recipes.DEFAULT, name="memory_probe", stages=(Stage(1.0, steps),))
     recipes.RECIPES[recipe.name] = recipe
     photo, style = load_image(PHOTO), get_preset("starry_night").image()
     painter = Painter(device="cpu")
-    painter.paint(photo, [style], PaintOptions(size=32, recipe=recipe.name, style_scale=style_scale))
+    painter.paint(photo, [style], PaintParams(size=32, recipe=recipe.name, style_scale=style_scale))
     startup_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     before = rss()
     peak = before
@@ -66,7 +67,7 @@ def measure(size: int, style_scale: float, steps: int) -> dict[str, float]:
 
     sampler = threading.Thread(target=sample)
     sampler.start()
-    painter.paint(photo, [style], PaintOptions(size=size, recipe=recipe.name, style_scale=style_scale))
+    painter.paint(photo, [style], PaintParams(size=size, recipe=recipe.name, style_scale=style_scale))
     done.set()
     sampler.join()
     return {"startup_peak": startup_peak, "increment": peak - before}

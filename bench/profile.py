@@ -40,7 +40,8 @@ sys.path.insert(0, str(ROOT))  # the checkout's packages, even without an instal
 import engine.optimise  # noqa: E402
 import engine.run  # noqa: E402
 from drawme.decoding import load_image  # noqa: E402
-from drawme.painting import PaintOptions, PaintRequest, Progress  # noqa: E402
+from drawme.models import PaintParams  # noqa: E402
+from drawme.painting import PaintRequest, Progress  # noqa: E402
 from drawme.presets import get_preset  # noqa: E402
 from engine.encoding import to_jpeg_bytes, to_png_bytes  # noqa: E402
 from engine.lbfgs import BatchLBFGS  # noqa: E402
@@ -195,7 +196,7 @@ def main() -> None:
             previews.append(time.perf_counter() - encode)
 
     painting_started = time.perf_counter()
-    result = painter.paint(photo, [style], PaintOptions(size=args.size), on_progress=on_progress)
+    result = painter.paint(photo, [style], PaintParams(size=args.size), on_progress=on_progress)
     painting = time.perf_counter() - painting_started
     rows.append(("encode: previews (JPEG)", sum(previews), len(previews)))
     start = time.perf_counter()
@@ -220,7 +221,7 @@ def main() -> None:
 
     print("| canvas | steps | evaluation per step (fwd + bwd) | VGG alone per step | ≈ Gram and losses |")
     print("|---|---:|---:|---:|---:|")
-    run = painter.run(PaintRequest(photo, (style,), PaintOptions(size=args.size)), faces=())
+    run = painter.run(PaintRequest(photo, (style,), PaintParams(size=args.size)), faces=())
     for stage in run.stages:
         size = run.canvas_size(stage)
         label = f"{size[0]}×{size[1]}"

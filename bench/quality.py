@@ -38,11 +38,12 @@ from PIL import Image  # noqa: E402
 
 from bench.faces import load_photo  # noqa: E402
 from bench.judges import SAME_PERSON, BrushworkJudge, FaceJudge, StyleJudge, layout, lightness  # noqa: E402
+from drawme.models import PaintParams  # noqa: E402
 from drawme.presets import get_preset  # noqa: E402
 from engine import recipes  # noqa: E402
 from engine.canvas import image_to_tensor  # noqa: E402
 from engine.faces import Face  # noqa: E402
-from engine.painter import Painter, PaintOptions  # noqa: E402
+from engine.painter import Painter  # noqa: E402
 from engine.run import PaintingRun  # noqa: E402
 
 
@@ -70,24 +71,24 @@ def field_value(recipe: recipes.Recipe, field: str, text: str) -> object:
     return type(current)(text) if isinstance(current, str) else type(current)(float(text))
 
 
-def variant_options(spec: str, size: int) -> PaintOptions:
-    """PaintOptions for a variant spec; overridden recipes are registered under the spec itself."""
+def variant_params(spec: str, size: int) -> PaintParams:
+    """PaintParams for a variant spec; overridden recipes are registered under the spec itself."""
     head, *overrides = spec.split(",")
     name, _, flag = head.partition(":")
     recipe = recipes.get_recipe(name)
     pairs = [item.split("=") for item in overrides]
-    # `style_scale` is a painting option (the style image's size), `precision` the painter's
+    # `style_scale` is a painting's param (the style image's size), `precision` the painter's
     # (variant_precision): neither is a recipe field.
-    options = {key: float(value) for key, value in pairs if key == "style_scale"}
+    params = {key: float(value) for key, value in pairs if key == "style_scale"}
     fields = {
         "stages" if key == "steps" else key: field_value(recipe, key, value)
         for key, value in pairs
-        if key not in options and key != "precision"
+        if key not in params and key != "precision"
     }
     if fields:
         recipe = dataclasses.replace(recipe, name=spec, **fields)
         recipes.RECIPES[spec] = recipe
-    return PaintOptions(size=size, recipe=recipe.name, faces=flag != "nofaces", **options)
+    return PaintParams(size=size, recipe=recipe.name, protect_faces=flag != "nofaces", **params)
 
 
 def full_stage(run: PaintingRun) -> tuple[torch.Tensor, tuple]:
@@ -111,7 +112,7 @@ def evaluation_seconds(specs: list[str], size: int = 384, repeats: int = 6, phot
     styles = [get_preset("starry_night").image()]
     runs = {}
     for spec in specs:
-        request = PaintRequest(picture, styles, variant_options(spec, size))
+        request = PaintRequest(picture, styles, variant_params(spec, size))
         run = painters[variant_precision(spec)].run(request)
         pixels, targets = full_stage(run)
         run.canvas = pixels.clone().requires_grad_(True)
@@ -177,7 +178,7 @@ def run(args: argparse.Namespace) -> None:
                     precision = variant_precision(spec)
                     if precision not in painters:
                         painters[precision] = Painter(precision=precision)
-                    result = painters[precision].paint(photo, [style], variant_options(spec, size))
+                    result = painters[precision].paint(photo, [style], variant_params(spec, size))
                     row = {
                         "variant": spec,
                         "photo": photo_name,

@@ -82,7 +82,7 @@ def run_ours_to_target(
 ) -> dict:
     """Paint with `recipe` until the full-size canvas's loss is at or under `target` (or the budget ends)."""
     from drawme.decoding import load_image
-    from engine.painter import PaintOptions
+    from drawme.models import PaintParams
 
     reached: dict = {}
 
@@ -91,9 +91,13 @@ def run_ours_to_target(
             reached.update(seconds=progress.elapsed, step=progress.step, loss=progress.losses["total"])
 
     content, painting = load_image(photo), load_image(style)
-    options = PaintOptions(size=size, recipe=recipe, iterations=budget)
     result = painter.paint(
-        content, [painting], options, on_progress=on_progress, should_stop=lambda: bool(reached)
+        content,
+        [painting],
+        PaintParams(size=size, recipe=recipe),
+        on_progress=on_progress,
+        should_stop=lambda: bool(reached),
+        iterations=budget,
     )
     return {
         "reached": bool(reached),
@@ -106,13 +110,14 @@ def run_ours_to_target(
 def run_ours_default(photo: Path, style: Path, size: int) -> dict:
     """Our bot's painting: the `default` recipe, from a cold process."""
     from drawme.decoding import load_image
-    from engine.painter import Painter, PaintOptions
+    from drawme.models import PaintParams
+    from engine.painter import Painter
 
     started = time.perf_counter()
     painter = Painter(device="cpu")
     content, painting = load_image(photo), load_image(style)
     setup = time.perf_counter() - started
-    result = painter.paint(content, [painting], PaintOptions(size=size, recipe="default"))
+    result = painter.paint(content, [painting], PaintParams(size=size, recipe="default"))
     return {"setup": setup, "seconds": result.seconds, "loss": result.losses["total"], "steps": result.steps}
 
 

@@ -343,7 +343,7 @@ def _variation(params: PaintParams, action: str) -> PaintParams:
     if action == "less":
         return replace(params, blend=replace(blend, style=blend.style / 2))
     if action == "faces":
-        return replace(params, faces=not params.faces)
+        return replace(params, protect_faces=not params.protect_faces)
     if action in ("bigger", "finer"):
         direction = "up" if action == "bigger" else "down"
         return replace(params, style_scale=step_weight(params.style_scale, direction, BRUSH_SCALES))

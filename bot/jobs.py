@@ -43,7 +43,7 @@ async def params_for(svc: Services, settings: UserSettings) -> PaintParams:
         blend=settings.blend,
         preserve_colors=settings.preserve_colors,
         recipe=svc.config.recipe,
-        faces=settings.protect_faces,
+        protect_faces=settings.protect_faces,
         style_scale=settings.style_scale,
     )
 

@@ -73,7 +73,7 @@ def result(w: Words, job: Job, *, share: bool) -> InlineKeyboardMarkup:
         return InlineKeyboardButton(label, callback_data=f"{RESULT}:{action}:{job.id}:{job.user_id}")
 
     colours = texts.KEEP_COLOURS_ON if job.params.preserve_colors else texts.KEEP_COLOURS
-    faces = texts.PAINT_FACE_OVER if job.params.faces else texts.PROTECT_FACE
+    faces = texts.PAINT_FACE_OVER if job.params.protect_faces else texts.PROTECT_FACE
     rows = [
         [button(w(texts.MORE_STYLE), "more"), button(w(texts.LESS_STYLE), "less")],
         [button(w(texts.BIGGER_STROKES), "bigger"), button(w(texts.FINER_STROKES), "finer")],

@@ -463,7 +463,7 @@ def blend_line(w: Words, params: PaintParams) -> str | None:
     ]
     if params.preserve_colors:
         changes.append(w(YOUR_COLOURS))
-    if not params.faces:
+    if not params.protect_faces:
         changes.append(w(FACES_PAINTED_OVER))
     if params.style_scale != PaintParams.style_scale:
         changes.append(w(BIGGER_BRUSH if params.style_scale > PaintParams.style_scale else FINER_BRUSH))

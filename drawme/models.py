@@ -37,6 +37,15 @@ class JobStatus(StrEnum):
         return self in (JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.DELIVERED)
 
 
+class Term(StrEnum):
+    """A weighted term of the painter's loss, named as the `Blend` field that weighs it (`Blend.style`
+    weighs STYLE); the engine keys and orders each painting's weights by it (engine.objective)."""
+
+    CONTENT = "content"
+    STYLE = "style"
+    TV = "tv"
+
+
 @dataclass(frozen=True)
 class Blend:
     """The user's blend: relative multipliers of the recipe's own content, style and TV weights."""
@@ -46,12 +55,12 @@ class Blend:
     tv: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("content", "style", "tv"):
-            value = getattr(self, name)
+        for term in Term:
+            value = getattr(self, term)
             if not (isinstance(value, int | float) and math.isfinite(value)):
-                raise ValueError(f"{name} must be a finite number")
+                raise ValueError(f"{term} must be a finite number")
             if not WEIGHT_MIN <= value <= WEIGHT_MAX:
-                raise ValueError(f"{name} must be between {WEIGHT_MIN:g} and {WEIGHT_MAX:g}")
+                raise ValueError(f"{term} must be between {WEIGHT_MIN:g} and {WEIGHT_MAX:g}")
 
 
 @dataclass(frozen=True)
@@ -91,9 +100,11 @@ class StyleRef:
 
 @dataclass(frozen=True)
 class PaintParams:
-    """Everything the engine needs besides the pixels, frozen into the job at submit time.
+    """Everything the engine needs besides the pixels, frozen into the job at submit time; also what
+    the painter takes (`drawme.painting.Painter.paint`), with `size` the one it paints at (`with_size`).
 
-    `mix` and `faces` live here, in the params' JSON, so that mixing styles needed no new column.
+    `mix` and `protect_faces` live here, in the params' JSON, so that mixing styles needed no new column. The
+    painter reads all but `mix` and `seed`: the worker turns `mix` into style pictures.
     """
 
     size: int = 384  # output long side, px
@@ -102,12 +113,14 @@ class PaintParams:
     recipe: str = "default"
     style_scale: float = 1.0
     seed: int = 0
-    faces: bool = True  # protect faces (keep them close to the photo); False paints them over
+    protect_faces: bool = True  # keep faces close to the photo (engine.guidance); False paints them over
     mix: tuple[StyleRef, ...] = ()  # further styles, blended with the job's own
-    mix_blend: tuple[float, ...] = ()  # weights of the job's own style then each of `mix`; () = equal
+    # One weight per style painted, () = equal: a job's own style, then each of `mix`. Without `mix`
+    # (the engine's command line, whose styles are files) the painter checks them against its pictures.
+    mix_blend: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.mix_blend and len(self.mix_blend) != 1 + len(self.mix):
+        if self.mix and self.mix_blend and len(self.mix_blend) != 1 + len(self.mix):
             raise ValueError("mix_blend needs one weight for the job's style and one per mixed style")
         if any(not (math.isfinite(w) and w >= 0) for w in self.mix_blend) or (
             self.mix_blend and sum(self.mix_blend) <= 0

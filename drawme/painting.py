@@ -1,5 +1,6 @@
-"""The engine's contract, without torch: what a painter takes (`PaintOptions`), what it reports while
-it paints (`Progress`), what it returns (`PaintResult`), and the `Painter` protocol itself.
+"""The engine's contract, without torch: what a painter takes (a job's `drawme.models.PaintParams`, at
+the size it paints), what it reports while it paints (`Progress`), what it returns (`PaintResult`),
+and the `Painter` protocol itself.
 
 `engine.painter.Painter` implements it; the worker only depends on this module, so a test can hand
 the worker any object that follows the protocol (tests/worker/sleepy_painter.py).
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from PIL import Image
+
+from drawme.models import PaintParams
 
 
 def fit_long_side(width: int, height: int, long_side: int) -> tuple[int, int]:
@@ -32,28 +35,12 @@ def batch_key(recipe: str, size: int, width: int, height: int) -> str:
 
 
 @dataclass(frozen=True)
-class PaintOptions:
-    size: int = 384  # output long side in px
-    recipe: str = "default"  # see engine.recipes.RECIPES
-    content_weight: float = 1.0  # RELATIVE multipliers applied to the recipe's own weights
-    style_weight: float = 1.0
-    tv_weight: float = 1.0
-    preserve_colors: bool = False  # luminance-only transfer, keep the photo's chroma
-    style_scale: float = 1.0  # style image size relative to the output
-    style_blend: tuple[float, ...] | None = None  # one weight per style image; None = equal
-    seed: int | None = 0  # kept in jobs for reproducibility records; every recipe starts from the photo
-    iterations: int | None = None  # seed recipe: L-BFGS rounds; others: total steps override
-    preview_every: int = 0  # also send a preview every N steps (0 = only the early one and scale ends)
-    faces: bool = True  # protect faces (engine.guidance) when the recipe does; False paints them over
-
-
-@dataclass(frozen=True)
 class Progress:
     scale: int  # 1-based index of the current scale (seed recipe: the round)
     scales: int
     step: int  # loss evaluations done, over all scales
     total: int  # steps planned over all scales
-    losses: dict[str, float]  # {"content": .., "style": .., "tv": .., "total": ..}
+    losses: dict[str, float]  # each Term's weighted loss (drawme.models: content, style, tv) and "total"
     elapsed: float  # seconds since paint() started
     preview: Image.Image | None  # set after the first few steps, at each scale end (and every preview_every)
     # Fraction of the planned work done: steps weighted by their canvas's pixel count, since a step at
@@ -82,7 +69,7 @@ class Face:
 
 @dataclass(frozen=True)
 class PaintResult:
-    image: Image.Image  # RGB, long side == options.size (aspect kept)
+    image: Image.Image  # RGB, long side == params.size (aspect kept)
     losses: dict[str, float]  # final loss terms (same keys as Progress.losses)
     steps: int
     seconds: float
@@ -93,14 +80,21 @@ class PaintResult:
 
 @dataclass(frozen=True)
 class PaintRequest:
-    """One painting of a batch (`BatchPainter.paint_batch`): `Painter.paint`'s arguments."""
+    """One painting of a batch (`BatchPainter.paint_batch`): `Painter.paint`'s arguments.
+
+    `params` is what a job stores; the fields after it only say how this one run goes, so they are
+    arguments here and of `Painter.paint`, beside the callbacks, and never part of a job's params (a
+    separate settings type would be one more bundle for two numbers the worker never sets).
+    """
 
     content: Image.Image
-    styles: Sequence[Image.Image]
-    options: PaintOptions = PaintOptions()
+    styles: Sequence[Image.Image]  # weighed by params.mix_blend in order: a job's own style, then its mix
+    params: PaintParams = PaintParams()
     on_progress: Callable[[Progress], None] | None = None
     should_stop: Callable[[], bool] | None = None
     cache_styles: bool = False
+    iterations: int | None = None  # seed recipe: L-BFGS rounds; others: total steps; None: the recipe's
+    preview_every: int = 0  # also a preview every N steps (0: only the early one and the scale ends)
 
 
 class Painter(Protocol):
@@ -112,11 +106,13 @@ class Painter(Protocol):
         self,
         content: Image.Image,
         styles: Sequence[Image.Image],
-        options: PaintOptions = ...,
+        params: PaintParams = ...,
         *,
         on_progress: Callable[[Progress], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
         cache_styles: bool = False,
+        iterations: int | None = None,
+        preview_every: int = 0,
     ) -> PaintResult:
         """Paint `content` in the blended style of `styles`; torch.OutOfMemoryError propagates."""
         ...
@@ -132,6 +128,6 @@ class BatchPainter(Painter, Protocol):
         torch.OutOfMemoryError propagates for the whole batch (the caller retries with fewer)."""
         ...
 
-    def batch_limit(self, options: PaintOptions) -> int:
-        """How many paintings like `options` fit in one batch on this device now (1: no batching)."""
+    def batch_limit(self, params: PaintParams) -> int:
+        """How many paintings like `params` fit in one batch on this device now (1: no batching)."""
         ...

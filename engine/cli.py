@@ -17,7 +17,8 @@ Several styles, blended (weights normalised to 1), and faces painted over instea
         --blend 0.7,0.3 --no-faces
 
 The weights on the command line are ABSOLUTE, as in the Keras example (0.025 content, 1.0 style, 1.0 TV
-are the seed recipe's own); the engine takes multipliers of the recipe's weights, so we divide.
+are the seed recipe's own); the engine takes the user's `Blend`, multipliers of the recipe's weights
+within the bot's bounds (0 to 10), so we divide.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from drawme import entry
 from drawme.decoding import ImageError, load_image
+from drawme.models import WEIGHT_MAX, Blend, PaintParams, Term
 from drawme.presets import PRESETS, get_preset
 from engine import memory
 from engine.encoding import save_image
@@ -43,7 +45,7 @@ from engine.recipes import RECIPES, Recipe, get_recipe
 if TYPE_CHECKING:
     from PIL import Image
 
-    from engine.painter import PaintOptions, PaintResult, Progress
+    from drawme.painting import PaintResult, Progress
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -92,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--faces",
+        dest="protect_faces",
         action=argparse.BooleanOptionalAction,
         default=True,
         help="protect faces: keep them closer to the photo, with less texture (default: on)",
@@ -110,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="seed recipe: L-BFGS rounds (default 10); others: total steps",
     )
-    for term in ("content", "style", "tv"):
+    for term in Term:
         parser.add_argument(
             f"--{term}_weight",
             f"--{term}-weight",
@@ -165,17 +168,25 @@ def recipe_name(args: argparse.Namespace) -> str:
     return "seed" if seed_form and keras else "default"
 
 
-def relative_weight(term: str, given: float | None, recipe: Recipe) -> float:
-    """Turn an absolute weight from the command line into a multiplier of the recipe's own weight."""
+def relative_weight(term: Term, given: float | None, recipe: Recipe) -> float:
+    """Turn an absolute weight from the command line into a multiplier of the recipe's own weight: a
+    `Blend` term, so at most WEIGHT_MAX."""
     if given is None:
         return 1.0
     own = getattr(recipe, f"{term}_weight")
+    if not math.isfinite(given):
+        raise UsageError(f"--{term}_weight must be a finite number, got {given}")
     if given < 0:
         raise UsageError(f"--{term}_weight must not be negative, got {given}")
     if own == 0:
         if given == 0:
             return 1.0
         raise UsageError(f"the {recipe.name} recipe has no {term} term, so --{term}_weight cannot be set")
+    if given / own > WEIGHT_MAX:
+        raise UsageError(
+            f"--{term}_weight may be at most {WEIGHT_MAX:g} times the {recipe.name} recipe's own {own:g}, "
+            f"i.e. {own * WEIGHT_MAX:g}; got {given:g}"
+        )
     return given / own
 
 
@@ -248,10 +259,10 @@ def _inputs(args: argparse.Namespace) -> tuple[Path | None, Path]:
     return None, Path(args.paths[0])
 
 
-def parse_blend(text: str | None, count: int) -> tuple[float, ...] | None:
-    """`--blend 0.7,0.3` as weights, one per style; None (equal weights) when not given."""
+def parse_blend(text: str | None, count: int) -> tuple[float, ...]:
+    """`--blend 0.7,0.3` as weights, one per style (`PaintParams.mix_blend`); () (equal) when not given."""
     if text is None:
-        return None
+        return ()
     try:
         weights = tuple(float(part) for part in text.split(","))
     except ValueError:
@@ -334,8 +345,8 @@ def check_memory(args: argparse.Namespace, recipe: Recipe) -> None:
     )
 
 
-def prepare(args: argparse.Namespace) -> tuple[Image.Image, list[Image.Image], PaintOptions, Path]:
-    """Check the arguments and load the pictures: (photo, paintings, options, result prefix).
+def prepare(args: argparse.Namespace) -> tuple[Image.Image, list[Image.Image], PaintParams, Path]:
+    """Check the arguments and load the pictures: (photo, paintings, params, result prefix).
 
     Raises UsageError for anything wrong, before torch is even imported.
     """
@@ -347,11 +358,9 @@ def prepare(args: argparse.Namespace) -> tuple[Image.Image, list[Image.Image], P
     if args.size < 16 or (args.iterations is not None and args.iterations < 1) or not args.style_scale > 0:
         raise UsageError("--size must be at least 16, --iter at least 1 and --style-scale positive")
     check_memory(args, recipe)
-    weights = {
-        term: relative_weight(term, getattr(args, f"{term}_weight"), recipe)
-        for term in ("content", "style", "tv")
-    }
-    blend = parse_blend(args.blend, int(reference is not None or bool(args.preset)) + len(args.styles))
+    weights = {term.value: relative_weight(term, getattr(args, f"{term}_weight"), recipe) for term in Term}
+    blend = Blend(**weights)
+    mix_blend = parse_blend(args.blend, int(reference is not None or bool(args.preset)) + len(args.styles))
     content = _read(args.base, "base")
     styles = [_read(reference, "reference")] if reference is not None else []
     if args.preset:
@@ -360,24 +369,17 @@ def prepare(args: argparse.Namespace) -> tuple[Image.Image, list[Image.Image], P
         except KeyError:
             raise UsageError(f"unknown preset {args.preset!r}; choose one of: {', '.join(PRESETS)}") from None
     styles += [_read(path, "style") for path in args.styles]
-
-    from engine.painter import PaintOptions  # torch loads only now, once the arguments are good
-
-    options = PaintOptions(
+    params = PaintParams(
         size=args.size,
-        recipe=recipe.name,
-        content_weight=weights["content"],
-        style_weight=weights["style"],
-        tv_weight=weights["tv"],
+        blend=blend,
         preserve_colors=args.preserve_colors,
+        recipe=recipe.name,
         style_scale=args.style_scale,
-        style_blend=blend,
-        faces=args.faces,
-        seed=None if args.seed < 0 else args.seed,
-        iterations=args.iterations,
-        preview_every=args.preview_every,
+        seed=args.seed,
+        protect_faces=args.protect_faces,
+        mix_blend=mix_blend,
     )
-    return content, styles, options, prefix
+    return content, styles, params, prefix
 
 
 def paint(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
@@ -386,10 +388,10 @@ def paint(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | Non
     Raises UsageError for bad arguments or inputs.
     """
     out, err = out or sys.stdout, err or sys.stderr
-    content, styles, options, prefix = prepare(args)
-    if args.recipe is None and options.recipe == "seed":
+    content, styles, params, prefix = prepare(args)
+    if args.recipe is None and params.recipe == "seed":
         print(SEED_BY_FLAGS, file=err)
-    import torch
+    import torch  # torch loads only now, once the arguments are good
 
     from engine.painter import Painter
 
@@ -399,16 +401,18 @@ def paint(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | Non
     except (RuntimeError, ValueError, AssertionError) as error:
         raise UsageError(f"device {args.device!r} is not available: {error}") from None
     bar = None if args.quiet else ProgressBar(err)
-    saver = PreviewSaver(prefix, per_round=options.recipe == "seed", every_preview=args.preview_every > 0)
+    saver = PreviewSaver(prefix, per_round=params.recipe == "seed", every_preview=args.preview_every > 0)
     with _StopOnInterrupt() as interrupt:
         try:
             result = painter.paint(
                 content,
                 styles,
-                options,
+                params,
                 on_progress=_each(bar, saver),
                 should_stop=lambda: interrupt.requested,
                 cache_styles=args.preset is not None and not args.styles and args.cache_dir is not None,
+                iterations=args.iterations,
+                preview_every=args.preview_every,
             )
         except torch.OutOfMemoryError:
             print(
@@ -421,7 +425,7 @@ def paint(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | Non
             if bar is not None:
                 bar.close()
     saver.finish(result)
-    final = _final_path(args, prefix, options.recipe)
+    final = _final_path(args, prefix, params.recipe)
     if final is not None:
         saver.written.append(save_image(result.image, final))
     report(result, saver.written, out)

@@ -10,13 +10,15 @@ from dataclasses import dataclass
 
 import torch
 
+from drawme.models import Term
 from engine.losses import content_loss, gram_matrix, laplacian_loss, light_loss, style_loss, tv_loss
 from engine.recipes import Recipe
 
 # The keys of the photo's Laplacian and light among the content targets (not VGG layers).
 LAPLACIAN = "laplacian"
 LIGHT = "light"
-LOSS_NAMES = ("content", "style", "tv", "total")
+TOTAL = "total"  # the weighted terms' sum, beside them in `score`'s terms and the losses reported
+LOSS_NAMES = (*Term, TOTAL)
 
 # The network as the objective sees it: (N, 3, H, W) RGB 0..255 and layer names -> {layer: activation}.
 Features = Callable[[torch.Tensor, Sequence[str]], dict[str, torch.Tensor]]
@@ -30,7 +32,7 @@ class Targets:
     style: dict[str, torch.Tensor]  # blended Gram per style layer
     content_guides: dict[str, torch.Tensor]  # per content layer, only when some painting has faces
     style_guides: dict[str, torch.Tensor]
-    weights: torch.Tensor  # (N, 3): each painting's content, style and TV weight
+    weights: torch.Tensor  # (N, len(Term)): each painting's weight of each Term, in Term's order (`weight`)
     grids: dict[str, tuple[int, int]]  # the LAPLACIAN and LIGHT grids: one plan, so one for the batch
 
     @classmethod
@@ -46,6 +48,10 @@ class Targets:
             weights=torch.cat([part.weights for part in parts]),
             grids=parts[0].grids,
         )
+
+    def weight(self, term: Term) -> torch.Tensor:
+        """(N,): each painting's weight of `term`."""
+        return self.weights[:, tuple(Term).index(term)]
 
     def select(self, index: torch.Tensor) -> Targets:
         def pick(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -64,8 +70,8 @@ class Targets:
 def score(
     features: Features, recipe: Recipe, canvas: torch.Tensor, targets: Targets
 ) -> dict[str, torch.Tensor]:
-    """Each canvas's weighted loss terms, {"content", "style", "tv", "total"}: tensors of shape (N,),
-    with the network's activations from `features`."""
+    """Each canvas's weighted loss terms, by Term and TOTAL (LOSS_NAMES): tensors of shape (N,), with
+    the network's activations from `features`."""
     norm = recipe.normalisation
     grids = targets.grids
     activations = features(canvas, recipe.layers)
@@ -100,8 +106,8 @@ def score(
         ),
         zero,
     )
-    weights = targets.weights
     tv = tv_loss(canvas, recipe.tv_form) if recipe.tv_weight else zero
-    terms = {"content": weights[:, 0] * content, "style": weights[:, 1] * style, "tv": weights[:, 2] * tv}
-    terms["total"] = terms["content"] + terms["style"] + terms["tv"]
+    unweighted = {Term.CONTENT: content, Term.STYLE: style, Term.TV: tv}
+    terms: dict[str, torch.Tensor] = {term: targets.weight(term) * unweighted[term] for term in Term}
+    terms[TOTAL] = terms[Term.CONTENT] + terms[Term.STYLE] + terms[Term.TV]
     return terms

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from drawme.painting import PaintResult
 from engine.canvas import image_to_tensor, photo_detail
 from engine.lbfgs import BatchLBFGS
-from engine.objective import LOSS_NAMES, Features, Targets, score
+from engine.objective import LOSS_NAMES, TOTAL, Features, Targets, score
 from engine.recipes import Stage
 from engine.run import PaintingRun
 
@@ -122,20 +122,18 @@ class Batch:
         """Run one stage; returns the stage's (size, pixels, targets), less any paintings that left."""
         size, pixels, targets = prepared
         assert self.canvas is not None
-        batched = self.first.batchable
         lbfgs = self.recipe.lbfgs
+        # None for a recipe that line-searches (the seed): it paints alone with torch's LBFGS (below).
         batch_optimiser: BatchLBFGS | None = None
-        if batched:
+        if self.first.batchable:
             batch_optimiser = BatchLBFGS(
                 self.canvas, lbfgs.lr, lbfgs.history_size, lbfgs.tolerance_grad, lbfgs.tolerance_change
             )
-            optimiser: BatchLBFGS | torch.optim.LBFGS = batch_optimiser
             canvas = batch_optimiser.canvas
         else:
             canvas = self.canvas.requires_grad_(True)
-            optimiser = torch.optim.LBFGS([canvas], **lbfgs.as_kwargs())
         evaluations = 0
-        every = self.first.options.preview_every
+        every = self.first.preview_every
 
         def closure() -> torch.Tensor:
             nonlocal evaluations
@@ -147,7 +145,7 @@ class Batch:
             current = batch_optimiser.canvas if batch_optimiser is not None else canvas
             current.grad = None
             terms = score(self.features, self.recipe, current, targets)
-            terms["total"].sum().backward()
+            terms[TOTAL].sum().backward()
             evaluations += 1
             self.last_evaluated = current.detach().clone()  # L-BFGS moves the canvas in place
             values = torch.stack([terms[name].detach() for name in LOSS_NAMES]).cpu().tolist()
@@ -158,38 +156,38 @@ class Batch:
                 run.evaluated(index, {name: values[k][position] for k, name in enumerate(LOSS_NAMES)})
                 preview = at_end or bool(every and run.step % every == 0) or first_preview
                 self.report(position, number, index, preview)
-            return terms["total"].sum()
+            return terms[TOTAL].sum()
 
         if batch_optimiser is not None:
-            optimiser = batch_optimiser
             while evaluations < stage.steps and self.active:
                 try:
-                    optimiser.step(closure)
+                    batch_optimiser.step(closure)
                 except Leaving as leaving:
                     self.leave(leaving.indices, cancelled=True)
                     if not self.active:
                         return None
-                    keep = [p for p in range(optimiser.size) if p not in leaving.indices]
-                    optimiser.keep(keep)
-                    self.canvas = optimiser.canvas.detach()  # what a later leaver of this stage keeps
+                    keep = [p for p in range(batch_optimiser.size) if p not in leaving.indices]
+                    batch_optimiser.keep(keep)
+                    self.canvas = batch_optimiser.canvas.detach()  # what a later leaver of this stage keeps
                     index_tensor = torch.tensor(keep, dtype=torch.long)
                     pixels = pixels[index_tensor.to(pixels.device)]
                     targets = targets.select(index_tensor)
                     if self.last_evaluated is not None:
                         self.last_evaluated = self.last_evaluated[index_tensor.to(self.last_evaluated.device)]
-            self.canvas = optimiser.canvas.detach()
-        elif lbfgs.max_iter > 1:
-            # One L-BFGS run per stage (scipy's fmin_l_bfgs_b(maxfun=N) in the Keras example).
-            try:
-                optimiser.step(closure)
-            except StageBudgetSpent:  # stopped inside a line search: keep the last evaluated point
-                assert self.last_evaluated is not None  # the budget is spent only after an evaluation
-                with torch.no_grad():
-                    canvas.copy_(self.last_evaluated)
-            self.canvas = canvas.detach()
+            self.canvas = batch_optimiser.canvas.detach()
         else:
-            for _ in range(stage.steps):
-                optimiser.step(closure)
+            optimiser = torch.optim.LBFGS([canvas], **lbfgs.as_kwargs())
+            if lbfgs.max_iter > 1:
+                # One L-BFGS run per stage (scipy's fmin_l_bfgs_b(maxfun=N) in the Keras example).
+                try:
+                    optimiser.step(closure)
+                except StageBudgetSpent:  # stopped inside a line search: keep the last evaluated point
+                    assert self.last_evaluated is not None  # the budget is spent only after an evaluation
+                    with torch.no_grad():
+                        canvas.copy_(self.last_evaluated)
+            else:
+                for _ in range(stage.steps):
+                    optimiser.step(closure)
             self.canvas = canvas.detach()
         if self.active and evaluations < stage.steps:  # converged early: the scale-end preview is owed
             for position, number in enumerate(self.active):

@@ -19,7 +19,8 @@ from functools import partial
 import torch
 from PIL import Image
 
-from drawme.painting import Face, PaintOptions, PaintRequest, PaintResult, Progress
+from drawme.models import PaintParams
+from drawme.painting import Face, PaintRequest, PaintResult, Progress
 from engine import memory
 from engine.faces import FaceDetector, HogFaceDetector, detect_faces
 from engine.objective import Features
@@ -135,7 +136,7 @@ class Painter:
         (detect_faces), or None to detect them here when the request protects faces."""
         if faces is None:
             faces = self.detect_faces([request])[id(request)] if guided(request) else ()
-        precision = self.precision_for(get_recipe(request.options.recipe))
+        precision = self.precision_for(get_recipe(request.params.recipe))
         network = partial(self.network_features, precision=precision)
         return PaintingRun(request, network, self.device, self.style_cache, faces)
 
@@ -153,37 +154,42 @@ class Painter:
             found = [detector.detect(request.content) for request in requests]
         return {id(request): tuple(faces) for request, faces in zip(requests, found, strict=True)}
 
-    def batch_limit(self, options: PaintOptions) -> int:
-        """Paintings like `options` that fit in one batch in the device's free memory now (1 on the CPU:
+    def batch_limit(self, params: PaintParams) -> int:
+        """Paintings like `params` that fit in one batch in the device's free memory now (1 on the CPU:
         there a batch is no faster than one painting after another, and slower to see)."""
         if not self._gpu:
             return 1
-        recipe = get_recipe(options.recipe)
+        recipe = get_recipe(params.recipe)
         history = memory.history_pairs(recipe)
         # torch keeps freed blocks cached for reuse: free to us, though not to the driver's count.
         cached = torch.cuda.memory_reserved(self.device) - torch.cuda.memory_allocated(self.device)
         free = memory.available_bytes(self.device) + cached
-        return max(1, memory.batch_size(free, options.size, options.style_scale, history))
+        return max(1, memory.batch_size(free, params.size, params.style_scale, history))
 
     def paint(
         self,
         content: Image.Image,
         styles: Sequence[Image.Image],
-        options: PaintOptions = PaintOptions(),  # frozen, so one shared default is safe
+        params: PaintParams = PaintParams(),  # frozen, so one shared default is safe
         *,
         on_progress: Callable[[Progress], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
         cache_styles: bool = False,
+        iterations: int | None = None,
+        preview_every: int = 0,
     ) -> PaintResult:
-        """Paint `content` in the style of `styles` (RGB PIL images) following `options`.
+        """Paint `content` in the style of `styles` (RGB PIL images) following `params`, at `params.size`.
 
         on_progress gets a Progress after every loss evaluation (with a preview after the first few
         steps (engine.optimise.FIRST_PREVIEW_STEP), at each scale end and every `preview_every` steps).
         should_stop is polled before every evaluation; when it returns
         True the painting so far comes back with cancelled=True. cache_styles keeps the styles' Gram
-        targets on disk under cache_dir (for presets). torch.OutOfMemoryError propagates.
+        targets on disk under cache_dir (for presets). `iterations` overrides the recipe's steps
+        (PaintRequest). torch.OutOfMemoryError propagates.
         """
-        request = PaintRequest(content, tuple(styles), options, on_progress, should_stop, cache_styles)
+        request = PaintRequest(
+            content, tuple(styles), params, on_progress, should_stop, cache_styles, iterations, preview_every
+        )
         outcome = self.paint_batch([request])[0]
         if isinstance(outcome, BaseException):
             raise outcome
@@ -193,7 +199,7 @@ class Painter:
         """Paint several requests, those with one canvas plan (`PaintingRun.plan`) together in one batch.
 
         Each keeps its own losses, L-BFGS history (engine.lbfgs), progress, cancel and result; a request
-        whose options are refused, or whose callbacks raise, gets its exception in its place and the
+        whose params are refused, or whose callbacks raise, gets its exception in its place and the
         others go on. torch.OutOfMemoryError propagates: the caller retries with fewer.
         """
         outcomes: list[PaintResult | Exception | None] = [None] * len(requests)

@@ -80,7 +80,7 @@ class Recipe:
     # Warm start of a finer scale: the coarse result upsampled, plus the photo's detail that the coarse
     # canvas could not hold (its Laplacian band), so small features such as faces are not lost.
     warm_start_detail: bool = False
-    # Face protection (engine.guidance), used when PaintOptions.faces is on: the content weight on a
+    # Face protection (engine.guidance), used when PaintParams.protect_faces is on: the content weight on a
     # face is `face_content` × the rest's, and a face counts `face_style` × as much in the style Grams.
     # 1.0 and 1.0 switch it off (and skip the detector): the reference recipes stay exact.
     face_content: float = 1.0
@@ -119,7 +119,7 @@ class Recipe:
         return tuple(dict.fromkeys(names))
 
     def schedule(self, iterations: int | None = None) -> tuple[Stage, ...]:
-        """The stages to run; `iterations` overrides the total number of steps (see PaintOptions)."""
+        """The stages to run; `iterations` overrides the total number of steps (see PaintRequest)."""
         if iterations is None:
             return self.stages
         if iterations < 1:

@@ -14,12 +14,13 @@ import numpy as np
 import torch
 from PIL import Image
 
+from drawme.models import Term
 from drawme.painting import Face, PaintRequest, PaintResult, Progress, fit_long_side
 from engine.canvas import image_to_tensor, tensor_to_image
 from engine.colour import in_palette_of, match_colours
 from engine.guidance import content_weight_map, face_mask, style_guide
 from engine.losses import gram_matrix, laplacian, light
-from engine.objective import LAPLACIAN, LIGHT, Features, Targets, score
+from engine.objective import LAPLACIAN, LIGHT, LOSS_NAMES, TOTAL, Features, Targets, score
 from engine.recipes import Recipe, Stage, Start, get_recipe
 from engine.style_cache import StyleCache, style_key
 
@@ -72,14 +73,14 @@ def with_chroma_of(painted: Image.Image, photo: Image.Image) -> Image.Image:
     return Image.merge("YCbCr", (y, cb, cr)).convert("RGB")
 
 
-def blend_weights(count: int, blend: Sequence[float] | None) -> list[float]:
-    """Per-style weights summing to 1 (equal when `blend` is None)."""
-    if blend is None:
+def blend_weights(count: int, blend: Sequence[float]) -> list[float]:
+    """Per-style weights summing to 1 (equal when `blend` is empty)."""
+    if not blend:
         return [1.0 / count] * count
     if len(blend) != count:
-        raise ValueError(f"style_blend has {len(blend)} weights for {count} style images")
+        raise ValueError(f"mix_blend has {len(blend)} weights for {count} style images")
     if any(not math.isfinite(w) or w < 0 for w in blend) or sum(blend) <= 0:
-        raise ValueError("style_blend weights must be finite, non-negative and not all zero")
+        raise ValueError("mix_blend weights must be finite, non-negative and not all zero")
     total = float(sum(blend))
     return [float(w) / total for w in blend]
 
@@ -87,7 +88,7 @@ def blend_weights(count: int, blend: Sequence[float] | None) -> list[float]:
 def guided(request: PaintRequest) -> bool:
     """Whether the request's faces are protected: asked for, and its recipe guides faces."""
     try:
-        return request.options.faces and get_recipe(request.options.recipe).guides_faces
+        return request.params.protect_faces and get_recipe(request.params.recipe).guides_faces
     except KeyError:  # refused by PaintingRun, with the known names
         return False
 
@@ -106,22 +107,23 @@ class PaintingRun:
         """`network(layers)`: the features function of the VGG truncated for `layers`, on `device`;
         `style_cache`: where the styles' Gram targets are kept when the request caches them; `faces`:
         the photo's (Painter.detect_faces), kept only when the request protects faces."""
-        options = request.options
+        params = request.params
         if not request.styles:
             raise ValueError("give at least one style image")
-        if options.size < 16:
+        if params.size < 16:
             raise ValueError("size must be at least 16 px")
-        if not options.style_scale > 0:
+        if not params.style_scale > 0:
             raise ValueError("style_scale must be positive")
-        self.options = options
-        self.recipe: Recipe = get_recipe(options.recipe)
-        self.stages: tuple[Stage, ...] = self.recipe.schedule(options.iterations)
-        self.blend = blend_weights(len(request.styles), options.style_blend)
+        self.params = params
+        self.preview_every = request.preview_every
+        self.recipe: Recipe = get_recipe(params.recipe)
+        self.stages: tuple[Stage, ...] = self.recipe.schedule(request.iterations)
+        self.mix_blend = blend_weights(len(request.styles), params.mix_blend)  # normalised to sum to 1
         self.on_progress = request.on_progress
         self.should_stop = request.should_stop
         self.cache = style_cache if request.cache_styles else None
         self.photo = request.content.convert("RGB")
-        if options.preserve_colors:
+        if params.preserve_colors:
             self.content = luminance_image(self.photo)
             self.styles = [matched_luminance(style, self.photo) for style in request.styles]
         else:
@@ -131,17 +133,18 @@ class PaintingRun:
         # Detected once per painting, on the photo itself, as fractions of it: valid at every scale.
         self.faces: tuple[Face, ...] = faces if guided(request) else ()
         self.device = device
+        # Each term's weight: the recipe's own times the user's blend.
         self.weights = {
-            "content": self.recipe.content_weight * options.content_weight,
-            "style": self.recipe.style_weight * options.style_weight,
-            "tv": self.recipe.tv_weight * options.tv_weight,
+            Term.CONTENT: self.recipe.content_weight * params.blend.content,
+            Term.STYLE: self.recipe.style_weight * params.blend.style,
+            Term.TV: self.recipe.tv_weight * params.blend.tv,
         }
         self.total_steps = sum(stage.steps for stage in self.stages)
         self.step_cost = [math.prod(self.canvas_size(stage)) for stage in self.stages]
         self.planned_work = sum(s.steps * cost for s, cost in zip(self.stages, self.step_cost, strict=True))
         self.work_done = 0.0
         self.step = 0
-        self.losses = {"content": 0.0, "style": 0.0, "tv": 0.0, "total": 0.0}
+        self.losses: dict[str, float] = dict.fromkeys(LOSS_NAMES, 0.0)
         self.started = time.perf_counter()
         self.canvas: torch.Tensor | None = None  # what `objective` scores (tests and bench/quality.py)
 
@@ -159,11 +162,11 @@ class PaintingRun:
     # -- targets -------------------------------------------------------------------------------------
 
     def canvas_size(self, stage: Stage) -> tuple[int, int]:
-        long_side = round(self.options.size * stage.scale)
+        long_side = round(self.params.size * stage.scale)
         return at_least_network_side(fit_long_side(*self.photo.size, long_side))
 
     def style_size(self, style: Image.Image, canvas: tuple[int, int]) -> tuple[int, int]:
-        scale = self.options.style_scale
+        scale = self.params.style_scale
         if self.recipe.style_size == "match_content":
             return at_least_network_side((round(canvas[0] * scale), round(canvas[1] * scale)))
         return at_least_network_side(fit_area(*style.size, canvas[0] * canvas[1] * scale**2))
@@ -178,7 +181,7 @@ class PaintingRun:
         layers = tuple(name for name, _ in self.recipe.style_layers)
         normalise = self.recipe.normalisation != "keras"
         blended: dict[str, torch.Tensor] = {}
-        for style, weight in zip(self.styles, self.blend, strict=True):
+        for style, weight in zip(self.styles, self.mix_blend, strict=True):
             pixels = self.style_pixels(style, canvas)
             grams = None
             key = ""
@@ -208,7 +211,7 @@ class PaintingRun:
 
     def grid(self, pool: float) -> tuple[int, int]:
         """(h, w) of a grid 1/`pool` of the output's size: the same cells at every stage."""
-        width, height = fit_long_side(*self.photo.size, self.options.size)
+        width, height = fit_long_side(*self.photo.size, self.params.size)
         return max(3, round(height / pool)), max(3, round(width / pool))
 
     @property
@@ -256,8 +259,9 @@ class PaintingRun:
 
     @property
     def weight_row(self) -> torch.Tensor:
-        """(1, 3): this painting's content, style and TV weights, on its device."""
-        row = [self.weights["content"], self.weights["style"], self.weights["tv"]]
+        """(1, len(Term)): this painting's weight of each Term in Term's order (Targets.weights), on its
+        device."""
+        row = [self.weights[term] for term in Term]
         return torch.tensor([row], device=self.device)
 
     def objective(
@@ -273,7 +277,7 @@ class PaintingRun:
         )
         terms = score(self.features, self.recipe, self.canvas, targets)
         self.losses = {name: float(value.detach().sum()) for name, value in terms.items()}
-        return terms["total"].sum()
+        return terms[TOTAL].sum()
 
     @torch.no_grad()
     def start(self, pixels: torch.Tensor, canvas: tuple[int, int]) -> torch.Tensor:
@@ -281,7 +285,7 @@ class PaintingRun:
         if self.recipe.start == Start.PHOTO:
             return pixels.clone()
         styles = [self.style_pixels(style, canvas).to(self.device) for style in self.styles]
-        return self.faces_kept(pixels, match_colours(pixels, styles, self.blend))
+        return self.faces_kept(pixels, match_colours(pixels, styles, self.mix_blend))
 
     def faces_kept(self, pixels: torch.Tensor, recoloured: torch.Tensor) -> torch.Tensor:
         """`recoloured` with the protected faces of `pixels` in their own colours (feathered mask).
@@ -298,12 +302,12 @@ class PaintingRun:
     def finish(self, image: Image.Image) -> Image.Image:
         """The canvas as the user sees it: in the photo's colours (preserve_colors), or in the styles'
         palette at its own light and dark (Recipe.final_palette)."""
-        if self.options.preserve_colors:
+        if self.params.preserve_colors:
             return with_chroma_of(image, self.photo)
         if not self.recipe.final_palette:
             return image
         pixels = image_to_tensor(image, image.size, self.recipe.resample)
-        return tensor_to_image(self.faces_kept(pixels, in_palette_of(pixels, self.palette, self.blend)))
+        return tensor_to_image(self.faces_kept(pixels, in_palette_of(pixels, self.palette, self.mix_blend)))
 
     @cached_property
     def palette(self) -> list[torch.Tensor]:
@@ -314,7 +318,7 @@ class PaintingRun:
     @property
     def output_size(self) -> tuple[int, int]:
         """The finished painting's (w, h): the photo's shape at the asked long side."""
-        return fit_long_side(*self.photo.size, self.options.size)
+        return fit_long_side(*self.photo.size, self.params.size)
 
     def evaluated(self, stage_index: int, losses: dict[str, float]) -> None:
         """Bookkeeping after one evaluation of this painting's canvas."""

@@ -51,7 +51,7 @@ from drawme.models import (
     StoreUnavailable,
     StyleRef,
 )
-from drawme.painting import BatchPainter, Painter, PaintOptions, PaintRequest, PaintResult, Progress
+from drawme.painting import BatchPainter, Painter, PaintRequest, PaintResult, Progress
 from drawme.presets import get_preset
 from drawme.privacy import secure_data_dir
 from drawme.store import open_store
@@ -97,22 +97,6 @@ def fitting_max_size(config: EngineConfig, device: str, available: int) -> int:
                 f"and {device} has {memory.describe(available)} free: the largest size that fits is {fits} px"
             )
     return min(max_size_for(config, device), fits)
-
-
-def paint_options(params: PaintParams, size: int) -> PaintOptions:
-    """The painter's options for a job: the user's blend becomes relative loss weights."""
-    return PaintOptions(
-        size=size,
-        recipe=params.recipe,
-        content_weight=params.blend.content,
-        style_weight=params.blend.style,
-        tv_weight=params.blend.tv,
-        preserve_colors=params.preserve_colors,
-        style_scale=params.style_scale,
-        style_blend=params.mix_blend or None,
-        seed=params.seed,
-        faces=params.faces,
-    )
 
 
 def is_out_of_memory(error: BaseException) -> bool:
@@ -314,7 +298,7 @@ class Worker:
         """Jobs to claim at once: what fits in free memory at the largest size, within MAX_BATCH."""
         if self._batch_cap <= 1 or not isinstance(self.painter, BatchPainter):
             return 1
-        fits = self.painter.batch_limit(PaintOptions(size=self.max_size))
+        fits = self.painter.batch_limit(PaintParams(size=self.max_size))
         return max(1, min(self._batch_cap, fits))
 
     async def apply_retention(self) -> dict[str, int] | None:
@@ -584,7 +568,7 @@ class Worker:
             PaintRequest(
                 content,
                 tuple(styles),
-                paint_options(runs[index].job.params, size),
+                runs[index].job.params.with_size(size),
                 on_progress=reporters[index],
                 should_stop=self._should_stop(runs[index]),
                 cache_styles=preset,
@@ -622,14 +606,13 @@ class Worker:
         job = run.job
         content, styles, preset, size, note = await self._prepare(job)
         for attempt in (1, 2):
-            options = paint_options(job.params, size)
             reporter.expected = await self._expected_seconds(size)
             try:
                 result = await asyncio.to_thread(
                     self.painter.paint,
                     content,
                     styles,
-                    options,
+                    job.params.with_size(size),
                     on_progress=reporter,
                     should_stop=self._should_stop(run),
                     cache_styles=preset,

@@ -21,11 +21,12 @@ def test_params_and_settings_round_trip_through_json() -> None:
     assert UserSettings.from_json(json.loads(json.dumps(settings.to_json()))) == settings
 
 
-def test_faces_and_a_style_mix_round_trip_and_old_params_default_to_protected_faces() -> None:
+def test_protect_faces_and_a_style_mix_round_trip_and_old_params_default_to_protected_faces() -> None:
     params = PaintParams(
-        faces=False, mix=(StyleRef(preset="udnie"), StyleRef(image_id=4)), mix_blend=(2, 1, 1)
+        protect_faces=False, mix=(StyleRef(preset="udnie"), StyleRef(image_id=4)), mix_blend=(2, 1, 1)
     )
     assert PaintParams.from_json(json.loads(json.dumps(params.to_json()))) == params
+    assert params.to_json()["protect_faces"] is False  # the stored key: the field's one name
     old = {
         "size": 384,
         "blend": {},
@@ -34,7 +35,7 @@ def test_faces_and_a_style_mix_round_trip_and_old_params_default_to_protected_fa
         "style_scale": 1.0,
         "seed": 0,
     }
-    assert PaintParams.from_json(old).faces and PaintParams.from_json(old).mix == ()
+    assert PaintParams.from_json(old).protect_faces and PaintParams.from_json(old).mix == ()
     assert UserSettings.from_json({"size": "small"}).protect_faces  # settings saved before /faces existed
 
 

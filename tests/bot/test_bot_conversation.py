@@ -244,7 +244,7 @@ async def test_face_button_and_mixing_styles_from_the_result(
     message_id, _ = await send_photo_and_get_keyboard(telegram, user_id)
     telegram.press(user_id, message_id, f"p:starry_night:{(await _pending_photo(bot, user_id))}")
     first = await queued_job(bot, user_id)
-    assert first.params.faces and not first.params.mix  # faces are protected by default
+    assert first.params.protect_faces and not first.params.mix  # faces are protected by default
     await worker.finish(await worker.claim())
     await telegram.wait_for(lambda: telegram.calls("sendPhoto", chat_id=user_id))
     result_id, _ = telegram.last_message(user_id, "In the style of")
@@ -254,7 +254,7 @@ async def test_face_button_and_mixing_styles_from_the_result(
 
     telegram.press(user_id, result_id, f"r:faces:{first.id}:{user_id}")
     painted_over = await queued_job(bot, user_id, 2)
-    assert not painted_over.params.faces and painted_over.style_preset == "starry_night"
+    assert not painted_over.params.protect_faces and painted_over.style_preset == "starry_night"
 
     telegram.press(user_id, result_id, f"r:mix:{first.id}:{user_id}")
     picker_id, _ = await telegram.wait_for(lambda: _find(telegram, user_id, "Pick a painting to mix in"))

@@ -116,12 +116,12 @@ async def test_protect_faces_is_on_by_default_and_faces_turns_it_off(
 ) -> None:
     message_id, buttons = await send_photo_and_get_keyboard(telegram, user_id)
     telegram.press(user_id, message_id, buttons[0][1])
-    assert (await queued_job(bot, user_id)).params.faces
+    assert (await queued_job(bot, user_id)).params.protect_faces
     telegram.send_text(user_id, "/faces")
     await telegram.wait_for(lambda: any("Protect faces: off" in t for t in telegram.texts(user_id)))
     assert not (await bot.store.get_settings(user_id)).protect_faces
     telegram.press(user_id, message_id, buttons[1][1])
-    assert not (await queued_job(bot, user_id, 2)).params.faces
+    assert not (await queued_job(bot, user_id, 2)).params.protect_faces
     telegram.send_text(user_id, "/faces")
     await telegram.wait_for(lambda: any("Protect faces: on" in t for t in telegram.texts(user_id)))
 

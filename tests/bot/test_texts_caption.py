@@ -34,7 +34,7 @@ def test_the_defaults_take_no_line_and_no_jargon() -> None:
 def test_changed_weights_are_said_in_words() -> None:
     more = texts.result_caption(ENGLISH, job(blend=Blend(style=2.0)))
     assert more.split("\n")[1] == "stronger style"
-    mixed = job(blend=Blend(style=0.5, content=3.0, tv=0.0), preserve_colors=True, faces=False)
+    mixed = job(blend=Blend(style=0.5, content=3.0, tv=0.0), preserve_colors=True, protect_faces=False)
     line = texts.result_caption(ENGLISH, mixed).split("\n")[1]
     assert (
         line == "lighter style · closer to your photo · finer detail · your own colours · faces painted over"

@@ -15,7 +15,8 @@ import torch
 from conftest import PHOTOS, PRESETS, small
 from PIL import Image
 
-from drawme.painting import Face, PaintOptions, PaintRequest, PaintResult
+from drawme.models import Blend, PaintParams
+from drawme.painting import Face, PaintRequest, PaintResult
 from engine.canvas import image_to_tensor
 from engine.objective import Targets, score
 from engine.painter import Painter
@@ -28,25 +29,37 @@ def crop(name: str, size: tuple[int, int] = (96, 64)) -> Image.Image:
 
 
 @pytest.fixture(scope="module")
-def pictures() -> list[tuple[Image.Image, Image.Image, PaintOptions]]:
-    """Three photos, three styles and three option sets, all on one 96×64 canvas plan."""
+def pictures() -> list[tuple[Image.Image, Image.Image, PaintParams]]:
+    """Three photos, three styles and three sets of params, all on one 96×64 canvas plan."""
     return [
         (
             crop("astronaut.jpg"),
             small(PRESETS / "starry_night.jpg", 96),
-            PaintOptions(size=96, iterations=SHORT),
+            PaintParams(size=96),
         ),
         (
             crop("chelsea.jpg"),
             small(PRESETS / "great_wave.jpg", 96),
-            PaintOptions(size=96, iterations=SHORT, style_weight=2.0, tv_weight=0.5),
+            PaintParams(size=96, blend=Blend(style=2.0, tv=0.5)),
         ),
-        (crop("coffee.jpg"), small(PRESETS / "the_scream.jpg", 96), PaintOptions(size=96, iterations=SHORT)),
+        (crop("coffee.jpg"), small(PRESETS / "the_scream.jpg", 96), PaintParams(size=96)),
     ]
 
 
+def request(photo: Image.Image, style: Image.Image, params: PaintParams, **kwargs) -> PaintRequest:
+    """One short painting (SHORT steps) of `photo` in `style`."""
+    return PaintRequest(photo, (style,), params, iterations=SHORT, **kwargs)
+
+
+def alone(
+    painter: Painter, photo: Image.Image, style: Image.Image, params: PaintParams, **kwargs
+) -> PaintResult:
+    """`request`'s painting, painted by itself."""
+    return painter.paint(photo, [style], params, iterations=SHORT, **kwargs)
+
+
 def requests_of(pictures) -> list[PaintRequest]:
-    return [PaintRequest(photo, (style,), options) for photo, style, options in pictures]
+    return [request(*picture) for picture in pictures]
 
 
 def pixels(result: PaintResult) -> np.ndarray:
@@ -61,7 +74,7 @@ def assert_like(together: PaintResult, alone: PaintResult) -> None:
 
 
 def test_each_images_gradient_is_its_own(painter, pictures):
-    runs = [painter.run(PaintRequest(photo, (style,), options)) for photo, style, options in pictures]
+    runs = [painter.run(request(*picture)) for picture in pictures]
     size = runs[0].canvas_size(runs[0].stages[-1])
     parts, canvases = [], []
     for number, run in enumerate(runs):
@@ -84,9 +97,9 @@ def test_each_images_gradient_is_its_own(painter, pictures):
 
 
 def test_a_batch_paints_each_image_as_it_would_be_painted_alone(painter, pictures):
-    alone = [painter.paint(photo, [style], options) for photo, style, options in pictures]
+    each = [alone(painter, *picture) for picture in pictures]
     together = painter.paint_batch(requests_of(pictures))
-    for one, other in zip(together, alone, strict=True):
+    for one, other in zip(together, each, strict=True):
         assert isinstance(one, PaintResult) and not one.cancelled
         assert_like(one, other)
     # Different photos, styles and weights: three different paintings, not one painted thrice.
@@ -102,17 +115,14 @@ def test_a_cancelled_painting_leaves_the_batch_and_the_others_finish(painter, pi
         stop["now"] = progress.step >= 2
 
     requests = requests_of(pictures)
-    requests[1] = PaintRequest(
-        pictures[1][0], (pictures[1][1],), pictures[1][2], on_progress, should_stop=lambda: stop["now"]
-    )
+    requests[1] = request(*pictures[1], on_progress=on_progress, should_stop=lambda: stop["now"])
     outcomes = painter.paint_batch(requests)
     cancelled = outcomes[1]
     assert isinstance(cancelled, PaintResult) and cancelled.cancelled and cancelled.steps == 2
     assert seen == [1, 2]
     assert cancelled.image.size == (96, 64)
     for number in (0, 2):
-        photo, style, options = pictures[number]
-        assert_like(outcomes[number], painter.paint(photo, [style], options))
+        assert_like(outcomes[number], alone(painter, *pictures[number]))
 
 
 def test_a_painting_whose_callback_fails_leaves_alone(painter, pictures):
@@ -121,28 +131,27 @@ def test_a_painting_whose_callback_fails_leaves_alone(painter, pictures):
             raise RuntimeError("the progress store went away")
 
     requests = requests_of(pictures)
-    requests[0] = PaintRequest(pictures[0][0], (pictures[0][1],), pictures[0][2], on_progress=broken)
+    requests[0] = request(*pictures[0], on_progress=broken)
     outcomes = painter.paint_batch(requests)
     assert isinstance(outcomes[0], RuntimeError)
     for number in (1, 2):
-        photo, style, options = pictures[number]
-        assert_like(outcomes[number], painter.paint(photo, [style], options))
+        assert_like(outcomes[number], alone(painter, *pictures[number]))
 
 
-def test_refused_options_and_other_shapes_do_not_stop_the_others(painter, pictures):
-    photo, style, options = pictures[0]
+def test_refused_params_and_other_shapes_do_not_stop_the_others(painter, pictures):
+    photo, style, params = pictures[0]
     tall = crop("chelsea.jpg", (64, 96))
     outcomes = painter.paint_batch(
         [
-            PaintRequest(photo, (style,), options),
-            PaintRequest(photo, (), options),  # no style: refused
-            PaintRequest(tall, (style,), options),  # another canvas plan: its own batch
+            request(photo, style, params),
+            PaintRequest(photo, (), params, iterations=SHORT),  # no style: refused
+            request(tall, style, params),  # another canvas plan: its own batch
         ]
     )
     assert isinstance(outcomes[1], ValueError)
     assert outcomes[0].image.size == (96, 64) and outcomes[2].image.size == (64, 96)
-    assert_like(outcomes[0], painter.paint(photo, [style], options))
-    assert_like(outcomes[2], painter.paint(tall, [style], options))
+    assert_like(outcomes[0], alone(painter, photo, style, params))
+    assert_like(outcomes[2], alone(painter, tall, style, params))
 
 
 class FaceInFirst:
@@ -159,12 +168,12 @@ def test_faces_in_one_painting_guide_only_that_painting(pictures):
     painter = Painter(device="cpu", face_detector=FaceInFirst(pictures[0][0]))
     together = painter.paint_batch(requests_of(pictures))
     assert len(together[0].faces) == 1 and together[1].faces == ()
-    for number, (photo, style, options) in enumerate(pictures):
-        assert_like(together[number], painter.paint(photo, [style], options))
+    for number, picture in enumerate(pictures):
+        assert_like(together[number], alone(painter, *picture))
 
 
 def test_batch_limit_is_one_on_the_cpu(painter):
-    assert painter.batch_limit(PaintOptions(size=512)) == 1
+    assert painter.batch_limit(PaintParams(size=512)) == 1
 
 
 def test_two_paintings_leaving_one_after_the_other_each_keep_their_own_canvas(painter, pictures):
@@ -173,17 +182,20 @@ def test_two_paintings_leaving_one_after_the_other_each_keep_their_own_canvas(pa
     steps_of_a: list[int] = []
     polls_after_a = {"count": 0}
 
+    def a_should_stop() -> bool:
+        return len(steps_of_a) >= 3
+
     def b_should_stop() -> bool:
         if len(steps_of_a) >= 3:
             polls_after_a["count"] += 1
         return polls_after_a["count"] >= 2
 
-    (photo_a, style_a, options), (photo_b, style_b, _), (photo_c, style_c, _) = pictures
+    (photo_a, style_a, params), (photo_b, style_b, _), (photo_c, style_c, _) = pictures
     outcomes = painter.paint_batch(
         [
-            PaintRequest(photo_c, (style_c,), options),
-            PaintRequest(photo_a, (style_a,), options, steps_of_a.append, lambda: len(steps_of_a) >= 3),
-            PaintRequest(photo_b, (style_b,), options, should_stop=b_should_stop),
+            request(photo_c, style_c, params),
+            request(photo_a, style_a, params, on_progress=steps_of_a.append, should_stop=a_should_stop),
+            request(photo_b, style_b, params, should_stop=b_should_stop),
         ]
     )
     c, a, b = outcomes
@@ -193,7 +205,7 @@ def test_two_paintings_leaving_one_after_the_other_each_keep_their_own_canvas(pa
     def stopped_after_three(photo, style) -> PaintResult:
         seen: list[int] = []
         stop = lambda: len(seen) >= 3  # noqa: E731
-        return painter.paint(photo, [style], options, on_progress=seen.append, should_stop=stop)
+        return alone(painter, photo, style, params, on_progress=seen.append, should_stop=stop)
 
     assert_like(a, stopped_after_three(photo_a, style_a))
     assert_like(b, stopped_after_three(photo_b, style_b))
@@ -209,7 +221,7 @@ def test_batch_limit_counts_torchs_cached_blocks_as_free(monkeypatch):
     monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device=None: 2 * gib)
     history = memory.history_pairs(recipes.DEFAULT)
     monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device=None: 20 * gib)
-    assert painter.batch_limit(PaintOptions(size=512)) == memory.batch_size(22 * gib, 512, 1.0, history)
+    assert painter.batch_limit(PaintParams(size=512)) == memory.batch_size(22 * gib, 512, 1.0, history)
     monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device=None: 2 * gib)
-    assert painter.batch_limit(PaintOptions(size=512)) == memory.batch_size(4 * gib, 512, 1.0, history)
+    assert painter.batch_limit(PaintParams(size=512)) == memory.batch_size(4 * gib, 512, 1.0, history)
     assert memory.batch_size(22 * gib, 512, 1.0, history) > memory.batch_size(4 * gib, 512, 1.0, history) >= 1

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from drawme.decoding import NotAnImage
+from drawme.models import Blend
 from engine.cli import (
     EXIT_USAGE,
     SEED_BY_FLAGS,
@@ -136,7 +137,7 @@ def test_two_styles_blended_end_to_end(tmp_path, capsys):
 # --- arguments and inputs (no painting) ---------------------------------------------------------------
 
 
-def test_styles_blend_and_faces_become_paint_options(tmp_path):
+def test_styles_blend_and_faces_become_paint_params(tmp_path):
     other = ROOT / "drawme" / "paintings" / "the_scream.jpg"
     args = build_parser().parse_args(
         [
@@ -151,11 +152,11 @@ def test_styles_blend_and_faces_become_paint_options(tmp_path):
             "--no-faces",
         ]
     )
-    _, styles, options, prefix = prepare(args)
+    _, styles, params, prefix = prepare(args)
     assert len(styles) == 2 and prefix == tmp_path / "o"
-    assert options.style_blend == (3.0, 1.0) and options.faces is False
-    _, styles, options, _ = prepare(build_parser().parse_args([str(PHOTO), str(STYLE), str(tmp_path / "o")]))
-    assert len(styles) == 1 and options.style_blend is None and options.faces is True  # faces on by default
+    assert params.mix_blend == (3.0, 1.0) and params.protect_faces is False
+    _, styles, params, _ = prepare(build_parser().parse_args([str(PHOTO), str(STYLE), str(tmp_path / "o")]))
+    assert len(styles) == 1 and params.mix_blend == () and params.protect_faces is True  # faces on by default
 
 
 @pytest.mark.parametrize(
@@ -169,8 +170,8 @@ def test_bad_blend_is_one_line_and_exit_2(tmp_path, capsys, blend, fragment):
 
 def test_the_keras_flags_select_the_seed_recipe_unless_another_is_named(tmp_path):
     keras = [str(PHOTO), str(STYLE), str(tmp_path / "prefix"), "--iter", "10", "--content_weight", "0.025"]
-    _, _, options, _ = prepare(build_parser().parse_args(keras))
-    assert options.recipe == "seed" and options.iterations == 10 and options.content_weight == 1.0
+    _, _, params, _ = prepare(build_parser().parse_args(keras))
+    assert params.recipe == "seed" and params.blend == Blend(content=1.0)
     for flag, value in (("--style_weight", "1.0"), ("--tv_weight", "1.0"), ("--iter", "3")):
         args = build_parser().parse_args([str(PHOTO), str(STYLE), str(tmp_path / "p"), flag, value])
         assert prepare(args)[2].recipe == "seed"
@@ -217,6 +218,8 @@ def test_unknown_preset_names_the_known_ones(tmp_path, capsys):
         (["--recipe", "nope"], "unknown recipe"),
         (["--recipe", "pastiche", "--tv_weight", "1"], "no tv term"),
         (["--style-weight", "-1"], "must not be negative"),
+        (["--recipe", "default", "--style-weight", "200"], "at most 10 times the default recipe's own 15"),
+        (["--content_weight", "nan"], "finite"),
         (["--size", "0"], "--size"),
     ],
 )

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
 
+from drawme.models import PaintParams
 from engine import recipes
 from engine.canvas import image_to_tensor
 from engine.faces import Face, HogFaceDetector
 from engine.guidance import FEATHER, content_weight_map, face_mask, style_guide
 from engine.losses import content_loss, gram_matrix
-from engine.painter import PaintOptions, Precision
+from engine.painter import Precision
 from engine.run import layer_grid
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -154,12 +156,10 @@ def test_weighted_content_loss():
 
 def test_protected_faces_stay_closer_to_the_photo_in_the_content_loss(painter):
     portrait = photo("astronaut", 96)
-    options = PaintOptions(size=96, recipe="draft", iterations=20)
+    params = PaintParams(size=96, recipe="draft")
     scream = small(PRESETS / "the_scream.jpg", 96)
-    protected = painter.paint(portrait, [scream], options)
-    painted_over = painter.paint(
-        portrait, [scream], PaintOptions(size=96, recipe="draft", iterations=20, faces=False)
-    )
+    protected = painter.paint(portrait, [scream], params, iterations=20)
+    painted_over = painter.paint(portrait, [scream], replace(params, protect_faces=False), iterations=20)
     assert len(protected.faces) == 1 and painted_over.faces == ()
     layer = recipes.DRAFT.content_layers[0][0]
     net = painter.network(recipes.DRAFT.layers, Precision.FLOAT32)

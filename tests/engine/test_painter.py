@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from drawme.models import Blend, PaintParams
 from drawme.painting import Face, PaintRequest
 from engine import painter as painter_module
 from engine import recipes
@@ -20,7 +21,6 @@ from engine.objective import LAPLACIAN, LIGHT
 from engine.optimise import FIRST_PREVIEW_STEP
 from engine.painter import (
     Painter,
-    PaintOptions,
     PaintResult,
     Precision,
     Progress,
@@ -28,7 +28,7 @@ from engine.painter import (
     pick_precision,
 )
 
-DRAFT = PaintOptions(size=64, recipe="draft", iterations=8)
+DRAFT = PaintParams(size=64, recipe="draft")
 
 
 def register(monkeypatch: pytest.MonkeyPatch, *made: recipes.Recipe) -> None:
@@ -37,9 +37,9 @@ def register(monkeypatch: pytest.MonkeyPatch, *made: recipes.Recipe) -> None:
         monkeypatch.setitem(recipes.RECIPES, recipe.name, recipe)
 
 
-def paint(painter, photo, styles, options=DRAFT, **kwargs) -> tuple[PaintResult, list[Progress]]:
+def paint(painter, photo, styles, params=DRAFT, iterations=8, **kwargs) -> tuple[PaintResult, list[Progress]]:
     events: list[Progress] = []
-    result = painter.paint(photo, styles, options, on_progress=events.append, **kwargs)
+    result = painter.paint(photo, styles, params, on_progress=events.append, iterations=iterations, **kwargs)
     return result, events
 
 
@@ -69,13 +69,12 @@ def test_colours_are_sane(painter, photo, starry):
 
 def test_output_size_is_the_long_side_for_portrait_photos(painter, photo, starry):
     portrait = photo.transpose(Image.Transpose.ROTATE_90)  # 64×96
-    result, _ = paint(painter, portrait, [starry], PaintOptions(size=72, recipe="draft", iterations=2))
+    result, _ = paint(painter, portrait, [starry], PaintParams(size=72, recipe="draft"), iterations=2)
     assert result.image.size == (48, 72)
 
 
 def test_preserve_colors_keeps_the_photos_chroma(painter, photo, starry):
-    options = PaintOptions(size=64, recipe="draft", iterations=8, preserve_colors=True)
-    kept, _ = paint(painter, photo, [starry], options)
+    kept, _ = paint(painter, photo, [starry], PaintParams(size=64, recipe="draft", preserve_colors=True))
     styled, _ = paint(painter, photo, [starry])
     reference = chroma(photo.resize(kept.image.size, Image.LANCZOS))
     kept_error = np.abs(chroma(kept.image) - reference).mean()
@@ -96,7 +95,7 @@ def test_should_stop_returns_within_one_step(painter, photo, starry):
         painter,
         photo,
         [starry],
-        PaintOptions(size=64, recipe="draft", iterations=50),
+        iterations=50,
         should_stop=stop_after_three,
     )
     assert result.cancelled
@@ -117,48 +116,38 @@ def test_same_seed_same_painting(painter, photo, starry):
 
 
 def test_style_blend(painter, photo, starry, wave):
-    options = PaintOptions(size=64, recipe="draft", iterations=4)
-    only_starry, _ = paint(painter, photo, [starry], options)
-    weighted, _ = paint(
-        painter, photo, [starry, wave], PaintOptions(**{**options.__dict__, "style_blend": (1, 0)})
-    )
-    mixed, _ = paint(painter, photo, [starry, wave], options)
+    only_starry, _ = paint(painter, photo, [starry], iterations=4)
+    weighted, _ = paint(painter, photo, [starry, wave], replace(DRAFT, mix_blend=(1, 0)), iterations=4)
+    mixed, _ = paint(painter, photo, [starry, wave], iterations=4)
     # A zero weight removes a style exactly; equal weights give something else.
     assert weighted.image.tobytes() == only_starry.image.tobytes()
     assert mixed.image.tobytes() != only_starry.image.tobytes()
     with pytest.raises(ValueError):
-        painter.paint(photo, [starry, wave], PaintOptions(size=64, recipe="draft", style_blend=(1.0,)))
+        painter.paint(photo, [starry, wave], replace(DRAFT, mix_blend=(1.0,)))
     with pytest.raises(ValueError):
-        painter.paint(photo, [], options)
+        painter.paint(photo, [], DRAFT)
 
 
 def test_style_scale_changes_the_style_targets(painter, photo, starry, monkeypatch):
     from_photo = replace(recipes.DRAFT, name="draft_photo_start", start=recipes.Start.PHOTO)
     register(monkeypatch, from_photo)
-    one_step = PaintOptions(size=64, recipe=from_photo.name, iterations=1)
-    _, normal = paint(painter, photo, [starry], one_step)
-    _, half = paint(painter, photo, [starry], replace(one_step, style_scale=0.5))
+    from_photo_params = PaintParams(size=64, recipe=from_photo.name)
+    _, normal = paint(painter, photo, [starry], from_photo_params, iterations=1)
+    _, half = paint(painter, photo, [starry], replace(from_photo_params, style_scale=0.5), iterations=1)
     # The first evaluation is on the photo itself: same content term, different style term.
     assert half[0].losses["content"] == normal[0].losses["content"]
     assert half[0].losses["style"] != pytest.approx(normal[0].losses["style"], rel=1e-3)
 
 
 def test_relative_weights_scale_the_terms(painter, photo, starry):
-    base = PaintOptions(size=64, recipe="draft", iterations=1)
-    _, normal = paint(painter, photo, [starry], base)
-    _, doubled = paint(
-        painter,
-        photo,
-        [starry],
-        PaintOptions(size=64, recipe="draft", iterations=1, style_weight=2.0, tv_weight=0.0),
-    )
+    _, normal = paint(painter, photo, [starry], iterations=1)
+    _, doubled = paint(painter, photo, [starry], replace(DRAFT, blend=Blend(style=2.0, tv=0.0)), iterations=1)
     assert doubled[0].losses["style"] == pytest.approx(2 * normal[0].losses["style"], rel=1e-5)
     assert doubled[0].losses["tv"] == 0.0 < normal[0].losses["tv"]
 
 
 def test_progress_reports_every_step_and_previews_at_scale_ends(painter, photo, starry):
-    options = PaintOptions(size=72, recipe="default", iterations=9)  # 5, 3 and 1 steps
-    result, events = paint(painter, photo, [starry], options)
+    result, events = paint(painter, photo, [starry], PaintParams(size=72), iterations=9)  # 5, 3 and 1 steps
     scales = events[0].scales
     assert scales == 3
     assert [e.step for e in events][:3] == [1, 2, 3]
@@ -172,8 +161,7 @@ def test_progress_reports_every_step_and_previews_at_scale_ends(painter, photo, 
 
 
 def test_work_weighs_each_step_by_its_canvas_area(painter, photo, starry):
-    options = PaintOptions(size=72, recipe="default", iterations=14)  # 8, 4 and 2 steps
-    _, events = paint(painter, photo, [starry], options)
+    _, events = paint(painter, photo, [starry], PaintParams(size=72), iterations=14)  # 8, 4 and 2 steps
     works = [e.work for e in events]
     assert works == sorted(works) and works[-1] == pytest.approx(1.0)
     # After the coarse scale most of the steps are done, but not most of the work: its canvas is
@@ -187,27 +175,25 @@ def test_work_weighs_each_step_by_its_canvas_area(painter, photo, starry):
 
 
 def test_preview_every_n_steps(painter, photo, starry):
-    _, events = paint(
-        painter, photo, [starry], PaintOptions(size=64, recipe="draft", iterations=6, preview_every=2)
-    )
+    _, events = paint(painter, photo, [starry], iterations=6, preview_every=2)
     assert [e.step for e in events if e.preview is not None] == [2, FIRST_PREVIEW_STEP, 4, 6]
 
 
 def test_first_preview_comes_after_a_few_coarse_steps_and_changes_no_pixel(painter, photo, starry):
     """The early preview is the coarse canvas as it stands (issue 25: a preview within seconds); taking
     it moves nothing: the painting is the same, bit for bit, as one painted without any callback."""
-    options = PaintOptions(size=72, recipe="default", iterations=28)  # 16, 8 and 4 steps
-    result, events = paint(painter, photo, [starry], options)
+    params = PaintParams(size=72)
+    result, events = paint(painter, photo, [starry], params, iterations=28)  # 16, 8 and 4 steps
     first = next(e for e in events if e.preview is not None)
     assert (first.scale, first.step) == (1, FIRST_PREVIEW_STEP)
     assert first.preview is not None and first.preview.size[0] == 24  # the 1/3-size canvas
-    silent = painter.paint(photo, [starry], options)
+    silent = painter.paint(photo, [starry], params, iterations=28)
     assert np.array_equal(np.asarray(silent.image), np.asarray(result.image))
     assert silent.steps == result.steps
 
 
 def test_seed_recipe_rounds_are_scales(painter, photo, starry):
-    result, events = paint(painter, photo, [starry], PaintOptions(size=64, recipe="seed", iterations=2))
+    result, events = paint(painter, photo, [starry], PaintParams(size=64, recipe="seed"), iterations=2)
     assert events[0].scales == 2 and events[0].total == 40
     previews = [e for e in events if e.preview is not None]
     # The early preview within the first round, then each round's end.
@@ -225,7 +211,7 @@ def test_pastiche_recipe_reproduces_pastiches_loss(painter, tmp_path, photo, sta
     photo.save(photo_path)
     starry.save(style_path)
     artist = PasticheArtist(str(photo_path), [str(style_path)], device="cpu", size=64)
-    _, events = paint(painter, photo, [starry], PaintOptions(size=64, recipe="pastiche", iterations=1))
+    _, events = paint(painter, photo, [starry], PaintParams(size=64, recipe="pastiche"), iterations=1)
     assert events[0].losses["total"] == pytest.approx(artist.loss, rel=1e-4)
 
 
@@ -256,7 +242,7 @@ def test_bfloat16_convolutions_score_the_canvas_as_float32_does(photo, starry):
     losses = {}
     for precision in Precision:
         painter = Painter(device="cpu", precision=precision)
-        _, events = paint(painter, photo, [starry], PaintOptions(size=64, iterations=1))
+        _, events = paint(painter, photo, [starry], PaintParams(size=64), iterations=1)
         (net,) = painter._networks.values()
         assert {p.dtype for name, p in net.named_parameters()} == {
             torch.bfloat16 if precision is Precision.BFLOAT16 else torch.float32
@@ -269,7 +255,7 @@ def test_bfloat16_convolutions_score_the_canvas_as_float32_does(photo, starry):
 def test_very_wide_photos_still_paint(painter, photo, starry):
     # A 64×6 output is too thin for VGG's four poolings; the canvas grows, the output does not.
     strip = photo.resize((200, 19))
-    result, _ = paint(painter, strip, [starry], PaintOptions(size=64, recipe="draft", iterations=1))
+    result, _ = paint(painter, strip, [starry], iterations=1)
     assert result.image.size == (64, 6)
 
 
@@ -292,7 +278,7 @@ def test_warm_start_with_detail_starts_finer_scales_closer_to_the_photo(painter,
     register(monkeypatch, detail, plain)
 
     def first_content_loss_at_scale(recipe: str, scale: int) -> float:
-        _, events = paint(painter, photo, [starry], PaintOptions(size=96, recipe=recipe, iterations=14))
+        _, events = paint(painter, photo, [starry], PaintParams(size=96, recipe=recipe), iterations=14)
         return next(e for e in events if e.scale == scale).losses["content"]
 
     for scale in (2, 3):
@@ -302,7 +288,7 @@ def test_warm_start_with_detail_starts_finer_scales_closer_to_the_photo(painter,
 
 def stage_terms(painter, photo, style, recipe: recipes.Recipe, index: int) -> dict:
     """The loss terms of one canvas (the photo + noise) scored as stage `index` of `recipe`."""
-    run = painter.run(PaintRequest(photo, [style], PaintOptions(size=96, recipe=recipe.name)))
+    run = painter.run(PaintRequest(photo, [style], PaintParams(size=96, recipe=recipe.name)))
     stage = run.stages[index]
     size = run.canvas_size(stage)
     pixels = image_to_tensor(photo, size, "lanczos")
@@ -320,7 +306,7 @@ def test_laplacian_term_compares_the_same_coarse_grid_at_every_stage(painter, ph
     register(monkeypatch, base, steered)
     grids = set()
     for index, stage in enumerate(steered.stages):
-        run = painter.run(PaintRequest(photo, [starry], PaintOptions(size=96, recipe=steered.name)))
+        run = painter.run(PaintRequest(photo, [starry], PaintParams(size=96, recipe=steered.name)))
         pixels = image_to_tensor(photo, run.canvas_size(stage), "lanczos")
         grids.add(tuple(run.content_targets(pixels)[LAPLACIAN].shape[2:]))
         plain = stage_terms(painter, photo, starry, base, index)
@@ -340,7 +326,7 @@ def test_laplacian_term_keeps_the_photos_coarse_edges(painter, photo, starry, mo
 
     def coarse_edge_error(recipe: str) -> float:
         # 40 steps: after a dozen L-BFGS is still in its first swings, whose size differs between CPUs.
-        result, _ = paint(painter, photo, [starry], PaintOptions(size=96, recipe=recipe, iterations=40))
+        result, _ = paint(painter, photo, [starry], PaintParams(size=96, recipe=recipe), iterations=40)
         painted = image_to_tensor(result.image, result.image.size, "lanczos")
         target = laplacian(image_to_tensor(photo, result.image.size, "lanczos"), grid, luma=True)
         return float(laplacian_loss(painted, target, grid, luma=True))
@@ -357,12 +343,12 @@ def test_light_term_keeps_the_photos_light_and_dark_on_one_grid(painter, photo, 
     register(monkeypatch, base, steered)
     grid = (4, 6)  # 96×64 / 16, at every stage
     for stage in steered.stages:
-        run = painter.run(PaintRequest(photo, [starry], PaintOptions(size=96, recipe=steered.name)))
+        run = painter.run(PaintRequest(photo, [starry], PaintParams(size=96, recipe=steered.name)))
         pixels = image_to_tensor(photo, run.canvas_size(stage), "lanczos")
         assert tuple(run.content_targets(pixels)[LIGHT].shape[2:]) == grid
 
     def light_error(recipe: str) -> float:
-        result, _ = paint(painter, photo, [starry], PaintOptions(size=96, recipe=recipe, iterations=40))
+        result, _ = paint(painter, photo, [starry], PaintParams(size=96, recipe=recipe), iterations=40)
         painted = image_to_tensor(result.image, result.image.size, "lanczos")
         target = light(image_to_tensor(photo, result.image.size, "lanczos"), grid)
         return float(light_loss(painted, target, grid))
@@ -384,7 +370,7 @@ def test_the_default_starts_from_the_photo_in_the_styles_colours_faces_in_their_
     assert recipes.DEFAULT.start == recipes.Start.PHOTO_IN_STYLE_COLOURS
     painter = Painter(device="cpu", face_detector=OneFace())
     for faces in (True, False):
-        run = painter.run(PaintRequest(photo, [starry], PaintOptions(size=96, faces=faces)))
+        run = painter.run(PaintRequest(photo, [starry], PaintParams(size=96, protect_faces=faces)))
         size = run.canvas_size(run.stages[0])
         pixels = image_to_tensor(photo, size, "lanczos")
         start = run.start(pixels, size)
@@ -401,10 +387,11 @@ def test_the_default_starts_from_the_photo_in_the_styles_colours_faces_in_their_
 def test_the_default_finishes_in_the_styles_palette_at_its_own_light_faces_in_their_own(photo, starry):
     assert recipes.DEFAULT.final_palette and not recipes.SEED.final_palette
     painter = Painter(device="cpu", face_detector=OneFace())
-    finished = {
-        faces: painter.run(PaintRequest(photo, [starry], PaintOptions(size=96, faces=faces))).finish(photo)
+    requests = {
+        faces: PaintRequest(photo, [starry], PaintParams(size=96, protect_faces=faces))
         for faces in (True, False)
     }
+    finished = {faces: painter.run(request).finish(photo) for faces, request in requests.items()}
     for image in finished.values():  # each pixel keeps its light and dark
         luma = np.asarray(image.convert("L"), dtype=np.float32)
         assert np.abs(luma - np.asarray(photo.convert("L"), dtype=np.float32)).mean() < 1.5
@@ -424,12 +411,12 @@ def test_the_default_finishes_in_the_styles_palette_at_its_own_light_faces_in_th
 
 def test_a_painting_takes_one_recipe_at_every_size(painter, photo, starry):
     for size in (96, 384, 768):
-        run = painter.run(PaintRequest(photo, [starry], PaintOptions(size=size, faces=False)))
+        run = painter.run(PaintRequest(photo, [starry], PaintParams(size=size, protect_faces=False)))
         assert run.recipe == recipes.DEFAULT
 
 
 def test_preserve_colors_wins_over_the_final_palette(painter, photo, starry):
-    run = painter.run(PaintRequest(photo, [starry], PaintOptions(size=96, preserve_colors=True)))
+    run = painter.run(PaintRequest(photo, [starry], PaintParams(size=96, preserve_colors=True)))
     reference = chroma(photo)
     assert np.abs(chroma(run.finish(photo)) - reference).mean() < 1.0
 
@@ -437,6 +424,6 @@ def test_preserve_colors_wins_over_the_final_palette(painter, photo, starry):
 def test_a_recipe_can_start_from_the_photo_itself(painter, photo, starry, monkeypatch):
     plain = replace(recipes.DEFAULT, name="default_photo_start", start="photo")
     register(monkeypatch, plain)
-    run = painter.run(PaintRequest(photo, [starry], PaintOptions(size=96, recipe=plain.name)))
+    run = painter.run(PaintRequest(photo, [starry], PaintParams(size=96, recipe=plain.name)))
     pixels = image_to_tensor(photo, run.canvas_size(run.stages[0]), "lanczos")
     assert torch.equal(run.start(pixels, run.canvas_size(run.stages[0])), pixels)

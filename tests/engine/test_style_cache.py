@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
-from engine.painter import Painter, PaintOptions
+from drawme.models import PaintParams
+from engine.painter import Painter
 from engine.style_cache import StyleCache, style_key
 
-OPTIONS = PaintOptions(size=64, recipe="draft", iterations=2)
+DRAFT = PaintParams(size=64, recipe="draft")
 
 
 def test_second_paint_hits_the_cache_and_paints_the_same(tmp_path, photo, starry):
     painter = Painter(device="cpu", cache_dir=tmp_path)
-    first = painter.paint(photo, [starry], OPTIONS, cache_styles=True)
+    first = painter.paint(photo, [starry], DRAFT, cache_styles=True, iterations=2)
     assert (painter.style_cache.hits, painter.style_cache.misses) == (0, 1)
     assert len(list(tmp_path.glob("style-*.pt"))) == 1
-    second = painter.paint(photo, [starry], OPTIONS, cache_styles=True)
+    second = painter.paint(photo, [starry], DRAFT, cache_styles=True, iterations=2)
     assert painter.style_cache.hits == 1 and painter.style_cache.misses == 1
     assert second.image.tobytes() == first.image.tobytes()
 
 
 def test_a_hit_skips_the_network_on_the_style_image(tmp_path, photo, starry, monkeypatch):
     painter = Painter(device="cpu", cache_dir=tmp_path)
-    painter.paint(photo, [starry], OPTIONS, cache_styles=True)
+    painter.paint(photo, [starry], DRAFT, cache_styles=True, iterations=2)
     shapes: list[tuple[int, ...]] = []
     real = Painter.features
 
@@ -31,29 +34,24 @@ def test_a_hit_skips_the_network_on_the_style_image(tmp_path, photo, starry, mon
         return real(self, net, rgb, layers)
 
     monkeypatch.setattr(Painter, "features", spy)
-    painter.paint(photo, [starry], OPTIONS, cache_styles=True)
+    painter.paint(photo, [starry], DRAFT, cache_styles=True, iterations=2)
     canvas = (1, 3, 43, 64)
     assert shapes and all(shape == canvas for shape in shapes)  # only the photo and the canvas
 
 
 def test_changed_size_recipe_or_image_misses(tmp_path, photo, starry, wave):
     painter = Painter(device="cpu", cache_dir=tmp_path)
-    painter.paint(photo, [starry], OPTIONS, cache_styles=True)
-    painter.paint(photo, [starry], PaintOptions(size=72, recipe="draft", iterations=1), cache_styles=True)
-    painter.paint(photo, [starry], PaintOptions(size=64, recipe="pastiche", iterations=1), cache_styles=True)
-    painter.paint(photo, [wave], OPTIONS, cache_styles=True)
-    painter.paint(
-        photo,
-        [starry],
-        PaintOptions(size=64, recipe="draft", iterations=1, style_scale=0.8),
-        cache_styles=True,
-    )
+    painter.paint(photo, [starry], DRAFT, cache_styles=True, iterations=2)
+    painter.paint(photo, [starry], replace(DRAFT, size=72), cache_styles=True, iterations=1)
+    painter.paint(photo, [starry], replace(DRAFT, recipe="pastiche"), cache_styles=True, iterations=1)
+    painter.paint(photo, [wave], DRAFT, cache_styles=True, iterations=2)
+    painter.paint(photo, [starry], replace(DRAFT, style_scale=0.8), cache_styles=True, iterations=1)
     assert painter.style_cache.hits == 0 and painter.style_cache.misses == 5
 
 
 def test_without_cache_styles_nothing_is_written(tmp_path, photo, starry):
     painter = Painter(device="cpu", cache_dir=tmp_path)
-    painter.paint(photo, [starry], OPTIONS)
+    painter.paint(photo, [starry], DRAFT, iterations=2)
     assert list(tmp_path.iterdir()) == []
 
 

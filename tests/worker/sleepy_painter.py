@@ -19,7 +19,8 @@ from types import SimpleNamespace
 
 from PIL import Image
 
-from drawme.painting import PaintOptions, PaintResult, Progress
+from drawme.models import PaintParams
+from drawme.painting import PaintResult, Progress
 
 SCALES = 2
 
@@ -31,7 +32,7 @@ class Painter:
     steps: int = field(default_factory=lambda: int(os.environ.get("SLEEPY_STEPS", "20")))
     delay: float = field(default_factory=lambda: float(os.environ.get("SLEEPY_DELAY", "0.05")))
     out_of_memory_above: int | None = None  # raise torch.OutOfMemoryError for sizes above this
-    calls: list[PaintOptions] = field(default_factory=list)
+    calls: list[PaintParams] = field(default_factory=list)
     styles_seen: list[int] = field(default_factory=list)  # how many style pictures each call got
 
     def __post_init__(self) -> None:
@@ -41,20 +42,22 @@ class Painter:
         self,
         content: Image.Image,
         styles: Sequence[Image.Image],
-        options: PaintOptions = PaintOptions(),
+        params: PaintParams = PaintParams(),
         *,
         on_progress: Callable[[Progress], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
         cache_styles: bool = False,
+        iterations: int | None = None,
+        preview_every: int = 0,
     ) -> PaintResult:
-        self.calls.append(options)
+        self.calls.append(params)
         self.styles_seen.append(len(styles))
-        if self.out_of_memory_above is not None and options.size > self.out_of_memory_above:
+        if self.out_of_memory_above is not None and params.size > self.out_of_memory_above:
             import torch
 
             raise torch.OutOfMemoryError("CUDA out of memory (sleepy painter)")
         start = time.monotonic()
-        scale = options.size / max(content.size)
+        scale = params.size / max(content.size)
         size = (max(1, round(content.width * scale)), max(1, round(content.height * scale)))
         photo = content.resize(size)
         style = styles[0].resize(size)

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from drawme.models import JobProgress, JobStatus, PaintParams
-from drawme.painting import PaintOptions, PaintResult, Progress
+from drawme.painting import PaintResult, Progress
 from drawme.store import JobStore
 from drawme.store.scheduling import painting_remaining
 from engine.worker import Worker
@@ -33,15 +33,17 @@ class FixedPacePainter:
         self,
         content: Image.Image,
         styles: Sequence[Image.Image],
-        options: PaintOptions = PaintOptions(),
+        params: PaintParams = PaintParams(),
         *,
         on_progress: Callable[[Progress], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
         cache_styles: bool = False,
+        iterations: int | None = None,
+        preview_every: int = 0,
     ) -> PaintResult:
         assert on_progress is not None
         on_progress(FIRST)
-        image = content.resize((options.size, options.size))
+        image = content.resize((params.size, params.size))
         return PaintResult(image, {}, 140, self.seconds, False, "cpu")
 
 

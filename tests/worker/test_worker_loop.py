@@ -25,10 +25,9 @@ from drawme.models import (
     StoreUnavailable,
     StyleRef,
 )
-from drawme.painting import PaintOptions
 from drawme.store import JobStore, open_store
 from engine import worker as worker_module
-from engine.worker import Worker, max_size_for, paint_options
+from engine.worker import Worker, max_size_for
 from tests import postgres
 from tests.bot.test_bot_outage import Database
 from tests.sides import WorkerSide
@@ -53,8 +52,7 @@ async def test_paints_a_job_end_to_end(config, store, caplog):
     with Image.open(io.BytesIO(await store.get_result(final.id))) as image:
         assert image.format == "PNG" and max(image.size) == 64
     assert final.note is None and final.error is None and final.lease_owner is None
-    options = painter.calls[0]
-    assert (options.content_weight, options.style_weight, options.tv_weight) == (2.0, 0.5, 0.0)
+    assert painter.calls[0] == job.params  # as stored: the blend and all
     # Progress and a scale-end preview reached the store.
     assert final.progress.step == final.progress.total == 6
     with Image.open(io.BytesIO(await store.get_preview(job.id))) as preview:
@@ -147,7 +145,7 @@ async def test_a_mixed_job_paints_with_every_style_and_its_blend(config, store):
     uploaded = await store.store_image(1, picture_bytes(color=(20, 200, 90)), 96, 72)
     params = PaintParams(
         size=64,
-        faces=False,
+        protect_faces=False,
         mix=(StyleRef(preset="the_scream"), StyleRef(image_id=uploaded.id)),
         mix_blend=(0.5, 0.3, 0.2),
     )
@@ -156,7 +154,7 @@ async def test_a_mixed_job_paints_with_every_style_and_its_blend(config, store):
     final = await worker.run_once()
     assert final.status == JobStatus.DONE
     assert painter.styles_seen == [3]
-    assert painter.calls[0].style_blend == (0.5, 0.3, 0.2) and painter.calls[0].faces is False
+    assert painter.calls[0] == params  # its mix_blend and protect_faces as queued
 
 
 async def test_a_mix_whose_picture_is_gone_fails_in_words(config, store):
@@ -168,20 +166,6 @@ async def test_a_mix_whose_picture_is_gone_fails_in_words(config, store):
 
 async def test_size_is_clamped_to_the_device(config):
     assert max_size_for(config, "cpu") == 512 and max_size_for(config, "cuda") == 1024
-    params = PaintParams(
-        size=2000, blend=Blend(1.5, 3.0, 0.25), preserve_colors=True, recipe="seed", style_scale=0.8, seed=7
-    )
-    options = paint_options(params, 512)
-    assert options == PaintOptions(
-        size=512,
-        recipe="seed",
-        content_weight=1.5,
-        style_weight=3.0,
-        tv_weight=0.25,
-        preserve_colors=True,
-        style_scale=0.8,
-        seed=7,
-    )
 
 
 async def test_a_job_larger_than_the_device_allows_is_painted_smaller(config, store):
