@@ -86,7 +86,7 @@ class Painter:
         `precision`: "auto" (pick_precision), "float32" or "bfloat16"."""
         self.device = pick_device(device)
         self.precision = pick_precision(self.device, precision)
-        self.style_cache = StyleCache(cache_dir) if cache_dir is not None else None
+        self.style_cache = StyleCache(cache_dir, self.precision) if cache_dir is not None else None
         self._face_detector = face_detector
         self._detection_pool: ProcessPoolExecutor | None = None
         self._networks: dict[tuple[tuple[str, ...], Precision], VGGFeatures] = {}

@@ -2,7 +2,8 @@
 
 The key hashes exactly what the targets depend on: the style image's pixels as fed to the network
 (so its size, the style scale and any colour treatment are all in it), the recipe's name, its style
-layers and its normalisation. Files are written atomically and read with `weights_only=True`.
+layers and its normalisation; the file name adds the painter's precision. Files are written atomically
+and read with `weights_only=True`.
 """
 
 from __future__ import annotations
@@ -32,13 +33,16 @@ def style_key(pixels: torch.Tensor, recipe_name: str, layers: tuple[str, ...], n
 class StyleCache:
     """Gram targets on disk under `directory`, one file per key; counts hits and misses."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, precision: str = "float32") -> None:
+        """`precision`: the painter's (engine.painter.Precision), in every file name, so painters of two
+        precisions sharing `directory` never read each other's targets."""
         self.directory = Path(directory)
+        self.precision = precision
         self.hits = 0
         self.misses = 0
 
     def path_for(self, key: str) -> Path:
-        return self.directory / f"style-{key}.pt"
+        return self.directory / f"style-{self.precision}-{key}.pt"
 
     def load(self, key: str) -> dict[str, torch.Tensor] | None:
         """The stored targets (CPU tensors), or None on a miss or an unreadable file."""

@@ -29,11 +29,11 @@ def test_a_hit_skips_the_network_on_the_style_image(tmp_path, photo, starry, mon
     shapes: list[tuple[int, ...]] = []
     real = Painter.features
 
-    def spy(self, net, rgb, layers):
+    def spy(net, precision, rgb, layers):
         shapes.append(tuple(rgb.shape))
-        return real(self, net, rgb, layers)
+        return real(net, precision, rgb, layers)
 
-    monkeypatch.setattr(Painter, "features", spy)
+    monkeypatch.setattr(Painter, "features", staticmethod(spy))
     painter.paint(photo, [starry], DRAFT, cache_styles=True, iterations=2)
     canvas = (1, 3, 43, 64)
     assert shapes and all(shape == canvas for shape in shapes)  # only the photo and the canvas
@@ -84,4 +84,12 @@ def test_unreadable_file_is_a_miss_and_gets_rewritten(tmp_path):
     cache.store("abc", {"block1_relu1": torch.eye(2)})
     loaded = cache.load("abc")
     assert cache.hits == 1 and torch.equal(loaded["block1_relu1"], torch.eye(2))
-    assert [p.name for p in tmp_path.iterdir()] == ["style-abc.pt"]  # no temp files left behind
+    assert [p.name for p in tmp_path.iterdir()] == ["style-float32-abc.pt"]  # no temp files left behind
+
+
+def test_painters_of_two_precisions_never_share_targets(tmp_path, photo, starry):
+    for precision in ("float32", "bfloat16"):
+        painter = Painter(device="cpu", cache_dir=tmp_path, precision=precision)
+        painter.paint(photo, [starry], DRAFT, cache_styles=True, iterations=1)
+        assert painter.style_cache.hits == 0 and painter.style_cache.misses == 1
+    assert sorted(p.name.split("-")[1] for p in tmp_path.glob("style-*.pt")) == ["bfloat16", "float32"]
