@@ -3,15 +3,18 @@
     .venv/bin/python bench/cli_painting.py --size 384 --repeats 3 \
         --way "float32=--precision float32" --way "auto=--precision auto"
 
-Each way is a name and the extra arguments of `python -m engine paint`; the ways run one after another
-in turn (interleaved, so the machine's load hits each alike), each a fresh process, as a user's
-command would. Prints each way's median wall time, its ratio to the first way's, and when its first
-preview file appeared (the CLI saves one after FIRST_PREVIEW_STEP coarse steps).
+Each way is a name and the extra arguments of `python -m engine paint`; `--tree DIR` first runs
+another checkout's engine (`git worktree add DIR 6492d99`: an earlier default, with the same venv).
+The ways run one after another in turn (interleaved, so the machine's load hits each alike), each a
+fresh process, as a user's command would. Prints each way's median wall time, its ratio to the first
+way's, and when its first preview file appeared (the CLI saves one after FIRST_PREVIEW_STEP coarse
+steps).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import statistics
 import subprocess
@@ -25,11 +28,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def paint_once(photo: Path, preset: str, size: int, extra: list[str], folder: Path) -> tuple[float, float]:
     """(seconds to the painting, seconds to the first preview file) of one CLI painting."""
+    tree = ROOT
+    if extra[:1] == ["--tree"]:
+        tree, extra = Path(extra[1]).resolve(), extra[2:]
     prefix = folder / "painting"
     command = [sys.executable, "-m", "engine", "paint", str(photo), "--preset", preset, str(prefix)]
     command += ["--size", str(size), "--quiet", "--preview-every", "1000", *extra]
+    env = {**os.environ, "PYTHONPATH": str(tree)}
     began = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(command, cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     first_preview = float("nan")
     while process.poll() is None:
         if first_preview != first_preview and any(folder.glob("*_at_step_*")):

@@ -14,6 +14,7 @@ from PIL import Image
 from drawme.models import FailureCode, JobStatus, PaintParams
 from engine import worker as worker_module
 from engine.painter import Painter
+from engine.recipes import DEFAULT
 from engine.worker import Worker
 from tests.sides import WorkerSide
 
@@ -82,18 +83,19 @@ async def test_three_users_jobs_are_painted_in_one_batch(config, store, caplog):
 
 
 async def test_a_job_cancelled_mid_batch_stops_alone(config, store):
-    jobs = await three_jobs(store, recipe="default")  # 140 steps: time to cancel one
+    jobs = await three_jobs(store, recipe="default")  # the default's steps: time to cancel one
+    steps = sum(stage.steps for stage in DEFAULT.stages)
     worker = Worker(config, WorkerSide(store), BatchingPainter())
     painting = asyncio.create_task(worker.run_once())
     await wait_for(store, jobs[1].id, lambda job: job.progress.step >= 3)
     await store.cancel(jobs[1].id)
     await asyncio.wait_for(painting, 120)
     cancelled = await store.get(jobs[1].id)
-    assert cancelled.status == JobStatus.CANCELLED and cancelled.progress.step < 140
+    assert cancelled.status == JobStatus.CANCELLED and cancelled.progress.step < steps
     assert await store.get_result(jobs[1].id) is None
     for number in (0, 2):
         final = await store.get(jobs[number].id)
-        assert final.status == JobStatus.DONE and final.progress.step == 140
+        assert final.status == JobStatus.DONE and final.progress.step == steps
 
 
 async def test_a_job_that_cannot_start_fails_alone(config, store):
