@@ -29,7 +29,8 @@ from bench.faces import load_photo  # noqa: E402
 from bench.quality import full_stage  # noqa: E402
 from drawme.models import PaintParams  # noqa: E402
 from drawme.presets import get_preset  # noqa: E402
-from engine.painter import Painter, PaintRequest  # noqa: E402
+from engine.painter import Painter, PaintRequest, Precision  # noqa: E402
+from engine.recipes import get_recipe  # noqa: E402
 from engine.run import PaintingRun  # noqa: E402
 
 
@@ -51,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=384)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--photo", default="astronaut")
+    parser.add_argument(
+        "--compile", action="store_true", help="also the bfloat16 network under torch.compile (inductor)"
+    )
     args = parser.parse_args(argv)
 
     style = get_preset("starry_night").image()
@@ -71,6 +75,16 @@ def main(argv: list[str] | None = None) -> int:
         ("fp32 channels-last, 2 threads", fp32, targets, 2, plain, True),
         ("bf16 weights (precision bfloat16), 2 threads", bf16_weights, bf16_targets, 2, plain, False),
     ]
+    if args.compile:
+        compiling = Painter(device="cpu", precision="bfloat16")
+        layers, precision = get_recipe(request.params.recipe).layers, Precision.BFLOAT16
+        compiling._networks[(layers, precision)] = torch.compile(compiling.network(layers, precision))
+        began = time.perf_counter()
+        compiled = compiling.run(request)
+        compiled_targets = full_stage(compiled)[1]
+        seconds_to_targets = time.perf_counter() - began
+        print(f"torch.compile: the targets' passes (compiling for their shapes) {seconds_to_targets:.1f} s")
+        ways.append(("bf16 weights + torch.compile, 2 threads", compiled, compiled_targets, 2, plain, False))
 
     def evaluate(
         run: PaintingRun,
@@ -94,9 +108,11 @@ def main(argv: list[str] | None = None) -> int:
 
     seconds: dict[str, list[float]] = {name: [] for name, *_ in ways}
     results: dict[str, tuple[float, torch.Tensor]] = {}
-    for name, *way in ways:  # one untimed warm-up each
-        _, loss, grad = evaluate(*way)
+    for name, *way in ways:  # one untimed warm-up each (torch.compile compiles the canvas's shape here)
+        warm_up, loss, grad = evaluate(*way)
         results[name] = (loss, grad)
+        if "compile" in name:
+            print(f"torch.compile: the first evaluation (compiling) {warm_up:.1f} s")
     for _ in range(args.repeats):
         for name, *way in ways:
             seconds[name].append(evaluate(*way)[0])

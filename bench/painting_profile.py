@@ -1,7 +1,7 @@
 """Where one painting's time goes: a table of its parts, on the CPU (issue 25's profile).
 
-    .venv/bin/python bench/profile.py --size 384            # obama x Starry Night, the default recipe
-    .venv/bin/python bench/profile.py --size 128 --photo astronaut
+    .venv/bin/python bench/painting_profile.py --size 384   # obama x Starry Night, the default recipe
+    .venv/bin/python bench/painting_profile.py --size 128 --photo astronaut
 
 One `default` painting as the worker paints it (decode, paint, PNG encode, a JPEG per preview), with
 the engine's functions wrapped by timers. Each row is exclusive (a part's time less that of the parts
