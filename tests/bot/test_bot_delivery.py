@@ -104,8 +104,9 @@ async def test_deleted_status_message_is_replaced(
     del telegram.messages[(user_id, old_status)]  # the user deleted it
     job = await worker.claim()
     await worker.progress(job, step=3)
+    # A replacement status comes after STATUS_GRACE (10 s) at the earliest: room for a loaded machine.
     await telegram.wait_for(
-        lambda: any("Painting… " in t for t in telegram.texts(user_id)), what="a new status"
+        lambda: any("Painting… " in t for t in telegram.texts(user_id)), timeout=60, what="a new status"
     )
     assert (await bot.store.get(job.id)).status_message_id != old_status
 

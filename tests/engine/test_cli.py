@@ -24,7 +24,7 @@ from engine.cli import (
     prepare,
     relative_weight,
 )
-from engine.recipes import get_recipe
+from engine.recipes import DEFAULT, get_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
 PHOTO = ROOT / "tests" / "data" / "photos" / "chelsea.jpg"  # 451×300
@@ -218,7 +218,10 @@ def test_unknown_preset_names_the_known_ones(tmp_path, capsys):
         (["--recipe", "nope"], "unknown recipe"),
         (["--recipe", "pastiche", "--tv_weight", "1"], "no tv term"),
         (["--style-weight", "-1"], "must not be negative"),
-        (["--recipe", "default", "--style-weight", "200"], "at most 10 times the default recipe's own 15"),
+        (
+            ["--recipe", "default", "--style-weight", f"{DEFAULT.style_weight * 11:g}"],
+            f"at most 10 times the default recipe's own {DEFAULT.style_weight:g}",
+        ),
         (["--content_weight", "nan"], "finite"),
         (["--size", "0"], "--size"),
     ],
