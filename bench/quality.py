@@ -50,7 +50,8 @@ from engine.run import PaintingRun  # noqa: E402
 def field_value(recipe: recipes.Recipe, field: str, text: str) -> object:
     """A recipe field's override from text: `steps=40/40/20` re-splits the stages' steps, `stages=0.5:80/1:30`
     sets each stage's scale and steps,
-    `style_layers=1/1/0.3/0.1/0` weighs block1..5_relu1 at 1/C² × each factor, a string field the text,
+    `style_layers=1/1/0.3/0.1/0` weighs block1..5_relu1 at 1/C² × each factor, `history_size=10` or
+    `line_search_fn=strong_wolfe` (one of the two) change the L-BFGS settings, a string field the text,
     any other field a number."""
     if field == "steps":
         steps = [int(n) for n in text.split("/")]
@@ -60,6 +61,10 @@ def field_value(recipe: recipes.Recipe, field: str, text: str) -> object:
     if field == "stages":  # `stages=0.5:80/1:30`: each stage's scale and steps
         pairs = [part.split(":") for part in text.split("/")]
         return tuple(recipes.Stage(float(scale), int(steps)) for scale, steps in pairs)
+    if field in ("history_size", "line_search_fn"):  # `history_size=10`, `line_search_fn=strong_wolfe`
+        # torch's LBFGS with a line search evaluates as often as its steps need, up to max_eval each.
+        value = int(text) if field == "history_size" else text
+        return dataclasses.replace(recipe.lbfgs, **{field: value})
     if field == "style_layers":
         factors = tuple(float(n) for n in text.split("/"))
         if len(factors) != len(recipes.RELU1):
@@ -80,8 +85,9 @@ def variant_params(spec: str, size: int) -> PaintParams:
     # `style_scale` is a painting's param (the style image's size), `precision` the painter's
     # (variant_precision): neither is a recipe field.
     params = {key: float(value) for key, value in pairs if key == "style_scale"}
+    renamed = {"steps": "stages", "history_size": "lbfgs", "line_search_fn": "lbfgs"}
     fields = {
-        "stages" if key == "steps" else key: field_value(recipe, key, value)
+        renamed.get(key, key): field_value(recipe, key, value)
         for key, value in pairs
         if key not in params and key != "precision"
     }
