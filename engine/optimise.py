@@ -177,17 +177,16 @@ class Batch:
             self.canvas = batch_optimiser.canvas.detach()
         else:
             optimiser = torch.optim.LBFGS([canvas], **lbfgs.as_kwargs())
-            if lbfgs.max_iter > 1:
-                # One L-BFGS run per stage (scipy's fmin_l_bfgs_b(maxfun=N) in the Keras example).
-                try:
+            # max_iter > 1: one L-BFGS run per stage (scipy's fmin_l_bfgs_b(maxfun=N) in the Keras
+            # example); else one step() per evaluation, which a line search may stretch over several.
+            calls = 1 if lbfgs.max_iter > 1 else stage.steps
+            try:
+                for _ in range(calls):
                     optimiser.step(closure)
-                except StageBudgetSpent:  # stopped inside a line search: keep the last evaluated point
-                    assert self.last_evaluated is not None  # the budget is spent only after an evaluation
-                    with torch.no_grad():
-                        canvas.copy_(self.last_evaluated)
-            else:
-                for _ in range(stage.steps):
-                    optimiser.step(closure)
+            except StageBudgetSpent:  # stopped inside a line search: keep the last evaluated point
+                assert self.last_evaluated is not None  # the budget is spent only after an evaluation
+                with torch.no_grad():
+                    canvas.copy_(self.last_evaluated)
             self.canvas = canvas.detach()
         if self.active and evaluations < stage.steps:  # converged early: the scale-end preview is owed
             for position, number in enumerate(self.active):

@@ -427,3 +427,15 @@ def test_a_recipe_can_start_from_the_photo_itself(painter, photo, starry, monkey
     run = painter.run(PaintRequest(photo, [starry], PaintParams(size=96, recipe=plain.name)))
     pixels = image_to_tensor(photo, run.canvas_size(run.stages[0]), "lanczos")
     assert torch.equal(run.start(pixels, run.canvas_size(run.stages[0])), pixels)
+
+
+def test_a_line_search_with_one_step_per_call_keeps_to_the_stage_budget(painter, photo, starry, monkeypatch):
+    """torch's LBFGS with max_iter=1 and a line search may want more evaluations in one step than the
+    stage has left: the stage ends on its last evaluated canvas instead of failing."""
+    line_search = replace(recipes.DRAFT.lbfgs, line_search_fn="strong_wolfe")
+    searching = replace(recipes.DRAFT, name="draft_line_search", lbfgs=line_search)
+    register(monkeypatch, searching)
+    params = PaintParams(size=64, recipe=searching.name)
+    result, events = paint(painter, photo, [starry], params, iterations=6)
+    assert not result.cancelled and result.steps == 6 == events[-1].step
+    assert events[-1].losses["total"] < events[0].losses["total"]
