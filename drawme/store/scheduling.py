@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 DAY = 86_400.0
 FAIRNESS_WINDOW = 3600.0  # "started recently" for fair claiming
-# Without history: a CPU paints 384 px in about a minute; ETAs scale with the pixel count.
-DEFAULT_SECONDS_PER_PIXEL = 60.0 / (384 * 384)
+# Without history: a 2-core CPU paints the default at 384 px in 15–25 s (bfloat16 / float32,
+# docs/PERFORMANCE.md); ETAs scale with the pixel count.
+DEFAULT_SECONDS_PER_PIXEL = 20.0 / (384 * 384)
 ETA_HISTORY = 50  # finished jobs the duration estimate looks at
 WORKER_FRESH = 120.0  # a worker that beat within this many seconds counts for ETAs
 # Without a measured time per pixel, a painting's own pace is trusted once this much of its work is done
