@@ -89,13 +89,13 @@ def instrument(timers: Timers) -> None:
     """Wrap the engine's parts (module attributes, so the painting itself is unchanged)."""
     original_features = Painter.features
 
-    def forward_label(self: Painter, net: Any, rgb: torch.Tensor, layers: Any) -> str:
+    def forward_label(net: Any, precision: Any, rgb: torch.Tensor, layers: Any) -> str:
         if scoring[0]:
             return f"VGG forward, canvas {size_of(rgb)}"
         return "targets: VGG forward of photo and styles"
 
     scoring = [False]
-    Painter.features = timers.time(forward_label, original_features)  # type: ignore[method-assign]
+    Painter.features = staticmethod(timers.time(forward_label, original_features))  # type: ignore[method-assign]
     original_score = engine.optimise.score
 
     def score(features: Any, recipe: Any, canvas: torch.Tensor, targets: Any) -> Any:
