@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from drawme.painting import AUTO, Precision
+
 
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message says which and how to fix it.
@@ -112,11 +114,11 @@ def _port(env: Mapping[str, str], key: str) -> int | None:
     return port
 
 
-PRECISIONS = ("auto", "float32", "bfloat16")
+PRECISIONS = (AUTO, *Precision)
 
 
 def _precision(env: Mapping[str, str]) -> str:
-    value = env.get("ENGINE_PRECISION", "auto").strip().lower() or "auto"
+    value = env.get("ENGINE_PRECISION", AUTO).strip().lower() or AUTO
     if value not in PRECISIONS:
         raise ConfigError(f"ENGINE_PRECISION must be one of {', '.join(PRECISIONS)}, got {value!r}")
     return value

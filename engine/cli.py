@@ -35,8 +35,10 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from drawme import entry
+from drawme.config import PRECISIONS
 from drawme.decoding import ImageError, load_image
 from drawme.models import WEIGHT_MAX, Blend, PaintParams, Term
+from drawme.painting import AUTO
 from drawme.presets import PRESETS, get_preset
 from engine import memory
 from engine.encoding import save_image
@@ -138,8 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="auto", help="auto, cuda, mps or cpu (default: auto)")
     parser.add_argument(
         "--precision",
-        choices=("auto", "float32", "bfloat16"),
-        default="auto",
+        choices=PRECISIONS,
+        default=AUTO,
         help="the convolutions' number format; auto: bfloat16 on a GPU or a CPU with native bfloat16, "
         "else float32 (default: auto)",
     )

@@ -13,14 +13,13 @@ import os
 import pathlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from enum import StrEnum
 from functools import partial
 
 import torch
 from PIL import Image
 
 from drawme.models import PaintParams
-from drawme.painting import Face, PaintRequest, PaintResult, Progress
+from drawme.painting import AUTO, Face, PaintRequest, PaintResult, Precision, Progress
 from engine import memory
 from engine.faces import FaceDetector, HogFaceDetector, detect_faces
 from engine.objective import Features
@@ -33,25 +32,15 @@ from engine.vgg import VGGFeatures
 MAX_DETECTION_PROCESSES = 8
 
 
-class Precision(StrEnum):
-    """What VGG's convolutions compute in; the Grams and losses stay float32 either way (engine.losses)."""
-
-    FLOAT32 = "float32"
-    # Departure (engineering, not the paper): bfloat16 convolutions, weights held in bfloat16 and the
-    # activations channels-last. On a GPU, and on a CPU with native bfloat16 (AVX-512 BF16 or AMX),
-    # an evaluation costs about half of float32's; the gradient keeps a cosine of 0.995 to float32's.
-    BFLOAT16 = "bfloat16"
-
-
 def cpu_has_bfloat16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX): elsewhere oneDNN emulates it,
-    slower than float32."""
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX): the halving was measured only
+    on such CPUs, so `auto` keeps float32 on the others."""
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
-def pick_precision(device: torch.device, name: str = "auto") -> Precision:
+def pick_precision(device: torch.device, name: str = AUTO) -> Precision:
     """"auto": bfloat16 on CUDA and on a CPU with native bfloat16, float32 elsewhere (MPS included)."""
-    if name != "auto":
+    if name != AUTO:
         return Precision(name)
     if device.type == "cuda" or (device.type == "cpu" and cpu_has_bfloat16()):
         return Precision.BFLOAT16
@@ -78,7 +67,7 @@ class Painter:
         cache_dir: pathlib.Path | None = None,
         face_detector: FaceDetector | None = None,
         tune_convolutions: bool = False,
-        precision: str = "auto",
+        precision: str = AUTO,
     ) -> None:
         """`tune_convolutions`: cuDNN's benchmark mode, which times every convolution algorithm for each
         new shape: about 10 s on the first photo of each shape on an H200, for no faster painting
