@@ -286,7 +286,8 @@ class PlaygroundConfig:
 
     port: int = 8080
     language: str = "en"  # the page's user's language_code, as a Telegram client would send it
-    sizes: Sizes | None = PLAYGROUND_SIZES  # None: PAINT_SIZES is set, and the bot uses it
+    sizes: Sizes = PLAYGROUND_SIZES  # what the page's bot paints at (and the page says)
+    sizes_chosen: bool = False  # True: PAINT_SIZES is set, the bot reads it itself
 
     @property
     def url(self) -> str:
@@ -300,8 +301,9 @@ class PlaygroundConfig:
         language = env.get("PLAYGROUND_LANGUAGE", "").strip() or cls.language
         if not re.fullmatch(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?", language):
             raise ConfigError(f"PLAYGROUND_LANGUAGE must be a language code (en, ru...), got {language!r}")
-        sizes = None if _sizes(env, "PAINT_SIZES") else PLAYGROUND_SIZES
-        return cls(port=port, language=language, sizes=sizes)
+        chosen = _sizes(env, "PAINT_SIZES")
+        sizes = chosen or PLAYGROUND_SIZES
+        return cls(port=port, language=language, sizes=sizes, sizes_chosen=chosen is not None)
 
 
 # The public Bot API lets bots download files up to 20 MB; a --local server has no such limit.

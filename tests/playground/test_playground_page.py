@@ -305,4 +305,17 @@ def test_the_playground_paints_at_its_own_sizes_unless_paint_sizes_is_set() -> N
 
 async def test_the_page_says_why_its_paintings_are_256_px(playground: Playground) -> None:
     page, _ = await fetch(playground.config.url + "/")
-    assert b"256 px" in page and b"within a minute" in page
+    assert b"256 px" in page and b"within a minute" in page and b"offers\n      192 and 384 px" in page
+    assert b"__" not in page  # every size filled in
+
+
+async def test_the_page_names_the_sizes_paint_sizes_chose() -> None:
+    env = {"PLAYGROUND_PORT": str(free_port()), "PAINT_SIZES": "96,128,160"}
+    chosen = Playground(PlaygroundConfig.from_env(env))
+    await chosen.start()
+    try:
+        page, _ = await fetch(chosen.config.url + "/")
+    finally:
+        await chosen.stop()
+    assert b"Paintings here are 128 px" in page and b"96 and 160 px" in page
+    assert b"256" not in page and b"within a minute" not in page
