@@ -15,7 +15,8 @@
 A variant is `recipe[:nofaces][,field=value...]`; fields override the recipe (e.g.
 `default,face_content=6,face_style=0.2`; `steps=40/40/20` re-splits the schedule's steps;
 `style_layers=1/1/0.3/0.1/0` weighs block1..5_relu1 at 1/C² times each factor (the default's);
-`laplacian_on=luma` sets a string field; `style_scale=0.5` is the painting option).
+`laplacian_on=luma` sets a string field; `history_size=10`, `max_move=64` and
+`line_search_fn=strong_wolfe` the L-BFGS settings; `style_scale=0.5` is the painting option).
 Each painting is one JSON line, written as soon as it is done, so a long run can be summarised
 while it goes on. Pictures: bench/faces.py.
 """
@@ -61,9 +62,10 @@ def field_value(recipe: recipes.Recipe, field: str, text: str) -> object:
     if field == "stages":  # `stages=0.5:80/1:30`: each stage's scale and steps
         pairs = [part.split(":") for part in text.split("/")]
         return tuple(recipes.Stage(float(scale), int(steps)) for scale, steps in pairs)
-    if field in ("history_size", "line_search_fn"):  # `history_size=10`, `line_search_fn=strong_wolfe`
-        # torch's LBFGS with a line search evaluates as often as its steps need, up to max_eval each.
-        value = int(text) if field == "history_size" else text
+    if field in ("history_size", "line_search_fn", "max_move"):  # `history_size=10`, `max_move=64`,
+        # `line_search_fn=strong_wolfe`: torch's LBFGS with a line search evaluates as often as its
+        # steps need, up to max_eval each.
+        value: object = {"history_size": int, "max_move": float}.get(field, str)(text)
         return dataclasses.replace(recipe.lbfgs, **{field: value})
     if field == "style_layers":
         factors = tuple(float(n) for n in text.split("/"))
@@ -85,14 +87,12 @@ def variant_params(spec: str, size: int) -> PaintParams:
     # `style_scale` is a painting's param (the style image's size), `precision` the painter's
     # (variant_precision): neither is a recipe field.
     params = {key: float(value) for key, value in pairs if key == "style_scale"}
-    renamed = {"steps": "stages", "history_size": "lbfgs", "line_search_fn": "lbfgs"}
-    fields = {
-        renamed.get(key, key): field_value(recipe, key, value)
-        for key, value in pairs
-        if key not in params and key != "precision"
-    }
-    if fields:
-        recipe = dataclasses.replace(recipe, name=spec, **fields)
+    renamed = {"steps": "stages", "history_size": "lbfgs", "line_search_fn": "lbfgs", "max_move": "lbfgs"}
+    overridden = [(key, value) for key, value in pairs if key not in params and key != "precision"]
+    for key, value in overridden:  # one by one: several may change the L-BFGS settings
+        recipe = dataclasses.replace(recipe, **{renamed.get(key, key): field_value(recipe, key, value)})
+    if overridden:
+        recipe = dataclasses.replace(recipe, name=spec)
         recipes.RECIPES[spec] = recipe
     return PaintParams(size=size, recipe=recipe.name, protect_faces=flag != "nofaces", **params)
 

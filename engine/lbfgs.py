@@ -43,8 +43,11 @@ class BatchLBFGS:
         history_size: int = 100,
         tolerance_grad: float = 1e-7,
         tolerance_change: float = 1e-9,
+        max_move: float | None = None,
     ) -> None:
+        """`max_move`: the most any pixel may move in one step (None: no bound, torch's steps)."""
         self.canvas = canvas.detach().requires_grad_(True)
+        self.max_move = max_move
         self.lr = lr
         self.history_size = history_size
         self.tolerance_grad = tolerance_grad
@@ -86,6 +89,13 @@ class BatchLBFGS:
         self._previous_grad = grad.clone()
         descends = (grad * direction).sum(dim=1) <= -self.tolerance_change
         self._stopped |= ~descends
+        if self.max_move is not None:
+            # Departure from torch's LBFGS: a step that would move some pixel further than max_move is
+            # shortened to move it exactly that far (a trust region on the step). Without a line search
+            # the second step's curvature comes from the first, tiny step and can be wild: it threw the
+            # canvas thousands of levels out of range, and in bfloat16 on to NaN.
+            largest = direction.abs().amax(dim=1) * step_length
+            step_length = step_length * (self.max_move / largest).clamp(max=1.0)
         self._direction, self._step_length = direction, step_length
         move = torch.where(self._stopped, 0.0, step_length)
         with torch.no_grad():

@@ -127,7 +127,12 @@ class Batch:
         batch_optimiser: BatchLBFGS | None = None
         if self.first.batchable:
             batch_optimiser = BatchLBFGS(
-                self.canvas, lbfgs.lr, lbfgs.history_size, lbfgs.tolerance_grad, lbfgs.tolerance_change
+                self.canvas,
+                lbfgs.lr,
+                lbfgs.history_size,
+                lbfgs.tolerance_grad,
+                lbfgs.tolerance_change,
+                lbfgs.max_move,
             )
             canvas = batch_optimiser.canvas
         else:

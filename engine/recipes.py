@@ -49,6 +49,9 @@ class LBFGSSettings:
     line_search_fn: str | None = None
     tolerance_grad: float = 1e-7
     tolerance_change: float = 1e-9
+    # The most a pixel (0..255) may move in one step (engine.lbfgs.BatchLBFGS); None: torch's steps.
+    # Not an argument of torch's LBFGS: a recipe that sets it paints with BatchLBFGS (no line search).
+    max_move: float | None = None
 
     def as_kwargs(self) -> dict[str, Any]:
         return {
@@ -217,7 +220,10 @@ DEFAULT = Recipe(
     tv_form="l2_mean",
     # Most steps where they are cheap (a step at ⅓ size costs about a sixth of a full-size one).
     stages=(Stage(1 / 3, 40), Stage(2 / 3, 20), Stage(1.0, 10)),
-    lbfgs=LBFGSSettings(max_iter=1, history_size=50),
+    # No pixel moves more than 64 levels in one step: L-BFGS's second step, its curvature read off the
+    # tiny first one, otherwise throws the canvas thousands of levels out of range (two steps wasted,
+    # and NaN in bfloat16 on small canvases; departure, docs/ENGINE.md "Coarse-to-fine").
+    lbfgs=LBFGSSettings(max_iter=1, history_size=50, max_move=64.0),
     warm_start_detail=True,  # keeps small faces (full-length portraits) through the coarse scale
     # Faces are painted, with more of the photo's structure: 3× the content weight on a face keeps the
     # person recognisable, and a face counts ¾ in the style Grams, so it takes the style's strokes but

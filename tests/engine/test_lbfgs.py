@@ -100,3 +100,30 @@ def test_a_converged_image_stops_while_the_others_go_on():
     assert torch.equal(together[0], torch.zeros(DIM, dtype=torch.float64))
     alone, _ = torch_alone(fs[1], starts[1], 10, 10)
     assert torch.allclose(together[1], alone, rtol=1e-7, atol=1e-7)
+
+
+def largest_moves(max_move: float | None, steps: int = 8) -> list[float]:
+    """Each step's largest move of one coordinate, for two images whose minimum lies hundreds of units
+    away: after its tiny first step, L-BFGS's second step jumps there at once."""
+    starts = torch.tensor([[300.0] * DIM, [-600.0] * DIM], dtype=torch.float64)
+    optimiser = BatchLBFGS(starts.clone(), history_size=10, max_move=max_move)
+    moves = []
+
+    def closure():
+        optimiser.canvas.grad = None
+        losses = (optimiser.canvas - torch.arange(DIM)).square().sum(dim=1)
+        losses.sum().backward()
+        return losses
+
+    for _ in range(steps):
+        before = optimiser.canvas.detach().clone()
+        optimiser.step(closure)
+        moves.append(float((optimiser.canvas.detach() - before).abs().amax()))
+    return moves
+
+
+def test_max_move_bounds_every_step_of_every_image():
+    assert max(largest_moves(None)) > 300  # torch's steps
+    bounded = largest_moves(20.0)
+    assert max(bounded) <= 20.0 + 1e-9
+    assert bounded[1:] == pytest.approx([20.0] * 7)  # shortened, not dropped: each step still goes on

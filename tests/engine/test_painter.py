@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -250,6 +251,20 @@ def test_bfloat16_convolutions_score_the_canvas_as_float32_does(photo, starry):
         losses[precision] = events[0].losses
     for term, value in losses[Precision.FLOAT32].items():
         assert losses[Precision.BFLOAT16][term] == pytest.approx(value, rel=0.05, abs=1e-3), term
+
+
+def test_bfloat16_steps_stay_bounded_where_l_bfgs_would_overshoot(photo, starry, monkeypatch):
+    """From the photo itself, L-BFGS's second step (its curvature from a tiny first step, read through
+    bfloat16's rounding) threw the canvas thousands of levels out of range, and on to NaN; the default's
+    max_move bounds every step, so every loss stays finite."""
+    assert recipes.DEFAULT.lbfgs.max_move is not None
+    from_photo = replace(recipes.DEFAULT, name="default_from_photo", start=recipes.Start.PHOTO)
+    register(monkeypatch, from_photo)
+    painter = Painter(device="cpu", precision=Precision.BFLOAT16)
+    params = PaintParams(size=96, recipe=from_photo.name)
+    result, events = paint(painter, photo, [starry], params, iterations=14)
+    assert all(math.isfinite(value) for event in events for value in event.losses.values())
+    assert np.asarray(result.image).std() > 10  # a picture, not a blank from a NaN canvas
 
 
 def test_very_wide_photos_still_paint(painter, photo, starry):
