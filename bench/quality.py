@@ -67,8 +67,6 @@ def field_value(recipe: recipes.Recipe, field: str, text: str) -> object:
         # steps need, up to max_eval each.
         value: object = {"history_size": int, "max_move": float}.get(field, str)(text)
         return dataclasses.replace(recipe.lbfgs, **{field: value})
-    if field in ("content_layers", "self_similarity_layers"):  # `content_layers=block4_relu2:0.5/...`
-        return tuple((name, float(weight)) for name, weight in (part.split(":") for part in text.split("/")))
     if field == "style_layers":
         factors = tuple(float(n) for n in text.split("/"))
         if len(factors) != len(recipes.RELU1):

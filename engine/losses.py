@@ -138,24 +138,6 @@ def light(image: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
     return F.adaptive_avg_pool2d(luminance(image), grid)
 
 
-def self_similarity(features: torch.Tensor, grid: int) -> torch.Tensor:
-    """STROTSS's self-similarity (Kolkin et al. 2019) of an (N, C, h, w) activation: the cosine distances
-    between its feature vectors at the cells of a grid whose long side is at most `grid` (area-averaged),
-    each column divided by its mean, (N, P, P). It says which places look alike, not what they look like."""
-    h, w = features.shape[2:]
-    scale = min(1.0, grid / max(h, w))
-    cells = (max(1, round(h * scale)), max(1, round(w * scale)))
-    flat = F.adaptive_avg_pool2d(features.float(), cells).flatten(2).transpose(1, 2)
-    unit = F.normalize(flat, dim=2, eps=1e-8)
-    distance = 1.0 - torch.bmm(unit, unit.transpose(1, 2))
-    return distance / distance.mean(dim=1, keepdim=True).clamp_min(1e-8)
-
-
-def self_similarity_loss(features: torch.Tensor, target: torch.Tensor, grid: int) -> torch.Tensor:
-    """STROTSS's content loss: mean |self_similarity(features) − target| (the photo's, precomputed)."""
-    return per_image((self_similarity(features, grid) - target).abs(), "mean")
-
-
 def light_loss(image: torch.Tensor, target: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
     """Mean squared difference of `light(image, grid)` and `target` (the photo's)."""
     return per_image((light(image, grid) - target).square(), "mean")

@@ -11,21 +11,12 @@ from dataclasses import dataclass
 import torch
 
 from drawme.models import Term
-from engine.losses import (
-    content_loss,
-    gram_matrix,
-    laplacian_loss,
-    light_loss,
-    self_similarity_loss,
-    style_loss,
-    tv_loss,
-)
+from engine.losses import content_loss, gram_matrix, laplacian_loss, light_loss, style_loss, tv_loss
 from engine.recipes import Recipe
 
 # The keys of the photo's Laplacian and light among the content targets (not VGG layers).
 LAPLACIAN = "laplacian"
 LIGHT = "light"
-SELF_SIMILARITY = "self_similarity:"  # + a layer's name: the photo's self-similarity at that layer
 TOTAL = "total"  # the weighted terms' sum, beside them in `score`'s terms and the losses reported
 LOSS_NAMES = (*Term, TOTAL)
 
@@ -99,11 +90,6 @@ def score(
         # "Layout without a colour grade").
         content = content + recipe.laplacian_weight * laplacian_loss(
             canvas, targets.content[LAPLACIAN], grids[LAPLACIAN], recipe.laplacian_on == "luma"
-        )
-    for name, w in recipe.self_similarity_layers:
-        # Departure: STROTSS's self-similarity content term (Recipe.self_similarity_layers).
-        content = content + w * self_similarity_loss(
-            activations[name], targets.content[SELF_SIMILARITY + name], recipe.self_similarity_grid
         )
     if recipe.light_weight:
         # Departure: the photo's light and dark on a coarse grid (the same section).

@@ -28,9 +28,6 @@ class Start(StrEnum):
     # The photo moved to the styles' RGB mean and covariance (engine.colour), faces kept in their own
     # colours while protected. Departure: Gatys et al. start from white noise or the photo itself.
     PHOTO_IN_STYLE_COLOURS = "photo_in_style_colours"
-    # The same map, then each pixel back to its own luminance (engine.colour.in_palette_of): the styles'
-    # colours on the photo's own light and dark, which the layout terms would otherwise have to win back.
-    PHOTO_IN_STYLE_PALETTE = "photo_in_style_palette"
 
 
 @dataclass(frozen=True)
@@ -104,11 +101,6 @@ class Recipe:
     # turn mid-grey; this keeps its value (departure, docs/ENGINE.md). 0 switches it off.
     light_weight: float = 0.0
     light_pool: float = 16.0
-    # STROTSS's self-similarity content term (Kolkin et al. 2019; departure): at each (layer, weight),
-    # the canvas's pattern of which places look alike is held to the photo's, on a grid of at most
-    # `self_similarity_grid` cells a side. It keeps the structure, not the appearance. () switches it off.
-    self_similarity_layers: tuple[tuple[str, float], ...] = ()
-    self_similarity_grid: int = 32
     start: Start = Start.PHOTO
     # The finished painting moved to the styles' palette (engine.colour.in_palette_of), each pixel kept
     # at its own luminance, faces left in their own colours while protected (departure, ours: the
@@ -126,7 +118,7 @@ class Recipe:
     @property
     def layers(self) -> tuple[str, ...]:
         """Every layer the recipe reads, content first."""
-        names = [name for name, _ in self.content_layers + self.self_similarity_layers + self.style_layers]
+        names = [name for name, _ in self.content_layers + self.style_layers]
         return tuple(dict.fromkeys(names))
 
     def schedule(self, iterations: int | None = None) -> tuple[Stage, ...]:

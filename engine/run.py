@@ -19,8 +19,8 @@ from drawme.painting import Face, PaintRequest, PaintResult, Progress, fit_long_
 from engine.canvas import image_to_tensor, tensor_to_image
 from engine.colour import in_palette_of, match_colours
 from engine.guidance import content_weight_map, face_mask, style_guide
-from engine.losses import gram_matrix, laplacian, light, self_similarity
-from engine.objective import LAPLACIAN, LIGHT, LOSS_NAMES, SELF_SIMILARITY, TOTAL, Features, Targets, score
+from engine.losses import gram_matrix, laplacian, light
+from engine.objective import LAPLACIAN, LIGHT, LOSS_NAMES, TOTAL, Features, Targets, score
 from engine.recipes import Recipe, Stage, Start, get_recipe
 from engine.style_cache import StyleCache, style_key
 
@@ -201,12 +201,8 @@ class PaintingRun:
     @torch.no_grad()
     def content_targets(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
         layers = [name for name, _ in self.recipe.content_layers]
-        similar = [name for name, _ in self.recipe.self_similarity_layers]
-        features = self.features(pixels, list(dict.fromkeys(layers + similar)))
+        features = self.features(pixels, layers)
         targets = {name: features[name].float() for name in layers}
-        grid = self.recipe.self_similarity_grid
-        for name in similar:
-            targets[SELF_SIMILARITY + name] = self_similarity(features[name], grid)
         if self.recipe.laplacian_weight:
             targets[LAPLACIAN] = laplacian(pixels, self.laplacian_grid, self.recipe.laplacian_on == "luma")
         if self.recipe.light_weight:
@@ -289,8 +285,7 @@ class PaintingRun:
         if self.recipe.start == Start.PHOTO:
             return pixels.clone()
         styles = [self.style_pixels(style, canvas).to(self.device) for style in self.styles]
-        recolour = in_palette_of if self.recipe.start == Start.PHOTO_IN_STYLE_PALETTE else match_colours
-        return self.faces_kept(pixels, recolour(pixels, styles, self.mix_blend))
+        return self.faces_kept(pixels, match_colours(pixels, styles, self.mix_blend))
 
     def faces_kept(self, pixels: torch.Tensor, recoloured: torch.Tensor) -> torch.Tensor:
         """`recoloured` with the protected faces of `pixels` in their own colours (feathered mask).
