@@ -330,18 +330,23 @@ async def _repaint(
     )
 
 
+# One tap of "➕ More style" multiplies the style weight by this, "➖ Less style" divides it: the painting
+# barely changes between ×0.5 and ×2, and visibly at ×0.25 and ×4 (docs/ENGINE.md "Strength the user
+# controls").
+STYLE_TAP = 4.0
 MIX_STEP = 0.2  # how far one tap shifts a two-style mix
 MIX_MIN = 0.1  # neither style drops out entirely: that is "Another style"
 
 
 def _variation(params: PaintParams, action: str) -> PaintParams:
-    """More style doubles the style weight, less halves it; colours and faces toggle; mixa/b shift a mix;
-    bigger/finer step the brush size (`style_scale`) one rung of BRUSH_SCALES, staying at its ends."""
+    """More style multiplies the style weight by STYLE_TAP, less divides it; colours and faces toggle;
+    mixa/b shift a mix; bigger/finer step the brush size (`style_scale`) one rung of BRUSH_SCALES,
+    staying at its ends."""
     blend = params.blend
     if action == "more":
-        return replace(params, blend=replace(blend, style=min(WEIGHT_MAX, blend.style * 2 or 1.0)))
+        return replace(params, blend=replace(blend, style=min(WEIGHT_MAX, blend.style * STYLE_TAP or 1.0)))
     if action == "less":
-        return replace(params, blend=replace(blend, style=blend.style / 2))
+        return replace(params, blend=replace(blend, style=blend.style / STYLE_TAP))
     if action == "faces":
         return replace(params, protect_faces=not params.protect_faces)
     if action in ("bigger", "finer"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 
+from bot.conversation import STYLE_TAP
 from drawme.models import FailureCode, JobStatus, StyleRef
 from drawme.presets import PRESETS
 from tests.bot.conftest import HandWorker, RunningBot, bot_config, photo_bytes
@@ -204,7 +205,7 @@ async def test_result_buttons_queue_variations_without_reupload(
 
     telegram.press(user_id, result_id, f"r:more:{first.id}:{user_id}")
     more = await queued_job(bot, user_id, 2)
-    assert more.params.blend.style == 2.0 and more.content_image_id == first.content_image_id
+    assert more.params.blend.style == STYLE_TAP and more.content_image_id == first.content_image_id
     assert more.style_preset == "starry_night"
     telegram.press(user_id, result_id, f"r:colors:{first.id}:{user_id}")
     colours = await queued_job(bot, user_id, 3)
@@ -235,7 +236,7 @@ async def test_result_buttons_queue_variations_without_reupload(
     await telegram.wait_for(lambda: "someone else" in " ".join(telegram.texts(user_id + 50_000)))
     assert len(await bot.store.jobs_of(user_id, active_only=False)) == 3
     telegram.press(user_id, result_id, f"r:more:{first.id}")  # its owner: it still works
-    assert (await queued_job(bot, user_id, 4)).params.blend.style == 2.0
+    assert (await queued_job(bot, user_id, 4)).params.blend.style == STYLE_TAP
 
 
 async def test_face_button_and_mixing_styles_from_the_result(

@@ -5,6 +5,7 @@ for a waiting photo, the painting in progress, the buttons of the last painting 
 from __future__ import annotations
 
 from bot import texts
+from bot.conversation import STYLE_TAP
 from bot.i18n import ENGLISH
 from drawme.models import JobStatus
 from tests.bot.conftest import HandWorker, RunningBot
@@ -62,5 +63,5 @@ async def test_text_after_a_painting_offers_its_buttons(
     assert buttons[ENGLISH(texts.MORE_STYLE)] == f"r:more:{job.id}:{user_id}"
     telegram.press(user_id, message_id, buttons[ENGLISH(texts.MORE_STYLE)])
     again = await queued_job(bot, user_id, 2)
-    assert again.params.blend.style == 2 * job.params.blend.style
+    assert again.params.blend.style == STYLE_TAP * job.params.blend.style
     assert again.status is JobStatus.QUEUED
