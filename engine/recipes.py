@@ -50,8 +50,12 @@ class LBFGSSettings:
     tolerance_grad: float = 1e-7
     tolerance_change: float = 1e-9
     # The most a pixel (0..255) may move in one step (engine.lbfgs.BatchLBFGS); None: torch's steps.
-    # Not an argument of torch's LBFGS: a recipe that sets it paints with BatchLBFGS (no line search).
+    # Not an argument of torch's LBFGS, so refused where that paints (max_iter > 1 or a line search).
     max_move: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_move is not None and (self.max_iter != 1 or self.line_search_fn is not None):
+            raise ValueError("max_move bounds BatchLBFGS's steps: one evaluation per step, no line search")
 
     def as_kwargs(self) -> dict[str, Any]:
         return {

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from engine.lbfgs import BatchLBFGS
+from engine.recipes import LBFGSSettings
 
 DIM = 40
 
@@ -129,3 +130,11 @@ def test_max_move_bounds_every_step_of_every_image():
     assert max(max(step) for step in bounded) <= 20.0 + 1e-9
     # Shortened, not dropped, and each image by its own step: both still move the full 20 each step.
     assert bounded[1:] == [pytest.approx([20.0, 20.0])] * 7
+
+
+def test_max_move_is_refused_where_torchs_lbfgs_would_paint_and_ignore_it():
+    assert LBFGSSettings(max_move=64.0).max_move == 64.0
+    with pytest.raises(ValueError, match="max_move"):
+        LBFGSSettings(max_move=64.0, line_search_fn="strong_wolfe")
+    with pytest.raises(ValueError, match="max_move"):
+        LBFGSSettings(max_move=64.0, max_iter=20)
