@@ -19,6 +19,13 @@ JPEG_QUALITY = 95
 _FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 
 
+def _umask() -> int:
+    """The process's umask (reading it means setting it: set back at once; the CLI is one thread)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _as_srgb8(image: Image.Image | np.ndarray) -> Image.Image:
     """An 8-bit RGB image. Float arrays are 0–1; out-of-range values are clamped, never wrapped."""
     if isinstance(image, np.ndarray):
@@ -58,6 +65,8 @@ def save_image(image: Image.Image | np.ndarray, path: str | Path, *, format: str
                 picture.save(file, "PNG")
             file.flush()
             os.fsync(file.fileno())
+        # mkstemp makes the file private (0600); a painting gets the mode any new file would get.
+        os.chmod(temp_name, 0o666 & ~_umask())
         os.replace(temp_name, path)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)

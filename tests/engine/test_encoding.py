@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -55,3 +57,12 @@ def test_save_image_replaces_atomically(tmp_path, monkeypatch):
     with Image.open(target) as kept:  # the old file is intact and no temp file is left behind
         assert kept.getpixel((0, 0)) == RED
     assert [p.name for p in tmp_path.iterdir()] == ["result.png"]
+
+
+def test_a_saved_painting_gets_the_mode_of_any_new_file_not_a_private_one(tmp_path):
+    previous = os.umask(0o027)
+    try:
+        path = save_image(Image.new("RGB", (4, 4)), tmp_path / "painting.png")
+    finally:
+        os.umask(previous)
+    assert path.stat().st_mode & 0o777 == 0o640  # 0666 under the umask, not mkstemp's 0600
