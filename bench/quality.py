@@ -66,6 +66,8 @@ def field_value(recipe: recipes.Recipe, field: str, text: str) -> object:
         # `line_search_fn=strong_wolfe`: torch's LBFGS with a line search evaluates as often as its
         # steps need, up to max_eval each.
         value: object = {"history_size": int, "max_move": float}.get(field, str)(text)
+        if field == "line_search_fn":  # torch's LBFGS paints then, which knows no max_move
+            return dataclasses.replace(recipe.lbfgs, line_search_fn=value, max_move=None)
         return dataclasses.replace(recipe.lbfgs, **{field: value})
     if field == "style_layers":
         factors = tuple(float(n) for n in text.split("/"))

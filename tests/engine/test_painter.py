@@ -447,7 +447,7 @@ def test_a_recipe_can_start_from_the_photo_itself(painter, photo, starry, monkey
 def test_a_line_search_with_one_step_per_call_keeps_to_the_stage_budget(painter, photo, starry, monkeypatch):
     """torch's LBFGS with max_iter=1 and a line search may want more evaluations in one step than the
     stage has left: the stage ends on its last evaluated canvas instead of failing."""
-    line_search = replace(recipes.DRAFT.lbfgs, line_search_fn="strong_wolfe")
+    line_search = replace(recipes.DRAFT.lbfgs, line_search_fn="strong_wolfe", max_move=None)
     searching = replace(recipes.DRAFT, name="draft_line_search", lbfgs=line_search)
     register(monkeypatch, searching)
     params = PaintParams(size=64, recipe=searching.name)
