@@ -62,13 +62,13 @@ def field_value(recipe: recipes.Recipe, field: str, text: str) -> object:
     if field == "stages":  # `stages=0.5:80/1:30`: each stage's scale and steps
         pairs = [part.split(":") for part in text.split("/")]
         return tuple(recipes.Stage(float(scale), int(steps)) for scale, steps in pairs)
-    if field in ("history_size", "line_search_fn", "max_move"):  # `history_size=10`, `max_move=64`,
-        # `line_search_fn=strong_wolfe`: torch's LBFGS with a line search evaluates as often as its
-        # steps need, up to max_eval each.
-        value: object = {"history_size": int, "max_move": float}.get(field, str)(text)
-        if field == "line_search_fn":  # torch's LBFGS paints then, which knows no max_move
-            return dataclasses.replace(recipe.lbfgs, line_search_fn=value, max_move=None)
-        return dataclasses.replace(recipe.lbfgs, **{field: value})
+    if field == "line_search_fn":  # `line_search_fn=strong_wolfe`: torch's LBFGS paints then, which
+        # evaluates as often as its steps need (up to max_eval each) and knows no max_move.
+        return dataclasses.replace(recipe.lbfgs, line_search_fn=text, max_move=None)
+    if field == "history_size":  # `history_size=10`
+        return dataclasses.replace(recipe.lbfgs, history_size=int(text))
+    if field == "max_move":  # `max_move=64`
+        return dataclasses.replace(recipe.lbfgs, max_move=float(text))
     if field == "style_layers":
         factors = tuple(float(n) for n in text.split("/"))
         if len(factors) != len(recipes.RELU1):

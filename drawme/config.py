@@ -251,7 +251,7 @@ class EngineConfig:
     common: CommonConfig
     device: str = "auto"  # auto | cuda | mps | cpu
     # auto: bfloat16 convolutions on a GPU or a CPU with native bfloat16, else float32 (engine.painter)
-    precision: str = "auto"  # auto | float32 | bfloat16
+    precision: str = AUTO  # one of PRECISIONS: auto | float32 | bfloat16
     lease_seconds: float = 30.0
     poll_seconds: float = 0.5
     max_size: int = 0  # 0: the device's "large" size

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import torch
 
+from drawme.painting import Precision
+
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = "1"
@@ -33,7 +35,7 @@ def style_key(pixels: torch.Tensor, recipe_name: str, layers: tuple[str, ...], n
 class StyleCache:
     """Gram targets on disk under `directory`, one file per key; counts hits and misses."""
 
-    def __init__(self, directory: Path, precision: str = "float32") -> None:
+    def __init__(self, directory: Path, precision: Precision = Precision.FLOAT32) -> None:
         """`precision`: the painter's (drawme.painting.Precision), in every file name, so painters of two
         precisions sharing `directory` never read each other's targets."""
         self.directory = Path(directory)
